@@ -1,0 +1,1 @@
+//! Classification: rules (`rules/*.toml`) compiled once into a `Ruleset`, queried per flow.

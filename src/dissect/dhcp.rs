@@ -1,0 +1,1 @@
+//! TODO: dhcp dissector.

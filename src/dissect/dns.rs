@@ -1,0 +1,1 @@
+//! TODO: dns dissector.

@@ -1,0 +1,1 @@
+//! TODO: ja4 dissector.

@@ -1,0 +1,11 @@
+//! Dissectors: bounded, panic-free parsers that turn the first bytes of a flow into metadata
+//! observations (names, fingerprints, signatures). They never keep payload.
+
+pub mod dhcp;
+pub mod dns;
+pub mod http;
+pub mod ja4;
+pub mod quic;
+pub mod stun;
+pub mod tls;
+pub mod whatsapp;
