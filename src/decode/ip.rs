@@ -1,0 +1,223 @@
+//! IPv4/IPv6 (with extension headers and fragments) and the transport header, via etherparse's
+//! lax slices, which tolerate snaplen-cut packets.
+
+use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
+
+use super::{
+    DecodeError, Decoded, Fragment, LinkInfo, Tcp, Transport, Tunnel, TunnelKind, VXLAN_PORT,
+};
+
+const PROTO_ICMP: u8 = 1;
+const PROTO_IPIP: u8 = 4;
+const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+const PROTO_IPV6_IN_IP: u8 = 41;
+const PROTO_ICMPV6: u8 = 58;
+const IPV6_HEADER_LEN: u32 = 40;
+/// VXLAN header: flags(1, I bit 0x08) reserved(3) VNI(3) reserved(1).
+const VXLAN_HEADER_LEN: usize = 8;
+
+/// Decodes an IP packet and its transport header.
+pub fn decode_ip(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    let (ip, _ext_err) = LaxIpSlice::from_slice(data).map_err(|_| DecodeError::BadIp)?;
+    let (ip_len, fragment) = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let declared = u32::from(h.total_len());
+            let ip_len =
+                if declared >= u32::from(h.ihl()) * 4 { declared } else { data.len() as u32 };
+            let frag =
+                (h.more_fragments() || h.fragments_offset().value() != 0).then(|| Fragment {
+                    id: u32::from(h.identification()),
+                    first: h.fragments_offset().value() == 0,
+                });
+            (ip_len, frag)
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let declared = u32::from(v6.header().payload_length());
+            let ip_len = if declared == 0 { data.len() as u32 } else { IPV6_HEADER_LEN + declared };
+            let frag = v6.extensions().clone().into_iter().find_map(|ext| match ext {
+                Ipv6ExtensionSlice::Fragment(f) if f.is_fragmenting_payload() => Some(Fragment {
+                    id: f.identification(),
+                    first: f.fragment_offset().value() == 0,
+                }),
+                _ => None,
+            });
+            (ip_len, frag)
+        }
+    };
+    let payload = ip.payload();
+    let proto = payload.ip_number.0;
+    // Bytes of transport header + payload as the IP header declares them.
+    let l4_offset =
+        (payload.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u32;
+    let l4_len = ip_len.saturating_sub(l4_offset);
+    let mut tunnel = None;
+    let transport = if fragment.is_some_and(|f| !f.first) {
+        Transport::Fragment
+    } else {
+        match proto {
+            PROTO_TCP => tcp(payload.payload, l4_len),
+            PROTO_UDP => {
+                let t = udp(payload.payload);
+                if let Transport::Udp { sport, dport, payload } = t {
+                    tunnel = vxlan(sport, dport, payload);
+                }
+                t
+            }
+            PROTO_ICMP | PROTO_ICMPV6 => match payload.payload {
+                [kind, code, ..] => Transport::Icmp { kind: *kind, code: *code },
+                _ => Transport::Other,
+            },
+            PROTO_IPIP | PROTO_IPV6_IN_IP if fragment.is_none() => {
+                tunnel = Some(Tunnel { kind: TunnelKind::IpInIp, inner: payload.payload });
+                Transport::Other
+            }
+            _ => Transport::Other,
+        }
+    };
+    Ok(Decoded {
+        link: LinkInfo::default(),
+        src: ip.source_addr(),
+        dst: ip.destination_addr(),
+        ip_len,
+        proto,
+        fragment,
+        transport,
+        tunnel,
+    })
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// TCP header: a segment whose header is cut or whose data offset is impossible has no ports we
+/// can trust, so it is `Other`.
+fn tcp(b: &[u8], l4_len: u32) -> Transport<'_> {
+    if b.len() < 20 {
+        return Transport::Other;
+    }
+    let header_len = usize::from(b[12] >> 4) * 4;
+    if header_len < 20 {
+        return Transport::Other;
+    }
+    let payload = b.get(header_len..).unwrap_or_default();
+    Transport::Tcp(Tcp {
+        sport: be16(b, 0),
+        dport: be16(b, 2),
+        seq: be32(b, 4),
+        ack: be32(b, 8),
+        flags: b[13],
+        payload,
+        payload_len: l4_len.saturating_sub(header_len as u32).max(payload.len() as u32),
+    })
+}
+
+fn udp(b: &[u8]) -> Transport<'_> {
+    if b.len() < 8 {
+        return Transport::Other;
+    }
+    let declared = usize::from(be16(b, 4));
+    // A zero or bogus UDP length (jumbograms, offloading) falls back to what was captured.
+    let end = if (8..=b.len()).contains(&declared) { declared } else { b.len() };
+    Transport::Udp { sport: be16(b, 0), dport: be16(b, 2), payload: &b[8..end] }
+}
+
+fn vxlan(sport: u16, dport: u16, payload: &[u8]) -> Option<Tunnel<'_>> {
+    let is_vxlan = (dport == VXLAN_PORT || sport == VXLAN_PORT)
+        && payload.len() > VXLAN_HEADER_LEN
+        && payload[0] & 0x08 != 0;
+    is_vxlan.then(|| Tunnel { kind: TunnelKind::Vxlan, inner: &payload[VXLAN_HEADER_LEN..] })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn build_tcp(payload: &[u8]) -> Vec<u8> {
+        let b =
+            PacketBuilder::ipv4([10, 0, 0, 1], [157, 240, 0, 1], 64).tcp(40000, 443, 7, 1000).syn();
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    #[test]
+    fn tcp_over_ipv4() {
+        let pkt = build_tcp(b"abc");
+        let d = decode_ip(&pkt).unwrap();
+        assert_eq!(d.ip_len, 20 + 20 + 3);
+        let Transport::Tcp(t) = d.transport else { panic!("not tcp") };
+        assert_eq!(
+            (t.sport, t.dport, t.seq, t.payload, t.payload_len),
+            (40000, 443, 7, &b"abc"[..], 3)
+        );
+        assert_eq!(t.flags & super::super::tcp_flags::SYN, super::super::tcp_flags::SYN);
+    }
+
+    #[test]
+    fn snaplen_cut_keeps_wire_lengths() {
+        let pkt = build_tcp(&[0u8; 100]);
+        let d = decode_ip(&pkt[..60]).unwrap();
+        assert_eq!(d.ip_len, 140);
+        let Transport::Tcp(t) = d.transport else { panic!("not tcp") };
+        assert_eq!((t.payload.len(), t.payload_len), (20, 100));
+    }
+
+    #[test]
+    fn ipv4_fragments() {
+        let mut first = build_tcp(&[0u8; 16]);
+        first[6] = 0x20; // MF, offset 0
+        first[4..6].copy_from_slice(&[0x12, 0x34]);
+        let d = decode_ip(&first).unwrap();
+        assert_eq!(d.fragment, Some(Fragment { id: 0x1234, first: true }));
+        assert!(matches!(d.transport, Transport::Tcp(_)));
+        let mut later = first.clone();
+        later[6] = 0x00;
+        later[7] = 0x05; // offset 40 bytes, last fragment
+        let d = decode_ip(&later).unwrap();
+        assert_eq!(d.fragment, Some(Fragment { id: 0x1234, first: false }));
+        assert!(matches!(d.transport, Transport::Fragment));
+    }
+
+    #[test]
+    fn ipv6_udp_and_garbage() {
+        let b = PacketBuilder::ipv6([1; 16], [2; 16], 64).udp(5353, 53);
+        let mut pkt = Vec::new();
+        b.write(&mut pkt, b"q").unwrap();
+        let d = decode_ip(&pkt).unwrap();
+        assert!(matches!(d.transport, Transport::Udp { sport: 5353, dport: 53, payload: b"q" }));
+        assert_eq!(decode_ip(&[0x45, 0, 0]).unwrap_err(), DecodeError::BadIp);
+        assert_eq!(decode_ip(&[0x70; 40]).unwrap_err(), DecodeError::BadIp);
+        assert_eq!(decode_ip(&[]).unwrap_err(), DecodeError::BadIp);
+    }
+
+    #[test]
+    fn six_in_four_is_a_tunnel() {
+        let inner = {
+            let b = PacketBuilder::ipv6([1; 16], [2; 16], 64).udp(1, 2);
+            let mut v = Vec::new();
+            b.write(&mut v, b"x").unwrap();
+            v
+        };
+        let mut outer = build_tcp(&[]);
+        outer.truncate(20);
+        outer[9] = PROTO_IPV6_IN_IP;
+        outer.extend(&inner);
+        let total = outer.len() as u16;
+        outer[2..4].copy_from_slice(&total.to_be_bytes());
+        let d = decode_ip(&outer).unwrap();
+        let t = d.tunnel.unwrap();
+        assert_eq!(t.kind, TunnelKind::IpInIp);
+        assert!(matches!(
+            decode_ip(t.inner).unwrap().transport,
+            Transport::Udp { sport: 1, dport: 2, .. }
+        ));
+    }
+}
