@@ -13,3 +13,4 @@ pub mod dissect;
 pub mod flow;
 pub mod output;
 pub mod pipeline;
+pub mod replay;

@@ -5,7 +5,7 @@
 //! reported with the byte offset where it starts.
 
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use pcap_parser::pcapng::Block;
@@ -19,6 +19,8 @@ const INITIAL_BUFFER: usize = 1 << 20;
 /// A record larger than this is treated as corruption, not as a packet.
 const MAX_BUFFER: usize = 64 << 20;
 
+/// libpcap's `LT_LINKTYPE` mask for the pcap header's link type field.
+const LINKTYPE_MASK: u32 = 0x03ff_ffff;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const PCAP_MAGICS: [[u8; 4]; 4] = [
     [0xd4, 0xc3, 0xb2, 0xa1], // µs, little-endian
@@ -116,31 +118,24 @@ struct Interface {
     offset_secs: i64,
 }
 
-/// Opens a capture file, undoing gzip, and checks its magic.
+/// Opens a capture file, undoing gzip, and checks its magic. Peeking goes through `fill_buf`, so
+/// nothing is consumed and the parser's first read sees a full buffer.
 fn open(path: &Path) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
     let io_err = |source| CaptureError::Io { path: path.to_owned(), source };
     let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io_err)?);
-    let head = read_head(&mut file).map_err(io_err)?;
-    let (mut reader, compressed): (Box<dyn Read + Send>, bool) = if head.starts_with(&GZIP_MAGIC) {
-        let inner = Cursor::new(head).chain(file);
-        (Box::new(flate2::read::MultiGzDecoder::new(inner)), true)
+    let compressed = file.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC);
+    let mut reader: Box<dyn BufRead + Send> = if compressed {
+        Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(file)))
     } else {
-        (Box::new(Cursor::new(head).chain(file)), false)
+        Box::new(file)
     };
-    let head = read_head(&mut reader).map_err(io_err)?;
+    let head = reader.fill_buf().map_err(io_err)?;
     let magic: [u8; 4] = head.get(..4).and_then(|h| h.try_into().ok()).unwrap_or_default();
     if !PCAP_MAGICS.contains(&magic) && magic != PCAPNG_MAGIC {
-        let magic = head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+        let magic = head.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
         return Err(CaptureError::NotACapture { path: path.to_owned(), magic });
     }
-    Ok((Box::new(Cursor::new(head).chain(reader)), compressed))
-}
-
-/// Reads up to 4 bytes (fewer only at end of file).
-fn read_head(r: &mut impl Read) -> io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(4);
-    r.by_ref().take(4).read_to_end(&mut head)?;
-    Ok(head)
+    Ok((Box::new(reader), compressed))
 }
 
 /// Reads every packet of `path` into `sink`, applying `filter`. On a fault, the packets before it
@@ -186,7 +181,8 @@ impl FileReader<'_> {
                 Ok((len, block)) => {
                     match block {
                         PcapBlockOwned::LegacyHeader(h) => {
-                            let lt = LinkType(h.network.0 as u32);
+                            // The upper bits may carry FCS facts; libpcap masks them off.
+                            let lt = LinkType(h.network.0 as u32 & LINKTYPE_MASK);
                             if !lt.is_supported() {
                                 return Err(CaptureError::UnsupportedLinkType {
                                     path: self.path.to_owned(),

@@ -60,7 +60,7 @@ pub fn decode_ip(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
             PROTO_TCP => tcp(payload.payload, l4_len),
             PROTO_UDP => {
                 let t = udp(payload.payload);
-                if let Transport::Udp { sport, dport, payload } = t {
+                if let Transport::Udp { sport, dport, payload, .. } = t {
                     tunnel = vxlan(sport, dport, payload);
                 }
                 t
@@ -125,7 +125,8 @@ fn udp(b: &[u8]) -> Transport<'_> {
     let declared = usize::from(be16(b, 4));
     // A zero or bogus UDP length (jumbograms, offloading) falls back to what was captured.
     let end = if (8..=b.len()).contains(&declared) { declared } else { b.len() };
-    Transport::Udp { sport: be16(b, 0), dport: be16(b, 2), payload: &b[8..end] }
+    let payload_len = if declared >= 8 { declared - 8 } else { b.len() - 8 } as u32;
+    Transport::Udp { sport: be16(b, 0), dport: be16(b, 2), payload: &b[8..end], payload_len }
 }
 
 fn vxlan(sport: u16, dport: u16, payload: &[u8]) -> Option<Tunnel<'_>> {
@@ -192,7 +193,10 @@ mod tests {
         let mut pkt = Vec::new();
         b.write(&mut pkt, b"q").unwrap();
         let d = decode_ip(&pkt).unwrap();
-        assert!(matches!(d.transport, Transport::Udp { sport: 5353, dport: 53, payload: b"q" }));
+        assert!(matches!(
+            d.transport,
+            Transport::Udp { sport: 5353, dport: 53, payload: b"q", payload_len: 1 }
+        ));
         assert_eq!(decode_ip(&[0x45, 0, 0]).unwrap_err(), DecodeError::BadIp);
         assert_eq!(decode_ip(&[0x70; 40]).unwrap_err(), DecodeError::BadIp);
         assert_eq!(decode_ip(&[]).unwrap_err(), DecodeError::BadIp);

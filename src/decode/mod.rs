@@ -61,6 +61,9 @@ pub enum Transport<'a> {
         dport: u16,
         /// Datagram payload (as captured, bounded by the UDP length).
         payload: &'a [u8],
+        /// Payload length on the wire, from the UDP length field (for a first fragment, the
+        /// whole datagram's payload).
+        payload_len: u32,
     },
     /// ICMP or ICMPv6 message.
     Icmp {

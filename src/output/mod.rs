@@ -1,1 +1,5 @@
-//! Output sinks.
+//! Output sinks. Records are metadata only; sinks never see payload bytes.
+
+pub mod jsonl;
+
+pub use jsonl::JsonlWriter;

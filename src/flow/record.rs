@@ -1,0 +1,93 @@
+//! The flow record: one line of `flows.jsonl`. Field names follow Zeek's conn.log where one
+//! exists; `docs/schema.md` documents every field and a test keeps the two in step.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// Why a record was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Both sides sent FIN.
+    Fin,
+    /// A side sent RST.
+    Rst,
+    /// No packet for the protocol's idle timeout.
+    Idle,
+    /// The flow lasted longer than the active timeout; it goes on under the same uid.
+    ActiveTimeout,
+    /// The input ended (replay) or capture stopped (live).
+    EndOfInput,
+    /// Pushed out of a full flow table.
+    Evicted,
+}
+
+/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
+pub fn mac_string(m: [u8; 6]) -> String {
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+/// One line of `flows.jsonl`.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowRecord {
+    /// First packet of this record, epoch seconds with µs precision.
+    pub ts: f64,
+    /// Flow id; stays the same across active-timeout records; joins with `events.jsonl`.
+    pub uid: String,
+    /// Transport protocol: `tcp`, `udp`, `icmp`, `icmp6`, or the IP protocol number.
+    pub proto: String,
+    /// Originator address.
+    pub orig_h: IpAddr,
+    /// Originator port (ICMP: type of the first message).
+    pub orig_p: u16,
+    /// Responder address.
+    pub resp_h: IpAddr,
+    /// Responder port (ICMP: code of the first message).
+    pub resp_p: u16,
+    /// Last packet minus first packet of this record, seconds.
+    pub duration: f64,
+    /// Packets from the originator.
+    pub orig_pkts: u64,
+    /// Packets from the responder.
+    pub resp_pkts: u64,
+    /// IP bytes (header + payload, as the IP header states) from the originator.
+    pub orig_ip_bytes: u64,
+    /// IP bytes from the responder.
+    pub resp_ip_bytes: u64,
+    /// Transport payload bytes from the originator (sum over packets, retransmissions included).
+    pub orig_bytes: u64,
+    /// Transport payload bytes from the responder.
+    pub resp_bytes: u64,
+    /// Zeek connection state code: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH.
+    pub conn_state: &'static str,
+    /// Zeek history letters (S SYN, H SYN-ACK, A pure ACK, D data, F FIN, R RST; responder
+    /// lowercase; `^` first: direction flipped by the originator heuristics).
+    pub history: String,
+    /// Why this record was written.
+    pub end_reason: EndReason,
+    /// Originator MAC, when the link type has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orig_mac: Option<String>,
+    /// Responder MAC, when the link type has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resp_mac: Option<String>,
+    /// Outermost 802.1Q VLAN id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// Set when the flow was carried inside a tunnel (`ip_in_ip`, `vxlan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<&'static str>,
+    /// Packets of this flow that were IP fragments after the first.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fragments: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Rounds nanoseconds to seconds with µs precision, so JSON shows at most 6 decimals.
+pub fn secs_us(nanos: i64) -> f64 {
+    (nanos.div_euclid(1000)) as f64 / 1e6
+}

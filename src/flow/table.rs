@@ -1,0 +1,619 @@
+//! The flow table: bidirectional flows keyed by 5-tuple, with idle and active timeouts, TCP close
+//! detection, IPv4/IPv6 fragment matching and a hard cap on live flows.
+//!
+//! Time is the packet clock. Memory is bounded by `max_flows` and `max_fragments`: a full table
+//! evicts the flow idle the longest (counted, and still emitted).
+
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
+
+use super::key::{Endpoint, FlowKey};
+use super::lru::{Linked, Links, List, NIL};
+use super::record::{EndReason, FlowRecord, mac_string, secs_us};
+use super::state::ConnState;
+use crate::capture::Timestamp;
+use crate::decode::tcp_flags::{ACK, SYN};
+use crate::decode::{Decoded, Transport, TunnelKind};
+
+const SEC: i64 = 1_000_000_000;
+const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+const PROTO_ICMP: u8 = 1;
+const PROTO_ICMPV6: u8 = 58;
+/// Ports ≥ 1024 on which servers WhatsApp and its peers talk to listen; a packet *from* one of
+/// them is from the responder when the other port is not one of them.
+const KNOWN_SERVER_PORTS: &[u16] =
+    &[1194, 1900, 3478, 3479, 3480, 4244, 5222, 5223, 5228, 5242, 5349, 5353, 8080, 8443];
+
+/// Flow table limits and timeouts (nanoseconds of packet time).
+#[derive(Clone, Debug)]
+pub struct FlowConfig {
+    /// TCP idle timeout.
+    pub tcp_idle: i64,
+    /// UDP idle timeout.
+    pub udp_idle: i64,
+    /// ICMP and other protocols' idle timeout.
+    pub other_idle: i64,
+    /// A record is written and the flow goes on after this long.
+    pub active_timeout: i64,
+    /// How long a closed TCP flow absorbs late packets (final ACKs, repeated RSTs) before it is
+    /// written; Zeek's `tcp_close_delay`.
+    pub close_linger: i64,
+    /// Most live flows; the longest-idle is evicted beyond.
+    pub max_flows: usize,
+    /// Most fragment trains tracked at once.
+    pub max_fragments: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            tcp_idle: 300 * SEC,
+            udp_idle: 60 * SEC,
+            other_idle: 60 * SEC,
+            active_timeout: 1800 * SEC,
+            close_linger: 5 * SEC,
+            max_flows: 1_000_000,
+            max_fragments: 65_536,
+        }
+    }
+}
+
+/// Per-direction counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    /// Packets.
+    pub pkts: u64,
+    /// IP bytes (header + payload).
+    pub ip_bytes: u64,
+    /// Transport payload bytes.
+    pub bytes: u64,
+}
+
+/// Which idle list a flow is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Tcp = 0,
+    Udp = 1,
+    Other = 2,
+    Closing = 3,
+}
+
+/// A live flow. `T` is the per-flow state of later stages (dissectors, classification).
+#[derive(Debug)]
+pub struct Flow<T> {
+    /// Sequence number of the flow, rendered as the record's `uid`.
+    pub id: u64,
+    /// The 5-tuple.
+    pub key: FlowKey,
+    /// Whether the originator is `key.lo`.
+    pub orig_is_lo: bool,
+    /// First packet.
+    pub first_ts: Timestamp,
+    /// Latest packet.
+    pub last_ts: Timestamp,
+    /// First packet of the current record (differs from `first_ts` after an active timeout).
+    pub record_start: Timestamp,
+    /// Originator counters for the current record.
+    pub orig: Counters,
+    /// Responder counters for the current record.
+    pub resp: Counters,
+    /// TCP/UDP state and history.
+    pub state: ConnState,
+    /// Originator MAC.
+    pub orig_mac: Option<[u8; 6]>,
+    /// Responder MAC.
+    pub resp_mac: Option<[u8; 6]>,
+    /// Outer VLAN.
+    pub vlan: Option<u16>,
+    /// Tunnel the flow was found in.
+    pub tunnel: Option<TunnelKind>,
+    /// Non-first fragments counted for this record.
+    pub fragments: u64,
+    /// ICMP type and code of the first message.
+    icmp: (u8, u8),
+    class: Class,
+    close_reason: Option<EndReason>,
+    links: Links,
+    /// State of later stages.
+    pub data: T,
+}
+
+impl<T> Flow<T> {
+    /// Originator endpoint.
+    pub fn orig(&self) -> Endpoint {
+        if self.orig_is_lo { self.key.lo } else { self.key.hi }
+    }
+    /// Responder endpoint.
+    pub fn resp(&self) -> Endpoint {
+        if self.orig_is_lo { self.key.hi } else { self.key.lo }
+    }
+
+    /// The record for the current segment of this flow.
+    pub fn record(&self, end_reason: EndReason) -> FlowRecord {
+        let (o, r) = (self.orig(), self.resp());
+        let is_icmp = matches!(self.key.proto, PROTO_ICMP | PROTO_ICMPV6);
+        let conn_state = if self.key.proto == PROTO_TCP {
+            self.state.tcp_code(self.orig.bytes, self.resp.bytes)
+        } else {
+            self.state.datagram_code()
+        };
+        FlowRecord {
+            ts: secs_us(self.record_start.nanos()),
+            uid: uid_string(self.id),
+            proto: proto_name(self.key.proto),
+            orig_h: o.ip(),
+            orig_p: if is_icmp { u16::from(self.icmp.0) } else { o.port() },
+            resp_h: r.ip(),
+            resp_p: if is_icmp { u16::from(self.icmp.1) } else { r.port() },
+            duration: secs_us(self.last_ts.since(self.record_start)),
+            orig_pkts: self.orig.pkts,
+            resp_pkts: self.resp.pkts,
+            orig_ip_bytes: self.orig.ip_bytes,
+            resp_ip_bytes: self.resp.ip_bytes,
+            orig_bytes: self.orig.bytes,
+            resp_bytes: self.resp.bytes,
+            conn_state,
+            history: self.state.history().to_owned(),
+            end_reason,
+            orig_mac: self.orig_mac.map(mac_string),
+            resp_mac: self.resp_mac.map(mac_string),
+            vlan: self.vlan,
+            tunnel: self.tunnel.map(|t| match t {
+                TunnelKind::IpInIp => "ip_in_ip",
+                TunnelKind::Vxlan => "vxlan",
+            }),
+            fragments: self.fragments,
+        }
+    }
+}
+
+/// Zeek-like uid: `C` and 17 base62 characters of a bijective mix of the sequence number, so uids
+/// are unique, look random, and are the same in every replay of the same input.
+pub fn uid_string(id: u64) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    let mut s = String::with_capacity(12);
+    s.push('C');
+    for _ in 0..11 {
+        s.push(ALPHABET[(z % 62) as usize] as char);
+        z /= 62;
+    }
+    s
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        PROTO_TCP => "tcp".into(),
+        PROTO_UDP => "udp".into(),
+        PROTO_ICMP => "icmp".into(),
+        PROTO_ICMPV6 => "icmp6".into(),
+        other => other.to_string(),
+    }
+}
+
+/// What a packet looks like to the stages after the flow table.
+pub struct PacketCtx<'p, 'a> {
+    /// Packet time.
+    pub ts: Timestamp,
+    /// Whether the packet is from the originator.
+    pub from_orig: bool,
+    /// The decoded packet.
+    pub decoded: &'p Decoded<'a>,
+}
+
+/// Receives packets with their flow, and flows when they end.
+pub trait FlowHandler<T> {
+    /// Called for each packet after the flow's counters were updated.
+    fn packet(&mut self, flow: &mut Flow<T>, pkt: &PacketCtx<'_, '_>);
+    /// Called when a record is due. For `ActiveTimeout` the flow goes on afterwards.
+    fn end(&mut self, flow: &mut Flow<T>, reason: EndReason);
+}
+
+/// Flow table counters.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct TableStats {
+    /// Flows created.
+    pub flows: u64,
+    /// Flows evicted because the table was full.
+    pub evicted: u64,
+    /// Records written on active timeout.
+    pub active_timeouts: u64,
+    /// Most flows live at once.
+    pub peak_live: u64,
+    /// Non-first fragments whose first fragment never came.
+    pub orphan_fragments: u64,
+    /// Fragment trains dropped because the fragment map was full.
+    pub fragment_overflow: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct FragKey {
+    src: Endpoint,
+    dst: Endpoint,
+    proto: u8,
+    id: u32,
+}
+
+#[derive(Clone, Copy)]
+struct FragEntry {
+    flow: Option<FlowKey>,
+    seen: Timestamp,
+    pending: Counters,
+}
+
+/// Slab of flows: `None` slots are on the free list.
+struct Slab<T>(Vec<Option<Flow<T>>>);
+
+impl<T> Linked for Slab<T> {
+    fn links(&mut self, i: u32) -> &mut Links {
+        &mut self.0[i as usize].as_mut().expect("linked slot is live").links
+    }
+}
+
+/// The flow table.
+pub struct FlowTable<T> {
+    cfg: FlowConfig,
+    map: HashMap<FlowKey, u32, RandomState>,
+    slab: Slab<T>,
+    free: Vec<u32>,
+    lists: [List; 4],
+    frags: HashMap<FragKey, FragEntry, RandomState>,
+    next_id: u64,
+    now: Timestamp,
+    next_sweep: Timestamp,
+    stats: TableStats,
+}
+
+impl<T: Default> FlowTable<T> {
+    /// An empty table.
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowTable {
+            cfg,
+            map: HashMap::default(),
+            slab: Slab(Vec::new()),
+            free: Vec::new(),
+            lists: [List::default(); 4],
+            frags: HashMap::default(),
+            next_id: 0,
+            now: Timestamp::default(),
+            next_sweep: Timestamp(i64::MIN),
+            stats: TableStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    /// Live flows.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no flow is live.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Accounts one decoded packet.
+    pub fn packet<H: FlowHandler<T>>(
+        &mut self,
+        ts: Timestamp,
+        d: &Decoded<'_>,
+        tunnel: Option<TunnelKind>,
+        h: &mut H,
+    ) {
+        self.advance(ts, h);
+        let (sport, dport, tcp_flags, payload_len) = match d.transport {
+            Transport::Tcp(t) => (t.sport, t.dport, Some(t.flags), t.payload_len),
+            Transport::Udp { sport, dport, payload_len, .. } => (sport, dport, None, payload_len),
+            Transport::Icmp { .. } | Transport::Other => (0, 0, None, 0),
+            Transport::Fragment => return self.later_fragment(ts, d),
+        };
+        let src = Endpoint::new(d.src, sport);
+        let dst = Endpoint::new(d.dst, dport);
+        let (key, src_is_lo) = FlowKey::new(src, dst, d.proto);
+        let idx = self.lookup_or_create(ts, key, src_is_lo, d, tcp_flags, h);
+        let mut pending = Counters::default();
+        if let Some(frag) = d.fragment {
+            pending =
+                self.first_fragment(ts, FragKey { src, dst, proto: d.proto, id: frag.id }, key);
+        }
+        let flow = self.slab.0[idx as usize].as_mut().expect("live flow");
+        if tunnel.is_some() {
+            flow.tunnel = tunnel;
+        }
+        if ts.nanos() - flow.record_start.nanos() >= self.cfg.active_timeout {
+            h.end(flow, EndReason::ActiveTimeout);
+            self.stats.active_timeouts += 1;
+            flow.orig = Counters::default();
+            flow.resp = Counters::default();
+            flow.fragments = 0;
+            flow.record_start = ts;
+        }
+        let from_orig = src_is_lo == flow.orig_is_lo;
+        let c = if from_orig { &mut flow.orig } else { &mut flow.resp };
+        c.pkts += 1 + pending.pkts;
+        c.ip_bytes += u64::from(d.ip_len) + pending.ip_bytes;
+        c.bytes += u64::from(payload_len);
+        flow.fragments += pending.pkts;
+        flow.last_ts = flow.last_ts.max(ts);
+        if flow.orig_mac.is_none() && flow.resp_mac.is_none() {
+            let (s, t) = (d.link.src_mac, d.link.dst_mac);
+            (flow.orig_mac, flow.resp_mac) = if from_orig { (s, t) } else { (t, s) };
+        }
+        match tcp_flags {
+            Some(f) => flow.state.tcp(f, payload_len, from_orig),
+            None => flow.state.datagram(from_orig),
+        }
+        h.packet(flow, &PacketCtx { ts, from_orig, decoded: d });
+        let class = flow.class;
+        let newly_closed = if class != Class::Closing && tcp_flags.is_some() {
+            flow.state.tcp_finished()
+        } else {
+            None
+        };
+        if let Some(reason) = newly_closed {
+            flow.close_reason = Some(if reason == "rst" { EndReason::Rst } else { EndReason::Fin });
+            flow.class = Class::Closing;
+            self.lists[class as usize].remove(&mut self.slab, idx);
+            self.lists[Class::Closing as usize].push_back(&mut self.slab, idx);
+        } else {
+            self.lists[class as usize].touch(&mut self.slab, idx);
+        }
+    }
+
+    fn lookup_or_create<H: FlowHandler<T>>(
+        &mut self,
+        ts: Timestamp,
+        key: FlowKey,
+        src_is_lo: bool,
+        d: &Decoded<'_>,
+        tcp_flags: Option<u8>,
+        h: &mut H,
+    ) -> u32 {
+        if let Some(&idx) = self.map.get(&key) {
+            let flow = self.slab.0[idx as usize].as_ref().expect("mapped flow is live");
+            // A new SYN on a closed 4-tuple is a new connection (port reuse).
+            let new_syn = tcp_flags.is_some_and(|f| f & (SYN | ACK) == SYN);
+            if !(flow.class == Class::Closing && new_syn) {
+                return idx;
+            }
+            self.finish(idx, None, h);
+        }
+        if self.map.len() >= self.cfg.max_flows {
+            self.evict_oldest(h);
+        }
+        self.create(ts, key, src_is_lo, d, tcp_flags)
+    }
+
+    fn create(
+        &mut self,
+        ts: Timestamp,
+        key: FlowKey,
+        src_is_lo: bool,
+        d: &Decoded<'_>,
+        tcp_flags: Option<u8>,
+    ) -> u32 {
+        let (orig_is_src, flipped) = originator(d, tcp_flags);
+        let mut state = ConnState::default();
+        if flipped {
+            state.flipped();
+        }
+        let class = match key.proto {
+            PROTO_TCP => Class::Tcp,
+            PROTO_UDP => Class::Udp,
+            _ => Class::Other,
+        };
+        let icmp = match d.transport {
+            Transport::Icmp { kind, code } => (kind, code),
+            _ => (0, 0),
+        };
+        let flow = Flow {
+            id: self.next_id,
+            key,
+            orig_is_lo: orig_is_src == src_is_lo,
+            first_ts: ts,
+            last_ts: ts,
+            record_start: ts,
+            orig: Counters::default(),
+            resp: Counters::default(),
+            state,
+            orig_mac: None,
+            resp_mac: None,
+            vlan: d.link.vlan,
+            tunnel: None,
+            fragments: 0,
+            icmp,
+            class,
+            close_reason: None,
+            links: Links::default(),
+            data: T::default(),
+        };
+        self.next_id += 1;
+        self.stats.flows += 1;
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slab.0[i as usize] = Some(flow);
+                i
+            }
+            None => {
+                self.slab.0.push(Some(flow));
+                (self.slab.0.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, idx);
+        self.lists[class as usize].push_back(&mut self.slab, idx);
+        self.stats.peak_live = self.stats.peak_live.max(self.map.len() as u64);
+        idx
+    }
+
+    /// Writes and removes flow `idx`. `reason` None: the flow's own close reason or `Idle`.
+    fn finish<H: FlowHandler<T>>(&mut self, idx: u32, reason: Option<EndReason>, h: &mut H) {
+        let class = self.slab.0[idx as usize].as_ref().expect("live").class;
+        self.lists[class as usize].remove(&mut self.slab, idx);
+        let mut flow = self.slab.0[idx as usize].take().expect("live");
+        self.map.remove(&flow.key);
+        self.free.push(idx);
+        let reason = reason.or(flow.close_reason).unwrap_or(EndReason::Idle);
+        h.end(&mut flow, reason);
+    }
+
+    fn evict_oldest<H: FlowHandler<T>>(&mut self, h: &mut H) {
+        let oldest = self
+            .lists
+            .iter()
+            .filter(|l| l.head != NIL)
+            .map(|l| l.head)
+            .min_by_key(|&i| self.slab.0[i as usize].as_ref().map(|f| f.last_ts));
+        if let Some(idx) = oldest {
+            self.stats.evicted += 1;
+            self.finish(idx, Some(EndReason::Evicted), h);
+        }
+    }
+
+    /// Moves the packet clock; once per second of packet time, expires idle flows.
+    pub fn advance<H: FlowHandler<T>>(&mut self, ts: Timestamp, h: &mut H) {
+        self.now = self.now.max(ts);
+        if self.now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = Timestamp(self.now.nanos() + SEC);
+        let timeouts =
+            [self.cfg.tcp_idle, self.cfg.udp_idle, self.cfg.other_idle, self.cfg.close_linger];
+        for (class, timeout) in timeouts.into_iter().enumerate() {
+            loop {
+                let head = self.lists[class].head;
+                if head == NIL {
+                    break;
+                }
+                let last = self.slab.0[head as usize].as_ref().expect("live").last_ts;
+                if self.now.nanos() - last.nanos() < timeout {
+                    break;
+                }
+                self.finish(head, None, h);
+            }
+        }
+        self.sweep_fragments();
+    }
+
+    /// Writes every live flow, oldest first (deterministic order), and empties the table.
+    pub fn flush<H: FlowHandler<T>>(&mut self, h: &mut H) {
+        let mut live: Vec<(Timestamp, u64, u32)> = self
+            .slab
+            .0
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().map(|f| (f.first_ts, f.id, i as u32)))
+            .collect();
+        live.sort_unstable();
+        for (_, _, idx) in live {
+            let closing = self.slab.0[idx as usize].as_ref().and_then(|f| f.close_reason);
+            self.finish(idx, Some(closing.unwrap_or(EndReason::EndOfInput)), h);
+        }
+        self.stats.orphan_fragments +=
+            self.frags.values().filter(|e| e.flow.is_none()).map(|e| e.pending.pkts).sum::<u64>();
+        self.frags.clear();
+    }
+
+    /// Registers a first fragment; returns what earlier-arriving later fragments counted.
+    fn first_fragment(&mut self, ts: Timestamp, fk: FragKey, key: FlowKey) -> Counters {
+        if let Some(e) = self.frags.get_mut(&fk) {
+            e.flow = Some(key);
+            e.seen = ts;
+            return std::mem::take(&mut e.pending);
+        }
+        if self.frags.len() >= self.cfg.max_fragments {
+            self.stats.fragment_overflow += 1;
+            return Counters::default();
+        }
+        self.frags
+            .insert(fk, FragEntry { flow: Some(key), seen: ts, pending: Counters::default() });
+        Counters::default()
+    }
+
+    /// Counts a non-first fragment against its flow, or keeps it pending until the first arrives.
+    fn later_fragment(&mut self, ts: Timestamp, d: &Decoded<'_>) {
+        let Some(frag) = d.fragment else { return };
+        let (src, dst) = (Endpoint::new(d.src, 0), Endpoint::new(d.dst, 0));
+        let fk = FragKey { src, dst, proto: d.proto, id: frag.id };
+        let entry = self.frags.get_mut(&fk);
+        let flow_idx = entry.as_ref().and_then(|e| e.flow).and_then(|k| self.map.get(&k).copied());
+        match (entry, flow_idx) {
+            (Some(e), Some(idx)) => {
+                e.seen = ts;
+                let flow = self.slab.0[idx as usize].as_mut().expect("live");
+                let from_lo = d.src == flow.key.lo.ip();
+                let c = if from_lo == flow.orig_is_lo { &mut flow.orig } else { &mut flow.resp };
+                c.pkts += 1;
+                c.ip_bytes += u64::from(d.ip_len);
+                flow.fragments += 1;
+                flow.last_ts = flow.last_ts.max(ts);
+            }
+            (Some(e), None) => {
+                e.pending.pkts += 1;
+                e.pending.ip_bytes += u64::from(d.ip_len);
+            }
+            (None, _) => {
+                if self.frags.len() >= self.cfg.max_fragments {
+                    self.stats.fragment_overflow += 1;
+                    return;
+                }
+                let pending = Counters { pkts: 1, ip_bytes: u64::from(d.ip_len), bytes: 0 };
+                self.frags.insert(fk, FragEntry { flow: None, seen: ts, pending });
+            }
+        }
+    }
+
+    /// Drops fragment trains not seen for the UDP idle timeout.
+    fn sweep_fragments(&mut self) {
+        if self.frags.is_empty() {
+            return;
+        }
+        let (now, limit) = (self.now.nanos(), self.cfg.udp_idle);
+        let mut orphans = 0;
+        self.frags.retain(|_, e| {
+            let keep = now - e.seen.nanos() < limit;
+            if !keep && e.flow.is_none() {
+                orphans += e.pending.pkts;
+            }
+            keep
+        });
+        self.stats.orphan_fragments += orphans;
+    }
+}
+
+/// Whether the packet's source is the originator, and whether that contradicts the first packet.
+fn originator(d: &Decoded<'_>, tcp_flags: Option<u8>) -> (bool, bool) {
+    if let Some(f) = tcp_flags {
+        if f & (SYN | ACK) == SYN {
+            return (true, false);
+        }
+        if f & (SYN | ACK) == SYN | ACK {
+            return (false, true);
+        }
+    }
+    match d.transport {
+        Transport::Tcp(t) => port_heuristic(t.sport, t.dport),
+        Transport::Udp { sport, dport, .. } => port_heuristic(sport, dport),
+        // Echo replies (ICMP 0, ICMPv6 129) answer the other side.
+        Transport::Icmp { kind: 0, .. } if d.proto == PROTO_ICMP => (false, true),
+        Transport::Icmp { kind: 129, .. } if d.proto == PROTO_ICMPV6 => (false, true),
+        _ => (true, false),
+    }
+}
+
+fn server_like(port: u16) -> bool {
+    port < 1024 || KNOWN_SERVER_PORTS.contains(&port)
+}
+
+/// Mid-stream: the side with the ephemeral port is the client; failing that, the first sender.
+fn port_heuristic(sport: u16, dport: u16) -> (bool, bool) {
+    if server_like(sport) && !server_like(dport) { (false, true) } else { (true, false) }
+}

@@ -1,0 +1,66 @@
+//! JSON Lines writer: one serde-serialized record per line, buffered. The first write error is
+//! kept and reported at the end, so a full disk is never silent.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// A `.jsonl` sink (file or stdout).
+pub struct JsonlWriter {
+    out: BufWriter<Box<dyn Write + Send>>,
+    path: PathBuf,
+    records: u64,
+    error: Option<io::Error>,
+}
+
+impl JsonlWriter {
+    /// Creates (truncates) `path`; `-` writes to stdout.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let sink: Box<dyn Write + Send> = if path == Path::new("-") {
+            Box::new(io::stdout())
+        } else {
+            Box::new(File::create(path)?)
+        };
+        Ok(JsonlWriter {
+            out: BufWriter::with_capacity(1 << 16, sink),
+            path: path.to_owned(),
+            records: 0,
+            error: None,
+        })
+    }
+
+    /// Appends one record. After a failure further records are dropped and counted as not
+    /// written; [`finish`](Self::finish) reports the error.
+    pub fn write<T: Serialize>(&mut self, record: &T) {
+        if self.error.is_some() {
+            return;
+        }
+        let res = serde_json::to_writer(&mut self.out, record)
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        match res {
+            Ok(()) => self.records += 1,
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Records written so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Flushes; returns the first error met, naming the file.
+    pub fn finish(&mut self) -> Result<u64, String> {
+        if self.error.is_none() {
+            if let Err(e) = self.out.flush() {
+                self.error = Some(e);
+            }
+        }
+        match &self.error {
+            None => Ok(self.records),
+            Some(e) => Err(format!("{}: write failed: {e}", self.path.display())),
+        }
+    }
+}
