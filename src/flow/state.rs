@@ -230,7 +230,7 @@ mod tests {
             (true, ACK, 0),
         ]);
         assert_eq!(s.tcp_code(100, 200), "SF");
-        assert_eq!(s.history(), "ShADadFf");
+        assert_eq!(s.history(), "ShADdFf");
         assert_eq!(s.tcp_finished(), Some("fin"));
     }
 

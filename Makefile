@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh Debian machine:
+#   make demo   replay the bundled sample capture and show the flows
+#   make test   run the whole test suite
+# Both install the system packages they need first (libpcap-dev).
+
+CARGO ?= cargo
+DEMO_CAPTURE ?= captures/sample-hotspot.pcap
+DEMO_OUT ?= out/demo
+
+.PHONY: deps build demo test lint bench captures fixtures
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release
+
+demo: build
+	./target/release/leakscope replay --out $(DEMO_OUT) $(DEMO_CAPTURE)
+	@echo "--- first records of $(DEMO_OUT)/flows.jsonl:"
+	@head -n 5 $(DEMO_OUT)/flows.jsonl
+
+test: deps
+	$(CARGO) test --all-targets
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Benchmark: make bench BENCH_PCAP=path/to/file.pcap
+BENCH_PCAP ?= $(DEMO_CAPTURE)
+bench: build
+	./target/release/leakscope bench --runs 5 $(BENCH_PCAP)
+
+# Regenerate the bundled captures (deterministic) and the tshark fixtures (needs tshark).
+captures:
+	$(CARGO) run --example make-captures -- captures
+fixtures:
+	scripts/make-tshark-fixtures.sh

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the system packages leakscope needs to build and test, when they are missing.
+# Debian/Ubuntu; uses sudo when not root. Idempotent: does nothing when all are present.
+set -euo pipefail
+need=()
+for pkg in libpcap-dev pkg-config; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${need[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
