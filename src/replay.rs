@@ -54,7 +54,7 @@ impl PacketSink for Progress<'_> {
     fn packet(&mut self, pkt: &Packet<'_>) {
         self.inner.packet(pkt);
         let n = self.inner.stats().packets;
-        if n % PROGRESS_EVERY == 0 {
+        if n.is_multiple_of(PROGRESS_EVERY) {
             let s = self.inner.stats();
             let secs = self.started.elapsed().as_secs_f64().max(1e-9);
             self.bar.set_message(format!(

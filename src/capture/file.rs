@@ -292,10 +292,10 @@ impl FileReader<'_> {
         wire_len: u32,
     ) -> Result<(), CaptureError> {
         self.summary.packets += 1;
-        if let Some(f) = self.filter.as_deref_mut() {
-            if !f.matches(linktype, data) {
-                return Ok(());
-            }
+        if let Some(f) = self.filter.as_deref_mut()
+            && !f.matches(linktype, data)
+        {
+            return Ok(());
         }
         self.summary.delivered += 1;
         sink.packet(&Packet { ts, linktype, data, wire_len });

@@ -61,7 +61,7 @@ pub fn decode_ip(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
             PROTO_UDP => {
                 let t = udp(payload.payload);
                 if let Transport::Udp { sport, dport, payload, .. } = t {
-                    tunnel = vxlan(sport, dport, payload);
+                    tunnel = vxlan(sport, dport, payload).or_else(|| gtp_u(sport, dport, payload));
                 }
                 t
             }
@@ -134,6 +134,36 @@ fn vxlan(sport: u16, dport: u16, payload: &[u8]) -> Option<Tunnel<'_>> {
         && payload.len() > VXLAN_HEADER_LEN
         && payload[0] & 0x08 != 0;
     is_vxlan.then(|| Tunnel { kind: TunnelKind::Vxlan, inner: &payload[VXLAN_HEADER_LEN..] })
+}
+
+/// GTP-U (3GPP TS 29.281), mobile core user plane: version 1, protocol type GTP, message G-PDU.
+/// The optional sequence/N-PDU/extension fields are present when any of the E, S, PN bits is set;
+/// extension headers are chained by their last byte.
+fn gtp_u(sport: u16, dport: u16, p: &[u8]) -> Option<Tunnel<'_>> {
+    const GTP_U_PORT: u16 = 2152;
+    const G_PDU: u8 = 0xff;
+    if (dport != GTP_U_PORT && sport != GTP_U_PORT) || p.len() < 8 {
+        return None;
+    }
+    if p[0] & 0xf0 != 0x30 || p[1] != G_PDU {
+        return None;
+    }
+    let mut at = 8;
+    if p[0] & 0x07 != 0 {
+        at = 12;
+        let mut next = *p.get(11)?;
+        while next != 0 {
+            let units = usize::from(*p.get(at)?);
+            if units == 0 {
+                return None;
+            }
+            at += units * 4;
+            next = *p.get(at - 1)?;
+        }
+    }
+    let inner = p.get(at..)?;
+    matches!(inner.first().map(|b| b >> 4), Some(4 | 6))
+        .then_some(Tunnel { kind: TunnelKind::Gtp, inner })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Decoding: link layer → IP → transport, as borrowed views over the captured bytes.
 //!
 //! Nothing here allocates. A frame that is not IP (ARP, LLDP, …) is [`DecodeError::NotIp`], counted
-//! apart from real decode errors; tunnelled packets (6in4, IP-in-IP, VXLAN) are exposed through
+//! apart from real decode errors; tunnelled packets (6in4, IP-in-IP, VXLAN, GTP-U) are exposed through
 //! [`Decoded::tunnel`] so that the pipeline can decode the inner packet with the same code.
 
 mod ip;
@@ -35,7 +35,7 @@ pub struct Decoded<'a> {
     pub fragment: Option<Fragment>,
     /// Transport header and payload.
     pub transport: Transport<'a>,
-    /// Set when this packet carries another packet (6in4, IP-in-IP, VXLAN).
+    /// Set when this packet carries another packet (6in4, IP-in-IP, VXLAN, GTP-U).
     pub tunnel: Option<Tunnel<'a>>,
 }
 
@@ -125,6 +125,8 @@ pub enum TunnelKind {
     IpInIp,
     /// VXLAN over UDP: the outer UDP datagrams are a flow of their own, as in Zeek.
     Vxlan,
+    /// GTP-U over UDP (mobile core): the outer UDP datagrams are a flow of their own.
+    Gtp,
 }
 
 /// Why a frame was not decoded. `NotIp` is normal traffic; the rest are counted as decode errors.
@@ -166,7 +168,7 @@ pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Decoded<'a>, DecodeError> {
 /// Decodes the inner packet of a tunnel; `Ethernet` for VXLAN, IP otherwise.
 pub fn decode_inner<'a>(tunnel: &Tunnel<'a>) -> Result<Decoded<'a>, DecodeError> {
     match tunnel.kind {
-        TunnelKind::IpInIp => decode_ip(tunnel.inner),
+        TunnelKind::IpInIp | TunnelKind::Gtp => decode_ip(tunnel.inner),
         TunnelKind::Vxlan => {
             let (link, ip) = decode_link(LinkType::ETHERNET, tunnel.inner)?;
             let mut d = decode_ip(ip)?;

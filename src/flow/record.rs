@@ -75,7 +75,7 @@ pub struct FlowRecord {
     /// Outermost 802.1Q VLAN id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u16>,
-    /// Set when the flow was carried inside a tunnel (`ip_in_ip`, `vxlan`).
+    /// Set when the flow was carried inside a tunnel (`ip_in_ip`, `vxlan`, `gtp`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<&'static str>,
     /// Packets of this flow that were IP fragments after the first.

@@ -163,6 +163,7 @@ impl<T> Flow<T> {
             tunnel: self.tunnel.map(|t| match t {
                 TunnelKind::IpInIp => "ip_in_ip",
                 TunnelKind::Vxlan => "vxlan",
+                TunnelKind::Gtp => "gtp",
             }),
             fragments: self.fragments,
         }

@@ -53,10 +53,10 @@ impl JsonlWriter {
 
     /// Flushes; returns the first error met, naming the file.
     pub fn finish(&mut self) -> Result<u64, String> {
-        if self.error.is_none() {
-            if let Err(e) = self.out.flush() {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.out.flush()
+        {
+            self.error = Some(e);
         }
         match &self.error {
             None => Ok(self.records),

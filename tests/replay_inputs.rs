@@ -1,0 +1,111 @@
+//! Replay over real and broken inputs: determinism, clear errors, nothing lost.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn leakscope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_leakscope"))
+}
+
+#[test]
+fn replaying_twice_gives_identical_flows() {
+    let Some(shared) = common::shared_captures("replaying_twice_gives_identical_flows") else {
+        return;
+    };
+    let inputs = vec![shared.join("ndpi/meta/pcap"), shared.join("ndpi/negative/pcap")];
+    let (_, a, _) = common::replay_to_temp(&inputs);
+    let (_, b, flows) = common::replay_to_temp(&inputs);
+    let read = |d: &tempfile::TempDir| std::fs::read(d.path().join("flows.jsonl")).unwrap();
+    assert!(flows.len() > 800, "expected the whole corpus, got {} flows", flows.len());
+    assert!(read(&a) == read(&b), "flows.jsonl differs between two replays");
+}
+
+#[test]
+fn truncated_capture_reports_file_and_offset_and_exits_nonzero() {
+    let Some(shared) = common::shared_captures("truncated_capture_reports") else { return };
+    let f = shared.join("ndpi/negative/pcap/fuzz-2021-10-13.pcap");
+    let out = tempfile::tempdir().unwrap();
+    let res = leakscope().args(["-q", "replay", "-o"]).arg(out.path()).arg(&f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("fuzz-2021-10-13.pcap: truncated"), "stderr: {stderr}");
+    assert!(stderr.contains("byte offset 24"), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(out.path().join("flows.jsonl").exists());
+}
+
+#[test]
+fn damaged_file_among_good_ones_loses_nothing() {
+    let Some(shared) = common::shared_captures("damaged_file_among_good_ones") else { return };
+    let good = shared.join("ndpi/meta/pcap/whatsapp.pcap");
+    let bad = shared.join("ndpi/negative/pcap/fuzz-2021-10-13.pcap");
+    let fuzzed = shared.join("ndpi/negative/pcap/dhcp-fuzz.pcapng");
+    let (outcome, _d, flows) = common::replay_to_temp(&[bad, good, fuzzed]);
+    assert_eq!(outcome.faults.len(), 1, "{:?}", outcome.faults);
+    // whatsapp.pcap: 86 one-way flows, 679 packets; dhcp-fuzz: 1 malformed DHCP datagram.
+    assert_eq!(flows.len(), 87);
+    let pkts: u64 = flows
+        .iter()
+        .map(|f| f["orig_pkts"].as_u64().unwrap() + f["resp_pkts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(pkts, 680);
+    assert_eq!(outcome.stats.packets.packets, 680);
+}
+
+#[test]
+fn not_a_capture_and_missing_file_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.pcap");
+    std::fs::write(&text, "hello, this is text\n").unwrap();
+    let res = leakscope()
+        .args(["-q", "replay", "-o"])
+        .arg(dir.path().join("o"))
+        .arg(&text)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(
+        stderr.contains("notes.pcap: not a pcap or pcapng capture (starts with 68 65 6c 6c"),
+        "{stderr}"
+    );
+
+    let missing = PathBuf::from("/nonexistent/capture.pcap");
+    let res = leakscope()
+        .args(["-q", "replay", "-o"])
+        .arg(dir.path().join("o"))
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(stderr.starts_with("leakscope: /nonexistent/capture.pcap: No such file"), "{stderr}");
+}
+
+#[test]
+fn bpf_filter_selects_packets_and_bad_filter_is_an_error() {
+    let Some(shared) = common::shared_captures("bpf_filter") else { return };
+    let f = shared.join("ndpi/meta/pcap/whatsapp_voice_and_message.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let res = leakscope()
+        .args(["-q", "replay", "-f", "udp port 3478", "-o"])
+        .arg(dir.path())
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let text = std::fs::read_to_string(dir.path().join("flows.jsonl")).unwrap();
+    assert!(text.lines().count() >= 3);
+    assert!(text.lines().all(|l| l.contains("\"resp_p\":3478")), "{text}");
+    let res = leakscope()
+        .args(["-q", "replay", "-f", "port nonsense", "-o"])
+        .arg(dir.path())
+        .arg(&f)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(stderr.contains("filter \"port nonsense\""), "{stderr}");
+}
