@@ -803,6 +803,72 @@ impl QuicInitialState {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Google QUIC Q046: cleartext CHLO.
+
+/// Google QUIC version "Q046" (no Initial encryption: the CHLO travels in cleartext).
+pub const GQUIC_Q046: u32 = 0x5130_3436;
+
+/// Extracts the SNI from the cleartext CHLO of a gQUIC Q046 client packet (the only gQUIC
+/// version we look at; [`QuicInitialState`] reports it `Unsupported`). `None` if the packet is
+/// not a Q046 long header carrying a CHLO with a valid SNI tag in its first STREAM frame.
+pub fn gquic_q046_sni(payload: &[u8]) -> Option<String> {
+    let mut c = Cursor::new(payload);
+    let first = c.u8()?;
+    if first & LONG_HEADER_FORM == 0 || c.u32()? != GQUIC_Q046 {
+        return None;
+    }
+    // One byte holds both CID lengths as nibbles, each 0 or 3 + value (pre-IETF encoding).
+    let cil = c.u8()?;
+    let cid_len = |n: u8| if n == 0 { 0 } else { usize::from(n) + 3 };
+    c.take(cid_len(cil >> 4) + cid_len(cil & 0x0f))?;
+    c.take(usize::from(first & 0x03) + 1)?; // packet number
+    c.take(12)?; // message authentication hash (FNV-1a 128 truncated)
+    let data = q046_stream_frame(&mut c)?;
+    chlo_sni(data).map(str::to_owned)
+}
+
+/// Reads one gQUIC STREAM frame (`1fdooo ss`) and returns its data.
+fn q046_stream_frame<'a>(c: &mut Cursor<'a>) -> Option<&'a [u8]> {
+    let ty = c.u8()?;
+    if ty & 0x80 == 0 {
+        return None;
+    }
+    let stream_id_len = usize::from(ty & 0x03) + 1;
+    let ooo = usize::from((ty >> 2) & 0x07);
+    let offset_len = if ooo == 0 { 0 } else { ooo + 1 };
+    c.take(stream_id_len + offset_len)?;
+    if ty & 0x20 != 0 {
+        let len = c.take(2)?;
+        let len = usize::from(u16::from_be_bytes([*len.first()?, *len.get(1)?]));
+        c.take(len)
+    } else {
+        c.take(c.remaining())
+    }
+}
+
+/// Finds the `SNI\0` value of a CHLO handshake message (tag/value map, little-endian offsets).
+fn chlo_sni(msg: &[u8]) -> Option<&str> {
+    const HDR: usize = 8; // "CHLO", u16 entry count, u16 padding
+    if msg.get(..4)? != b"CHLO" {
+        return None;
+    }
+    let entries = usize::from(u16::from_le_bytes([*msg.get(4)?, *msg.get(5)?]));
+    let table = msg.get(HDR..HDR + 8 * entries)?;
+    let values = msg.get(HDR + 8 * entries..)?;
+    let mut start = 0usize;
+    for entry in table.chunks_exact(8) {
+        let (tag, end) = entry.split_at(4);
+        let end = usize::try_from(u32::from_le_bytes(end.try_into().ok()?)).ok()?;
+        if tag == b"SNI\0" {
+            let name = values.get(start..end)?;
+            return super::tls::valid_hostname(name);
+        }
+        start = end;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1043,6 +1109,17 @@ mod tests {
         );
     }
 
+    #[test]
+    fn gquic_q046_cleartext_sni() {
+        let q46 = fixture_lines("quic/q46_s0.hex").remove(0);
+        assert_eq!(gquic_q046_sni(&q46).as_deref(), Some("play.google.com"));
+        for cut in 0..q46.len() {
+            let _ = gquic_q046_sni(&q46[..cut]);
+        }
+        let v2 = fixture_lines("quic/v2_s0.hex").remove(0);
+        assert_eq!(gquic_q046_sni(&v2), None);
+    }
+
     /// Feeds a fixture's datagrams until done; returns the hello.
     fn run_fixture(name: &str) -> (QuicInitialState, ClientHello) {
         let mut st = QuicInitialState::new();
@@ -1110,6 +1187,21 @@ mod tests {
             if let Some(want) = want_ja4 {
                 assert_eq!(ja4(&ch, Transport::Quic), want, "{name}");
             }
+        }
+    }
+
+    /// Chrome's four Initials of this flow each carry the whole hello, scattered differently
+    /// ("chaos protection"): each one alone, and all in reverse order, must decode the same.
+    #[test]
+    fn scattered_retransmissions_decode_alike() {
+        let dgrams = fixture_lines("quic/craziness_s0.hex");
+        assert_eq!(dgrams.len(), 4);
+        let (_, reference) = run_fixture("craziness_s0");
+        for d in dgrams.iter().rev() {
+            let QuicProgress::Done(ch) = QuicInitialState::new().feed_client_datagram(d) else {
+                panic!("retransmitted Initial not decoded");
+            };
+            assert_eq!(*ch, reference);
         }
     }
 

@@ -465,7 +465,7 @@ fn parse_server_name(ch: &mut ClientHello, mut data: Reader<'_>) -> Result<(), P
 }
 
 /// Returns the name as `&str` if it is 1..=255 printable hostname characters.
-fn valid_hostname(name: &[u8]) -> Option<&str> {
+pub(crate) fn valid_hostname(name: &[u8]) -> Option<&str> {
     let ok_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'*');
     if name.is_empty() || name.len() > MAX_SNI_LEN || !name.iter().all(ok_char) {
         return None;
