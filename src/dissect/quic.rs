@@ -678,7 +678,9 @@ impl QuicInitialState {
                 Some(_) => Ok(()),
             };
         };
-        self.check_version(version)?;
+        if !self.check_version(version)? {
+            return Ok(());
+        }
         // Each iteration consumes ≥ 1 byte; padding or a short header ends the datagram.
         while long_header_version(rest) == Some(version) {
             let hdr = parse_long_header(rest)?;
@@ -695,13 +697,11 @@ impl QuicInitialState {
     }
 
     /// Records the flow's version on first sight and rejects versions we cannot decrypt.
-    fn check_version(&mut self, version: QuicVersion) -> Result<(), QuicFailure> {
+    /// Returns `false` for a later datagram of another version (e.g. after version
+    /// negotiation), which is skipped rather than failing the flow.
+    fn check_version(&mut self, version: QuicVersion) -> Result<bool, QuicFailure> {
         if self.params.is_some() {
-            return if version.0 == self.version {
-                Ok(())
-            } else {
-                Err(QuicFailure::Malformed("version changed within flow"))
-            };
+            return Ok(version.0 == self.version);
         }
         if version.0 == 0 {
             return Err(QuicFailure::NotQuicInitial); // Version negotiation.
@@ -711,7 +711,7 @@ impl QuicInitialState {
             return Err(QuicFailure::Unsupported(version.0));
         }
         self.params = Some(VersionParams::for_version(version)?);
-        Ok(())
+        Ok(true)
     }
 
     /// Unprotects and decrypts one Initial packet and feeds its CRYPTO frames.

@@ -85,7 +85,7 @@ pub fn is_grease(v: u16) -> bool {
 }
 
 /// Metadata of one ClientHello. Owned and small: no payload, no key shares, no random.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ClientHello {
     /// Version in the first record header (0 when parsed without a record layer, e.g. QUIC).
     pub record_version: u16,
