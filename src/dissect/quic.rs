@@ -1,1 +1,1237 @@
-//! TODO: quic dissector.
+//! QUIC Initial decryption, client side only: recovers the TLS ClientHello a client sends in its
+//! Initial packets (RFC 9000 §17.2.2, RFC 9001 §5, RFC 9369 for v2).
+//!
+//! Initial packets are protected with keys derived from public values (version salt and the
+//! client's first Destination Connection ID), so any observer can remove the protection; this
+//! is metadata extraction, not a break of QUIC security. Per flow the caller creates a
+//! [`QuicInitialState`] when [`looks_like_quic_initial`] accepts a client datagram and feeds it
+//! client datagrams until it reports [`QuicProgress::Done`] or [`QuicProgress::Failed`].
+//!
+//! Work is bounded: at most [`MAX_DATAGRAMS`] datagrams per flow, CRYPTO data reassembled up to
+//! [`MAX_CRYPTO_LEN`] bytes, no allocation beyond one packet scratch buffer and that reassembly
+//! buffer per flow. Google QUIC (Q046 and older, Q050) is recognised and reported unsupported.
+
+use aes::Aes128;
+use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
+use aes_gcm::aead::AeadInOut;
+use aes_gcm::{Aes128Gcm, Tag};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use thiserror::Error;
+
+use super::tls::{ClientHello, ParseError, parse_client_hello_handshake};
+
+/// Maximum client datagrams examined per flow before giving up.
+pub const MAX_DATAGRAMS: u8 = 8;
+/// Bound of the reassembled CRYPTO stream (the ClientHello must fit in it).
+pub const MAX_CRYPTO_LEN: usize = 16 * 1024;
+/// Maximum disjoint CRYPTO ranges held while reassembling (Chrome scatters a hello into ~20).
+const MAX_RANGES: usize = 64;
+/// RFC 9000 §14.1: datagrams carrying a client Initial are padded to at least 1200 bytes.
+const MIN_INITIAL_DATAGRAM: usize = 1200;
+/// RFC 9000 §17.2: connection IDs are at most 20 bytes in all supported versions.
+const MAX_CID_LEN: usize = 20;
+/// AES-128-GCM tag length.
+const TAG_LEN: usize = 16;
+/// Header-protection sample length (RFC 9001 §5.4.2).
+const SAMPLE_LEN: usize = 16;
+
+/// Why a flow's Initial could not be decoded. Terminal for the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum QuicFailure {
+    /// Not an IETF QUIC long-header Initial (short header, version negotiation, garbage).
+    #[error("not a QUIC Initial")]
+    NotQuicInitial,
+    /// A QUIC version we have no Initial keys for (gQUIC Q0xx, reserved/greased, unknown).
+    #[error("unsupported QUIC version {0:#010x}")]
+    Unsupported(u32),
+    /// AEAD authentication of the first Initial failed: wrong keys or corrupted packet.
+    #[error("Initial packet failed authentication")]
+    Decrypt,
+    /// Header fields inconsistent with the datagram.
+    #[error("malformed QUIC packet: {0}")]
+    Malformed(&'static str),
+    /// CRYPTO data beyond [`MAX_CRYPTO_LEN`] or too fragmented to track.
+    #[error("CRYPTO stream exceeds reassembly bounds")]
+    CryptoBounds,
+    /// [`MAX_DATAGRAMS`] datagrams seen without a complete ClientHello.
+    #[error("gave up after {MAX_DATAGRAMS} datagrams")]
+    TooManyDatagrams,
+    /// The reassembled CRYPTO data is not a valid ClientHello.
+    #[error("bad ClientHello in CRYPTO data: {0}")]
+    Tls(ParseError),
+    /// The state already returned a final result.
+    #[error("flow already finished")]
+    Finished,
+}
+
+/// Result of feeding one client datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuicProgress {
+    /// The ClientHello is complete and parsed.
+    Done(Box<ClientHello>),
+    /// Feed the next client datagram of this flow.
+    NeedMore,
+    /// Stop trying on this flow.
+    Failed(QuicFailure),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versions.
+
+/// HKDF labels of a version's packet protection keys.
+#[derive(Debug, Clone, Copy)]
+struct Labels {
+    key: &'static [u8],
+    iv: &'static [u8],
+    hp: &'static [u8],
+}
+
+const LABELS_V1: Labels = Labels {
+    key: b"quic key",
+    iv: b"quic iv",
+    hp: b"quic hp",
+};
+const LABELS_V2: Labels = Labels {
+    key: b"quicv2 key",
+    iv: b"quicv2 iv",
+    hp: b"quicv2 hp",
+};
+
+const SALT_V1: [u8; 20] = hex20(b"38762cf7f55934b34d179ae6a4c80cadccbb7f0a");
+const SALT_V2: [u8; 20] = hex20(b"0dede3def700a6db819381be6e269dcbf9bd2ed9");
+const SALT_DRAFT29: [u8; 20] = hex20(b"afbfec289993d24c9e9786f19c6111e04390a899");
+const SALT_DRAFT23: [u8; 20] = hex20(b"c3eef712c72ebb5a11a7d2432bb46365bef9f502");
+const SALT_DRAFT22: [u8; 20] = hex20(b"7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a");
+const SALT_T050: [u8; 20] = hex20(b"7ff579e5acd072915580304c43a2367c60488310");
+const SALT_T051: [u8; 20] = hex20(b"7a4edef4e7ccee5fa4506c19124fc8ccda6e033d");
+
+/// Decodes 40 hex digits at compile time (keeps the salts readable and checkable).
+const fn hex20(s: &[u8; 40]) -> [u8; 20] {
+    const fn nibble(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("bad hex digit"),
+        }
+    }
+    let mut out = [0u8; 20];
+    let mut i = 0;
+    while i < 20 {
+        out[i] = nibble(s[2 * i]) << 4 | nibble(s[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+/// QUIC version numbers with special meaning here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuicVersion(pub u32);
+
+impl QuicVersion {
+    /// RFC 9000.
+    pub const V1: Self = Self(0x0000_0001);
+    /// RFC 9369.
+    pub const V2: Self = Self(0x6b33_43cf);
+    /// Meta mvfst speaking draft-22.
+    pub const MVFST_22: Self = Self(0xface_b001);
+    /// Meta mvfst speaking draft-27.
+    pub const MVFST_27: Self = Self(0xface_b002);
+    /// Meta mvfst experimental (draft-27 based).
+    pub const MVFST_EXP: Self = Self(0xface_b00e);
+
+    /// Versions 0x?a?a?a?a are reserved to exercise version negotiation (RFC 9000 §15).
+    pub fn is_reserved(self) -> bool {
+        self.0 & 0x0f0f_0f0f == 0x0a0a_0a0a
+    }
+}
+
+/// Initial packet protection parameters of one version.
+#[derive(Debug, Clone, Copy)]
+struct VersionParams {
+    salt: &'static [u8; 20],
+    labels: Labels,
+    /// Long-header packet type bits of Initial: 0b00, but 0b01 in v2 (RFC 9369 §3.2).
+    initial_type: u8,
+}
+
+impl VersionParams {
+    fn for_version(v: QuicVersion) -> Result<Self, QuicFailure> {
+        let v1_like = |salt| {
+            Ok(Self {
+                salt,
+                labels: LABELS_V1,
+                initial_type: 0,
+            })
+        };
+        match v.0 {
+            0x0000_0001 => v1_like(&SALT_V1),
+            0x6b33_43cf => Ok(Self {
+                salt: &SALT_V2,
+                labels: LABELS_V2,
+                initial_type: 1,
+            }),
+            // IETF drafts 22..=34 (0xff0000NN). 33 and 34 already use the v1 salt. Drafts
+            // before 22 used a different long header (4-bit CID lengths): not supported.
+            0xff00_0016 => v1_like(&SALT_DRAFT22),
+            0xff00_0017..=0xff00_001c => v1_like(&SALT_DRAFT23),
+            0xff00_001d..=0xff00_0020 => v1_like(&SALT_DRAFT29),
+            0xff00_0021..=0xff00_0022 => v1_like(&SALT_V1),
+            0xface_b001 => v1_like(&SALT_DRAFT22),
+            // Any other 0xfaceb00X is mvfst, treated like draft-27.
+            0xface_b000..=0xface_b00f => v1_like(&SALT_DRAFT23),
+            // Google's TLS-based gQUIC carries CRYPTO frames in IETF-style Initials.
+            0x5430_3530 => v1_like(&SALT_T050),
+            0x5430_3531 => v1_like(&SALT_T051),
+            other => Err(QuicFailure::Unsupported(other)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key derivation (RFC 9001 §5.1-5.2).
+
+/// Client Initial packet protection keys of one connection.
+struct InitialKeys {
+    aead: Aes128Gcm,
+    iv: [u8; 12],
+    hp: Aes128,
+}
+
+/// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, into `out`.
+fn expand_label(prk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) -> Result<(), QuicFailure> {
+    const PREFIX: &[u8] = b"tls13 ";
+    let len = u16::try_from(out.len()).map_err(|_| QuicFailure::Malformed("label length"))?;
+    let label_len = u8::try_from(PREFIX.len() + label.len())
+        .map_err(|_| QuicFailure::Malformed("label length"))?;
+    let info: [&[u8]; 5] = [&len.to_be_bytes(), &[label_len], PREFIX, label, &[0]];
+    prk.expand_multi_info(&info, out)
+        .map_err(|_| QuicFailure::Malformed("hkdf expand"))
+}
+
+/// Derives the client Initial secret from the version salt and the client's first DCID.
+fn client_initial_secret(salt: &[u8], dcid: &[u8]) -> Result<[u8; 32], QuicFailure> {
+    let (_, initial) = Hkdf::<Sha256>::extract(Some(salt), dcid);
+    let mut secret = [0u8; 32];
+    expand_label(&initial, b"client in", &mut secret)?;
+    Ok(secret)
+}
+
+impl InitialKeys {
+    fn derive(params: &VersionParams, dcid: &[u8]) -> Result<Self, QuicFailure> {
+        let secret = client_initial_secret(params.salt, dcid)?;
+        Self::from_secret(&secret, params.labels)
+    }
+
+    fn from_secret(secret: &[u8; 32], labels: Labels) -> Result<Self, QuicFailure> {
+        let prk =
+            Hkdf::<Sha256>::from_prk(secret).map_err(|_| QuicFailure::Malformed("hkdf prk"))?;
+        let (mut key, mut iv, mut hp) = ([0u8; 16], [0u8; 12], [0u8; 16]);
+        expand_label(&prk, labels.key, &mut key)?;
+        expand_label(&prk, labels.iv, &mut iv)?;
+        expand_label(&prk, labels.hp, &mut hp)?;
+        Ok(Self {
+            aead: Aes128Gcm::new(&Array::from(key)),
+            iv,
+            hp: Aes128::new(&Array::from(hp)),
+        })
+    }
+
+    /// Header-protection mask: AES-128-ECB of the 16-byte sample (RFC 9001 §5.4.3).
+    fn hp_mask(&self, sample: [u8; SAMPLE_LEN]) -> [u8; SAMPLE_LEN] {
+        let mut block = Array::from(sample);
+        self.hp.encrypt_block(&mut block);
+        block.into()
+    }
+
+    /// Per-packet nonce: IV XOR left-padded packet number (RFC 9001 §5.3).
+    fn nonce(&self, pn: u64) -> [u8; 12] {
+        let mut nonce = self.iv;
+        for (n, p) in nonce[4..].iter_mut().zip(pn.to_be_bytes()) {
+            *n ^= p;
+        }
+        nonce
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire parsing.
+
+/// Bounds-checked cursor for QUIC fields.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    /// QUIC variable-length integer (RFC 9000 §16).
+    fn varint(&mut self) -> Option<u64> {
+        let first = self.u8()?;
+        let extra = (1usize << (first >> 6)) - 1;
+        let mut v = u64::from(first & 0x3f);
+        for b in self.take(extra)? {
+            v = v << 8 | u64::from(*b);
+        }
+        Some(v)
+    }
+
+    /// A varint that must fit in `usize`.
+    fn varint_len(&mut self) -> Option<usize> {
+        usize::try_from(self.varint()?).ok()
+    }
+}
+
+/// Long-header packet types, normalised across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LongType {
+    Initial,
+    ZeroRtt,
+    Handshake,
+    Retry,
+}
+
+impl LongType {
+    fn from_bits(bits: u8, v2: bool) -> Self {
+        // v2 rotates the codes by one (RFC 9369 §3.2).
+        let b = if v2 {
+            bits.wrapping_sub(1) & 3
+        } else {
+            bits & 3
+        };
+        match b {
+            0 => Self::Initial,
+            1 => Self::ZeroRtt,
+            2 => Self::Handshake,
+            _ => Self::Retry,
+        }
+    }
+}
+
+/// Decoded fields of one long-header packet; offsets are relative to the packet start.
+#[derive(Debug, Clone, Copy)]
+struct LongHeader<'a> {
+    kind: LongType,
+    dcid: &'a [u8],
+    /// Offset of the (protected) packet number.
+    pn_offset: usize,
+    /// Total bytes of this packet within the datagram.
+    packet_len: usize,
+}
+
+const LONG_HEADER_FORM: u8 = 0x80;
+
+/// Reads the version of a long-header packet, if `buf` starts with one.
+fn long_header_version(buf: &[u8]) -> Option<QuicVersion> {
+    let [first, a, b, c, d, ..] = *buf else {
+        return None;
+    };
+    (first & LONG_HEADER_FORM != 0).then(|| QuicVersion(u32::from_be_bytes([a, b, c, d])))
+}
+
+/// Parses the long header at the start of `buf` (an IETF-style version is assumed).
+fn parse_long_header(buf: &[u8]) -> Result<LongHeader<'_>, QuicFailure> {
+    const BAD: QuicFailure = QuicFailure::Malformed("truncated long header");
+    let mut c = Cursor::new(buf);
+    let first = c.u8().ok_or(BAD)?;
+    let version = QuicVersion(c.u32().ok_or(BAD)?);
+    let dcid_len = usize::from(c.u8().ok_or(BAD)?);
+    if dcid_len > MAX_CID_LEN {
+        return Err(QuicFailure::Malformed("DCID longer than 20"));
+    }
+    let dcid = c.take(dcid_len).ok_or(BAD)?;
+    let scid_len = usize::from(c.u8().ok_or(BAD)?);
+    if scid_len > MAX_CID_LEN {
+        return Err(QuicFailure::Malformed("SCID longer than 20"));
+    }
+    c.take(scid_len).ok_or(BAD)?;
+    let kind = LongType::from_bits((first >> 4) & 3, version == QuicVersion::V2);
+    let packet_len = match kind {
+        LongType::Retry => buf.len(), // No length field: the rest of the datagram.
+        LongType::Initial | LongType::ZeroRtt | LongType::Handshake => {
+            if kind == LongType::Initial {
+                let token_len = c.varint_len().ok_or(BAD)?;
+                c.take(token_len).ok_or(BAD)?;
+            }
+            let length = c.varint_len().ok_or(BAD)?;
+            let end = c.pos.checked_add(length).ok_or(BAD)?;
+            if end > buf.len() {
+                return Err(QuicFailure::Malformed("packet length beyond datagram"));
+            }
+            end
+        }
+    };
+    Ok(LongHeader {
+        kind,
+        dcid,
+        pn_offset: c.pos,
+        packet_len,
+    })
+}
+
+/// Cheap pre-check on a UDP payload: an IETF-style long-header Initial of a version we can
+/// decrypt, in a datagram padded to the 1200 bytes clients must send. No crypto.
+pub fn looks_like_quic_initial(payload: &[u8]) -> bool {
+    let Some(version) = long_header_version(payload) else {
+        return false;
+    };
+    let Ok(params) = VersionParams::for_version(version) else {
+        return false;
+    };
+    let type_bits = payload.first().map_or(0xff, |f| (f >> 4) & 3);
+    payload.len() >= MIN_INITIAL_DATAGRAM
+        && type_bits == params.initial_type
+        && payload
+            .get(5)
+            .is_some_and(|&l| usize::from(l) <= MAX_CID_LEN)
+}
+
+/// Recovers a full packet number from its truncated encoding (RFC 9000 Appendix A.3).
+fn decode_packet_number(largest: Option<u64>, truncated: u64, pn_len: usize) -> u64 {
+    let expected = largest.map_or(0, |l| l.saturating_add(1));
+    let bits = 8 * pn_len as u32;
+    let win = 1u64 << bits;
+    let hwin = win / 2;
+    let candidate = (expected & !(win - 1)) | truncated;
+    if candidate.saturating_add(hwin) <= expected && candidate < (1u64 << 62) - win {
+        candidate + win
+    } else if candidate > expected.saturating_add(hwin) && candidate >= win {
+        candidate - win
+    } else {
+        candidate
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRYPTO stream reassembly.
+
+/// Reassembles the Initial CRYPTO stream from frames in any order, bounded in size and in the
+/// number of disjoint ranges. Overlapping data simply overwrites (retransmissions are equal).
+#[derive(Debug)]
+struct CryptoAssembler {
+    data: Vec<u8>,
+    /// Sorted, disjoint, non-adjacent `[start, end)` ranges received.
+    ranges: [(u16, u16); MAX_RANGES],
+    n_ranges: usize,
+}
+
+impl Default for CryptoAssembler {
+    fn default() -> Self {
+        Self {
+            data: Vec::new(),
+            ranges: [(0, 0); MAX_RANGES],
+            n_ranges: 0,
+        }
+    }
+}
+
+impl CryptoAssembler {
+    fn insert(&mut self, offset: u64, bytes: &[u8]) -> Result<(), QuicFailure> {
+        let start = usize::try_from(offset).map_err(|_| QuicFailure::CryptoBounds)?;
+        let end = start
+            .checked_add(bytes.len())
+            .filter(|&e| e <= MAX_CRYPTO_LEN)
+            .ok_or(QuicFailure::CryptoBounds)?;
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if self.data.len() < end {
+            self.data.resize(end, 0);
+        }
+        if let Some(dst) = self.data.get_mut(start..end) {
+            dst.copy_from_slice(bytes);
+        }
+        // MAX_CRYPTO_LEN < 2^16, so the casts are lossless.
+        self.add_range(start as u16, end as u16)
+    }
+
+    /// Inserts `[start, end)` and merges it with overlapping or touching ranges.
+    fn add_range(&mut self, mut start: u16, mut end: u16) -> Result<(), QuicFailure> {
+        let mut merged = [(0u16, 0u16); MAX_RANGES];
+        let mut n = 0;
+        let mut placed = false;
+        for &(s, e) in self.ranges.iter().take(self.n_ranges) {
+            if e < start {
+                merged[n] = (s, e);
+                n += 1;
+            } else if s > end {
+                if !placed {
+                    merged[n] = (start, end);
+                    n += 1;
+                    placed = true;
+                }
+                if n >= MAX_RANGES {
+                    return Err(QuicFailure::CryptoBounds);
+                }
+                merged[n] = (s, e);
+                n += 1;
+            } else {
+                start = start.min(s);
+                end = end.max(e);
+            }
+            if n >= MAX_RANGES {
+                return Err(QuicFailure::CryptoBounds);
+            }
+        }
+        if !placed {
+            merged[n] = (start, end);
+            n += 1;
+        }
+        self.ranges = merged;
+        self.n_ranges = n;
+        Ok(())
+    }
+
+    /// Bytes available contiguously from offset 0.
+    fn contiguous(&self) -> &[u8] {
+        match self.ranges.first() {
+            Some(&(0, end)) if self.n_ranges > 0 => {
+                self.data.get(..usize::from(end)).unwrap_or_default()
+            }
+            _ => &[],
+        }
+    }
+}
+
+/// Frame types that may appear in Initial packets (RFC 9000 §12.4, Table 3).
+mod frame {
+    pub const PADDING: u64 = 0x00;
+    pub const PING: u64 = 0x01;
+    pub const ACK: u64 = 0x02;
+    pub const ACK_ECN: u64 = 0x03;
+    pub const CRYPTO: u64 = 0x06;
+    pub const CONNECTION_CLOSE: u64 = 0x1c;
+    pub const CONNECTION_CLOSE_APP: u64 = 0x1d;
+}
+
+/// Walks the frames of a decrypted Initial payload, feeding CRYPTO data to `crypto`. Stops at
+/// the first unknown or truncated frame (the rest of that packet is ignored).
+fn read_frames(payload: &[u8], crypto: &mut CryptoAssembler) -> Result<(), QuicFailure> {
+    let mut c = Cursor::new(payload);
+    while c.remaining() > 0 {
+        let Some(ty) = c.varint() else { break };
+        let ok = match ty {
+            frame::PADDING | frame::PING => Some(()),
+            frame::ACK | frame::ACK_ECN => skip_ack(&mut c, ty == frame::ACK_ECN),
+            frame::CRYPTO => {
+                let Some((offset, data)) = read_crypto(&mut c) else {
+                    break;
+                };
+                crypto.insert(offset, data)?;
+                Some(())
+            }
+            frame::CONNECTION_CLOSE | frame::CONNECTION_CLOSE_APP => {
+                skip_close(&mut c, ty == frame::CONNECTION_CLOSE)
+            }
+            _ => None,
+        };
+        if ok.is_none() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn read_crypto<'a>(c: &mut Cursor<'a>) -> Option<(u64, &'a [u8])> {
+    let offset = c.varint()?;
+    let len = c.varint_len()?;
+    Some((offset, c.take(len)?))
+}
+
+fn skip_ack(c: &mut Cursor<'_>, ecn: bool) -> Option<()> {
+    c.varint()?; // largest acknowledged
+    c.varint()?; // ack delay
+    let ranges = c.varint()?;
+    c.varint()?; // first range
+    // Each further range takes at least two bytes, so a bogus count ends at the packet end.
+    for _ in 0..ranges {
+        c.varint()?;
+        c.varint()?;
+    }
+    if ecn {
+        for _ in 0..3 {
+            c.varint()?;
+        }
+    }
+    Some(())
+}
+
+fn skip_close(c: &mut Cursor<'_>, transport: bool) -> Option<()> {
+    c.varint()?; // error code
+    if transport {
+        c.varint()?; // offending frame type
+    }
+    let reason = c.varint_len()?;
+    c.take(reason).map(|_| ())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-flow state.
+
+/// Per-flow state for recovering the client's ClientHello from its Initial packets.
+pub struct QuicInitialState {
+    /// QUIC version of the flow's first long-header packet (0 until one was seen).
+    pub version: u32,
+    params: Option<VersionParams>,
+    keys: Option<InitialKeys>,
+    /// DCID the current keys were derived from.
+    key_dcid: ([u8; MAX_CID_LEN], usize),
+    largest_pn: Option<u64>,
+    crypto: CryptoAssembler,
+    /// Reused buffer for unprotecting one packet (the input stays untouched).
+    scratch: Vec<u8>,
+    datagrams: u8,
+    decrypted_any: bool,
+    finished: bool,
+}
+
+impl Default for QuicInitialState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for QuicInitialState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuicInitialState")
+            .field("version", &format_args!("{:#010x}", self.version))
+            .field("datagrams", &self.datagrams)
+            .field("crypto_contiguous", &self.crypto.contiguous().len())
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QuicInitialState {
+    /// Fresh state for a new flow.
+    pub fn new() -> Self {
+        Self {
+            version: 0,
+            params: None,
+            keys: None,
+            key_dcid: ([0; MAX_CID_LEN], 0),
+            largest_pn: None,
+            crypto: CryptoAssembler::default(),
+            scratch: Vec::new(),
+            datagrams: 0,
+            decrypted_any: false,
+            finished: false,
+        }
+    }
+
+    /// Feeds one client→server UDP payload. Coalesced packets are handled; non-Initial
+    /// packets (0-RTT, Handshake) are skipped. After `Done` or `Failed`, returns
+    /// `Failed(Finished)`.
+    pub fn feed_client_datagram(&mut self, payload: &[u8]) -> QuicProgress {
+        if self.finished {
+            return QuicProgress::Failed(QuicFailure::Finished);
+        }
+        let progress = self.feed(payload);
+        if !matches!(progress, QuicProgress::NeedMore) {
+            self.finished = true;
+        }
+        progress
+    }
+
+    fn feed(&mut self, payload: &[u8]) -> QuicProgress {
+        self.datagrams = self.datagrams.saturating_add(1);
+        if let Err(f) = self.process_datagram(payload) {
+            return QuicProgress::Failed(f);
+        }
+        match parse_client_hello_handshake(self.crypto.contiguous()) {
+            Ok(ch) => QuicProgress::Done(Box::new(ch)),
+            Err(ParseError::Incomplete { .. }) if self.datagrams >= MAX_DATAGRAMS => {
+                QuicProgress::Failed(QuicFailure::TooManyDatagrams)
+            }
+            Err(ParseError::Incomplete { .. }) => QuicProgress::NeedMore,
+            Err(e) => QuicProgress::Failed(QuicFailure::Tls(e)),
+        }
+    }
+
+    /// Walks the coalesced packets of one datagram.
+    fn process_datagram(&mut self, mut rest: &[u8]) -> Result<(), QuicFailure> {
+        let Some(version) = long_header_version(rest) else {
+            // A short header before any Initial: not the start of a QUIC connection we track.
+            return match self.params {
+                None => Err(QuicFailure::NotQuicInitial),
+                Some(_) => Ok(()),
+            };
+        };
+        if !self.check_version(version)? {
+            return Ok(());
+        }
+        // Each iteration consumes ≥ 1 byte; padding or a short header ends the datagram.
+        while long_header_version(rest) == Some(version) {
+            let hdr = parse_long_header(rest)?;
+            let (packet, tail) = rest.split_at(hdr.packet_len);
+            if hdr.kind == LongType::Initial {
+                self.process_initial(packet, &hdr)?;
+            }
+            rest = tail;
+            if hdr.kind == LongType::Retry {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the flow's version on first sight and rejects versions we cannot decrypt.
+    /// Returns `false` for a later datagram of another version (e.g. after version
+    /// negotiation), which is skipped rather than failing the flow.
+    fn check_version(&mut self, version: QuicVersion) -> Result<bool, QuicFailure> {
+        if self.params.is_some() {
+            return Ok(version.0 == self.version);
+        }
+        if version.0 == 0 {
+            return Err(QuicFailure::NotQuicInitial); // Version negotiation.
+        }
+        self.version = version.0;
+        if version.is_reserved() {
+            return Err(QuicFailure::Unsupported(version.0));
+        }
+        self.params = Some(VersionParams::for_version(version)?);
+        Ok(true)
+    }
+
+    /// Unprotects and decrypts one Initial packet and feeds its CRYPTO frames.
+    fn process_initial(&mut self, packet: &[u8], hdr: &LongHeader<'_>) -> Result<(), QuicFailure> {
+        let params = self.params.ok_or(QuicFailure::NotQuicInitial)?;
+        if self.keys.is_none() {
+            self.set_keys(&params, hdr.dcid)?;
+        }
+        let mut ok = self.decrypt_into_scratch(packet, hdr.pn_offset)?;
+        if ok.is_none() && hdr.dcid != self.key_dcid() {
+            // After a Retry the client derives new keys from the server-chosen DCID.
+            let old = self.keys.take();
+            self.set_keys(&params, hdr.dcid)?;
+            ok = self.decrypt_into_scratch(packet, hdr.pn_offset)?;
+            if ok.is_none() {
+                self.keys = old;
+            }
+        }
+        let Some((pn, payload_start)) = ok else {
+            // The first Initial must authenticate; later stray packets are just skipped.
+            return if self.decrypted_any {
+                Ok(())
+            } else {
+                Err(QuicFailure::Decrypt)
+            };
+        };
+        self.decrypted_any = true;
+        self.largest_pn = Some(self.largest_pn.map_or(pn, |l| l.max(pn)));
+        let end = self.scratch.len().saturating_sub(TAG_LEN);
+        let payload = self.scratch.get(payload_start..end).unwrap_or_default();
+        read_frames(payload, &mut self.crypto)
+    }
+
+    fn key_dcid(&self) -> &[u8] {
+        self.key_dcid.0.get(..self.key_dcid.1).unwrap_or_default()
+    }
+
+    fn set_keys(&mut self, params: &VersionParams, dcid: &[u8]) -> Result<(), QuicFailure> {
+        self.keys = Some(InitialKeys::derive(params, dcid)?);
+        let n = dcid.len().min(MAX_CID_LEN);
+        self.key_dcid.0[..n].copy_from_slice(&dcid[..n]);
+        self.key_dcid.1 = n;
+        Ok(())
+    }
+
+    /// Copies `packet` to the scratch buffer, removes header protection and decrypts the
+    /// payload in place. Returns the packet number and payload offset, or `None` if the AEAD
+    /// tag does not verify.
+    fn decrypt_into_scratch(
+        &mut self,
+        packet: &[u8],
+        pn_offset: usize,
+    ) -> Result<Option<(u64, usize)>, QuicFailure> {
+        const SHORT: QuicFailure = QuicFailure::Malformed("Initial too short for sample");
+        let keys = self.keys.as_ref().ok_or(QuicFailure::NotQuicInitial)?;
+        let sample_at = pn_offset + 4;
+        let sample: [u8; SAMPLE_LEN] = packet
+            .get(sample_at..sample_at + SAMPLE_LEN)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(SHORT)?;
+        let mask = keys.hp_mask(sample);
+
+        self.scratch.clear();
+        self.scratch.extend_from_slice(packet);
+        let buf = self.scratch.as_mut_slice();
+        let first = buf.first_mut().ok_or(SHORT)?;
+        *first ^= mask[0] & 0x0f; // Long header: 4 protected bits.
+        let pn_len = usize::from(*first & 0x03) + 1;
+        let mut truncated = 0u64;
+        for (i, m) in mask[1..=pn_len].iter().enumerate() {
+            let b = buf.get_mut(pn_offset + i).ok_or(SHORT)?;
+            *b ^= m;
+            truncated = truncated << 8 | u64::from(*b);
+        }
+        let pn = decode_packet_number(self.largest_pn, truncated, pn_len);
+        let header_len = pn_offset + pn_len;
+        if buf.len() < header_len + TAG_LEN {
+            return Err(SHORT);
+        }
+        let (aad, body) = buf.split_at_mut(header_len);
+        let (ciphertext, tag) = body.split_at_mut(body.len() - TAG_LEN);
+        let tag = Tag::try_from(&*tag).map_err(|_| SHORT)?;
+        let nonce = Array::from(keys.nonce(pn));
+        let ok = keys
+            .aead
+            .decrypt_inout_detached(&nonce, aad, ciphertext.into(), &tag)
+            .is_ok();
+        Ok(ok.then_some((pn, header_len)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Google QUIC Q046: cleartext CHLO.
+
+/// Google QUIC version "Q046" (no Initial encryption: the CHLO travels in cleartext).
+pub const GQUIC_Q046: u32 = 0x5130_3436;
+
+/// Extracts the SNI from the cleartext CHLO of a gQUIC Q046 client packet (the only gQUIC
+/// version we look at; [`QuicInitialState`] reports it `Unsupported`). `None` if the packet is
+/// not a Q046 long header carrying a CHLO with a valid SNI tag in its first STREAM frame.
+pub fn gquic_q046_sni(payload: &[u8]) -> Option<String> {
+    let mut c = Cursor::new(payload);
+    let first = c.u8()?;
+    if first & LONG_HEADER_FORM == 0 || c.u32()? != GQUIC_Q046 {
+        return None;
+    }
+    // One byte holds both CID lengths as nibbles, each 0 or 3 + value (pre-IETF encoding).
+    let cil = c.u8()?;
+    let cid_len = |n: u8| if n == 0 { 0 } else { usize::from(n) + 3 };
+    c.take(cid_len(cil >> 4) + cid_len(cil & 0x0f))?;
+    c.take(usize::from(first & 0x03) + 1)?; // packet number
+    c.take(12)?; // message authentication hash (FNV-1a 128 truncated)
+    let data = q046_stream_frame(&mut c)?;
+    chlo_sni(data).map(str::to_owned)
+}
+
+/// Reads one gQUIC STREAM frame (`1fdooo ss`) and returns its data.
+fn q046_stream_frame<'a>(c: &mut Cursor<'a>) -> Option<&'a [u8]> {
+    let ty = c.u8()?;
+    if ty & 0x80 == 0 {
+        return None;
+    }
+    let stream_id_len = usize::from(ty & 0x03) + 1;
+    let ooo = usize::from((ty >> 2) & 0x07);
+    let offset_len = if ooo == 0 { 0 } else { ooo + 1 };
+    c.take(stream_id_len + offset_len)?;
+    if ty & 0x20 != 0 {
+        let len = c.take(2)?;
+        let len = usize::from(u16::from_be_bytes([*len.first()?, *len.get(1)?]));
+        c.take(len)
+    } else {
+        c.take(c.remaining())
+    }
+}
+
+/// Finds the `SNI\0` value of a CHLO handshake message (tag/value map, little-endian offsets).
+fn chlo_sni(msg: &[u8]) -> Option<&str> {
+    const HDR: usize = 8; // "CHLO", u16 entry count, u16 padding
+    if msg.get(..4)? != b"CHLO" {
+        return None;
+    }
+    let entries = usize::from(u16::from_le_bytes([*msg.get(4)?, *msg.get(5)?]));
+    let table = msg.get(HDR..HDR + 8 * entries)?;
+    let values = msg.get(HDR + 8 * entries..)?;
+    let mut start = 0usize;
+    for entry in table.chunks_exact(8) {
+        let (tag, end) = entry.split_at(4);
+        let end = usize::try_from(u32::from_le_bytes(end.try_into().ok()?)).ok()?;
+        if tag == b"SNI\0" {
+            let name = values.get(start..end)?;
+            return super::tls::valid_hostname(name);
+        }
+        start = end;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::ja4::{Transport, ja4};
+    use crate::dissect::tls::{decode_hex, fixture_lines};
+    use aes_gcm::aead::AeadInOut;
+
+    const RFC_DCID: &str = "8394c8f03e515708";
+    /// RFC 9001 A.2 / RFC 9369 A.2: the CRYPTO frame of the sample client Initial.
+    const RFC_CRYPTO_FRAME: &str = "060040f1010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e868\
+        04fe3a47f06a2b69484c00000413011302010000c000000010000e00000b6578\
+        616d706c652e636f6dff01000100000a00080006001d00170018001000070005\
+        04616c706e000500050100000000003300260024001d00209370b2c9caa47fba\
+        baf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b000302030400\
+        0d0010000e0403050306030203080408050806002d00020101001c0002400100\
+        3900320408ffffffffffffffff05048000ffff07048000ffff08011001048000\
+        75300901100f088394c8f03e51570806048000ffff";
+
+    fn derive(version: u32) -> InitialKeys {
+        let params = VersionParams::for_version(QuicVersion(version)).unwrap();
+        InitialKeys::derive(&params, &decode_hex(RFC_DCID)).unwrap()
+    }
+
+    /// Protects a packet the way a client does (test-only inverse of our decryption).
+    fn protect(keys: &InitialKeys, header: &[u8], pn: u64, payload: &[u8]) -> Vec<u8> {
+        let mut body = payload.to_vec();
+        let nonce = Array::from(keys.nonce(pn));
+        let tag = keys
+            .aead
+            .encrypt_inout_detached(&nonce, header, body.as_mut_slice().into())
+            .unwrap();
+        let mut pkt = [header, &body, tag.as_slice()].concat();
+        let pn_offset = header.len() - 4;
+        let sample: [u8; 16] = pkt[pn_offset + 4..pn_offset + 20].try_into().unwrap();
+        let mask = keys.hp_mask(sample);
+        pkt[0] ^= mask[0] & 0x0f;
+        for i in 0..4 {
+            pkt[pn_offset + i] ^= mask[1 + i];
+        }
+        pkt
+    }
+
+    fn rfc_payload() -> Vec<u8> {
+        let mut p = decode_hex(RFC_CRYPTO_FRAME);
+        p.resize(1162, 0); // PADDING
+        p
+    }
+
+    #[test]
+    fn rfc9001_a1_keys_and_hp_mask() {
+        let secret =
+            client_initial_secret(&SALT_V1, &decode_hex(RFC_DCID)).expect("secret derivation");
+        assert_eq!(
+            secret.to_vec(),
+            decode_hex("c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea")
+        );
+        let keys = derive(1);
+        assert_eq!(keys.iv.to_vec(), decode_hex("fa044b2f42a3fd3b46fb255c"));
+        let sample: [u8; 16] = decode_hex("d1b1c98dd7689fb8ec11d242b123dc9b")
+            .try_into()
+            .unwrap();
+        assert_eq!(keys.hp_mask(sample)[..5], decode_hex("437b9aec36")[..]);
+    }
+
+    /// Full RFC 9001 A.2 client Initial: our protection inverse reproduces the RFC's protected
+    /// bytes (prefix with HP, suffix with the AEAD tag), and the state decodes it.
+    #[test]
+    fn rfc9001_a2_full_client_initial() {
+        let keys = derive(1);
+        let header = decode_hex("c300000001088394c8f03e5157080000449e00000002");
+        let pkt = protect(&keys, &header, 2, &rfc_payload());
+        assert_eq!(pkt.len(), 1200);
+        assert_eq!(
+            pkt[..32],
+            decode_hex("c000000001088394c8f03e5157080000449e7b9aec34d1b1c98dd7689fb8ec11")[..]
+        );
+        assert_eq!(
+            pkt[1184..],
+            decode_hex("e221af44860018ab0856972e194cd934")[..]
+        );
+        assert!(looks_like_quic_initial(&pkt));
+        let mut st = QuicInitialState::new();
+        let QuicProgress::Done(ch) = st.feed_client_datagram(&pkt) else {
+            panic!("RFC packet not decoded");
+        };
+        assert_eq!(ch.sni.as_deref(), Some("example.com"));
+        assert_eq!(ch.alpn, ["alpn"]);
+        assert_eq!(st.version, 1);
+        assert_eq!(
+            st.feed_client_datagram(&pkt),
+            QuicProgress::Failed(QuicFailure::Finished)
+        );
+
+        // A flipped ciphertext bit must fail authentication.
+        let mut bad = pkt.clone();
+        bad[600] ^= 1;
+        assert_eq!(
+            QuicInitialState::new().feed_client_datagram(&bad),
+            QuicProgress::Failed(QuicFailure::Decrypt)
+        );
+    }
+
+    /// RFC 9369 A.1/A.2 (QUIC v2: other salt, labels and Initial type bits).
+    #[test]
+    fn rfc9369_v2_client_initial() {
+        let secret = client_initial_secret(&SALT_V2, &decode_hex(RFC_DCID)).unwrap();
+        assert_eq!(
+            secret.to_vec(),
+            decode_hex("14ec9d6eb9fd7af83bf5a668bc17a7e283766aade7ecd0891f70f9ff7f4bf47b")
+        );
+        let keys = derive(0x6b33_43cf);
+        assert_eq!(keys.iv.to_vec(), decode_hex("91f73e2351d8fa91660e909f"));
+        let sample: [u8; 16] = decode_hex("ffe67b6abcdb4298b485dd04de806071")
+            .try_into()
+            .unwrap();
+        assert_eq!(keys.hp_mask(sample)[..5], decode_hex("94a0c95e80")[..]);
+        let header = decode_hex("d36b3343cf088394c8f03e5157080000449e00000002");
+        let pkt = protect(&keys, &header, 2, &rfc_payload());
+        assert_eq!(
+            pkt[..32],
+            decode_hex("d76b3343cf088394c8f03e5157080000449ea0c95e82ffe67b6abcdb4298b485")[..]
+        );
+        assert_eq!(
+            pkt[1184..],
+            decode_hex("a18b2faa745b6fe189cf772a9f84cbfc")[..]
+        );
+        let mut st = QuicInitialState::new();
+        let QuicProgress::Done(ch) = st.feed_client_datagram(&pkt) else {
+            panic!("v2 packet not decoded");
+        };
+        assert_eq!(ch.sni.as_deref(), Some("example.com"));
+    }
+
+    #[test]
+    fn packet_number_decoding() {
+        // RFC 9000 A.3 example.
+        assert_eq!(
+            decode_packet_number(Some(0xa82f30ea), 0x9b32, 2),
+            0xa82f9b32
+        );
+        assert_eq!(decode_packet_number(None, 2, 4), 2);
+        assert_eq!(decode_packet_number(Some(0xff), 0x01, 1), 0x101);
+    }
+
+    #[test]
+    fn crypto_reassembly_out_of_order_and_overlapping() {
+        let mut a = CryptoAssembler::default();
+        a.insert(10, b"klmno").unwrap();
+        assert_eq!(a.contiguous(), b"");
+        a.insert(3, b"defgh").unwrap();
+        a.insert(0, b"abcd").unwrap(); // overlaps [3, 8)
+        assert_eq!(a.contiguous(), b"abcdefgh");
+        a.insert(7, b"hij").unwrap(); // bridges the gap
+        assert_eq!(a.contiguous(), b"abcdefghijklmno");
+        assert_eq!(a.n_ranges, 1);
+        assert_eq!(
+            a.insert(MAX_CRYPTO_LEN as u64, b"x"),
+            Err(QuicFailure::CryptoBounds)
+        );
+        assert_eq!(a.insert(u64::MAX, b"x"), Err(QuicFailure::CryptoBounds));
+        // Too many holes.
+        let mut b = CryptoAssembler::default();
+        let res: Result<(), _> =
+            (0..=MAX_RANGES as u64).try_for_each(|i| b.insert(i * 2 + 1, b"z"));
+        assert_eq!(res, Err(QuicFailure::CryptoBounds));
+    }
+
+    /// CRYPTO frames out of order inside one packet and across two packets of the same DCID,
+    /// with ACK, PING and PADDING in between.
+    #[test]
+    fn frames_out_of_order_across_packets() {
+        let keys = derive(1);
+        let hello = &decode_hex(RFC_CRYPTO_FRAME)[4..]; // strip frame type + offset + length
+        let (a, rest) = hello.split_at(60);
+        let (b, c) = rest.split_at(100);
+        let crypto = |off: usize, d: &[u8]| {
+            let mut f = vec![
+                0x06,
+                0x40 | (off >> 8) as u8,
+                off as u8,
+                0x40 | (d.len() >> 8) as u8,
+                d.len() as u8,
+            ];
+            f.extend_from_slice(d);
+            f
+        };
+        // Packet 1: c then a, with PING and an ACK frame.
+        let mut p1 = [
+            crypto(160, c),
+            vec![0x01, 0x02, 0x00, 0x00, 0x00, 0x00],
+            crypto(0, a),
+        ]
+        .concat();
+        p1.resize(1100, 0);
+        // Packet 2: b (the middle), then padding.
+        let mut p2 = crypto(60, b);
+        p2.resize(1100, 0);
+        let hdr = |pn: u8| {
+            let mut h = decode_hex("c300000001088394c8f03e5157080000");
+            h.extend_from_slice(&(0x4000u16 | (1100 + 4 + 16)).to_be_bytes());
+            h.extend_from_slice(&[0, 0, 0, pn]);
+            h
+        };
+        let pkt1 = protect(&keys, &hdr(0), 0, &p1);
+        let pkt2 = protect(&keys, &hdr(1), 1, &p2);
+        let mut st = QuicInitialState::new();
+        assert_eq!(st.feed_client_datagram(&pkt1), QuicProgress::NeedMore);
+        let QuicProgress::Done(ch) = st.feed_client_datagram(&pkt2) else {
+            panic!("not reassembled");
+        };
+        assert_eq!(ch.sni.as_deref(), Some("example.com"));
+        // Same two packets coalesced in one datagram, second first.
+        let mut st = QuicInitialState::new();
+        let both = [pkt2.clone(), pkt1.clone()].concat();
+        assert!(matches!(
+            st.feed_client_datagram(&both),
+            QuicProgress::Done(_)
+        ));
+    }
+
+    #[test]
+    fn rejects_non_initial_and_gquic() {
+        let q46 = fixture_lines("quic/q46_s0.hex").remove(0);
+        assert!(!looks_like_quic_initial(&q46));
+        assert_eq!(
+            QuicInitialState::new().feed_client_datagram(&q46),
+            QuicProgress::Failed(QuicFailure::Unsupported(0x5130_3436))
+        );
+        assert!(!looks_like_quic_initial(&[0x40; 1300]));
+        assert_eq!(
+            QuicInitialState::new().feed_client_datagram(&[0x40; 1300]),
+            QuicProgress::Failed(QuicFailure::NotQuicInitial)
+        );
+        let reserved = [&[0xc0u8, 0x1a, 0x2a, 0x3a, 0x4a][..], &[0; 1300]].concat();
+        assert_eq!(
+            QuicInitialState::new().feed_client_datagram(&reserved),
+            QuicProgress::Failed(QuicFailure::Unsupported(0x1a2a_3a4a))
+        );
+    }
+
+    #[test]
+    fn gquic_q046_cleartext_sni() {
+        let q46 = fixture_lines("quic/q46_s0.hex").remove(0);
+        assert_eq!(gquic_q046_sni(&q46).as_deref(), Some("play.google.com"));
+        for cut in 0..q46.len() {
+            let _ = gquic_q046_sni(&q46[..cut]);
+        }
+        let v2 = fixture_lines("quic/v2_s0.hex").remove(0);
+        assert_eq!(gquic_q046_sni(&v2), None);
+    }
+
+    /// Feeds a fixture's datagrams until done; returns the hello.
+    fn run_fixture(name: &str) -> (QuicInitialState, ClientHello) {
+        let mut st = QuicInitialState::new();
+        for dgram in fixture_lines(&format!("quic/{name}.hex")) {
+            match st.feed_client_datagram(&dgram) {
+                QuicProgress::Done(ch) => return (st, *ch),
+                QuicProgress::NeedMore => {}
+                QuicProgress::Failed(f) => panic!("{name}: {f}"),
+            }
+        }
+        panic!("{name}: ClientHello incomplete");
+    }
+
+    /// Real captures: the SNI nDPI and tshark report, and nDPI's JA4 where we agree.
+    #[test]
+    fn real_captures() {
+        let cases: [(&str, u32, &str, Option<&str>); 8] = [
+            (
+                "mvfst22_s0",
+                0xfaceb001,
+                "graph.facebook.com",
+                Some("q00d0109h5_0f2cb44170f4_01b7bde4a3dd"),
+            ),
+            (
+                "mvfst_exp_s0",
+                0xfaceb00e,
+                "video.fmct2-3.fna.fbcdn.net",
+                Some("q00d0108h5_0f2cb44170f4_f4b4187450f5"),
+            ),
+            ("craziness_s0", 0xff00001d, "update.googleapis.com", None),
+            ("craziness_s2", 0xff00001d, "www.google.com", None),
+            (
+                "craziness_s103",
+                0xff00001d,
+                "media.fmct2-1.fna.whatsapp.net",
+                Some("q13d0310h9_55b375c5d22e_b064f0e3421d"),
+            ),
+            (
+                "v2_s0",
+                0x6b3343cf,
+                "test",
+                Some("q13d0310h3_55b375c5d22e_0a3b52e28cea"),
+            ),
+            (
+                "draft28_0rtt_s0",
+                0xff00001c,
+                "abcd",
+                Some("q00d0310h2_55b375c5d22e_060ec1c6a056"),
+            ),
+            (
+                "v1_0rtt_s1",
+                1,
+                "ssl.gstatic.com",
+                Some("q13d0312h3_55b375c5d22e_73e2d9e6cde6"),
+            ),
+        ];
+        for (name, version, sni, want_ja4) in cases {
+            let (st, ch) = run_fixture(name);
+            assert_eq!(st.version, version, "{name}");
+            assert_eq!(ch.sni.as_deref(), Some(sni), "{name}");
+            assert!(
+                ch.extensions.contains(&0x0039) || ch.extensions.contains(&0xffa5),
+                "{name}: no transport params"
+            );
+            if let Some(want) = want_ja4 {
+                assert_eq!(ja4(&ch, Transport::Quic), want, "{name}");
+            }
+        }
+    }
+
+    /// Chrome's four Initials of this flow each carry the whole hello, scattered differently
+    /// ("chaos protection"): each one alone, and all in reverse order, must decode the same.
+    #[test]
+    fn scattered_retransmissions_decode_alike() {
+        let dgrams = fixture_lines("quic/craziness_s0.hex");
+        assert_eq!(dgrams.len(), 4);
+        let (_, reference) = run_fixture("craziness_s0");
+        for d in dgrams.iter().rev() {
+            let QuicProgress::Done(ch) = QuicInitialState::new().feed_client_datagram(d) else {
+                panic!("retransmitted Initial not decoded");
+            };
+            assert_eq!(*ch, reference);
+        }
+    }
+
+    #[test]
+    fn never_panics_on_random_or_mutated_datagrams() {
+        use proptest::prelude::*;
+        use proptest::test_runner::TestRunner;
+        let base = fixture_lines("quic/v2_s0.hex").remove(0);
+        let mut runner = TestRunner::new(ProptestConfig::with_cases(300));
+        let strategy = (
+            proptest::collection::vec(any::<u8>(), 0..1400),
+            proptest::collection::vec((0usize..1300, any::<u8>()), 0..6),
+            0usize..1300,
+        );
+        runner
+            .run(&strategy, |(random, flips, cut)| {
+                let mut st = QuicInitialState::new();
+                let _ = looks_like_quic_initial(&random);
+                let _ = st.feed_client_datagram(&random);
+                let mut m = base.clone();
+                for (p, v) in flips {
+                    if let Some(b) = m.get_mut(p) {
+                        *b = v;
+                    }
+                }
+                m.truncate(cut);
+                let _ = looks_like_quic_initial(&m);
+                let _ = QuicInitialState::new().feed_client_datagram(&m);
+                Ok(())
+            })
+            .unwrap();
+    }
+}
