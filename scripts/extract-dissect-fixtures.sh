@@ -4,6 +4,7 @@
 # extracts plus the nDPI label of each flow are written under tests/fixtures/.
 #
 # Usage: scripts/extract-dissect-fixtures.sh [CAPTURES_DIR]   (default /work/shared/captures/ndpi)
+# Tunnelled packets (VXLAN, 6in4) are taken at their innermost layer (occurrence=l).
 # Needs: tshark, awk. Output is deterministic, so a re-run shows up as a diff only if tshark's
 # dissection changes.
 set -euo pipefail
@@ -50,7 +51,7 @@ captures() {
 # Columns: capture, stream, client, server, nDPI proto, nDPI confidence, hex.
 tcp_first_bytes() {
   local name=$1 pcap=$2 out=$3 maxhex=$4
-  ts -r "$pcap" -Y 'tcp && !tcp.analysis.retransmission' -T fields -E separator=/t \
+  ts -r "$pcap" -Y 'tcp && !tcp.analysis.retransmission' -T fields -E separator=/t -E occurrence=l \
     -e tcp.stream -e ip.src -e ipv6.src -e tcp.srcport -e ip.dst -e ipv6.dst -e tcp.dstport \
     -e tcp.flags.syn -e tcp.flags.ack -e tcp.len -e tcp.payload |
     awk -F'\t' -v out="$out" -v name="$name" -v maxhex="$maxhex" "$LABELS"'
@@ -75,7 +76,7 @@ tcp_first_bytes() {
 # longer than 1200 bytes skipped. Columns: capture, src, dst, nDPI proto, confidence, hex.
 udp_payloads() {
   local name=$1 pcap=$2 out=$3 filter=$4 per_flow=$5
-  ts -r "$pcap" -Y "udp && ($filter)" -T fields -E separator=/t \
+  ts -r "$pcap" -Y "udp && ($filter)" -T fields -E separator=/t -E occurrence=l \
     -e ip.src -e ipv6.src -e udp.srcport -e ip.dst -e ipv6.dst -e udp.dstport -e udp.payload |
     awk -F'\t' -v out="$out" -v name="$name" -v per="$per_flow" "$LABELS"'
       BEGIN { load_labels() }

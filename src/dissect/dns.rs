@@ -668,6 +668,45 @@ mod tests {
         assert!(matches!(parse(&m), Err(DnsError::Incomplete { .. })));
     }
 
+    /// Port-53 payloads from the nDPI captures (scripts/extract-dissect-fixtures.sh): every one
+    /// parses, every response passes the heuristic, no query does.
+    #[test]
+    fn real_captures_parse() {
+        let fixture = include_str!("../../tests/fixtures/dns/payloads.tsv");
+        let mut responses_with_addr = 0;
+        for line in fixture.lines() {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let (capture, buf) = (cols[0], unhex(cols[cols.len() - 1]));
+            let m = parse(&buf).unwrap_or_else(|e| panic!("{capture}: {e}: {line}"));
+            assert_eq!(
+                looks_like_dns_response(&buf),
+                m.is_response,
+                "{capture}: {line}"
+            );
+            assert!(!m.questions.is_empty(), "{capture}");
+            if !resolve_addresses(&m).is_empty() {
+                responses_with_addr += 1;
+            }
+        }
+        assert!(responses_with_addr >= 20, "{responses_with_addr}");
+    }
+
+    /// STUN, RTP and other non-DNS UDP payloads must not pass the DNS response heuristic.
+    #[test]
+    fn heuristic_rejects_real_non_dns_udp() {
+        let fixture = include_str!("../../tests/fixtures/stun/udp_payloads.tsv");
+        for line in fixture.lines() {
+            let hex = line.rsplit('\t').next().unwrap_or_default();
+            assert!(!looks_like_dns_response(&unhex(hex)), "{line}");
+        }
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+            .collect()
+    }
+
     #[test]
     fn random_and_mutated_inputs_never_panic() {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
