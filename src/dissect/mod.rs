@@ -9,3 +9,7 @@ pub mod quic;
 pub mod stun;
 pub mod tls;
 pub mod whatsapp;
+pub mod state;
+pub mod stream;
+
+pub use state::{AppInfo, FlowDissect, Observation};
