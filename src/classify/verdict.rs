@@ -152,3 +152,65 @@ impl VerdictBuilder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Ruleset;
+
+    #[test]
+    fn strongest_evidence_decides_and_conflicts_stay_listed() {
+        let r = Ruleset::builtin();
+        let id = |n: &str| r.endpoint_by_name(n).unwrap().id;
+        let (chat, media, meta) = (
+            id("whatsapp.chat"),
+            id("whatsapp.media"),
+            id("meta.network"),
+        );
+        let v = VerdictBuilder::default()
+            .add(Evidence::asn(meta, 32934))
+            .add(Evidence::prefix(meta, "157.240.0.0/17".parse().unwrap()))
+            .add(Evidence::dns(chat, "g.whatsapp.net"))
+            .add(Evidence::sni(media, "mmg.whatsapp.net"))
+            .add(Evidence::sni(media, "mmg.whatsapp.net"))
+            .finish()
+            .unwrap();
+        assert_eq!(v.endpoint, media);
+        assert_eq!(r.service(v.service).name.as_ref(), "whatsapp");
+        assert_eq!(v.confidence, Confidence::Sni);
+        assert_eq!(
+            v.evidence,
+            [
+                "sni:mmg.whatsapp.net",
+                "dns:g.whatsapp.net",
+                "prefix:157.240.0.0/17",
+                "asn:AS32934"
+            ]
+        );
+        let v = VerdictBuilder::default()
+            .add(Evidence::sni(media, "mmg.whatsapp.net"))
+            .add(Evidence::signature(chat, "whatsapp_preface"))
+            .finish()
+            .unwrap();
+        assert_eq!((v.endpoint, v.confidence), (chat, Confidence::Signature));
+        assert_eq!(v.evidence, ["sig:whatsapp_preface", "sni:mmg.whatsapp.net"]);
+    }
+
+    #[test]
+    fn ties_go_to_the_first_and_empty_gives_none() {
+        let r = Ruleset::builtin();
+        let a = r.endpoint_by_name("facebook.other").unwrap().id;
+        let b = r.endpoint_by_name("messenger.chat").unwrap().id;
+        let v = VerdictBuilder::default()
+            .add(Evidence::http_host(b, "edge-mqtt.facebook.com"))
+            .add(Evidence::http_host(a, "www.facebook.com"))
+            .finish()
+            .unwrap();
+        assert_eq!(v.endpoint, b);
+        assert_eq!(v.evidence.len(), 2);
+        assert!(VerdictBuilder::default().finish().is_none());
+        assert!(Confidence::Signature > Confidence::Sni && Confidence::Sni > Confidence::HttpHost);
+        assert!(Confidence::HttpHost > Confidence::Dns && Confidence::Dns > Confidence::Prefix);
+        assert!(Confidence::Prefix > Confidence::Asn);
+    }
+}
