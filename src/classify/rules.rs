@@ -23,36 +23,37 @@ pub const KNOWN_SIGNATURES: &[&str] = &[
 ];
 
 /// The default rules, embedded so the binary works without a rules directory.
-/// `(path shown in messages, contents)`; prefix files are found here by file name.
+/// `(path shown in messages, contents)`, in file-name order like a directory load; prefix files are
+/// found here by file name.
 const BUILTIN: &[(&str, &str)] = &[
-    (
-        "rules/whatsapp.toml",
-        include_str!("../../rules/whatsapp.toml"),
-    ),
     (
         "rules/facebook.toml",
         include_str!("../../rules/facebook.toml"),
-    ),
-    (
-        "rules/messenger.toml",
-        include_str!("../../rules/messenger.toml"),
     ),
     (
         "rules/instagram.toml",
         include_str!("../../rules/instagram.toml"),
     ),
     (
-        "rules/threads.toml",
-        include_str!("../../rules/threads.toml"),
+        "rules/messenger.toml",
+        include_str!("../../rules/messenger.toml"),
     ),
-    ("rules/meta.toml", include_str!("../../rules/meta.toml")),
     (
         "rules/meta-asn-prefixes.txt",
         include_str!("../../rules/meta-asn-prefixes.txt"),
     ),
+    ("rules/meta.toml", include_str!("../../rules/meta.toml")),
+    (
+        "rules/threads.toml",
+        include_str!("../../rules/threads.toml"),
+    ),
     (
         "rules/whatsapp-server-addresses.txt",
         include_str!("../../rules/whatsapp-server-addresses.txt"),
+    ),
+    (
+        "rules/whatsapp.toml",
+        include_str!("../../rules/whatsapp.toml"),
     ),
 ];
 
@@ -1081,7 +1082,7 @@ mod tests {
             ("fbwat.ch", "facebook.other"),
             ("edge-mqtt.facebook.com", "messenger.chat"),
             ("mqtt-mini.facebook.com", "messenger.chat"),
-            ("mqtt.facebook.com", "messenger.chat"),
+            ("mqtt.facebook.com", "facebook.other"),
             ("www.messenger.com", "messenger.other"),
             ("m.me", "messenger.other"),
             ("i.instagram.com", "instagram.api"),
