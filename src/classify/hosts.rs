@@ -112,25 +112,32 @@ fn check_label(l: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// FNV-1a: host keys are short and the tables are built once from trusted rules, so a fast
-/// non-keyed hash is fine (traffic can only look up, never insert).
+/// A fast non-keyed hash (8 bytes per step, then a final mix): host keys are short and the tables
+/// are built once from trusted rules, so traffic can only look up, never insert or grow a bucket.
 #[derive(Default)]
 pub(crate) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
-        self.0
+        // Spread the bits: the table uses both the low bits (bucket) and the top bits (tag).
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
         }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(tail) ^ (rest.len() as u64) << 59)
+            .wrapping_mul(K);
         self.0 = h;
     }
 }
@@ -149,15 +156,24 @@ pub struct HostMatch<'r> {
 /// `(prefix, endpoint, pattern index)` of one label-prefix pattern.
 type LabelPrefix = (Box<str>, EndpointId, u32);
 
-/// Compiled host matcher: hash lookups over the name and its parent domains, no allocation.
+/// Everything anchored at one domain, so each step of the walk is a single hash lookup.
+#[derive(Debug, Default)]
+struct Node {
+    /// Exact pattern for this very name.
+    exact: Option<(EndpointId, u32)>,
+    /// Suffix pattern for this domain.
+    suffix: Option<(EndpointId, u32)>,
+    /// Label prefixes anchored here, longest prefix first.
+    label_prefixes: Vec<LabelPrefix>,
+}
+
+/// Compiled host matcher: one hash lookup per parent domain of the name, no allocation.
 #[derive(Debug, Default)]
 pub(crate) struct HostMatcher {
-    /// Canonical texts, indexed by the `u32` in the maps.
+    /// Canonical texts, indexed by the `u32` in the nodes.
     patterns: Vec<Box<str>>,
-    exact: FnvMap<Box<str>, (EndpointId, u32)>,
-    suffix: FnvMap<Box<str>, (EndpointId, u32)>,
-    /// Keyed by anchor ("" = unanchored); each list sorted by prefix length, longest first.
-    label_prefix: FnvMap<Box<str>, Vec<LabelPrefix>>,
+    /// Keyed by domain; "" holds the unanchored label prefixes.
+    nodes: FnvMap<Box<str>, Node>,
 }
 
 impl HostMatcher {
@@ -165,18 +181,22 @@ impl HostMatcher {
     pub(crate) fn insert(&mut self, pattern: &HostPattern, endpoint: EndpointId) {
         let idx = self.patterns.len() as u32;
         self.patterns.push(pattern.to_string().into_boxed_str());
-        match pattern {
-            HostPattern::Exact(n) => {
-                self.exact.insert(n.as_str().into(), (endpoint, idx));
+        let (key, slot) = match pattern {
+            HostPattern::Exact(n) => (n, 0),
+            HostPattern::Suffix(d) => (d, 1),
+            HostPattern::LabelPrefix { anchor, .. } => (anchor, 2),
+        };
+        let node = self.nodes.entry(key.as_str().into()).or_default();
+        match (slot, pattern) {
+            (0, _) => node.exact = Some((endpoint, idx)),
+            (1, _) => node.suffix = Some((endpoint, idx)),
+            (_, HostPattern::LabelPrefix { prefix, .. }) => {
+                node.label_prefixes
+                    .push((prefix.as_str().into(), endpoint, idx));
+                node.label_prefixes
+                    .sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
             }
-            HostPattern::Suffix(d) => {
-                self.suffix.insert(d.as_str().into(), (endpoint, idx));
-            }
-            HostPattern::LabelPrefix { prefix, anchor } => {
-                let list = self.label_prefix.entry(anchor.as_str().into()).or_default();
-                list.push((prefix.as_str().into(), endpoint, idx));
-                list.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
-            }
+            _ => unreachable!("slot 2 is a label prefix"),
         }
     }
 
@@ -187,12 +207,14 @@ impl HostMatcher {
 
     /// The endpoint of every pattern (for counts).
     pub(crate) fn endpoints(&self) -> impl Iterator<Item = EndpointId> + '_ {
-        let lp = self.label_prefix.values().flatten().map(|(_, e, _)| *e);
-        self.exact
-            .values()
-            .chain(self.suffix.values())
-            .map(|(e, _)| *e)
-            .chain(lp)
+        self.nodes.values().flat_map(|n| {
+            let lp = n.label_prefixes.iter().map(|(_, e, _)| *e);
+            n.exact
+                .iter()
+                .chain(n.suffix.iter())
+                .map(|(e, _)| *e)
+                .chain(lp)
+        })
     }
 
     /// Finds the most specific pattern for `name` (case-insensitive, trailing dot tolerated).
@@ -215,29 +237,30 @@ impl HostMatcher {
             endpoint,
             pattern: &self.patterns[idx as usize],
         };
-        if let Some(&m) = self.exact.get(name) {
-            return Some(hit(m));
-        }
-        if let Some(&m) = self.suffix.get(name) {
+        if let Some(node) = self.nodes.get(name)
+            && let Some(m) = node.exact.or(node.suffix)
+        {
             return Some(hit(m));
         }
         let (first, rest) = name.split_once('.').unwrap_or((name, ""));
+        let prefixed = |node: &Node| {
+            let &(_, e, i) = node
+                .label_prefixes
+                .iter()
+                .find(|(p, _, _)| first.starts_with(&**p))?;
+            Some((e, i))
+        };
         // Walk the parent domains, longest first: the first hit is the most specific.
         let mut anchor = rest;
         while !anchor.is_empty() {
-            if let Some(list) = self.label_prefix.get(anchor)
-                && let Some(&(_, e, i)) = list.iter().find(|(p, _, _)| first.starts_with(&**p))
+            if let Some(node) = self.nodes.get(anchor)
+                && let Some(m) = prefixed(node).or(node.suffix)
             {
-                return Some(hit((e, i)));
-            }
-            if let Some(&m) = self.suffix.get(anchor) {
                 return Some(hit(m));
             }
             anchor = anchor.split_once('.').map_or("", |(_, r)| r);
         }
-        let list = self.label_prefix.get("")?;
-        let &(_, e, i) = list.iter().find(|(p, _, _)| first.starts_with(&**p))?;
-        Some(hit((e, i)))
+        self.nodes.get("").and_then(prefixed).map(hit)
     }
 }
 
