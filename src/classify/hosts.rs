@@ -181,22 +181,17 @@ impl HostMatcher {
     pub(crate) fn insert(&mut self, pattern: &HostPattern, endpoint: EndpointId) {
         let idx = self.patterns.len() as u32;
         self.patterns.push(pattern.to_string().into_boxed_str());
-        let (key, slot) = match pattern {
-            HostPattern::Exact(n) => (n, 0),
-            HostPattern::Suffix(d) => (d, 1),
-            HostPattern::LabelPrefix { anchor, .. } => (anchor, 2),
-        };
-        let node = self.nodes.entry(key.as_str().into()).or_default();
-        match (slot, pattern) {
-            (0, _) => node.exact = Some((endpoint, idx)),
-            (1, _) => node.suffix = Some((endpoint, idx)),
-            (_, HostPattern::LabelPrefix { prefix, .. }) => {
-                node.label_prefixes
-                    .push((prefix.as_str().into(), endpoint, idx));
-                node.label_prefixes
-                    .sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
+        fn node<'a>(nodes: &'a mut FnvMap<Box<str>, Node>, key: &str) -> &'a mut Node {
+            nodes.entry(key.into()).or_default()
+        }
+        match pattern {
+            HostPattern::Exact(n) => node(&mut self.nodes, n).exact = Some((endpoint, idx)),
+            HostPattern::Suffix(d) => node(&mut self.nodes, d).suffix = Some((endpoint, idx)),
+            HostPattern::LabelPrefix { prefix, anchor } => {
+                let list = &mut node(&mut self.nodes, anchor).label_prefixes;
+                list.push((prefix.as_str().into(), endpoint, idx));
+                list.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
             }
-            _ => unreachable!("slot 2 is a label prefix"),
         }
     }
 

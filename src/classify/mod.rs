@@ -4,6 +4,8 @@
 //! - [`verdict`]: evidence → [`Verdict`], the strongest evidence deciding.
 //! - [`geo`]: IP → ASN and country from MaxMind DB files.
 
+#![deny(missing_docs)]
+
 pub mod geo;
 pub mod hosts;
 pub mod prefixes;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
 
 use super::hosts::{FnvMap, HostMatch, HostMatcher, HostPattern};
 use super::prefixes::{PrefixMatch, PrefixTable, parse_prefix};
@@ -59,25 +60,15 @@ const BUILTIN: &[(&str, &str)] = &[
 
 // ---------------------------------------------------------------------------------------------
 // Raw form: mirrors the TOML. Spans give every error a line.
+//
+// A file is `[service.NAME]` tables with an optional `display` and `[service.NAME.role.ROLE]`
+// tables. Those two outer levels are walked by hand over the parsed document so that a bad key in
+// one role does not hide the problems of the others; each role table is deserialized into `RawRole`.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    /// Services by name.
-    #[serde(default)]
-    service: BTreeMap<String, Spanned<RawService>>,
-}
+/// Keys allowed in a `[service.NAME]` table.
+const SERVICE_KEYS: &str = "`display`, `role`";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawService {
-    /// Human name, e.g. "WhatsApp".
-    display: Option<Spanned<String>>,
-    /// Endpoint roles by name: chat, media, calls, ...
-    #[serde(default)]
-    role: BTreeMap<String, Spanned<RawRole>>,
-}
-
+/// One `[service.NAME.role.ROLE]` table.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRole {
@@ -688,64 +679,139 @@ impl Loader {
         self.layer += 1;
         for (file, text) in files {
             self.files.push(file.clone());
-            match toml::from_str::<RawFile>(&text) {
-                Ok(raw) => self.file(&file, &text, raw, origin),
-                Err(e) => {
-                    let line = e.span().map_or(0, |s| line_of(&text, s.start));
-                    let msg = e.message().trim_end().replace('\n', " ");
-                    self.error(Location { file, line }, RuleErrorKind::Syntax(msg));
+            self.file(&file, &text, origin);
+        }
+    }
+
+    fn file(&mut self, file: &Arc<str>, text: &str, origin: &Origin) {
+        let at = |offset: usize| Location {
+            file: file.clone(),
+            line: line_of(text, offset),
+        };
+        let syntax = |e: &toml::de::Error, fallback: usize| {
+            let line = line_of(text, e.span().map_or(fallback, |s| s.start));
+            let msg = e.message().trim_end().replace('\n', " ");
+            (
+                Location {
+                    file: file.clone(),
+                    line,
+                },
+                RuleErrorKind::Syntax(msg),
+            )
+        };
+        let root = match DeTable::parse(text) {
+            Ok(root) => root,
+            Err(e) => {
+                let (loc, kind) = syntax(&e, 0);
+                return self.error(loc, kind);
+            }
+        };
+        for (key, value) in root.get_ref() {
+            let Some(services) = self.table(key, value, &at, "`service`", |k| k == "service")
+            else {
+                continue;
+            };
+            for (sname, svc) in services {
+                let Some(svc) = self.table(sname, svc, &at, "", |_| true) else {
+                    continue;
+                };
+                let sname_at = at(sname.span().start);
+                if !valid_name(sname.get_ref()) {
+                    let value = sname.get_ref().to_string();
+                    self.error(
+                        sname_at.clone(),
+                        RuleErrorKind::BadName {
+                            what: "service",
+                            value,
+                        },
+                    );
+                }
+                let mut display = None;
+                let mut roles = Vec::new();
+                for (k, v) in svc {
+                    match k.get_ref().as_ref() {
+                        "display" => match v.get_ref().as_str() {
+                            Some(d) => display = Some(d),
+                            None => self.error(
+                                at(v.span().start),
+                                RuleErrorKind::Syntax(
+                                    "invalid type for `display`, expected a string".into(),
+                                ),
+                            ),
+                        },
+                        "role" => {
+                            if let Some(t) = self.table(k, v, &at, SERVICE_KEYS, |_| true) {
+                                roles.extend(t.iter());
+                            }
+                        }
+                        other => self.error(
+                            at(k.span().start),
+                            RuleErrorKind::Syntax(format!(
+                                "unknown field `{other}`, expected one of {SERVICE_KEYS}"
+                            )),
+                        ),
+                    }
+                }
+                let sid = self.service_id(sname.get_ref(), display);
+                for (rname, rvalue) in roles {
+                    let role_at = at(rname.span().start);
+                    let role = match RawRole::deserialize(ValueDeserializer::from(rvalue.clone())) {
+                        Ok(role) => role,
+                        Err(e) => {
+                            let (loc, kind) = syntax(&e, rvalue.span().start);
+                            self.error(loc, kind);
+                            continue;
+                        }
+                    };
+                    if !valid_name(rname.get_ref()) {
+                        let value = rname.get_ref().to_string();
+                        self.error(
+                            role_at.clone(),
+                            RuleErrorKind::BadName {
+                                what: "role",
+                                value,
+                            },
+                        );
+                    }
+                    let display = role.display.as_ref().map(|d| d.get_ref().as_str());
+                    let id = self.endpoint_id(sid, rname.get_ref(), display);
+                    if let Some(first) = self.role_defs.get(&(self.layer, id)) {
+                        let kind = RuleErrorKind::Duplicate {
+                            what: "role",
+                            value: rname.get_ref().to_string(),
+                            endpoint: self.endpoints[id.index()].name.to_string(),
+                            first: first.clone(),
+                        };
+                        self.error(role_at, kind);
+                    } else {
+                        self.role_defs.insert((self.layer, id), role_at);
+                    }
+                    self.role(id, role, &at, origin, file);
                 }
             }
         }
     }
 
-    fn file(&mut self, file: &Arc<str>, text: &str, raw: RawFile, origin: &Origin) {
-        let at = |offset: usize| Location {
-            file: file.clone(),
-            line: line_of(text, offset),
-        };
-        for (sname, svc) in raw.service {
-            let svc_at = at(svc.span().start);
-            let svc = svc.into_inner();
-            if !valid_name(&sname) {
-                self.error(
-                    svc_at.clone(),
-                    RuleErrorKind::BadName {
-                        what: "service",
-                        value: sname.clone(),
-                    },
-                );
-            }
-            let sid = self.service_id(&sname, svc.display.as_ref().map(|d| d.get_ref().as_str()));
-            for (rname, role) in svc.role {
-                let role_at = at(role.span().start);
-                let role = role.into_inner();
-                if !valid_name(&rname) {
-                    self.error(
-                        role_at.clone(),
-                        RuleErrorKind::BadName {
-                            what: "role",
-                            value: rname.clone(),
-                        },
-                    );
-                }
-                let id = self.endpoint_id(
-                    sid,
-                    &rname,
-                    role.display.as_ref().map(|d| d.get_ref().as_str()),
-                );
-                if let Some(first) = self.role_defs.get(&(self.layer, id)) {
-                    let kind = RuleErrorKind::Duplicate {
-                        what: "role",
-                        value: rname.clone(),
-                        endpoint: self.endpoints[id.index()].name.to_string(),
-                        first: first.clone(),
-                    };
-                    self.error(role_at.clone(), kind);
-                } else {
-                    self.role_defs.insert((self.layer, id), role_at.clone());
-                }
-                self.role(id, role, &at, origin, file);
+    /// `value` as a table, when `key` is allowed (`allowed`) and it is one; else reports why.
+    fn table<'a>(
+        &mut self,
+        key: &Spanned<DeString<'a>>,
+        value: &'a Spanned<DeValue<'a>>,
+        at: &dyn Fn(usize) -> Location,
+        expected: &str,
+        allowed: impl Fn(&str) -> bool,
+    ) -> Option<&'a DeTable<'a>> {
+        if !allowed(key.get_ref()) {
+            let msg = format!("unknown field `{}`, expected {expected}", key.get_ref());
+            self.error(at(key.span().start), RuleErrorKind::Syntax(msg));
+            return None;
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                let msg = format!("invalid type for `{}`, expected a table", key.get_ref());
+                self.error(at(value.span().start), RuleErrorKind::Syntax(msg));
+                None
             }
         }
     }
@@ -1272,29 +1338,45 @@ hosts = ["ok.example"]
 
     #[test]
     fn syntax_and_unknown_keys_name_the_line() {
+        let a = "[service.x.role.y]\nhosts = [\"a.example\"]\nhostz = [\"b.example\"]\n\n\
+                 [service.x.role.z]\nprefixes = [\"10.0.0.0/33\"]\n";
         let got = errors(
             &[
+                ("a.toml", a),
                 (
-                    "a.toml",
-                    "[service.x.role.y]\nhosts = [\"a.example\"]\nhostz = [\"b.example\"]\n",
+                    "b.toml",
+                    "[service.z]\ndisplay = \"Z\"\ncolour = 3\n[services.q]\n",
                 ),
-                ("b.toml", "[service.z]\ndisplay = \"Z\"\ncolour = 3\n"),
                 ("c.toml", "[service.q.role.r]\nhosts = [\"a.example\"\n"),
                 ("d.toml", "[service.q.role.s]\nprefixes = \"1.2.3.0/24\"\n"),
+                ("e.toml", "service = 3\n"),
             ],
             false,
         );
-        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got.len(), 7, "{got:#?}");
         assert!(
             got[0].starts_with("D/a.toml:3: unknown field `hostz`"),
             "{got:?}"
         );
-        assert!(
-            got[1].starts_with("D/b.toml:3: unknown field `colour`"),
-            "{got:?}"
+        // The bad key in role y hides nothing in role z.
+        assert_eq!(
+            got[1],
+            r#"D/a.toml:6: prefix "10.0.0.0/33": invalid prefix length"#
         );
-        assert!(got[2].starts_with("D/c.toml:"), "{got:?}");
-        assert!(got[3].starts_with("D/d.toml:2: invalid type"), "{got:?}");
+        assert_eq!(
+            got[2],
+            "D/b.toml:3: unknown field `colour`, expected one of `display`, `role`"
+        );
+        assert_eq!(
+            got[3],
+            "D/b.toml:4: unknown field `services`, expected `service`"
+        );
+        assert!(got[4].starts_with("D/c.toml:"), "{got:?}");
+        assert!(got[5].starts_with("D/d.toml:2: invalid type"), "{got:?}");
+        assert_eq!(
+            got[6],
+            "D/e.toml:1: invalid type for `service`, expected a table"
+        );
     }
 
     #[test]
