@@ -289,4 +289,63 @@ mod tests {
         assert_eq!(hit(&t, "31.13.128.7").as_deref(), Some("31.13.128.0/24"));
         assert_eq!(hit(&t, "31.13.129.0"), None);
     }
+
+    /// The flattened table agrees with a brute-force longest match on random nested prefixes.
+    #[test]
+    fn agrees_with_brute_force() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..50 {
+            let mut nets: Vec<IpNet> = Vec::new();
+            for _ in 0..40 {
+                // Few distinct high bits so that prefixes nest often.
+                let addr = std::net::Ipv4Addr::from(
+                    ((rnd() % 4) as u32) << 30 | (rnd() as u32 & 0x3fff_ffff),
+                );
+                let net = IpNet::new(IpAddr::V4(addr), (rnd() % 33) as u8)
+                    .unwrap()
+                    .trunc();
+                if !nets.contains(&net) {
+                    nets.push(net);
+                }
+            }
+            let t = PrefixTable::build(
+                nets.iter()
+                    .enumerate()
+                    .map(|(i, n)| (*n, EndpointId::test(i as u16)))
+                    .collect(),
+            );
+            for q in 0..500 {
+                // Half the queries probe the edges of a prefix, where an off-by-one would show.
+                let ip = if q % 2 == 0 {
+                    IpAddr::V4(std::net::Ipv4Addr::from(
+                        ((rnd() % 4) as u32) << 30 | (rnd() as u32 & 0x3fff_ffff),
+                    ))
+                } else {
+                    let IpNet::V4(n) = nets[rnd() as usize % nets.len()] else {
+                        unreachable!("only IPv4 here")
+                    };
+                    let edge = [u32::from(n.network()), u32::from(n.broadcast())][q % 4 / 2];
+                    IpAddr::V4(
+                        edge.wrapping_add([0, 1, u32::MAX][rnd() as usize % 3])
+                            .into(),
+                    )
+                };
+                let want = nets
+                    .iter()
+                    .filter(|n| n.contains(&ip))
+                    .max_by_key(|n| n.prefix_len());
+                assert_eq!(
+                    t.find(ip).map(|m| m.prefix),
+                    want.copied(),
+                    "round {round}, {ip}"
+                );
+            }
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! Rule files: `RawFile` mirrors the TOML; the loader validates and merges layers into a `Ruleset`,
-//! the structure the hot path queries (built once).
+//! Rule files: `RawRole` mirrors a role table of the TOML; the loader validates and merges layers into a
+//! `Ruleset`, the structure the hot path queries (built once).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
