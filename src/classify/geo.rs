@@ -105,7 +105,8 @@ impl Db {
     }
 }
 
-/// Open ASN and country databases (either may be absent).
+/// Open ASN and country databases (either may be absent; `Geo::default()` has none and answers
+/// every lookup with an empty [`GeoInfo`]).
 #[derive(Default)]
 pub struct Geo {
     asn: Option<Db>,
