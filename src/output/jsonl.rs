@@ -1,5 +1,9 @@
 //! JSON Lines writer: one serde-serialized record per line, buffered. The first write error is
 //! kept and reported at the end, so a full disk is never silent.
+//!
+//! A writer opened with [`JsonlWriter::open_live`] also reopens its file on request (SIGHUP after
+//! logrotate) and rotates it by size or packet time (see [`super::rotate`]), always between two
+//! records; the pipeline only ever calls [`JsonlWriter::write`].
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -7,12 +11,37 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::rotate::{self, OutputOptions, Rotate};
+use crate::capture::Timestamp;
+
 /// A `.jsonl` sink (file or stdout).
 pub struct JsonlWriter {
     out: BufWriter<Box<dyn Write + Send>>,
     path: PathBuf,
     records: u64,
     error: Option<io::Error>,
+    /// Bytes written over the writer's life, all files together.
+    bytes: u64,
+    /// Set for long-running writers (live capture).
+    live: Option<LiveFile>,
+    /// Serialisation buffer, reused: a record goes out whole or not at all.
+    line: Vec<u8>,
+}
+
+/// Reopen and rotation state of a live writer.
+struct LiveFile {
+    /// `dir/flows.jsonl`: what the file is called without rotation, the stem with it.
+    base: PathBuf,
+    opts: OutputOptions,
+    /// Bytes in the current file.
+    file_bytes: u64,
+    /// Packet clock as last told.
+    now: Timestamp,
+    /// End of the current time period (`Rotate::Every`).
+    period_end: Option<Timestamp>,
+    /// Files closed by rotation so far.
+    rotated: u64,
+    gzip: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl JsonlWriter {
@@ -23,12 +52,39 @@ impl JsonlWriter {
         } else {
             Box::new(File::create(path)?)
         };
-        Ok(JsonlWriter {
+        Ok(Self::from_sink(sink, path.to_owned(), None))
+    }
+
+    fn from_sink(sink: Box<dyn Write + Send>, path: PathBuf, live: Option<LiveFile>) -> Self {
+        JsonlWriter {
             out: BufWriter::with_capacity(1 << 16, sink),
-            path: path.to_owned(),
+            path,
             records: 0,
             error: None,
-        })
+            bytes: 0,
+            live,
+            line: Vec::with_capacity(1024),
+        }
+    }
+
+    /// A long-running writer for `base` (e.g. `dir/flows.jsonl`): appends, never truncates.
+    /// Without rotation it writes `base`; with rotation `dir/flows-YYYYMMDDTHHMMSSZ.jsonl`, the
+    /// stamp being the packet time `now` at which the file starts (the period start for
+    /// time-based rotation).
+    pub fn open_live(base: &Path, opts: &OutputOptions, now: Timestamp) -> io::Result<Self> {
+        let mut live = LiveFile {
+            base: base.to_owned(),
+            opts: opts.clone(),
+            file_bytes: 0,
+            now,
+            period_end: None,
+            rotated: 0,
+            gzip: Vec::new(),
+        };
+        let path = live.next_path(now);
+        let file = rotate::open_append(&path)?;
+        live.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Self::from_sink(Box::new(file), path, Some(live)))
     }
 
     /// Appends one record. After a failure further records are dropped and counted as not
@@ -37,12 +93,27 @@ impl JsonlWriter {
         if self.error.is_some() {
             return;
         }
-        let res = serde_json::to_writer(&mut self.out, record)
-            .map_err(io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"));
+        self.line.clear();
+        let res = serde_json::to_writer(&mut self.line, record).map_err(io::Error::from);
+        self.line.push(b'\n');
+        let res = res.and_then(|()| self.out.write_all(&self.line));
         match res {
-            Ok(()) => self.records += 1,
-            Err(e) => self.error = Some(e),
+            Ok(()) => {
+                self.records += 1;
+                self.bytes += self.line.len() as u64;
+            }
+            Err(e) => {
+                self.error = Some(e);
+                return;
+            }
+        }
+        let Some(live) = self.live.as_mut() else { return };
+        live.file_bytes += self.line.len() as u64;
+        if let Some(Rotate::Size(limit)) = live.opts.rotate
+            && live.file_bytes >= limit
+        {
+            let now = live.now;
+            self.rotate_at(now);
         }
     }
 
@@ -51,16 +122,190 @@ impl JsonlWriter {
         self.records
     }
 
-    /// Flushes; returns the first error met, naming the file.
-    pub fn finish(&mut self) -> Result<u64, String> {
+    /// Bytes written so far, all rotated files together.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Files closed by rotation so far.
+    pub fn rotated(&self) -> u64 {
+        self.live.as_ref().map_or(0, |l| l.rotated)
+    }
+
+    /// Tells a live writer the packet clock: a time-based rotation happens here, between records.
+    /// Other writers ignore it.
+    pub fn set_clock(&mut self, now: Timestamp) {
+        let Some(live) = self.live.as_mut() else { return };
+        live.now = live.now.max(now);
+        if let Some(end) = live.period_end
+            && live.now >= end
+        {
+            let now = live.now;
+            self.rotate_at(now);
+        }
+    }
+
+    /// Flushes and reopens the current file by name (after logrotate moved it away). A writer
+    /// not opened with [`open_live`](Self::open_live) only flushes.
+    pub fn reopen(&mut self) -> Result<(), String> {
+        self.flush_checked()?;
+        let Some(live) = self.live.as_mut() else { return Ok(()) };
+        let file = rotate::open_append(&self.path)
+            .map_err(|e| format!("{}: cannot reopen: {e}", self.path.display()))?;
+        live.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.out = BufWriter::with_capacity(1 << 16, Box::new(file));
+        Ok(())
+    }
+
+    /// Closes the current file and starts the next one.
+    fn rotate_at(&mut self, now: Timestamp) {
+        if let Err(e) = self.out.flush() {
+            self.error = Some(e);
+            return;
+        }
+        let live = self.live.as_mut().expect("rotation only on live writers");
+        let path = live.next_path(now);
+        match rotate::open_append(&path) {
+            Ok(file) => {
+                let old = std::mem::replace(&mut self.path, path);
+                // Dropping the old BufWriter closes the old file (already flushed).
+                self.out = BufWriter::with_capacity(1 << 16, Box::new(file));
+                live.file_bytes = 0;
+                live.rotated += 1;
+                tracing::info!(closed = %old.display(), opened = %self.path.display(), "rotated");
+                if live.opts.compress_rotated {
+                    live.gzip.retain(|h| !h.is_finished());
+                    live.gzip.push(rotate::compress_in_background(old));
+                }
+            }
+            Err(e) => {
+                self.error = Some(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+            }
+        }
+    }
+
+    fn flush_checked(&mut self) -> Result<(), String> {
         if self.error.is_none()
             && let Err(e) = self.out.flush()
         {
             self.error = Some(e);
         }
         match &self.error {
-            None => Ok(self.records),
+            None => Ok(()),
             Some(e) => Err(format!("{}: write failed: {e}", self.path.display())),
         }
+    }
+
+    /// Flushes; returns the first error met, naming the file. Waits for background gzip jobs.
+    pub fn finish(&mut self) -> Result<u64, String> {
+        self.flush_checked()?;
+        if let Some(live) = self.live.as_mut() {
+            for h in live.gzip.drain(..) {
+                let _ = h.join();
+            }
+        }
+        Ok(self.records)
+    }
+}
+
+impl LiveFile {
+    /// The file to write from `now` on; also arms the next time boundary.
+    fn next_path(&mut self, now: Timestamp) -> PathBuf {
+        match self.opts.rotate {
+            None => self.base.clone(),
+            Some(Rotate::Size(_)) => rotate::stamped_path(&self.base, now),
+            Some(Rotate::Every(every)) => {
+                let (start, end) = rotate::period(now, every);
+                self.period_end = Some(end);
+                rotate::stamped_path(&self.base, start)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: i64 = 1_000_000_000;
+
+    #[derive(Serialize)]
+    struct Rec {
+        n: u32,
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn rotates_on_packet_time_between_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = OutputOptions { rotate: Some(Rotate::Every(3600 * SEC)), ..Default::default() };
+        let t0 = Timestamp(1_767_261_600 * SEC + 5 * SEC); // 2026-01-01T10:00:05Z
+        let mut w = JsonlWriter::open_live(&dir.path().join("flows.jsonl"), &opts, t0).unwrap();
+        w.write(&Rec { n: 1 });
+        w.set_clock(Timestamp(t0.nanos() + 3000 * SEC));
+        w.write(&Rec { n: 2 });
+        w.set_clock(Timestamp(t0.nanos() + 3600 * SEC));
+        w.write(&Rec { n: 3 });
+        w.finish().unwrap();
+        assert_eq!(
+            files(dir.path()),
+            ["flows-20260101T100000Z.jsonl", "flows-20260101T110000Z.jsonl"]
+        );
+        let first =
+            std::fs::read_to_string(dir.path().join("flows-20260101T100000Z.jsonl")).unwrap();
+        assert_eq!(first, "{\"n\":1}\n{\"n\":2}\n");
+        assert_eq!(w.rotated(), 1);
+        assert_eq!(w.bytes(), 24);
+    }
+
+    #[test]
+    fn rotates_on_size_and_compresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = OutputOptions { rotate: Some(Rotate::Size(16)), compress_rotated: true };
+        let t0 = Timestamp(1_767_261_600 * SEC);
+        let mut w = JsonlWriter::open_live(&dir.path().join("flows.jsonl"), &opts, t0).unwrap();
+        for n in 0..4 {
+            w.write(&Rec { n }); // 8 bytes each: rotates after every second record
+        }
+        w.finish().unwrap();
+        assert_eq!(
+            files(dir.path()),
+            [
+                "flows-20260101T100000Z-1.jsonl.gz",
+                "flows-20260101T100000Z-2.jsonl",
+                "flows-20260101T100000Z.jsonl.gz"
+            ]
+        );
+    }
+
+    #[test]
+    fn reopen_follows_a_moved_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("flows.jsonl");
+        let mut w = JsonlWriter::open_live(&base, &OutputOptions::default(), Timestamp(0)).unwrap();
+        w.write(&Rec { n: 1 });
+        w.reopen().unwrap();
+        std::fs::rename(&base, dir.path().join("flows.jsonl.1")).unwrap();
+        w.reopen().unwrap();
+        w.write(&Rec { n: 2 });
+        w.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&base).unwrap(), "{\"n\":2}\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("flows.jsonl.1")).unwrap(),
+            "{\"n\":1}\n"
+        );
     }
 }
