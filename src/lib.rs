@@ -11,6 +11,7 @@ pub mod classify;
 pub mod decode;
 pub mod dissect;
 pub mod flow;
+pub mod live;
 pub mod output;
 pub mod pipeline;
 pub mod replay;

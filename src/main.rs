@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use leakscope::flow::FlowConfig;
+use leakscope::live::pcap_out::PcapKeep;
 use leakscope::replay::{ReplayOptions, replay};
+
+mod capture_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +33,81 @@ enum Command {
     Replay(ReplayArgs),
     /// Measure replay throughput: prints packets/s and MB/s (median of several runs).
     Bench(BenchArgs),
+    /// Capture live from an interface until SIGINT/SIGTERM (SIGHUP reopens outputs, reloads rules).
+    Capture(Box<CaptureArgs>),
+    /// List capture interfaces, marking the ones that look like a hotspot.
+    Interfaces,
+}
+
+/// `leakscope capture`. Every option can also come from `--config`; flags win.
+#[derive(Args)]
+struct CaptureArgs {
+    /// Daemon configuration file (TOML), e.g. /etc/leakscope/leakscope.toml.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Interface to capture on (see `leakscope interfaces`).
+    #[arg(short, long, value_name = "IFACE")]
+    interface: Option<String>,
+    /// BPF filter, tcpdump syntax (runs in the kernel).
+    #[arg(short, long, value_name = "EXPR")]
+    filter: Option<String>,
+    /// Output directory (flows.jsonl, stats.jsonl) [default: out].
+    #[arg(short, long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Start a new timestamped file by size (100M) or by packet time (1h).
+    #[arg(long, value_name = "SIZE|DURATION")]
+    rotate: Option<String>,
+    /// Gzip files closed by rotation.
+    #[arg(long)]
+    compress_rotated: bool,
+    /// Bytes kept of each frame [default: 65535].
+    #[arg(long, value_name = "BYTES")]
+    snaplen: Option<u32>,
+    /// Kernel capture buffer, e.g. 64M [default: 32M].
+    #[arg(long, value_name = "SIZE")]
+    buffer_size: Option<String>,
+    /// Do not put the interface in promiscuous mode.
+    #[arg(long)]
+    no_promisc: bool,
+    /// Seconds between stats lines (log and stats.jsonl) [default: 60].
+    #[arg(long, value_name = "SECS")]
+    stats_interval: Option<u64>,
+    /// User to switch to once the interface is open [default: nobody when root; `root` stays].
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Also save packets to this pcap file (holds payload!).
+    #[arg(long, value_name = "FILE")]
+    write_pcap: Option<PathBuf>,
+    /// Which packets --write-pcap keeps [default: meta].
+    #[arg(long, value_enum, value_name = "WHICH")]
+    write_pcap_keep: Option<PcapKeep>,
+    /// Extra rules directory over the builtin rules (repeatable; reloaded on SIGHUP).
+    #[arg(long = "rules", value_name = "DIR")]
+    rules_dir: Vec<PathBuf>,
+    /// MaxMind ASN database (.mmdb).
+    #[arg(long, value_name = "FILE")]
+    asn_db: Option<PathBuf>,
+    /// MaxMind country database (.mmdb).
+    #[arg(long, value_name = "FILE")]
+    country_db: Option<PathBuf>,
+    /// Network of the watched devices, CIDR (repeatable), e.g. 10.42.0.0/24.
+    #[arg(long = "local-net", value_name = "CIDR")]
+    local_networks: Vec<String>,
+    /// TCP idle timeout, seconds [default: 300].
+    #[arg(long)]
+    tcp_timeout: Option<u64>,
+    /// UDP idle timeout, seconds [default: 60].
+    #[arg(long)]
+    udp_timeout: Option<u64>,
+    /// ICMP and other protocols' idle timeout, seconds [default: 60].
+    #[arg(long)]
+    icmp_timeout: Option<u64>,
+    /// Active timeout, seconds [default: 1800].
+    #[arg(long)]
+    active_timeout: Option<u64>,
+    /// Most live flows [default: 1000000].
+    #[arg(long)]
+    max_flows: Option<usize>,
 }
 
 #[derive(Args)]
@@ -106,10 +184,14 @@ fn init_tracing(verbose: u8) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    // A daemon logs its stats lines (info) by default.
+    let is_capture = matches!(cli.cmd, Command::Capture(_));
+    init_tracing(cli.verbose + u8::from(is_capture));
     let result = match &cli.cmd {
         Command::Replay(a) => run_replay(a, cli.quiet),
         Command::Bench(a) => run_bench(a),
+        Command::Capture(a) => capture_cmd::run(a),
+        Command::Interfaces => capture_cmd::interfaces(),
     };
     match result {
         Ok(code) => code,

@@ -184,3 +184,39 @@ impl PacketSink for Pipeline {
         }
     }
 }
+
+/// Output control for long-running (live) use. Kept in its own block so that it merges cleanly
+/// with changes to the stages above.
+impl Pipeline {
+    /// Replaces the `flows.jsonl` writer, e.g. with a rotating [`JsonlWriter::open_live`] one.
+    pub fn with_flows_writer(mut self, writer: Option<JsonlWriter>) -> Self {
+        self.sinks.flows = writer;
+        self
+    }
+
+    /// Flushes and reopens every output file by name (SIGHUP after logrotate).
+    pub fn reopen_outputs(&mut self) -> Result<(), String> {
+        match self.sinks.flows.as_mut() {
+            Some(w) => w.reopen(),
+            None => Ok(()),
+        }
+    }
+
+    /// Tells the outputs the packet clock, for time-based rotation between records.
+    pub fn set_output_clock(&mut self, now: Timestamp) {
+        if let Some(w) = self.sinks.flows.as_mut() {
+            w.set_clock(now);
+        }
+    }
+
+    /// Records emitted so far and bytes written to output files.
+    pub fn output_stats(&self) -> (u64, u64) {
+        (self.sinks.records, self.sinks.flows.as_ref().map_or(0, |w| w.bytes()))
+    }
+
+    /// Writes every open flow now (shutdown), so that [`output_stats`](Self::output_stats)
+    /// counts them before [`finish`](Self::finish).
+    pub fn flush_flows(&mut self) {
+        self.table.flush(&mut self.sinks);
+    }
+}

@@ -3,6 +3,8 @@
 
 pub mod file;
 pub mod filter;
+pub mod iface;
+pub mod live;
 pub mod paths;
 
 use std::fmt;

@@ -1,0 +1,297 @@
+//! Live capture from a network interface with libpcap: the same push model as the file reader,
+//! a [`LiveSource`] hands each frame to a [`PacketSink`] as a borrowed [`Packet`].
+//!
+//! Reads block for at most the read timeout, so the owner's stop flag is seen within that time
+//! even on a silent link. The BPF filter runs in the kernel (`pcap_setfilter`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{LinkType, Packet, PacketSink, Timestamp};
+
+/// How to open an interface.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Interface name, as `leakscope interfaces` lists it.
+    pub interface: String,
+    /// BPF filter, tcpdump syntax.
+    pub filter: Option<String>,
+    /// Bytes kept of each frame.
+    pub snaplen: u32,
+    /// Kernel capture buffer, bytes: what absorbs bursts while the pipeline is busy.
+    pub buffer_size: u32,
+    /// Promiscuous mode (needed to see a hotspot's clients only on shared media; harmless
+    /// on the AP interface itself).
+    pub promisc: bool,
+    /// Longest a read blocks, milliseconds: bounds how late a stop request is seen.
+    pub read_timeout_ms: i32,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            interface: String::new(),
+            filter: None,
+            snaplen: 65_535,
+            buffer_size: 32 << 20,
+            promisc: true,
+            read_timeout_ms: 100,
+        }
+    }
+}
+
+/// What can go wrong with an interface; each message names it.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The interface could not be opened (missing, down, or no permission).
+    #[error("interface {iface}: cannot capture: {detail}{hint}", hint = perm_hint(detail))]
+    Open {
+        /// Interface name.
+        iface: String,
+        /// libpcap's message.
+        detail: String,
+    },
+    /// The interface's link type is not one leakscope decodes.
+    #[error("interface {iface}: unsupported link type {linktype}")]
+    UnsupportedLinkType {
+        /// Interface name.
+        iface: String,
+        /// Its link type.
+        linktype: LinkType,
+    },
+    /// The BPF filter does not compile for this interface.
+    #[error("interface {iface}: filter {expr:?}: {detail}")]
+    Filter {
+        /// Interface name.
+        iface: String,
+        /// The expression.
+        expr: String,
+        /// libpcap's message.
+        detail: String,
+    },
+    /// Reading failed (interface went away, …).
+    #[error("interface {iface}: capture failed: {detail}")]
+    Read {
+        /// Interface name.
+        iface: String,
+        /// libpcap's message.
+        detail: String,
+    },
+}
+
+fn perm_hint(detail: &str) -> &'static str {
+    if detail.contains("ermission") || detail.contains("not permitted") {
+        " (run as root, or grant the binary: setcap cap_net_raw,cap_net_admin+eip leakscope)"
+    } else {
+        ""
+    }
+}
+
+/// Capture counters. `received` and the drops come from libpcap (`pcap_stats`); on Linux
+/// `received` includes the packets the kernel then dropped, so `received - dropped` were
+/// queued for us.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveStats {
+    /// Packets that passed the kernel filter.
+    pub received: u64,
+    /// Packets dropped because the kernel buffer was full.
+    pub dropped: u64,
+    /// Packets dropped by the interface or its driver.
+    pub if_dropped: u64,
+    /// Packets read and handed to the sink.
+    pub delivered: u64,
+}
+
+/// Counters another thread can read while capture runs (refreshed about once a second).
+#[derive(Debug, Default)]
+pub struct SharedStats {
+    received: AtomicU64,
+    dropped: AtomicU64,
+    if_dropped: AtomicU64,
+    delivered: AtomicU64,
+}
+
+impl SharedStats {
+    /// The latest snapshot.
+    pub fn get(&self) -> LiveStats {
+        LiveStats {
+            received: self.received.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            if_dropped: self.if_dropped.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+        }
+    }
+    fn set(&self, s: LiveStats) {
+        self.received.store(s.received, Ordering::Relaxed);
+        self.dropped.store(s.dropped, Ordering::Relaxed);
+        self.if_dropped.store(s.if_dropped, Ordering::Relaxed);
+        self.delivered.store(s.delivered, Ordering::Relaxed);
+    }
+}
+
+/// libpcap's 32-bit counters widened to 64 bits (they wrap after 4 G packets).
+#[derive(Default)]
+struct Wide {
+    last: [u32; 3],
+    total: [u64; 3],
+}
+
+impl Wide {
+    fn update(&mut self, s: pcap::Stat) {
+        for (i, v) in [s.received, s.dropped, s.if_dropped].into_iter().enumerate() {
+            self.total[i] += u64::from(v.wrapping_sub(self.last[i]));
+            self.last[i] = v;
+        }
+    }
+}
+
+/// An open interface.
+pub struct LiveSource {
+    cap: pcap::Capture<pcap::Active>,
+    iface: String,
+    linktype: LinkType,
+    wide: Wide,
+    delivered: u64,
+    shared: Arc<SharedStats>,
+}
+
+/// How often the shared counters are refreshed.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+impl LiveSource {
+    /// Opens the interface in immediate mode and installs the filter. Needs `CAP_NET_RAW`
+    /// (root); privileges can be dropped once this returns.
+    pub fn open(cfg: &LiveConfig) -> Result<LiveSource, LiveError> {
+        let iface = cfg.interface.clone();
+        let open_err =
+            |e: pcap::Error| LiveError::Open { iface: iface.clone(), detail: e.to_string() };
+        let mut cap = pcap::Capture::from_device(cfg.interface.as_str())
+            .map_err(open_err)?
+            .immediate_mode(true)
+            .promisc(cfg.promisc)
+            .snaplen(cfg.snaplen.min(i32::MAX as u32) as i32)
+            .buffer_size(cfg.buffer_size.min(i32::MAX as u32) as i32)
+            .timeout(cfg.read_timeout_ms.max(1))
+            .open()
+            .map_err(open_err)?;
+        let linktype = LinkType(cap.get_datalink().0 as u32);
+        if !linktype.is_supported() {
+            return Err(LiveError::UnsupportedLinkType { iface, linktype });
+        }
+        if let Some(expr) = &cfg.filter {
+            cap.filter(expr, true).map_err(|e| LiveError::Filter {
+                iface: iface.clone(),
+                expr: expr.clone(),
+                detail: e.to_string(),
+            })?;
+        }
+        Ok(LiveSource {
+            cap,
+            iface,
+            linktype,
+            wide: Wide::default(),
+            delivered: 0,
+            shared: Arc::default(),
+        })
+    }
+
+    /// The interface's link type.
+    pub fn linktype(&self) -> LinkType {
+        self.linktype
+    }
+
+    /// The interface name.
+    pub fn interface(&self) -> &str {
+        &self.iface
+    }
+
+    /// Counters readable from other threads while [`run`](Self::run) goes on.
+    pub fn shared_stats(&self) -> Arc<SharedStats> {
+        Arc::clone(&self.shared)
+    }
+
+    /// Current counters (asks the kernel).
+    pub fn stats(&mut self) -> Result<LiveStats, LiveError> {
+        let s = self.cap.stats().map_err(|e| self.read_err(e))?;
+        self.wide.update(s);
+        let [received, dropped, if_dropped] = self.wide.total;
+        let st = LiveStats { received, dropped, if_dropped, delivered: self.delivered };
+        self.shared.set(st);
+        Ok(st)
+    }
+
+    fn read_err(&self, e: pcap::Error) -> LiveError {
+        LiveError::Read { iface: self.iface.clone(), detail: e.to_string() }
+    }
+
+    /// Pushes packets into `sink` until `stop` is set, calling `pause(sink)` whenever a read
+    /// timed out (the link was silent). On stop, the kernel's counters are read first and then
+    /// everything already queued is drained, so that `delivered >= received - dropped`: each
+    /// packet pcap counted as received and not dropped reached the sink.
+    pub fn run<S: PacketSink>(
+        mut self,
+        sink: &mut S,
+        stop: &AtomicBool,
+        mut pause: impl FnMut(&mut S),
+    ) -> Result<LiveStats, LiveError> {
+        let mut next_stats = Instant::now() + STATS_EVERY;
+        let mut since_check = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    self.delivered += 1;
+                    let h = p.header;
+                    let ts = Timestamp::from_secs_nanos(h.ts.tv_sec, h.ts.tv_usec * 1000);
+                    sink.packet(&Packet {
+                        ts,
+                        linktype: self.linktype,
+                        data: p.data,
+                        wire_len: h.len,
+                    });
+                    since_check += 1;
+                    // Instant::now only every few hundred packets: it is not free at 1 Mpps.
+                    if since_check >= 256 {
+                        since_check = 0;
+                        if Instant::now() >= next_stats {
+                            self.stats()?;
+                            next_stats = Instant::now() + STATS_EVERY;
+                        }
+                    }
+                }
+                Err(pcap::Error::TimeoutExpired) => {
+                    pause(sink);
+                    if Instant::now() >= next_stats {
+                        self.stats()?;
+                        next_stats = Instant::now() + STATS_EVERY;
+                    }
+                }
+                Err(e) => return Err(self.read_err(e)),
+            }
+        }
+        // Counters first, then the drain: what they counted is in the buffer or was dropped.
+        let mut fin = self.stats()?;
+        let iface = self.iface.clone();
+        let linktype = self.linktype;
+        let mut cap = self
+            .cap
+            .setnonblock()
+            .map_err(|e| LiveError::Read { iface: iface.clone(), detail: e.to_string() })?;
+        loop {
+            match cap.next_packet() {
+                Ok(p) => {
+                    fin.delivered += 1;
+                    let h = p.header;
+                    let ts = Timestamp::from_secs_nanos(h.ts.tv_sec, h.ts.tv_usec * 1000);
+                    sink.packet(&Packet { ts, linktype, data: p.data, wire_len: h.len });
+                }
+                Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => break,
+                Err(e) => return Err(LiveError::Read { iface, detail: e.to_string() }),
+            }
+        }
+        self.shared.set(fin);
+        Ok(fin)
+    }
+}

@@ -1,0 +1,408 @@
+//! The live capture daemon (`leakscope capture`): a [`LiveSource`] on its own thread feeds the
+//! same [`Pipeline`] as replay; a current-thread tokio runtime owns the pipeline, the signals
+//! and the timers.
+//!
+//! Hand-off: the capture thread copies frames into reused batch buffers (one `Vec<u8>` of bytes,
+//! one of lengths and timestamps) and sends full batches over a bounded channel; empty batches
+//! come back on a return channel, so steady state allocates nothing. The pipeline therefore
+//! runs on one task only, with no lock, and on a 2-core machine decoding overlaps with the
+//! kernel → user copy. When the pipeline falls behind, the channel fills, the capture thread
+//! blocks, and the kernel buffer absorbs the burst or counts drops (the one place where drops
+//! are counted).
+
+pub mod config;
+pub mod pcap_out;
+pub mod privs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow};
+use serde::Serialize;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::capture::live::{LiveConfig, LiveSource, LiveStats, SharedStats};
+use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
+use crate::classify::{Geo, Ruleset};
+use crate::flow::FlowConfig;
+use crate::output::{JsonlWriter, OutputOptions};
+use crate::pipeline::{PacketStats, Pipeline, RunStats};
+use pcap_out::{PcapKeep, PcapOut};
+
+/// Everything `leakscope capture` needs, after config file and flags were merged.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Interface and libpcap settings.
+    pub capture: LiveConfig,
+    /// Output directory (`flows.jsonl`, `stats.jsonl`).
+    pub out: PathBuf,
+    /// Rotation and compression.
+    pub output: OutputOptions,
+    /// Flow table settings.
+    pub flow: FlowConfig,
+    /// Time between stats lines.
+    pub stats_interval: Duration,
+    /// User to switch to after opening the interface (`None`: default rule, see
+    /// [`privs::target_user`]).
+    pub user: Option<String>,
+    /// Also save packets here.
+    pub write_pcap: Option<PathBuf>,
+    /// Which packets go to `write_pcap`.
+    pub write_pcap_keep: PcapKeep,
+    /// Rule directories over the builtin rules (reloaded on SIGHUP).
+    pub rules_dirs: Vec<PathBuf>,
+    /// MaxMind ASN database.
+    pub asn_db: Option<PathBuf>,
+    /// MaxMind country database.
+    pub country_db: Option<PathBuf>,
+    /// The watched devices' networks.
+    pub local_networks: Vec<ipnet::IpNet>,
+}
+
+/// What a capture run did.
+#[derive(Debug)]
+pub struct LiveOutcome {
+    /// libpcap counters (final: read before the last drain).
+    pub capture: LiveStats,
+    /// Pipeline counters.
+    pub run: RunStats,
+    /// Bytes written to `flows.jsonl` (all rotated files).
+    pub bytes_written: u64,
+    /// Packets written by `--write-pcap`.
+    pub pcap_written: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// One line of `stats.jsonl`.
+#[derive(Serialize)]
+struct StatsEvent<'a> {
+    /// Packet clock, epoch seconds.
+    ts: f64,
+    event: &'static str,
+    interface: &'a str,
+    /// libpcap counters.
+    #[serde(flatten)]
+    capture: LiveStats,
+    /// Flows open now.
+    flows_active: usize,
+    /// Flow records written.
+    records: u64,
+    /// Bytes written to flow files.
+    bytes_written: u64,
+    /// Pipeline packet counters (`packets` equals `delivered` once the channel is drained).
+    pipeline: PacketStats,
+    /// Set on the last line, written at shutdown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    r#final: bool,
+}
+
+/// Packets per batch, and bytes: a batch is sent when either fills, or when its first packet
+/// is [`BATCH_LATENCY`] old, or when the link goes silent.
+const BATCH_PACKETS: usize = 1024;
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_LATENCY: i64 = 20_000_000;
+/// Batches in flight: with 1 MiB batches, at most ~8 MiB queued in user space.
+const CHANNEL_BATCHES: usize = 8;
+
+/// Frames copied out of the pcap ring, with their metadata.
+struct Batch {
+    linktype: LinkType,
+    data: Vec<u8>,
+    /// (timestamp, captured length, wire length), in order.
+    meta: Vec<(Timestamp, u32, u32)>,
+}
+
+impl Batch {
+    fn new(linktype: LinkType) -> Batch {
+        Batch {
+            linktype,
+            data: Vec::with_capacity(BATCH_BYTES + 65_536),
+            meta: Vec::with_capacity(BATCH_PACKETS),
+        }
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&Packet<'_>)) {
+        let mut at = 0usize;
+        for &(ts, len, wire_len) in &self.meta {
+            let data = &self.data[at..at + len as usize];
+            at += len as usize;
+            f(&Packet { ts, linktype: self.linktype, data, wire_len });
+        }
+    }
+}
+
+/// The capture thread's sink: fills batches and sends them to the pipeline task.
+struct BatchSender {
+    cur: Batch,
+    tx: mpsc::Sender<Batch>,
+    pool: std::sync::mpsc::Receiver<Batch>,
+    stop: Arc<AtomicBool>,
+}
+
+impl BatchSender {
+    fn flush(&mut self) {
+        if self.cur.meta.is_empty() {
+            return;
+        }
+        let mut next = self.pool.try_recv().unwrap_or_else(|_| Batch::new(self.cur.linktype));
+        next.data.clear();
+        next.meta.clear();
+        let full = std::mem::replace(&mut self.cur, next);
+        // Blocks while the pipeline is behind: the kernel buffer takes the backlog.
+        if self.tx.blocking_send(full).is_err() {
+            // The pipeline task is gone (output error): stop capturing.
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl PacketSink for BatchSender {
+    fn packet(&mut self, pkt: &Packet<'_>) {
+        self.cur.data.extend_from_slice(pkt.data);
+        self.cur.meta.push((pkt.ts, pkt.data.len() as u32, pkt.wire_len));
+        let first = self.cur.meta[0].0;
+        if self.cur.meta.len() >= BATCH_PACKETS
+            || self.cur.data.len() >= BATCH_BYTES
+            || pkt.ts.since(first) >= BATCH_LATENCY
+        {
+            self.flush();
+        }
+    }
+}
+
+/// Owns the pipeline and everything written; lives on the runtime's single task.
+struct Driver {
+    iface: String,
+    pipeline: Pipeline,
+    stats_out: JsonlWriter,
+    pcap_out: Option<PcapOut>,
+    rules_dirs: Vec<PathBuf>,
+    capture_stats: Arc<SharedStats>,
+    /// Latest packet time and when (wall clock) it was seen.
+    last: Option<(Timestamp, Instant)>,
+    errors: Vec<String>,
+}
+
+/// Wall clock as a packet timestamp.
+fn wall_now() -> Timestamp {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Timestamp(d.as_nanos().min(i64::MAX as u128) as i64)
+}
+
+impl Driver {
+    fn batch(&mut self, b: &Batch) {
+        let (pipeline, pcap_out) = (&mut self.pipeline, &mut self.pcap_out);
+        b.for_each(|pkt| {
+            pipeline.packet(pkt);
+            if let Some(w) = pcap_out.as_mut() {
+                w.packet(pkt);
+            }
+        });
+        if let Some(&(ts, _, _)) = b.meta.last() {
+            self.last = Some((ts, Instant::now()));
+            self.pipeline.set_output_clock(ts);
+        }
+    }
+
+    /// The packet clock when the link is silent: last packet time plus the wall time since.
+    fn now(&self) -> Timestamp {
+        match self.last {
+            Some((ts, at)) => Timestamp(
+                ts.nanos().saturating_add(at.elapsed().as_nanos().min(i64::MAX as u128) as i64),
+            ),
+            None => wall_now(),
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = self.now();
+        self.pipeline.tick(now);
+        self.pipeline.set_output_clock(now);
+        self.stats_out.set_clock(now);
+    }
+
+    fn stats(&mut self, capture: LiveStats, is_final: bool) {
+        let (records, bytes_written) = self.pipeline.output_stats();
+        let ev = StatsEvent {
+            ts: crate::flow::record::secs_us(self.now().nanos()),
+            event: "stats",
+            interface: &self.iface,
+            capture,
+            flows_active: self.pipeline.live_flows(),
+            records,
+            bytes_written,
+            pipeline: self.pipeline.stats(),
+            r#final: is_final,
+        };
+        tracing::info!(
+            interface = %self.iface,
+            received = capture.received,
+            dropped = capture.dropped,
+            if_dropped = capture.if_dropped,
+            flows_active = ev.flows_active,
+            records,
+            bytes_written,
+            "stats"
+        );
+        self.stats_out.write(&ev);
+        if let Err(e) = self.stats_out.reopen() {
+            // reopen() flushes first; a failure here is a write failure.
+            self.errors.push(e);
+        }
+        if let Some(p) = self.pcap_out.as_mut()
+            && let Err(e) = p.flush()
+        {
+            self.errors.push(e);
+        }
+    }
+
+    /// SIGHUP: reopen outputs for logrotate, reload rules.
+    fn hangup(&mut self) {
+        let mut ok = true;
+        for r in [self.pipeline.reopen_outputs(), self.stats_out.reopen()] {
+            if let Err(e) = r {
+                tracing::error!("SIGHUP: {e}");
+                ok = false;
+            }
+        }
+        match Ruleset::load(&self.rules_dirs, true) {
+            Ok(rules) => {
+                if let Some(p) = self.pcap_out.as_mut() {
+                    p.set_rules(rules);
+                }
+            }
+            Err(e) => {
+                tracing::error!("SIGHUP: rules not reloaded, the old ones stay:\n{e}");
+                ok = false;
+            }
+        }
+        if ok {
+            tracing::info!("SIGHUP: outputs reopened, rules reloaded");
+        }
+    }
+}
+
+/// Checks the options that need files (rules, MaxMind databases) before anything is opened.
+fn load_rules(opts: &LiveOptions) -> anyhow::Result<Ruleset> {
+    let rules = Ruleset::load(&opts.rules_dirs, true).map_err(|e| anyhow!("{e}"))?;
+    if opts.asn_db.is_some() || opts.country_db.is_some() {
+        Geo::open(opts.asn_db.as_deref(), opts.country_db.as_deref())
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    Ok(rules)
+}
+
+/// Runs a capture until SIGINT or SIGTERM (or a capture error), then writes every open flow.
+/// `ready` is called once capture has started (the interface open, privileges dropped, signals
+/// installed).
+pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Result<LiveOutcome> {
+    let started = Instant::now();
+    let rules = load_rules(opts)?;
+    let source = LiveSource::open(&opts.capture)?;
+    let linktype = source.linktype();
+    let iface = source.interface().to_owned();
+    // Files outside the output directory are opened while still privileged.
+    let pcap_out = match &opts.write_pcap {
+        Some(p) => Some(
+            PcapOut::create(p, linktype, opts.write_pcap_keep, rules).map_err(|e| anyhow!(e))?,
+        ),
+        None => None,
+    };
+    let user = privs::target_user(opts.user.as_deref())?;
+    privs::prepare_dir(&opts.out, user.as_ref())?;
+    if let Some(u) = &user {
+        privs::drop_to(u)?;
+        tracing::info!(user = %u.name, "dropped privileges");
+    }
+    let now = wall_now();
+    let flows_path = opts.out.join("flows.jsonl");
+    let flows = JsonlWriter::open_live(&flows_path, &opts.output, now)
+        .with_context(|| format!("{}: cannot open", flows_path.display()))?;
+    let stats_path = opts.out.join("stats.jsonl");
+    let stats_out = JsonlWriter::open_live(&stats_path, &opts.output, now)
+        .with_context(|| format!("{}: cannot open", stats_path.display()))?;
+    let pipeline = Pipeline::new(opts.flow.clone(), None)?.with_flows_writer(Some(flows));
+    let mut driver = Driver {
+        iface: iface.clone(),
+        pipeline,
+        stats_out,
+        pcap_out,
+        rules_dirs: opts.rules_dirs.clone(),
+        capture_stats: source.shared_stats(),
+        last: None,
+        errors: Vec::new(),
+    };
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let outcome = rt.block_on(async {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
+        let (pool_tx, pool_rx) = std::sync::mpsc::channel::<Batch>();
+        let thread_stop = Arc::clone(&stop);
+        let capture =
+            std::thread::Builder::new().name(format!("capture {iface}")).spawn(move || {
+                let mut sender =
+                    BatchSender { cur: Batch::new(linktype), tx, pool: pool_rx, stop: thread_stop };
+                let stop = Arc::clone(&sender.stop);
+                let res = source.run(&mut sender, &stop, BatchSender::flush);
+                sender.flush();
+                res
+            })?;
+        ready(&iface, linktype);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stats_tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + opts.stats_interval,
+            opts.stats_interval.max(Duration::from_millis(100)),
+        );
+        stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                b = rx.recv() => match b {
+                    Some(b) => {
+                        driver.batch(&b);
+                        let _ = pool_tx.send(b);
+                    }
+                    // The capture thread ended (stop requested, or an error) and every batch
+                    // it sent has been processed.
+                    None => break,
+                },
+                _ = tick.tick() => driver.tick(),
+                _ = stats_tick.tick() => {
+                    let s = driver.capture_stats.get();
+                    driver.stats(s, false);
+                }
+                _ = hup.recv() => driver.hangup(),
+                _ = term.recv() => stop.store(true, Ordering::Relaxed),
+                _ = int.recv() => stop.store(true, Ordering::Relaxed),
+            }
+        }
+        let res =
+            capture.join().map_err(|_| anyhow!("interface {iface}: capture thread panicked"))?;
+        anyhow::Ok(res)
+    })?;
+    // Whatever went wrong with the capture, the flows seen so far are written.
+    let fin = match &outcome {
+        Ok(s) => *s,
+        Err(_) => driver.capture_stats.get(),
+    };
+    driver.pipeline.flush_flows();
+    driver.stats(fin, true);
+    let pcap_written = driver.pcap_out.as_ref().map_or(0, PcapOut::written);
+    drop(driver.pcap_out.take());
+    let (_, bytes_written) = driver.pipeline.output_stats();
+    let run = driver.pipeline.finish().map_err(|e| anyhow!(e))?;
+    driver.stats_out.finish().map_err(|e| anyhow!(e))?;
+    let capture = outcome?;
+    if let Some(e) = driver.errors.into_iter().next() {
+        return Err(anyhow!(e));
+    }
+    Ok(LiveOutcome { capture, run, bytes_written, pcap_written, elapsed: started.elapsed() })
+}
