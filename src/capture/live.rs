@@ -1,13 +1,16 @@
 //! Live capture from a network interface with libpcap: the same push model as the file reader,
 //! a [`LiveSource`] hands each frame to a [`PacketSink`] as a borrowed [`Packet`].
 //!
-//! Reads block for at most the read timeout, so the owner's stop flag is seen within that time
-//! even on a silent link. The BPF filter runs in the kernel (`pcap_setfilter`).
+//! The handle is non-blocking: the source drains what is queued, then waits in `poll` for at
+//! most [`WAIT_MS`], so the owner's stop flag is seen within that time even on a silent link. The BPF filter runs in the kernel (`pcap_setfilter`).
 
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, poll};
 use serde::Serialize;
 
 use super::{LinkType, Packet, PacketSink, Timestamp};
@@ -26,7 +29,7 @@ pub struct LiveConfig {
     /// Promiscuous mode (needed to see a hotspot's clients only on shared media; harmless
     /// on the AP interface itself).
     pub promisc: bool,
-    /// Longest a read blocks, milliseconds: bounds how late a stop request is seen.
+    /// libpcap read timeout, milliseconds (the kernel's block timeout with TPACKET_V3).
     pub read_timeout_ms: i32,
 }
 
@@ -160,6 +163,10 @@ pub struct LiveSource {
 
 /// How often the shared counters are refreshed.
 const STATS_EVERY: Duration = Duration::from_secs(1);
+/// Longest wait on a silent link, milliseconds: bounds how late a stop request is seen.
+const WAIT_MS: u16 = 100;
+/// Packets read in a row before the stop flag and the clock are looked at again.
+const DRAIN_MAX: usize = 4096;
 
 impl LiveSource {
     /// Opens the interface in immediate mode and installs the filter. Needs `CAP_NET_RAW`
@@ -176,6 +183,7 @@ impl LiveSource {
             .buffer_size(cfg.buffer_size.min(i32::MAX as u32) as i32)
             .timeout(cfg.read_timeout_ms.max(1))
             .open()
+            .and_then(|c| c.setnonblock())
             .map_err(open_err)?;
         let linktype = LinkType(cap.get_datalink().0 as u32);
         if !linktype.is_supported() {
@@ -227,10 +235,11 @@ impl LiveSource {
         LiveError::Read { iface: self.iface.clone(), detail: e.to_string() }
     }
 
-    /// Pushes packets into `sink` until `stop` is set, calling `pause(sink)` whenever a read
-    /// timed out (the link was silent). On stop, the kernel's counters are read first and then
-    /// everything already queued is drained, so that `delivered >= received - dropped`: each
-    /// packet pcap counted as received and not dropped reached the sink.
+    /// Pushes packets into `sink` until `stop` is set, calling `pause(sink)` each time the
+    /// kernel queue is empty (before waiting), so a sink that batches can hand its batch on.
+    /// On stop, the kernel's counters are read first and then everything already queued is
+    /// drained, so that `delivered >= received - dropped`: each packet pcap counted as received
+    /// and not dropped reached the sink.
     pub fn run<S: PacketSink>(
         mut self,
         sink: &mut S,
@@ -238,8 +247,28 @@ impl LiveSource {
         mut pause: impl FnMut(&mut S),
     ) -> Result<LiveStats, LiveError> {
         let mut next_stats = Instant::now() + STATS_EVERY;
-        let mut since_check = 0u32;
         while !stop.load(Ordering::Relaxed) {
+            let empty = self.drain(sink, DRAIN_MAX)?;
+            if Instant::now() >= next_stats {
+                self.stats()?;
+                next_stats = Instant::now() + STATS_EVERY;
+            }
+            if empty {
+                pause(sink);
+                self.wait_readable()?;
+            }
+        }
+        // Counters first, then the drain: what they counted is in the buffer or was dropped.
+        let fin = self.stats()?;
+        self.drain(sink, usize::MAX)?;
+        let fin = LiveStats { delivered: self.delivered, ..fin };
+        self.shared.set(fin);
+        Ok(fin)
+    }
+
+    /// Reads up to `max` queued packets; returns whether the queue ran empty.
+    fn drain<S: PacketSink>(&mut self, sink: &mut S, max: usize) -> Result<bool, LiveError> {
+        for _ in 0..max {
             match self.cap.next_packet() {
                 Ok(p) => {
                     self.delivered += 1;
@@ -251,47 +280,24 @@ impl LiveSource {
                         data: p.data,
                         wire_len: h.len,
                     });
-                    since_check += 1;
-                    // Instant::now only every few hundred packets: it is not free at 1 Mpps.
-                    if since_check >= 256 {
-                        since_check = 0;
-                        if Instant::now() >= next_stats {
-                            self.stats()?;
-                            next_stats = Instant::now() + STATS_EVERY;
-                        }
-                    }
                 }
-                Err(pcap::Error::TimeoutExpired) => {
-                    pause(sink);
-                    if Instant::now() >= next_stats {
-                        self.stats()?;
-                        next_stats = Instant::now() + STATS_EVERY;
-                    }
-                }
+                // Non-blocking mode: nothing queued.
+                Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => return Ok(true),
                 Err(e) => return Err(self.read_err(e)),
             }
         }
-        // Counters first, then the drain: what they counted is in the buffer or was dropped.
-        let mut fin = self.stats()?;
-        let iface = self.iface.clone();
-        let linktype = self.linktype;
-        let mut cap = self
-            .cap
-            .setnonblock()
-            .map_err(|e| LiveError::Read { iface: iface.clone(), detail: e.to_string() })?;
-        loop {
-            match cap.next_packet() {
-                Ok(p) => {
-                    fin.delivered += 1;
-                    let h = p.header;
-                    let ts = Timestamp::from_secs_nanos(h.ts.tv_sec, h.ts.tv_usec * 1000);
-                    sink.packet(&Packet { ts, linktype, data: p.data, wire_len: h.len });
-                }
-                Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => break,
-                Err(e) => return Err(LiveError::Read { iface, detail: e.to_string() }),
+        Ok(false)
+    }
+
+    /// Waits until packets are queued or [`WAIT`] passes. A blocking read would not do: with
+    /// TPACKET_V3 libpcap blocks until a packet comes, however long the link stays silent.
+    fn wait_readable(&self) -> Result<(), LiveError> {
+        let mut fds = [PollFd::new(self.cap.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, WAIT_MS) {
+            Ok(_) | Err(Errno::EINTR) => Ok(()),
+            Err(e) => {
+                Err(LiveError::Read { iface: self.iface.clone(), detail: format!("poll: {e}") })
             }
         }
-        self.shared.set(fin);
-        Ok(fin)
     }
 }
