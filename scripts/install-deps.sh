@@ -3,7 +3,8 @@
 # Debian/Ubuntu; uses sudo when not root. Idempotent: does nothing when all are present.
 set -euo pipefail
 need=()
-for pkg in libpcap-dev pkg-config; do
+# iproute2, tcpdump, python3: the live capture tests (network namespaces); tcpreplay: its load test.
+for pkg in libpcap-dev pkg-config iproute2 tcpdump python3 tcpreplay; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use leakscope::capture::iface;
-use leakscope::capture::live::LiveConfig;
+use leakscope::capture::live::{DEFAULT_BUFFER, DEFAULT_SNAPLEN, LiveConfig};
 use leakscope::flow::FlowConfig;
 use leakscope::live::config::{DaemonConfig, LoadedConfig, SizeValue, parse_size};
 use leakscope::live::{self, LiveOptions};
@@ -51,7 +51,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
             SizeValue::Bytes(n) => *n,
             SizeValue::Text(t) => parse_size(t).map_err(|e| anyhow!(l.error_at(b, e)))?,
         },
-        (None, None) => 32 << 20,
+        (None, None) => u64::from(DEFAULT_BUFFER),
     };
     let buffer_size = u32::try_from(buffer_size)
         .map_err(|_| anyhow!("buffer size {buffer_size}: at most 4G-1"))?;
@@ -89,7 +89,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         capture: LiveConfig {
             interface,
             filter: a.filter.clone().or(c.filter.clone()),
-            snaplen: a.snaplen.or(c.snaplen).unwrap_or(65_535),
+            snaplen: a.snaplen.or(c.snaplen).unwrap_or(DEFAULT_SNAPLEN),
             buffer_size,
             promisc: !a.no_promisc && c.promisc.unwrap_or(true),
             ..LiveConfig::default()

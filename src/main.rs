@@ -60,10 +60,10 @@ struct CaptureArgs {
     /// Gzip files closed by rotation.
     #[arg(long)]
     compress_rotated: bool,
-    /// Bytes kept of each frame [default: 65535].
+    /// Bytes kept of each frame; also the kernel ring's slot size [default: 4096].
     #[arg(long, value_name = "BYTES")]
     snaplen: Option<u32>,
-    /// Kernel capture buffer, e.g. 64M [default: 32M].
+    /// Kernel capture buffer, e.g. 256M: absorbs bursts [default: 64M].
     #[arg(long, value_name = "SIZE")]
     buffer_size: Option<String>,
     /// Do not put the interface in promiscuous mode.

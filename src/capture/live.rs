@@ -33,13 +33,23 @@ pub struct LiveConfig {
     pub read_timeout_ms: i32,
 }
 
+/// Default bytes kept per frame. In immediate mode libpcap uses TPACKET_V2, whose ring has
+/// fixed slots of about the snaplen (the MTU only when the NIC does no offloading), so the
+/// snaplen divides the buffer into slots: 4096 keeps every header and a full-size TLS
+/// ClientHello even in GRO-merged frames, and gives 16 k slots in the default buffer where
+/// 65535 would give 1 k. IP and payload byte counts come from the headers, so a cut frame is
+/// still counted whole.
+pub const DEFAULT_SNAPLEN: u32 = 4096;
+/// Default kernel buffer, bytes.
+pub const DEFAULT_BUFFER: u32 = 64 << 20;
+
 impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
             interface: String::new(),
             filter: None,
-            snaplen: 65_535,
-            buffer_size: 32 << 20,
+            snaplen: DEFAULT_SNAPLEN,
+            buffer_size: DEFAULT_BUFFER,
             promisc: true,
             read_timeout_ms: 100,
         }
@@ -163,8 +173,9 @@ pub struct LiveSource {
 
 /// How often the shared counters are refreshed.
 const STATS_EVERY: Duration = Duration::from_secs(1);
-/// Longest wait on a silent link, milliseconds: bounds how late a stop request is seen.
-const WAIT_MS: u16 = 100;
+/// Longest wait on a silent link, milliseconds: bounds how late a stop request is seen and how
+/// long a lone packet waits in a batch.
+const WAIT_MS: u16 = 20;
 /// Packets read in a row before the stop flag and the clock are looked at again.
 const DRAIN_MAX: usize = 4096;
 
@@ -235,8 +246,8 @@ impl LiveSource {
         LiveError::Read { iface: self.iface.clone(), detail: e.to_string() }
     }
 
-    /// Pushes packets into `sink` until `stop` is set, calling `pause(sink)` each time the
-    /// kernel queue is empty (before waiting), so a sink that batches can hand its batch on.
+    /// Pushes packets into `sink` until `stop` is set, calling `pause(sink)` when no packet came
+    /// for [`WAIT_MS`], so a sink that batches can hand its batch on.
     /// On stop, the kernel's counters are read first and then everything already queued is
     /// drained, so that `delivered >= received - dropped`: each packet pcap counted as received
     /// and not dropped reached the sink.
@@ -253,9 +264,11 @@ impl LiveSource {
                 self.stats()?;
                 next_stats = Instant::now() + STATS_EVERY;
             }
-            if empty {
+            // Hand a partial batch on only when the link stayed silent for a whole wait: on a
+            // busy link the queue runs empty after nearly every packet, and a hand-off per
+            // packet costs more than the pipeline does.
+            if empty && !self.wait_readable()? {
                 pause(sink);
-                self.wait_readable()?;
             }
         }
         // Counters first, then the drain: what they counted is in the buffer or was dropped.
@@ -291,10 +304,12 @@ impl LiveSource {
 
     /// Waits until packets are queued or [`WAIT`] passes. A blocking read would not do: with
     /// TPACKET_V3 libpcap blocks until a packet comes, however long the link stays silent.
-    fn wait_readable(&self) -> Result<(), LiveError> {
+    /// Returns whether packets are waiting.
+    fn wait_readable(&self) -> Result<bool, LiveError> {
         let mut fds = [PollFd::new(self.cap.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, WAIT_MS) {
-            Ok(_) | Err(Errno::EINTR) => Ok(()),
+            Ok(n) => Ok(n > 0),
+            Err(Errno::EINTR) => Ok(true),
             Err(e) => {
                 Err(LiveError::Read { iface: self.iface.clone(), detail: format!("poll: {e}") })
             }
