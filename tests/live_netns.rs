@@ -257,8 +257,10 @@ fn live_capture_of_a_phone_equals_replay() {
     let raw = dir.path().join("tcpdump.pcap");
     let live_pcap = dir.path().join("live.pcap");
 
-    // An independent witness of what crossed the veth.
-    let mut witness = ns.exec(&ns.laptop, &["tcpdump", "-U", "-n", "-i", &ns.iface, "-w"]);
+    // An independent witness of what crossed the veth. Immediate mode: otherwise packets still
+    // in a TPACKET_V3 block when it is stopped never reach the file.
+    let mut witness =
+        ns.exec(&ns.laptop, &["tcpdump", "--immediate-mode", "-U", "-n", "-i", &ns.iface, "-w"]);
     witness.arg(&raw);
     let mut witness = Proc::spawn(witness, false);
     witness.wait_for("listening on", Duration::from_secs(10));
