@@ -202,6 +202,14 @@ impl Pipeline {
         }
     }
 
+    /// Writes buffered records out; returns the first output error, naming the file.
+    pub fn flush_outputs(&mut self) -> Result<(), String> {
+        match self.sinks.flows.as_mut() {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+
     /// Tells the outputs the packet clock, for time-based rotation between records.
     pub fn set_output_clock(&mut self, now: Timestamp) {
         if let Some(w) = self.sinks.flows.as_mut() {

@@ -353,3 +353,77 @@ fn sigterm_in_the_middle_of_traffic_loses_nothing() {
         "no flow evicted in a 64-flow flood"
     );
 }
+
+/// Runs the phone's traffic once (DNS, TLS, WhatsApp preface).
+fn phone_once(ns: &Netns) {
+    let mut phone = ns.exec(&ns.phone, &["timeout", "20", "python3"]);
+    phone.arg(traffic_py()).args(["phone", LAPTOP_ADDR]);
+    assert_eq!(run_ok(&mut phone).trim(), LAPTOP_ADDR);
+}
+
+/// Polls `cond` every 100 ms until it holds or `within` passes.
+fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+#[test]
+fn silent_link_expires_flows_and_sighup_reopens_outputs() {
+    let test = "silent_link_expires_flows_and_sighup_reopens_outputs";
+    let Some(ns) = Netns::create(test, "c") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let mut capture = start_capture(&ns, &out, &["--udp-timeout", "2", "--tcp-timeout", "2"]);
+    let mut server = ns.exec(&ns.laptop, &["python3"]);
+    server.arg(traffic_py()).args(["serve", LAPTOP_ADDR]);
+    let mut server = Proc::spawn(server, true);
+    server.wait_for("ready", Duration::from_secs(10));
+
+    // No packet after the phone's: only the wall-clock tick can expire the DNS flow (idle) and
+    // end the closed TCP flows (after the 5 s close linger), and the records must reach the
+    // file (flushed every second) while capture goes on.
+    phone_once(&ns);
+    let flows = out.join("flows.jsonl");
+    let all_written = || {
+        let text = std::fs::read_to_string(&flows).unwrap_or_default();
+        let records: Vec<Value> =
+            text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+        let has = |port: u64, reason: &str| {
+            records.iter().any(|v| v["resp_p"] == port && v["end_reason"] == reason)
+        };
+        has(53, "idle") && has(443, "fin") && has(5222, "fin")
+    };
+    assert!(
+        eventually(Duration::from_secs(15), all_written),
+        "flows not expired on a silent link: {:?}",
+        std::fs::read_to_string(&flows)
+    );
+
+    // logrotate: move the file away, SIGHUP, and the next records go to a new flows.jsonl.
+    let rotated = out.join("flows.jsonl.1");
+    std::fs::rename(&flows, &rotated).expect("rename");
+    run_ok(Command::new("kill").args(["-HUP", &capture.child.id().to_string()]));
+    assert!(eventually(Duration::from_secs(5), || flows.exists()), "SIGHUP did not reopen");
+    phone_once(&ns);
+    let st = capture.terminate(Duration::from_secs(20));
+    assert!(st.success(), "capture exit {st}; output:\n{}", capture.seen.join("\n"));
+    drop(server);
+
+    let first = read_jsonl(&rotated);
+    let second = read_jsonl(&flows);
+    for (name, records) in [("before SIGHUP", &first), ("after SIGHUP", &second)] {
+        for port in [53, 443, 5222] {
+            assert_eq!(
+                records.iter().filter(|f| f["resp_p"] == port).count(),
+                1,
+                "{name}: one flow to port {port}: {records:#?}"
+            );
+        }
+    }
+}

@@ -223,6 +223,16 @@ impl Driver {
         self.pipeline.tick(now);
         self.pipeline.set_output_clock(now);
         self.stats_out.set_clock(now);
+        // Records reach the file within a second; a write error is logged once, when first met,
+        // and makes the exit status non-zero.
+        for r in [self.pipeline.flush_outputs(), self.stats_out.flush()] {
+            if let Err(e) = r
+                && !self.errors.contains(&e)
+            {
+                tracing::error!("{e}");
+                self.errors.push(e);
+            }
+        }
     }
 
     fn stats(&mut self, capture: LiveStats, is_final: bool) {
@@ -249,13 +259,11 @@ impl Driver {
             "stats"
         );
         self.stats_out.write(&ev);
-        if let Err(e) = self.stats_out.reopen() {
-            // reopen() flushes first; a failure here is a write failure.
-            self.errors.push(e);
-        }
         if let Some(p) = self.pcap_out.as_mut()
             && let Err(e) = p.flush()
+            && !self.errors.contains(&e)
         {
+            tracing::error!("{e}");
             self.errors.push(e);
         }
     }

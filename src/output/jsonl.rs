@@ -189,6 +189,12 @@ impl JsonlWriter {
         }
     }
 
+    /// Writes buffered records out (a daemon does this every second, so `tail -f` sees them);
+    /// returns the first error met, naming the file.
+    pub fn flush(&mut self) -> Result<(), String> {
+        self.flush_checked()
+    }
+
     fn flush_checked(&mut self) -> Result<(), String> {
         if self.error.is_none()
             && let Err(e) = self.out.flush()
