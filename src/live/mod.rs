@@ -327,12 +327,14 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         tracing::info!(user = %u.name, "dropped privileges");
     }
     let now = wall_now();
+    // After the switch, a directory under /root is out of reach: say who tried.
+    let who = user.as_ref().map(|u| format!(" as user {}", u.name)).unwrap_or_default();
     let flows_path = opts.out.join("flows.jsonl");
     let flows = JsonlWriter::open_live(&flows_path, &opts.output, now)
-        .with_context(|| format!("{}: cannot open", flows_path.display()))?;
+        .with_context(|| format!("{}: cannot open{who}", flows_path.display()))?;
     let stats_path = opts.out.join("stats.jsonl");
     let stats_out = JsonlWriter::open_live(&stats_path, &opts.output, now)
-        .with_context(|| format!("{}: cannot open", stats_path.display()))?;
+        .with_context(|| format!("{}: cannot open{who}", stats_path.display()))?;
     let pipeline = Pipeline::new(opts.flow.clone(), None)?.with_flows_writer(Some(flows));
     let mut driver = Driver {
         iface: iface.clone(),

@@ -29,12 +29,14 @@ pub fn target_user(requested: Option<&str>) -> anyhow::Result<Option<User>> {
     Ok(Some(user))
 }
 
-/// Creates `dir` and hands it to `user`, so that rotation and SIGHUP reopen still work after the
-/// switch.
+/// Creates `dir` and, when it did not exist, hands it to `user`, so that rotation and SIGHUP
+/// reopen still work after the switch. An existing directory keeps its owner (it could be
+/// someone's home): it must already be writable by `user`.
 pub fn prepare_dir(dir: &Path, user: Option<&User>) -> anyhow::Result<()> {
+    let existed = dir.is_dir();
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{}: cannot create output directory", dir.display()))?;
-    if let Some(u) = user {
+    if let Some(u) = user.filter(|_| !existed) {
         std::os::unix::fs::chown(dir, Some(u.uid.as_raw()), Some(u.gid.as_raw())).with_context(
             || format!("{}: cannot hand the output directory to {}", dir.display(), u.name),
         )?;
