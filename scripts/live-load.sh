@@ -7,6 +7,7 @@
 #
 # The capture is rewritten with tcprewrite: every IPv4 address into 10.99.0.0/16 (host bits
 # kept, so flows stay distinct), destination MAC to the capturing veth.
+# Environment: BUFFER, SNAPLEN (capture settings), HANDOFF=batch|inline, PARALLEL, DRAIN (below).
 set -euo pipefail
 pcap=${1:-/work/bench/bench.pcap}
 loops=${2:-1}
@@ -39,7 +40,8 @@ tcprewrite --infile="$pcap" --outfile="$work/load.pcap" \
   { cat "$work/rewrite.err" >&2; exit 1; }
 
 ip netns exec "$laptop" "$bin" capture -i "$a" -o "$work/out" --user root \
-  --buffer-size "${BUFFER:-256M}" --snaplen "${SNAPLEN:-4096}" --stats-interval 3600 2>"$work/capture.err" &
+  --buffer-size "${BUFFER:-256M}" --snaplen "${SNAPLEN:-4096}" --stats-interval 3600 \
+  --handoff "${HANDOFF:-inline}" 2>"$work/capture.err" &
 cap_pid=$!
 for _ in $(seq 100); do grep -q "capturing on" "$work/capture.err" && break; sleep 0.1; done
 # DRAIN=1: leakscope is stopped (SIGSTOP) while the packets are sent, so they queue in the kernel

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use leakscope::flow::FlowConfig;
+use leakscope::live::Handoff;
 use leakscope::live::pcap_out::PcapKeep;
 use leakscope::replay::{ReplayOptions, replay};
 
@@ -108,6 +109,10 @@ struct CaptureArgs {
     /// Most live flows [default: 1000000].
     #[arg(long)]
     max_flows: Option<usize>,
+    /// How frames reach the pipeline: inline on the capture thread, or batches over a channel
+    /// (for benchmarks).
+    #[arg(long, value_enum, default_value_t = Handoff::Inline, hide = true)]
+    handoff: Handoff,
 }
 
 #[derive(Args)]

@@ -333,7 +333,9 @@ fn sigterm_in_the_middle_of_traffic_loses_nothing() {
     let Some(ns) = Netns::create(test, "b") else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let mut capture = start_capture(&ns, &out, &[]);
+    // The other tests use the default inline hand-off; this one the batched one, whose channel
+    // must be drained at shutdown too.
+    let mut capture = start_capture(&ns, &out, &["--handoff", "batch"]);
 
     let mut flood = ns.exec(&ns.phone, &["timeout", "20", "python3"]);
     flood.arg(traffic_py()).args(["flood", LAPTOP_ADDR, "3"]);
