@@ -322,7 +322,9 @@ impl Driver {
 /// The capture thread's sink in [`Handoff::Inline`] mode: runs the pipeline under the lock.
 struct InlineSink {
     driver: Arc<Mutex<Driver>>,
+    /// Latest packet time not yet told to the driver.
     last_ts: Option<Timestamp>,
+    since_seen: u32,
     /// Dropped when capture ends: that closes the channel the runtime waits on.
     _done: mpsc::Sender<Batch>,
 }
@@ -338,8 +340,17 @@ impl InlineSink {
 
 impl PacketSink for InlineSink {
     fn packet(&mut self, pkt: &Packet<'_>) {
-        lock(&self.driver).packet(pkt);
-        self.last_ts = Some(pkt.ts);
+        let mut d = lock(&self.driver);
+        d.packet(pkt);
+        self.since_seen += 1;
+        // The clock (an Instant::now) every few hundred packets, and on silence (pause).
+        if self.since_seen >= 256 {
+            self.since_seen = 0;
+            d.seen(pkt.ts);
+            self.last_ts = None;
+        } else {
+            self.last_ts = Some(pkt.ts);
+        }
     }
 }
 
@@ -428,8 +439,12 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
                         res
                     }
                     Handoff::Inline => {
-                        let mut sink =
-                            InlineSink { driver: inline_driver, last_ts: None, _done: tx };
+                        let mut sink = InlineSink {
+                            driver: inline_driver,
+                            last_ts: None,
+                            since_seen: 0,
+                            _done: tx,
+                        };
                         let res = source.run(&mut sink, &thread_stop, InlineSink::pause);
                         sink.pause();
                         res
