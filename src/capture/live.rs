@@ -105,7 +105,8 @@ fn perm_hint(detail: &str) -> &'static str {
 
 /// Capture counters. `received` and the drops come from libpcap (`pcap_stats`); on Linux
 /// `received` includes the packets the kernel then dropped, so `received - dropped` were
-/// queued for us.
+/// queued for us. (On the loopback device the kernel counts each packet twice, once per
+/// direction, and libpcap delivers one.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LiveStats {
     /// Packets that passed the kernel filter.

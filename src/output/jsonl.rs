@@ -175,10 +175,14 @@ impl JsonlWriter {
                 let old = std::mem::replace(&mut self.path, path);
                 // Dropping the old BufWriter closes the old file (already flushed).
                 self.out = BufWriter::with_capacity(1 << 16, Box::new(file));
+                let was_empty = live.file_bytes == 0;
                 live.file_bytes = 0;
                 live.rotated += 1;
                 tracing::info!(closed = %old.display(), opened = %self.path.display(), "rotated");
-                if live.opts.compress_rotated {
+                if was_empty {
+                    // A silent period leaves no file behind.
+                    let _ = std::fs::remove_file(&old);
+                } else if live.opts.compress_rotated {
                     live.gzip.retain(|h| !h.is_finished());
                     live.gzip.push(rotate::compress_in_background(old));
                 }
@@ -213,6 +217,10 @@ impl JsonlWriter {
         if let Some(live) = self.live.as_mut() {
             for h in live.gzip.drain(..) {
                 let _ = h.join();
+            }
+            // Like a silent period at rotation: an empty stamped file is not worth keeping.
+            if live.opts.rotate.is_some() && live.file_bytes == 0 {
+                let _ = std::fs::remove_file(&self.path);
             }
         }
         Ok(self.records)
@@ -283,7 +291,7 @@ mod tests {
         let opts = OutputOptions { rotate: Some(Rotate::Size(16)), compress_rotated: true };
         let t0 = Timestamp(1_767_261_600 * SEC);
         let mut w = JsonlWriter::open_live(&dir.path().join("flows.jsonl"), &opts, t0).unwrap();
-        for n in 0..4 {
+        for n in 0..5 {
             w.write(&Rec { n }); // 8 bytes each: rotates after every second record
         }
         w.finish().unwrap();
@@ -295,6 +303,22 @@ mod tests {
                 "flows-20260101T100000Z.jsonl.gz"
             ]
         );
+        let last = dir.path().join("flows-20260101T100000Z-2.jsonl");
+        assert_eq!(std::fs::read_to_string(last).unwrap(), "{\"n\":4}\n");
+    }
+
+    #[test]
+    fn silent_periods_leave_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = OutputOptions { rotate: Some(Rotate::Every(60 * SEC)), compress_rotated: true };
+        let t0 = Timestamp(1_767_261_600 * SEC);
+        let mut w = JsonlWriter::open_live(&dir.path().join("flows.jsonl"), &opts, t0).unwrap();
+        w.write(&Rec { n: 1 });
+        for m in 1..4 {
+            w.set_clock(Timestamp(t0.nanos() + m * 60 * SEC));
+        }
+        w.finish().unwrap();
+        assert_eq!(files(dir.path()), ["flows-20260101T100000Z.jsonl.gz"]);
     }
 
     #[test]
