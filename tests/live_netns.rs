@@ -13,6 +13,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use serde_json::Value;
 
 const LAPTOP_ADDR: &str = "10.99.0.1";
@@ -148,9 +150,14 @@ impl Proc {
         panic!("no line with {needle:?} within {within:?}; got:\n{}", self.seen.join("\n"));
     }
 
+    fn signal(&self, sig: Signal) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, sig).unwrap_or_else(|e| panic!("kill {pid} {sig}: {e}"));
+    }
+
     /// SIGTERM, then waits (bounded) for the exit.
     fn terminate(&mut self, within: Duration) -> ExitStatus {
-        run_ok(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        self.signal(Signal::SIGTERM);
         let end = Instant::now() + within;
         loop {
             if let Some(st) = self.child.try_wait().expect("wait") {
@@ -410,7 +417,7 @@ fn silent_link_expires_flows_and_sighup_reopens_outputs() {
     // logrotate: move the file away, SIGHUP, and the next records go to a new flows.jsonl.
     let rotated = out.join("flows.jsonl.1");
     std::fs::rename(&flows, &rotated).expect("rename");
-    run_ok(Command::new("kill").args(["-HUP", &capture.child.id().to_string()]));
+    capture.signal(Signal::SIGHUP);
     assert!(eventually(Duration::from_secs(5), || flows.exists()), "SIGHUP did not reopen");
     phone_once(&ns);
     let st = capture.terminate(Duration::from_secs(20));

@@ -89,3 +89,48 @@ impl PcapOut {
         self.save.flush().map_err(|e| format!("{}: {e}", self.path.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+
+    /// Ethernet + IPv4 + UDP, no payload, from 192.168.1.2 to `dst`.
+    fn frame(dst: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 8];
+        f[12..14].copy_from_slice(&[0x08, 0x00]); // IPv4
+        f[14] = 0x45; // version 4, 20-byte header
+        f[16..18].copy_from_slice(&28u16.to_be_bytes()); // total length
+        f[22] = 64; // TTL
+        f[23] = 17; // UDP
+        f[26..30].copy_from_slice(&[192, 168, 1, 2]);
+        f[30..34].copy_from_slice(&dst);
+        f[34..36].copy_from_slice(&40000u16.to_be_bytes());
+        f[36..38].copy_from_slice(&443u16.to_be_bytes());
+        f[38..40].copy_from_slice(&8u16.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn meta_mode_keeps_packets_to_meta_prefixes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.pcap");
+        let rules = Ruleset::builtin();
+        let mut out = PcapOut::create(&path, LinkType::ETHERNET, PcapKeep::Meta, rules).unwrap();
+        let (meta, other) = (frame([157, 240, 1, 1]), frame([192, 0, 2, 7]));
+        for data in [&meta, &other, &meta] {
+            let pkt = Packet {
+                ts: Timestamp(1_767_261_600_000_000_000),
+                linktype: LinkType::ETHERNET,
+                data,
+                wire_len: data.len() as u32,
+            };
+            out.packet(&pkt);
+        }
+        assert_eq!(out.written(), 2);
+        out.flush().unwrap();
+        drop(out);
+        // 24-byte file header + 2 × (16-byte record header + 42 bytes).
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 24 + 2 * (16 + 42));
+    }
+}
