@@ -64,10 +64,7 @@ struct TcpTries {
 #[derive(Debug)]
 enum Active {
     Tcp(Box<TcpTries>),
-    Udp {
-        seen: u8,
-        quic: Option<Box<QuicInitialState>>,
-    },
+    Udp { seen: u8, quic: Option<Box<QuicInitialState>> },
     /// A DNS flow: every response is parsed (cheap, and the answers matter).
     Dns,
 }
