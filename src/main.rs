@@ -30,6 +30,35 @@ enum Command {
     Replay(ReplayArgs),
     /// Measure replay throughput: prints packets/s and MB/s (median of several runs).
     Bench(BenchArgs),
+    /// Rule files: validate them.
+    Rules {
+        #[command(subcommand)]
+        cmd: RulesCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// Validate the built-in rules plus DIRs and print a summary; every problem is listed with
+    /// its file and line.
+    Check {
+        /// Rule directories layered over the built-in rules.
+        dirs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    /// Directory of extra rule files (*.toml), layered over the built-in rules; repeatable.
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// ASN database (GeoLite2-ASN or compatible .mmdb). Default: searched in /usr/share/GeoIP
+    /// and /var/lib/GeoIP.
+    #[arg(long, value_name = "FILE")]
+    asn_db: Option<PathBuf>,
+    /// Country database (GeoLite2-Country or compatible .mmdb). Default: searched like --asn-db.
+    #[arg(long, value_name = "FILE")]
+    country_db: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -79,6 +108,8 @@ struct ReplayArgs {
     out: PathBuf,
     #[command(flatten)]
     flow: FlowArgs,
+    #[command(flatten)]
+    classify: ClassifyArgs,
 }
 
 #[derive(Args)]
@@ -89,8 +120,13 @@ struct BenchArgs {
     /// Timed runs (after one warm-up run).
     #[arg(short, long, default_value_t = 5)]
     runs: usize,
+    /// Flow tracking alone: no dissectors, no classification.
+    #[arg(long)]
+    flows_only: bool,
     #[command(flatten)]
     flow: FlowArgs,
+    #[command(flatten)]
+    classify: ClassifyArgs,
 }
 
 fn init_tracing(verbose: u8) {
@@ -110,6 +146,7 @@ fn main() -> ExitCode {
     let result = match &cli.cmd {
         Command::Replay(a) => run_replay(a, cli.quiet),
         Command::Bench(a) => run_bench(a),
+        Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
     };
     match result {
         Ok(code) => code,
@@ -122,20 +159,23 @@ fn main() -> ExitCode {
 
 fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let opts = ReplayOptions {
-        inputs: a.paths.clone(),
         filter: a.filter.clone(),
-        out: Some(a.out.clone()),
         flow: a.flow.config(),
         progress: !quiet,
+        rules_dirs: a.classify.rules.clone(),
+        asn_db: a.classify.asn_db.clone(),
+        country_db: a.classify.country_db.clone(),
+        ..ReplayOptions::new(a.paths.clone(), Some(a.out.clone()))
     };
     let o = replay(&opts)?;
     let s = &o.stats;
     eprintln!(
-        "leakscope: {} file(s), {} packets ({:.1} MB), {} flow records, {} evicted, {} decode errors, {} damaged input(s), {:.2} s",
+        "leakscope: {} file(s), {} packets ({:.1} MB), {} flow records ({} to Meta), {} evicted, {} decode errors, {} damaged input(s), {:.2} s",
         o.files,
         s.packets.packets,
         s.packets.bytes as f64 / 1e6,
         s.records,
+        s.meta_records,
         s.table.evicted,
         s.packets.decode_errors.total(),
         o.faults.len(),
@@ -146,11 +186,12 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
 fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let opts = ReplayOptions {
-        inputs: a.paths.clone(),
-        filter: None,
-        out: None,
         flow: a.flow.config(),
-        progress: false,
+        classify: !a.flows_only,
+        rules_dirs: a.classify.rules.clone(),
+        asn_db: a.classify.asn_db.clone(),
+        country_db: a.classify.country_db.clone(),
+        ..ReplayOptions::new(a.paths.clone(), None)
     };
     let mut rates = Vec::new();
     let mut last = None;
@@ -173,14 +214,32 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let (secs, pps, mbps) = rates[rates.len() / 2];
     let o = last.expect("at least one run");
     println!(
-        "median of {} runs: {:.3} s, {:.0} packets/s, {:.1} MB/s ({} packets, {:.1} MB, {} flow records)",
+        "median of {} runs ({}): {:.3} s, {:.0} packets/s, {:.1} MB/s ({} packets, {:.1} MB, {} flow records, {} to Meta)",
         rates.len(),
+        if a.flows_only { "flow tracking only" } else { "dissection and classification" },
         secs,
         pps,
         mbps,
         o.stats.packets.packets,
         o.stats.packets.bytes as f64 / 1e6,
-        o.stats.records
+        o.stats.records,
+        o.stats.meta_records
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    match leakscope::classify::check(dirs) {
+        Ok(summary) => {
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("leakscope: {e}");
+            }
+            eprintln!("leakscope: {} problem(s) in the rules", errors.0.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

@@ -2,7 +2,6 @@
 //! bounded buffers they need. Once every parser has decided, the buffers are freed and later
 //! packets of the flow cost one branch.
 
-use std::net::IpAddr;
 
 use super::dns::{self, DnsMessage};
 use super::ja4::{self, Transport as Ja4Transport};
@@ -40,6 +39,15 @@ pub struct AppInfo {
     pub wa_edge_routing: bool,
     /// Responses parsed on a DNS flow.
     pub dns_responses: u32,
+    /// Name the client looked up for the server address (DNS cache), set at the flow's start.
+    pub dns_name: Option<Box<str>>,
+}
+
+impl AppInfo {
+    /// Names of the dissector signatures that matched (see `classify::KNOWN_SIGNATURES`).
+    pub fn signatures(&self) -> impl Iterator<Item = &'static str> {
+        self.wa_version.is_some().then_some("whatsapp_preface").into_iter()
+    }
 }
 
 /// Something a parser found that outlives the flow record (events, name caches).
@@ -79,6 +87,11 @@ pub struct FlowDissect {
 }
 
 impl FlowDissect {
+    /// Whether the flow has had a packet yet.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
     /// Looks at one packet of the flow. `from_orig`: sent by the originator.
     pub fn packet(&mut self, d: &Decoded<'_>, from_orig: bool, out: &mut Vec<Observation>) {
         if !self.started {
@@ -240,7 +253,3 @@ fn record_hello(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport, source:
     app.ja3 = Some(ja4::ja3_hash(hello).into());
 }
 
-/// The client address of a DNS flow is the destination of its responses.
-pub fn dns_client(orig: IpAddr, resp: IpAddr, from_orig: bool) -> IpAddr {
-    if from_orig { resp } else { orig }
-}

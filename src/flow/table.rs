@@ -166,6 +166,21 @@ impl<T> Flow<T> {
                 TunnelKind::Gtp => "gtp",
             }),
             fragments: self.fragments,
+            app_proto: None,
+            server_name: None,
+            name_source: None,
+            alpn: None,
+            ja4: None,
+            ja3: None,
+            quic_version: None,
+            wa_version: None,
+            service: None,
+            endpoint: None,
+            confidence: None,
+            evidence: Vec::new(),
+            resp_asn: None,
+            resp_as_org: None,
+            resp_cc: None,
         }
     }
 }
