@@ -201,6 +201,7 @@ pub fn all(sample: &[u8]) -> std::io::Result<Vec<Generated>> {
     files.push(mixed_linktypes());
     files.push(ipv6_ext_headers());
     files.push(ipv4_fragments());
+    files.push(tcp_port_reuse());
     files.extend(broken());
     Ok(files)
 }
@@ -571,6 +572,36 @@ fn ipv4_fragments() -> Generated {
          completing reassembly).",
         writer::LINKTYPE_ETHERNET,
         &out,
+        plain_ethernet,
+    )
+}
+
+/// Two TCP connections on the same 4-tuple, the second opened by a new SYN two
+/// seconds after the first one closed.
+fn tcp_port_reuse() -> Generated {
+    const REUSE_AFTER_SECS: u64 = 2;
+    let mut rng = Rng::new(0x2e05);
+    let client = sock(CLIENT_V4, 50_050);
+    let server = sock(SERVER_V4, 443);
+    let mut out = Vec::new();
+    tcp_exchange(at_secs(0), client, server, &mut rng, &mut out);
+    tcp_exchange(
+        at_secs(REUSE_AFTER_SECS),
+        client,
+        server,
+        &mut rng,
+        &mut out,
+    );
+    let packets = sort(out);
+    pcap_file(
+        "linktypes/tcp-port-reuse.pcap",
+        "Ethernet. Two complete TCP connections 192.168.1.20:50050 → 203.0.113.10:443 \
+         (handshake, one TLS record each way, FIN close), the second starting 2 s after \
+         the first, with new initial sequence numbers. They are two flows (tshark: two \
+         `tcp.stream`s, two `conv,tcp` rows; its analysis flags the second SYN \
+         `[TCP Port numbers reused]`).",
+        writer::LINKTYPE_ETHERNET,
+        &packets,
         plain_ethernet,
     )
 }

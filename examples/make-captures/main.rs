@@ -52,14 +52,15 @@ struct Flow {
 fn flows(tuples: &[Tuple]) -> Vec<Flow> {
     let mut out: Vec<Flow> = Vec::new();
     for t in tuples {
-        let existing = out.iter_mut().find(|f| {
+        // The latest flow on these endpoints, unless this packet opens a new one.
+        let existing = out.iter_mut().rev().find(|f| {
             f.proto == t.proto
                 && ((f.orig == t.src && f.resp == t.dst) || (f.orig == t.dst && f.resp == t.src))
         });
         match existing {
-            Some(f) if f.orig == t.src => f.orig_pkts += 1,
-            Some(f) => f.resp_pkts += 1,
-            None => out.push(Flow {
+            Some(f) if !t.opens && f.orig == t.src => f.orig_pkts += 1,
+            Some(f) if !t.opens => f.resp_pkts += 1,
+            _ => out.push(Flow {
                 proto: t.proto,
                 orig: t.src,
                 resp: t.dst,
@@ -110,7 +111,9 @@ use documentation prefixes (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
 `EXPECTED.tsv` lists, per file, every TCP/UDP flow: `orig` is the sender of the
 flow's first packet, packet counts are per direction, counting every IP packet of
 the flow as it is on the wire (so each IP fragment counts once; see
-`ipv4-fragments.pcap`). Each entry below repeats those flows.
+`ipv4-fragments.pcap`). A TCP SYN (without ACK) on a 4-tuple already seen starts a
+new flow (see `tcp-port-reuse.pcap`), so a file can list the same 5-tuple twice, in
+order of first packet. Each entry below repeats those flows.
 ";
 
 fn readme(files: &[Generated]) -> String {

@@ -74,6 +74,9 @@ pub struct Tuple {
     pub proto: Proto,
     pub src: SocketAddr,
     pub dst: SocketAddr,
+    /// A TCP SYN without ACK: starts a new connection even on a 4-tuple already
+    /// seen (port reuse), as flow tables and tshark's tcp.stream do.
+    pub opens: bool,
 }
 
 /// An IP packet (no link layer yet) and the flow it belongs to.
@@ -104,6 +107,7 @@ pub fn udp(ts_ns: u64, src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> IpPa
             proto: Proto::Udp,
             src,
             dst,
+            opens: false,
         },
     }
 }
@@ -126,10 +130,19 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
 }
 
-const TCP_WINDOW: u16 = 65_535;
+/// Window in the SYNs (unscaled) and afterwards (scaled by 2^7, see `open`): both
+/// about 64 KiB.
+const TCP_WINDOW_SYN: u16 = 65_535;
+const TCP_WINDOW_SCALED: u16 = 512;
+const TCP_WINDOW_SHIFT: u8 = 7;
 
 pub fn tcp(ts_ns: u64, seg: &Segment) -> IpPacket {
-    let mut header = TcpHeader::new(seg.src.port(), seg.dst.port(), seg.seq, TCP_WINDOW);
+    let window = if seg.flags.syn {
+        TCP_WINDOW_SYN
+    } else {
+        TCP_WINDOW_SCALED
+    };
+    let mut header = TcpHeader::new(seg.src.port(), seg.dst.port(), seg.seq, window);
     header.syn = seg.flags.syn;
     header.fin = seg.flags.fin;
     header.psh = seg.flags.psh;
@@ -148,6 +161,7 @@ pub fn tcp(ts_ns: u64, seg: &Segment) -> IpPacket {
             proto: Proto::Tcp,
             src: seg.src,
             dst: seg.dst,
+            opens: seg.flags.syn && seg.ack.is_none(),
         },
     }
 }
@@ -229,7 +243,7 @@ impl TcpConn {
             TcpOptionElement::MaximumSegmentSize(1460),
             TcpOptionElement::SelectiveAcknowledgementPermitted,
             TcpOptionElement::Noop,
-            TcpOptionElement::WindowScale(7),
+            TcpOptionElement::WindowScale(TCP_WINDOW_SHIFT),
         ];
         out.push(self.emit(t, Dir::ToServer, syn, false, &options, &[]));
         out.push(self.emit(t + self.rtt_ns, Dir::ToClient, syn, true, &options, &[]));
