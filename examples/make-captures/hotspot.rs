@@ -319,110 +319,134 @@ fn example_org_tls(t: u64, out: &mut Vec<IpPacket>) {
     tls_session(t, &session, &[(520, 1_256)], out);
 }
 
+/// One QUIC connection's addresses and connection IDs.
+struct QuicConn {
+    client: SocketAddr,
+    server: SocketAddr,
+    /// The random Destination CID of the client's first Initial: the Initial keys
+    /// of both sides derive from it.
+    original_dcid: [u8; 8],
+    client_cid: [u8; 8],
+    server_cid: [u8; 8],
+}
+
+impl QuicConn {
+    fn to_server(&self, ts: u64, datagram: &[u8]) -> IpPacket {
+        packets::udp(ts, self.client, self.server, datagram)
+    }
+
+    fn to_client(&self, ts: u64, datagram: &[u8]) -> IpPacket {
+        packets::udp(ts, self.server, self.client, datagram)
+    }
+}
+
 /// QUIC v1 to static.whatsapp.net: a real (decryptable) client Initial with the
 /// ClientHello, the server's Initial with its ServerHello, then opaque Handshake
 /// and 1-RTT packets for a small download.
 fn static_quic(t: u64, out: &mut Vec<IpPacket>) {
-    const DOWNLOAD_PACKETS: usize = 6;
-    const FULL_PACKET_PAYLOAD: usize = 1_220;
     let mut rng = Rng::new(0x0a1c);
-    let client = sock(PHONE, 43_216);
-    let server = sock(STATIC_SERVER, HTTPS_PORT);
-    let client_dcid: [u8; 8] = rng.array();
-    let client_cid: [u8; 8] = rng.array();
-    let server_cid: [u8; 8] = rng.array();
-    let client_keys = quic::initial_keys(&client_dcid, false);
-    let server_keys = quic::initial_keys(&client_dcid, true);
+    let conn = QuicConn {
+        client: sock(PHONE, 43_216),
+        server: sock(STATIC_SERVER, HTTPS_PORT),
+        original_dcid: rng.array(),
+        client_cid: rng.array(),
+        server_cid: rng.array(),
+    };
+    let done = quic_handshake(t, &conn, &mut rng, out);
+    quic_download(done, &conn, &mut rng, out);
+}
 
-    let params = quic::client_transport_parameters(&client_cid);
+/// Client Initial (ClientHello), server Initial (ServerHello) coalesced with its
+/// Handshake packets, client Initial ACK and Handshake (Finished). Returns the time
+/// the client can send 1-RTT data.
+fn quic_handshake(t: u64, conn: &QuicConn, rng: &mut Rng, out: &mut Vec<IpPacket>) -> u64 {
+    // Sizes of the server's certificate flight and the client's Finished.
+    const SERVER_HANDSHAKE_LENS: [usize; 2] = [1_000, 1_150];
+    const CLIENT_FINISHED_LEN: usize = 60;
+    let client_keys = quic::initial_keys(&conn.original_dcid, false);
+    let server_keys = quic::initial_keys(&conn.original_dcid, true);
+
+    let params = quic::client_transport_parameters(&conn.client_cid);
     let spec = ClientHelloSpec {
         sni: "static.whatsapp.net",
         alpn: &["h3"],
         quic_transport_parameters: Some(&params),
     };
-    let hello = tls::client_hello(&spec, &mut rng);
+    let hello = quic::crypto_frame(0, &tls::client_hello(&spec, rng));
     let first = LongHeader {
-        dcid: &client_dcid,
-        scid: &client_cid,
+        dcid: &conn.original_dcid,
+        scid: &conn.client_cid,
         packet_number: 0,
     };
-    let initial = quic::initial_packet(
-        &client_keys,
-        &first,
-        &quic::crypto_frame(0, &hello),
-        quic::MIN_INITIAL_DATAGRAM,
-    );
-    out.push(packets::udp(t, client, server, &initial));
+    let initial = quic::initial_packet(&client_keys, &first, &hello, quic::MIN_INITIAL_DATAGRAM);
+    out.push(conn.to_server(t, &initial));
 
     let mut ts = t + RTT_META_NS;
     let server_hdr = LongHeader {
-        dcid: &client_cid,
-        scid: &server_cid,
+        dcid: &conn.client_cid,
+        scid: &conn.server_cid,
         packet_number: 0,
     };
     let mut frames = quic::ack_frame(0, 0);
-    frames.extend_from_slice(&quic::crypto_frame(0, &tls::server_hello(&[], &mut rng)));
+    frames.extend_from_slice(&quic::crypto_frame(0, &tls::server_hello(&[], rng)));
     let mut datagram = quic::initial_packet(&server_keys, &server_hdr, &frames, 0);
-    datagram.extend_from_slice(&quic::opaque_handshake_packet(&server_hdr, 1_000, &mut rng));
-    out.push(packets::udp(ts, server, client, &datagram));
-    ts += NANOS_PER_MILLI;
-    let more = quic::opaque_handshake_packet(
-        &LongHeader {
-            packet_number: 1,
+    for (pn, len) in SERVER_HANDSHAKE_LENS.into_iter().enumerate() {
+        let hdr = LongHeader {
+            packet_number: pn as u32,
             ..server_hdr
-        },
-        1_150,
-        &mut rng,
-    );
-    out.push(packets::udp(ts, server, client, &more));
+        };
+        let packet = quic::opaque_handshake_packet(&hdr, len, rng);
+        if pn == 0 {
+            datagram.extend_from_slice(&packet); // coalesced with the Initial
+            out.push(conn.to_client(ts, &datagram));
+        } else {
+            out.push(conn.to_client(ts, &packet));
+        }
+        ts += NANOS_PER_MILLI;
+    }
 
-    ts += 2 * NANOS_PER_MILLI;
+    ts += NANOS_PER_MILLI;
     let client_hdr = LongHeader {
-        dcid: &server_cid,
-        scid: &client_cid,
+        dcid: &conn.server_cid,
+        scid: &conn.client_cid,
         packet_number: 1,
     };
-    let ack = quic::initial_packet(
-        &client_keys,
-        &client_hdr,
-        &quic::ack_frame(0, 0),
-        quic::MIN_INITIAL_DATAGRAM,
-    );
-    out.push(packets::udp(ts, client, server, &ack));
+    let ack = quic::ack_frame(0, 0);
+    let initial_ack =
+        quic::initial_packet(&client_keys, &client_hdr, &ack, quic::MIN_INITIAL_DATAGRAM);
+    out.push(conn.to_server(ts, &initial_ack));
     ts += NANOS_PER_MILLI;
-    let finished = quic::opaque_handshake_packet(
-        &LongHeader {
-            packet_number: 0,
-            ..client_hdr
-        },
-        60,
-        &mut rng,
-    );
-    out.push(packets::udp(ts, client, server, &finished));
-    out.push(packets::udp(
+    let hdr = LongHeader {
+        packet_number: 0,
+        ..client_hdr
+    };
+    out.push(conn.to_server(
         ts,
-        client,
-        server,
-        &quic::opaque_short_packet(&server_cid, 90, &mut rng),
+        &quic::opaque_handshake_packet(&hdr, CLIENT_FINISHED_LEN, rng),
     ));
+    ts
+}
 
-    ts += RTT_META_NS;
+/// A 1-RTT request and a few full-size response packets, ACKed every second one.
+fn quic_download(t: u64, conn: &QuicConn, rng: &mut Rng, out: &mut Vec<IpPacket>) {
+    const REQUEST_LEN: usize = 90;
+    const ACK_LEN: usize = 30;
+    const DOWNLOAD_PACKETS: usize = 6;
+    const FULL_PACKET_PAYLOAD: usize = 1_220;
+    const PACKET_GAP_NS: u64 = 150_000;
+    out.push(conn.to_server(
+        t,
+        &quic::opaque_short_packet(&conn.server_cid, REQUEST_LEN, rng),
+    ));
+    let mut ts = t + RTT_META_NS;
     for i in 0..DOWNLOAD_PACKETS {
-        out.push(packets::udp(
-            ts,
-            server,
-            client,
-            &quic::opaque_short_packet(&client_cid, FULL_PACKET_PAYLOAD, &mut rng),
-        ));
+        let data = quic::opaque_short_packet(&conn.client_cid, FULL_PACKET_PAYLOAD, rng);
+        out.push(conn.to_client(ts, &data));
         if i % 2 == 1 {
-            out.push(packets::udp(
-                ts + RTT_META_NS / 2,
-                client,
-                server,
-                &quic::opaque_short_packet(&server_cid, 30, &mut rng),
-            ));
+            let ack = quic::opaque_short_packet(&conn.server_cid, ACK_LEN, rng);
+            out.push(conn.to_server(ts + RTT_META_NS / 2, &ack));
         }
-        ts += 150_000;
+        ts += PACKET_GAP_NS;
     }
 }
 
