@@ -13,9 +13,13 @@ struct NdpiFlow {
     ip_label: String,
 }
 
-fn endpoint(s: &str) -> String {
-    // "[2a00::1]:443" or "1.2.3.4:443" → "addr:port" without brackets.
-    s.replace(['[', ']'], "")
+fn endpoint(s: &str) -> Option<String> {
+    // "[2a00::1]:443" or "1.2.3.4:443" → "addr:port", the address in Rust's (RFC 5952) form;
+    // nDPI prints a single zero group as "::", which RFC 5952 does not.
+    let s = s.replace(['[', ']'], "");
+    let (addr, port) = s.rsplit_once(':')?;
+    let addr: std::net::IpAddr = addr.parse().ok()?;
+    Some(format!("{addr}:{port}"))
 }
 
 fn parse_out(path: &Path) -> Vec<NdpiFlow> {
@@ -34,7 +38,7 @@ fn parse_out(path: &Path) -> Vec<NdpiFlow> {
             line.split(&format!("[{name}: ")).nth(1).and_then(|r| r.split(']').next()).map(str::to_owned)
         };
         let (Some(label), Some(ip_label)) = (field("proto"), field("IP")) else { continue };
-        let (a, b) = (endpoint(a), endpoint(b));
+        let (Some(a), Some(b)) = (endpoint(a), endpoint(b)) else { continue };
         let key = if a <= b { (proto.to_lowercase(), a, b) } else { (proto.to_lowercase(), b, a) };
         flows.push(NdpiFlow { key, label, ip_label });
     }
