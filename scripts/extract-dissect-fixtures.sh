@@ -33,7 +33,10 @@ function load_labels(   line, l4, a, b, proto, conf, n, f) {
     lab[l4 " " b " " a] = proto "\t" conf
   }
 }
-function ep(ip, port) { return (index(ip, ":") ? "[" ip "]" : ip) ":" port }
+# nDPI prints IPv6 with inet_ntop, which also folds a single zero group ("b00c::74fd");
+# tshark keeps it ("b00c:0:74fd"): fold the first one the same way.
+function v6(ip) { if (!index(ip, "::")) sub(/:0:/, "::", ip); return ip }
+function ep(ip, port) { return (index(ip, ":") ? "[" v6(ip) "]" : ip) ":" port }
 function label(l4, a, b) { return ((l4 " " a " " b) in lab) ? lab[l4 " " a " " b] : "-\t-" }
 AWK
 
