@@ -485,6 +485,10 @@ pub struct RtcpInfo {
 
 /// RTP (RFC 3550) header check: version 2, CSRC list and extension inside the payload, payload
 /// type outside the range RTCP collides with (72–76 with the marker bit is RTCP 200–204).
+///
+/// Weak on its own (two bits of magic): use it on a 5-tuple already seen carrying STUN.
+/// WhatsApp relays also carry `80 c7 ...` packets (payload type 71 with the marker set), which
+/// pass as RTP.
 pub fn looks_like_rtp(payload: &[u8]) -> Option<RtpInfo> {
     let hdr = payload.get(..12)?;
     if hdr[0] >> 6 != 2 {
@@ -772,6 +776,80 @@ mod tests {
             wa_flows.values().filter(|&&v| v).count() >= 15,
             "{wa_flows:?}"
         );
+    }
+
+    /// Media on the same 5-tuples: a WhatsApp call's non-STUN payloads are RTP or RTCP
+    /// (wa_video.pcap, lru_ipv6_caches.pcapng); DTLS, QUIC, BitTorrent and Viber's own
+    /// protocol are neither.
+    #[test]
+    fn real_media_is_rtp_or_rtcp() {
+        let fixture = include_str!("../../tests/fixtures/stun/udp_payloads.tsv");
+        let (mut media, mut others) = (0, 0);
+        for line in fixture.lines() {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let (proto, buf) = (cols[3], unhex(cols[5]));
+            if classify(&buf).is_some() || buf.len() < 12 {
+                continue; // STUN itself, or the relay's 2-byte "OK"
+            }
+            let rtp_or_rtcp = looks_like_rtp(&buf).is_some() || looks_like_rtcp(&buf).is_some();
+            if proto == "78.45/STUN.WhatsAppCall" || proto == "165/RTCP" {
+                assert!(rtp_or_rtcp, "{line}");
+                media += 1;
+            } else if ["DTLS", "QUIC", "BitTorrent", "Viber"]
+                .iter()
+                .any(|p| proto.contains(p))
+            {
+                assert!(!rtp_or_rtcp, "{line}");
+                others += 1;
+            }
+        }
+        assert!(media >= 15 && others >= 40, "{media} {others}");
+    }
+
+    /// Any cut of a real message is "need more bytes" for the view and no match for the
+    /// classifier; over TCP, any cut of the framed message is `Incomplete`.
+    #[test]
+    fn truncations_are_incomplete() {
+        let fixture = include_str!("../../tests/fixtures/stun/udp_payloads.tsv");
+        for line in fixture.lines().step_by(5) {
+            let buf = unhex(line.rsplit('\t').next().unwrap());
+            if classify(&buf).is_none() {
+                continue;
+            }
+            for cut in 0..buf.len() {
+                assert!(matches!(
+                    Stun::new_checked(&buf[..cut]),
+                    Err(StunError::Incomplete { .. })
+                ));
+                assert_eq!(classify(&buf[..cut]), None);
+            }
+        }
+        let tcp = include_str!("../../tests/fixtures/stun/tcp_client_bytes.tsv");
+        let buf = unhex(tcp.lines().next().unwrap().rsplit('\t').next().unwrap());
+        for cut in 0..0x68 + 2 {
+            assert!(matches!(
+                classify_tcp(&buf[..cut]),
+                Err(StunError::Incomplete { .. })
+            ));
+        }
+    }
+
+    /// DNS, DHCP and HTTP payloads from the same captures are not STUN.
+    #[test]
+    fn other_protocols_are_not_stun() {
+        let fixtures = [
+            include_str!("../../tests/fixtures/dns/payloads.tsv"),
+            include_str!("../../tests/fixtures/dhcp/payloads.tsv"),
+            include_str!("../../tests/fixtures/http/requests.tsv"),
+            include_str!("../../tests/fixtures/whatsapp/first_client_bytes.tsv"),
+        ];
+        for line in fixtures.iter().flat_map(|f| f.lines()) {
+            let buf = unhex(line.rsplit('\t').next().unwrap());
+            assert_eq!(classify(&buf), None, "{line}");
+            if !line.contains("STUN") {
+                assert!(classify_tcp(&buf).is_err(), "{line}");
+            }
+        }
     }
 
     #[test]
