@@ -12,8 +12,8 @@ use crate::dissect::{FlowDissect, Observation};
 use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
 };
-use crate::output::events::{DnsEvent, Event};
 use crate::output::JsonlWriter;
+use crate::output::events::{DnsEvent, Event};
 
 /// Per-flow state of the stages after the flow table.
 pub type FlowData = FlowDissect;
@@ -112,10 +112,26 @@ impl FlowHandler<FlowData> for Sinks {
                     self.classifier.learn_dns(pkt.ts, d.dst, &msg);
                     if let Some(w) = self.events.as_mut() {
                         let uid = crate::flow::table::uid_string(flow.id);
-                        w.write(&Event::Dns(DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg)));
+                        w.write(&Event::Dns(DnsEvent::new(
+                            pkt.ts.nanos(),
+                            uid,
+                            d.dst,
+                            d.src,
+                            &msg,
+                        )));
                     }
                 }
-                Observation::Hello(_) => {}
+                Observation::Stun(info) => {
+                    let (o, r) = (flow.orig(), flow.resp());
+                    let call = [
+                        (info.whatsapp_relay, "stun_whatsapp_relay"),
+                        (info.facebook_realm, "stun_realm_facebook"),
+                    ];
+                    for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
+                        self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
+                    }
+                }
+                Observation::Hello(_) | Observation::Http(_) => {}
             }
         }
     }
@@ -144,6 +160,7 @@ fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {
         proto: flow.key.proto,
         orig_h: flow.orig().ip(),
         resp_h: resp.ip(),
+        orig_p: flow.orig().port(),
         resp_p: resp.port(),
         app: &flow.data.app,
     }

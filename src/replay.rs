@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::capture::file::read_file;
 use crate::capture::filter::Filter;
 use crate::capture::{Packet, PacketSink, paths};
-use crate::flow::FlowConfig;
 use crate::classify::{Geo, Ruleset};
+use crate::flow::FlowConfig;
 use crate::pipeline::{Pipeline, PipelineConfig, RunStats};
 
 /// What to replay and where to write.

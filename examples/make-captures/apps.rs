@@ -62,11 +62,7 @@ pub fn dhcp_client_message(
         put_option(&mut out, OPT_REQUESTED_IP, &address.octets());
         put_option(&mut out, OPT_SERVER_ID, &server.octets());
     }
-    put_option(
-        &mut out,
-        OPT_PARAMETER_REQUEST_LIST,
-        &ANDROID_PARAMETER_REQUEST_LIST,
-    );
+    put_option(&mut out, OPT_PARAMETER_REQUEST_LIST, &ANDROID_PARAMETER_REQUEST_LIST);
     finish_bootp(out)
 }
 
@@ -84,16 +80,8 @@ pub fn dhcp_server_message(client: &DhcpClient, kind: u8, lease: &DhcpLease) -> 
     put_option(&mut out, OPT_MESSAGE_TYPE, &[kind]);
     put_option(&mut out, OPT_SERVER_ID, &lease.server.octets());
     put_option(&mut out, OPT_LEASE_TIME, &lease.lease_secs.to_be_bytes());
-    put_option(
-        &mut out,
-        OPT_RENEWAL_TIME,
-        &(lease.lease_secs / 2).to_be_bytes(),
-    );
-    put_option(
-        &mut out,
-        OPT_REBINDING_TIME,
-        &(lease.lease_secs / 8 * 7).to_be_bytes(),
-    );
+    put_option(&mut out, OPT_RENEWAL_TIME, &(lease.lease_secs / 2).to_be_bytes());
+    put_option(&mut out, OPT_REBINDING_TIME, &(lease.lease_secs / 8 * 7).to_be_bytes());
     put_option(&mut out, OPT_SUBNET_MASK, &lease.netmask.octets());
     put_option(&mut out, OPT_BROADCAST, &lease.broadcast.octets());
     put_option(&mut out, OPT_ROUTER, &lease.server.octets());
@@ -235,9 +223,7 @@ pub fn stun_message(kind: u16, transaction_id: [u8; 12], attributes: &[(u16, Vec
 
 /// XOR-MAPPED-ADDRESS attribute value for an IPv4 address.
 pub fn xor_mapped_address(addr: SocketAddr) -> (u16, Vec<u8>) {
-    let SocketAddr::V4(v4) = addr else {
-        panic!("IPv4 only")
-    };
+    let SocketAddr::V4(v4) = addr else { panic!("IPv4 only") };
     let cookie = STUN_MAGIC_COOKIE.to_be_bytes();
     let mut value = vec![0, FAMILY_IPV4];
     value.extend_from_slice(&(v4.port() ^ (STUN_MAGIC_COOKIE >> 16) as u16).to_be_bytes());

@@ -125,19 +125,10 @@ fn dhcp(t: u64, out: &mut Vec<IpPacket>) {
 fn dns(t: u64, out: &mut Vec<IpPacket>) {
     let lookups: [(&str, Vec<Answer>); 5] = [
         ("g.whatsapp.net", vec![Answer::A(CHAT_SERVER)]),
-        (
-            "mmg.whatsapp.net",
-            vec![
-                Answer::Cname("mmg.fna.whatsapp.net"),
-                Answer::A(MEDIA_SERVER),
-            ],
-        ),
+        ("mmg.whatsapp.net", vec![Answer::Cname("mmg.fna.whatsapp.net"), Answer::A(MEDIA_SERVER)]),
         (
             "graph.facebook.com",
-            vec![
-                Answer::Cname("star.c10r.facebook.com"),
-                Answer::A(GRAPH_SERVER),
-            ],
+            vec![Answer::Cname("star.c10r.facebook.com"), Answer::A(GRAPH_SERVER)],
         ),
         ("static.whatsapp.net", vec![Answer::A(STATIC_SERVER)]),
         ("www.example.org", vec![Answer::A(EXAMPLE_ORG)]),
@@ -147,12 +138,7 @@ fn dns(t: u64, out: &mut Vec<IpPacket>) {
         let ts = t + i as u64 * 50 * NANOS_PER_MILLI;
         let client = sock(PHONE, 41_001 + i as u16);
         let id = 0x1a00 + i as u16;
-        out.push(packets::udp(
-            ts,
-            client,
-            resolver,
-            &apps::dns_query(id, name),
-        ));
+        out.push(packets::udp(ts, client, resolver, &apps::dns_query(id, name)));
         let response = apps::dns_response(id, name, DNS_TTL, answers);
         out.push(packets::udp(ts + RTT_DNS_NS, resolver, client, &response));
     }
@@ -176,24 +162,13 @@ fn whatsapp_chat(t: u64, out: &mut Vec<IpPacket>) {
     let mut hello = apps::WHATSAPP_PROLOGUE.to_vec();
     hello.extend_from_slice(&apps::whatsapp_frame(36, &mut rng));
     now = conn.send(now, Dir::ToServer, &hello, out);
-    now = conn.send(
-        now,
-        Dir::ToClient,
-        &apps::whatsapp_frame(350, &mut rng),
-        out,
-    );
-    now = conn.send(
-        now,
-        Dir::ToServer,
-        &apps::whatsapp_frame(280, &mut rng),
-        out,
-    );
+    now = conn.send(now, Dir::ToClient, &apps::whatsapp_frame(350, &mut rng), out);
+    now = conn.send(now, Dir::ToServer, &apps::whatsapp_frame(280, &mut rng), out);
     conn.send(now, Dir::ToClient, &apps::whatsapp_frame(60, &mut rng), out);
 
     // Sequence numbers follow build order, so events are built in time order.
-    let keepalives = (1..)
-        .map(|i| i as f64 * KEEPALIVE_EVERY_SECS)
-        .take_while(|&s| s < CLOSE_AT_SECS);
+    let keepalives =
+        (1..).map(|i| i as f64 * KEEPALIVE_EVERY_SECS).take_while(|&s| s < CLOSE_AT_SECS);
     let mut schedule: Vec<(f64, bool)> = keepalives.map(|s| (s, false)).collect();
     schedule.extend(BURSTS_AT_SECS.iter().map(|&s| (s, true)));
     schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -209,18 +184,8 @@ fn whatsapp_chat(t: u64, out: &mut Vec<IpPacket>) {
                 ts = conn.send(ts, Dir::ToClient, &apps::whatsapp_frame(len, &mut rng), out);
             }
         } else {
-            ts = conn.send(
-                ts,
-                Dir::ToServer,
-                &apps::whatsapp_frame(KEEPALIVE_LEN, &mut rng),
-                out,
-            );
-            conn.send(
-                ts,
-                Dir::ToClient,
-                &apps::whatsapp_frame(KEEPALIVE_LEN, &mut rng),
-                out,
-            );
+            ts = conn.send(ts, Dir::ToServer, &apps::whatsapp_frame(KEEPALIVE_LEN, &mut rng), out);
+            conn.send(ts, Dir::ToClient, &apps::whatsapp_frame(KEEPALIVE_LEN, &mut rng), out);
         }
     }
     conn.close(t + at(CLOSE_AT_SECS), Dir::ToServer, out);
@@ -239,45 +204,17 @@ struct TlsSession<'a> {
 /// application data, then the client closes.
 fn tls_session(t: u64, s: &TlsSession, exchanges: &[(usize, usize)], out: &mut Vec<IpPacket>) {
     let mut rng = Rng::new(s.seed);
-    let mut conn = TcpConn::new(
-        sock(PHONE, s.client_port),
-        sock(s.server, HTTPS_PORT),
-        s.rtt_ns,
-        &mut rng,
-    );
+    let mut conn =
+        TcpConn::new(sock(PHONE, s.client_port), sock(s.server, HTTPS_PORT), s.rtt_ns, &mut rng);
     let mut now = conn.open(t, out);
-    let spec = ClientHelloSpec {
-        sni: s.sni,
-        alpn: s.alpn,
-        quic_transport_parameters: None,
-    };
+    let spec = ClientHelloSpec { sni: s.sni, alpn: s.alpn, quic_transport_parameters: None };
     let hello = tls::client_hello(&spec, &mut rng);
-    now = conn.send(
-        now,
-        Dir::ToServer,
-        &tls::record(tls::CONTENT_HANDSHAKE, &hello),
-        out,
-    );
-    now = conn.send(
-        now,
-        Dir::ToClient,
-        &tls::server_first_flight(&hello, &mut rng),
-        out,
-    );
+    now = conn.send(now, Dir::ToServer, &tls::record(tls::CONTENT_HANDSHAKE, &hello), out);
+    now = conn.send(now, Dir::ToClient, &tls::server_first_flight(&hello, &mut rng), out);
     now = conn.send(now, Dir::ToServer, &tls::client_finished(&mut rng), out);
     for &(up, down) in exchanges {
-        now = conn.send(
-            now,
-            Dir::ToServer,
-            &tls::application_data(up, &mut rng),
-            out,
-        );
-        now = conn.send(
-            now,
-            Dir::ToClient,
-            &tls::application_data(down, &mut rng),
-            out,
-        );
+        now = conn.send(now, Dir::ToServer, &tls::application_data(up, &mut rng), out);
+        now = conn.send(now, Dir::ToClient, &tls::application_data(down, &mut rng), out);
     }
     conn.close(now + 200 * NANOS_PER_MILLI, Dir::ToServer, out);
 }
@@ -373,28 +310,18 @@ fn quic_handshake(t: u64, conn: &QuicConn, rng: &mut Rng, out: &mut Vec<IpPacket
         quic_transport_parameters: Some(&params),
     };
     let hello = quic::crypto_frame(0, &tls::client_hello(&spec, rng));
-    let first = LongHeader {
-        dcid: &conn.original_dcid,
-        scid: &conn.client_cid,
-        packet_number: 0,
-    };
+    let first = LongHeader { dcid: &conn.original_dcid, scid: &conn.client_cid, packet_number: 0 };
     let initial = quic::initial_packet(&client_keys, &first, &hello, quic::MIN_INITIAL_DATAGRAM);
     out.push(conn.to_server(t, &initial));
 
     let mut ts = t + RTT_META_NS;
-    let server_hdr = LongHeader {
-        dcid: &conn.client_cid,
-        scid: &conn.server_cid,
-        packet_number: 0,
-    };
+    let server_hdr =
+        LongHeader { dcid: &conn.client_cid, scid: &conn.server_cid, packet_number: 0 };
     let mut frames = quic::ack_frame(0, 0);
     frames.extend_from_slice(&quic::crypto_frame(0, &tls::server_hello(&[], rng)));
     let mut datagram = quic::initial_packet(&server_keys, &server_hdr, &frames, 0);
     for (pn, len) in SERVER_HANDSHAKE_LENS.into_iter().enumerate() {
-        let hdr = LongHeader {
-            packet_number: pn as u32,
-            ..server_hdr
-        };
+        let hdr = LongHeader { packet_number: pn as u32, ..server_hdr };
         let packet = quic::opaque_handshake_packet(&hdr, len, rng);
         if pn == 0 {
             datagram.extend_from_slice(&packet); // coalesced with the Initial
@@ -406,24 +333,15 @@ fn quic_handshake(t: u64, conn: &QuicConn, rng: &mut Rng, out: &mut Vec<IpPacket
     }
 
     ts += NANOS_PER_MILLI;
-    let client_hdr = LongHeader {
-        dcid: &conn.server_cid,
-        scid: &conn.client_cid,
-        packet_number: 1,
-    };
+    let client_hdr =
+        LongHeader { dcid: &conn.server_cid, scid: &conn.client_cid, packet_number: 1 };
     let ack = quic::ack_frame(0, 0);
     let initial_ack =
         quic::initial_packet(&client_keys, &client_hdr, &ack, quic::MIN_INITIAL_DATAGRAM);
     out.push(conn.to_server(ts, &initial_ack));
     ts += NANOS_PER_MILLI;
-    let hdr = LongHeader {
-        packet_number: 0,
-        ..client_hdr
-    };
-    out.push(conn.to_server(
-        ts,
-        &quic::opaque_handshake_packet(&hdr, CLIENT_FINISHED_LEN, rng),
-    ));
+    let hdr = LongHeader { packet_number: 0, ..client_hdr };
+    out.push(conn.to_server(ts, &quic::opaque_handshake_packet(&hdr, CLIENT_FINISHED_LEN, rng)));
     ts
 }
 
@@ -434,10 +352,7 @@ fn quic_download(t: u64, conn: &QuicConn, rng: &mut Rng, out: &mut Vec<IpPacket>
     const DOWNLOAD_PACKETS: usize = 6;
     const FULL_PACKET_PAYLOAD: usize = 1_220;
     const PACKET_GAP_NS: u64 = 150_000;
-    out.push(conn.to_server(
-        t,
-        &quic::opaque_short_packet(&conn.server_cid, REQUEST_LEN, rng),
-    ));
+    out.push(conn.to_server(t, &quic::opaque_short_packet(&conn.server_cid, REQUEST_LEN, rng)));
     let mut ts = t + RTT_META_NS;
     for i in 0..DOWNLOAD_PACKETS {
         let data = quic::opaque_short_packet(&conn.client_cid, FULL_PACKET_PAYLOAD, rng);
@@ -454,24 +369,16 @@ fn quic_download(t: u64, conn: &QuicConn, rng: &mut Rng, out: &mut Vec<IpPacket>
 fn http_get(t: u64, out: &mut Vec<IpPacket>) {
     const BODY_LEN: usize = 2_400;
     let mut rng = Rng::new(0x4177);
-    let mut conn = TcpConn::new(
-        sock(PHONE, 43_218),
-        sock(MEDIA_SERVER, HTTP_PORT),
-        RTT_META_NS,
-        &mut rng,
-    );
+    let mut conn =
+        TcpConn::new(sock(PHONE, 43_218), sock(MEDIA_SERVER, HTTP_PORT), RTT_META_NS, &mut rng);
     let mut now = conn.open(t, out);
     let path = format!("/d/f/{}.enc", apps::hex_token(16, &mut rng));
     let cookie = format!("wa_lang_pref=en; wa_csrf={}", apps::hex_token(8, &mut rng));
     let request = apps::http_get("mmg.whatsapp.net", &path, WHATSAPP_USER_AGENT, &cookie);
     now = conn.send(now, Dir::ToServer, &request, out);
     let body = rng.bytes(BODY_LEN);
-    now = conn.send(
-        now,
-        Dir::ToClient,
-        &apps::http_response("application/octet-stream", &body),
-        out,
-    );
+    now =
+        conn.send(now, Dir::ToClient, &apps::http_response("application/octet-stream", &body), out);
     conn.close(now + 500 * NANOS_PER_MILLI, Dir::ToServer, out);
 }
 
@@ -517,10 +424,8 @@ fn call(t: u64, out: &mut Vec<IpPacket>) {
             relay,
             &apps::stun_message(apps::STUN_WHATSAPP_RELAY, txid, &attrs),
         ));
-        let reply = [
-            apps::xor_mapped_address(public),
-            (apps::ATTR_WHATSAPP_CALL_ID, call_id.clone()),
-        ];
+        let reply =
+            [apps::xor_mapped_address(public), (apps::ATTR_WHATSAPP_CALL_ID, call_id.clone())];
         out.push(packets::udp(
             ts + RTT_META_NS,
             relay,
@@ -547,12 +452,10 @@ fn rtp_both_ways(
         // Both directions tick at 50 Hz; the relay's side lags by half a round trip
         // plus jitter, so the streams interleave like a real capture.
         let send = t + i * interval;
-        for (side, (src, dst, offset)) in [
-            (client, relay, 0),
-            (relay, client, RTT_META_NS / 2 + rng.range(0, 3_000_000)),
-        ]
-        .into_iter()
-        .enumerate()
+        for (side, (src, dst, offset)) in
+            [(client, relay, 0), (relay, client, RTT_META_NS / 2 + rng.range(0, 3_000_000))]
+                .into_iter()
+                .enumerate()
         {
             let len = rng.range(100, 200) as usize;
             let payload = rng.bytes(len);

@@ -46,14 +46,7 @@ fn at_secs(base: u64) -> u64 {
 }
 
 fn records(packets: &[IpPacket], frame: impl Fn(&IpPacket) -> Vec<u8>) -> Vec<Record> {
-    packets
-        .iter()
-        .map(|p| Record {
-            ts_ns: p.ts_ns,
-            data: frame(p),
-            interface: 0,
-        })
-        .collect()
+    packets.iter().map(|p| Record { ts_ns: p.ts_ns, data: frame(p), interface: 0 }).collect()
 }
 
 fn tuples(packets: &[IpPacket]) -> Vec<packets::Tuple> {
@@ -68,12 +61,7 @@ fn sort(mut packets: Vec<IpPacket>) -> Vec<IpPacket> {
 /// A DNS lookup over UDP (1 packet each way).
 fn dns_exchange(t: u64, client: SocketAddr, server: SocketAddr, id: u16, out: &mut Vec<IpPacket>) {
     const ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 44);
-    out.push(packets::udp(
-        t,
-        client,
-        server,
-        &apps::dns_query(id, "www.example.com"),
-    ));
+    out.push(packets::udp(t, client, server, &apps::dns_query(id, "www.example.com")));
     let response = apps::dns_response(id, "www.example.com", 300, &[apps::Answer::A(ANSWER)]);
     out.push(packets::udp(t + RTT_NS, server, client, &response));
 }
@@ -100,13 +88,7 @@ fn small_flows(seed: u64, t: u64, v4: bool, v6: bool) -> Vec<IpPacket> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     if v4 {
-        dns_exchange(
-            t,
-            sock(CLIENT_V4, 50_001),
-            sock(SERVER_V4, 53),
-            0x0401,
-            &mut out,
-        );
+        dns_exchange(t, sock(CLIENT_V4, 50_001), sock(SERVER_V4, 53), 0x0401, &mut out);
         tcp_exchange(
             t + 100 * NANOS_PER_MILLI,
             sock(CLIENT_V4, 50_002),
@@ -139,11 +121,8 @@ fn from_client(p: &IpPacket) -> bool {
 }
 
 fn plain_ethernet(p: &IpPacket) -> Vec<u8> {
-    let (src, dst) = if from_client(p) {
-        (CLIENT_MAC, SERVER_SIDE_MAC)
-    } else {
-        (SERVER_SIDE_MAC, CLIENT_MAC)
-    };
+    let (src, dst) =
+        if from_client(p) { (CLIENT_MAC, SERVER_SIDE_MAC) } else { (SERVER_SIDE_MAC, CLIENT_MAC) };
     packets::ethernet(src, dst, &[], false, &p.bytes)
 }
 
@@ -251,19 +230,11 @@ fn ethernet_vlan() -> Generated {
 
 fn sll_packet_type(p: &IpPacket) -> u16 {
     // Captured on the client: its own packets are "outgoing".
-    if from_client(p) {
-        packets::SLL_OUTGOING
-    } else {
-        packets::SLL_HOST
-    }
+    if from_client(p) { packets::SLL_OUTGOING } else { packets::SLL_HOST }
 }
 
 fn sll_source_mac(p: &IpPacket) -> [u8; 6] {
-    if from_client(p) {
-        CLIENT_MAC
-    } else {
-        SERVER_SIDE_MAC
-    }
+    if from_client(p) { CLIENT_MAC } else { SERVER_SIDE_MAC }
 }
 
 fn linux_sll() -> Generated {
@@ -287,12 +258,7 @@ fn linux_sll2() -> Generated {
         name: "any",
     }];
     let records = records(&packets, |p| {
-        packets::linux_sll2(
-            sll_packet_type(p) as u8,
-            SLL2_IF_INDEX,
-            sll_source_mac(p),
-            &p.bytes,
-        )
+        packets::linux_sll2(sll_packet_type(p) as u8, SLL2_IF_INDEX, sll_source_mac(p), &p.bytes)
     });
     Generated {
         path: "linktypes/linux-sll2.pcapng".into(),
@@ -344,27 +310,13 @@ fn null_loopback() -> Generated {
     };
 
     let mut v4 = Vec::new();
-    tcp_exchange(
-        at_secs(0),
-        sock(lo4, 50_010),
-        sock(lo4, 8080),
-        &mut rng,
-        &mut v4,
-    );
+    tcp_exchange(at_secs(0), sock(lo4, 50_010), sock(lo4, 8080), &mut rng, &mut v4);
     add(AF_INET, v4);
-    for (i, family) in [AF_INET6_NETBSD, AF_INET6_FREEBSD, AF_INET6_DARWIN]
-        .into_iter()
-        .enumerate()
+    for (i, family) in [AF_INET6_NETBSD, AF_INET6_FREEBSD, AF_INET6_DARWIN].into_iter().enumerate()
     {
         let mut v6 = Vec::new();
         let t = at_secs(1) + i as u64 * 100 * NANOS_PER_MILLI;
-        dns_exchange(
-            t,
-            sock(lo6, 50_020 + i as u16),
-            sock(lo6, 5353),
-            0x0b00 + i as u16,
-            &mut v6,
-        );
+        dns_exchange(t, sock(lo6, 50_020 + i as u16), sock(lo6, 5353), 0x0b00 + i as u16, &mut v6);
         add(family, v6);
     }
     tagged.sort_by_key(|(_, p)| p.ts_ns);
@@ -416,30 +368,19 @@ fn mixed_linktypes() -> Generated {
             resolution: TsResolution::Micros,
             name: "eth0",
         },
-        Interface {
-            linktype: writer::LINKTYPE_RAW,
-            resolution: TsResolution::Nanos,
-            name: "tun0",
-        },
+        Interface { linktype: writer::LINKTYPE_RAW, resolution: TsResolution::Nanos, name: "tun0" },
     ];
     let eth = small_flows(0x3170, at_secs(0), true, false);
     // The tunnel's flows start 50 ms later, so both interfaces interleave.
     let tun = small_flows(0x3171, at_secs(0) + 50 * NANOS_PER_MILLI + 1, false, true);
-    let mut tagged: Vec<(u32, IpPacket)> = eth
-        .into_iter()
-        .map(|p| (ETH, p))
-        .chain(tun.into_iter().map(|p| (TUN, p)))
-        .collect();
+    let mut tagged: Vec<(u32, IpPacket)> =
+        eth.into_iter().map(|p| (ETH, p)).chain(tun.into_iter().map(|p| (TUN, p))).collect();
     tagged.sort_by_key(|(_, p)| p.ts_ns);
     let records: Vec<Record> = tagged
         .iter()
         .map(|(iface, p)| Record {
             ts_ns: p.ts_ns,
-            data: if *iface == ETH {
-                plain_ethernet(p)
-            } else {
-                p.bytes.clone()
-            },
+            data: if *iface == ETH { plain_ethernet(p) } else { p.bytes.clone() },
             interface: *iface,
         })
         .collect();
@@ -474,13 +415,7 @@ fn ipv6_ext_headers() -> Generated {
 
     // Flow 1: UDP query with Hop-by-Hop + Destination Options, plain reply.
     let mut dns = Vec::new();
-    dns_exchange(
-        t,
-        sock(CLIENT_V6, 50_030),
-        sock(SERVER_V6, 53),
-        0x6e01,
-        &mut dns,
-    );
+    dns_exchange(t, sock(CLIENT_V6, 50_030), sock(SERVER_V6, 53), 0x6e01, &mut dns);
     let query = packets::ipv6_with_extensions(
         &dns[0],
         &[
@@ -515,19 +450,13 @@ fn ipv6_ext_headers() -> Generated {
         server,
         &rng.bytes(FRAGMENTED_DATAGRAM_LEN),
     );
-    for (i, mut fragment) in packets::ipv6_fragments(&big, IPV6_FRAGMENT_PAYLOAD, 0x6e6e_0001)
-        .into_iter()
-        .enumerate()
+    for (i, mut fragment) in
+        packets::ipv6_fragments(&big, IPV6_FRAGMENT_PAYLOAD, 0x6e6e_0001).into_iter().enumerate()
     {
         fragment.ts_ns += i as u64 * 10_000;
         out.push(fragment);
     }
-    out.push(packets::udp(
-        t + 400 * NANOS_PER_MILLI + RTT_NS,
-        server,
-        client,
-        &rng.bytes(40),
-    ));
+    out.push(packets::udp(t + 400 * NANOS_PER_MILLI + RTT_NS, server, client, &rng.bytes(40)));
 
     let packets = sort(out);
     pcap_file(
@@ -556,10 +485,7 @@ fn ipv4_fragments() -> Generated {
     let mut out: Vec<IpPacket> = ARRIVAL_ORDER
         .iter()
         .enumerate()
-        .map(|(i, &piece)| IpPacket {
-            ts_ns: t + i as u64 * 10_000,
-            ..fragments[piece].clone()
-        })
+        .map(|(i, &piece)| IpPacket { ts_ns: t + i as u64 * 10_000, ..fragments[piece].clone() })
         .collect();
     out.push(packets::udp(t + RTT_NS, server, client, &rng.bytes(40)));
     pcap_file(
@@ -585,13 +511,7 @@ fn tcp_port_reuse() -> Generated {
     let server = sock(SERVER_V4, 443);
     let mut out = Vec::new();
     tcp_exchange(at_secs(0), client, server, &mut rng, &mut out);
-    tcp_exchange(
-        at_secs(REUSE_AFTER_SECS),
-        client,
-        server,
-        &mut rng,
-        &mut out,
-    );
+    tcp_exchange(at_secs(REUSE_AFTER_SECS), client, server, &mut rng, &mut out);
     let packets = sort(out);
     pcap_file(
         "linktypes/tcp-port-reuse.pcap",
@@ -626,14 +546,7 @@ fn broken() -> Vec<Generated> {
     const EMPTY_AFTER: usize = 3;
     let mut with_empty = records.clone();
     let empty_ts = with_empty[EMPTY_AFTER - 1].ts_ns + 1_000;
-    with_empty.insert(
-        EMPTY_AFTER,
-        Record {
-            ts_ns: empty_ts,
-            data: Vec::new(),
-            interface: 0,
-        },
-    );
+    with_empty.insert(EMPTY_AFTER, Record { ts_ns: empty_ts, data: Vec::new(), interface: 0 });
 
     vec![
         Generated {

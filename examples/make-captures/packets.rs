@@ -47,8 +47,7 @@ impl Rng {
 
     pub fn array<const N: usize>(&mut self) -> [u8; N] {
         let mut out = [0u8; N];
-        out.iter_mut()
-            .for_each(|b| *b = (self.next_u64() >> 56) as u8);
+        out.iter_mut().for_each(|b| *b = (self.next_u64() >> 56) as u8);
         out
     }
 }
@@ -100,16 +99,7 @@ pub fn udp(ts_ns: u64, src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> IpPa
     let builder = ip_step(src.ip(), dst.ip()).udp(src.port(), dst.port());
     let mut bytes = Vec::with_capacity(builder.size(payload.len()));
     builder.write(&mut bytes, payload).expect("udp packet");
-    IpPacket {
-        ts_ns,
-        bytes,
-        tuple: Tuple {
-            proto: Proto::Udp,
-            src,
-            dst,
-            opens: false,
-        },
-    }
+    IpPacket { ts_ns, bytes, tuple: Tuple { proto: Proto::Udp, src, dst, opens: false } }
 }
 
 /// TCP flags we set; ACK is implied by `ack: Some(..)`.
@@ -137,11 +127,7 @@ const TCP_WINDOW_SCALED: u16 = 512;
 const TCP_WINDOW_SHIFT: u8 = 7;
 
 pub fn tcp(ts_ns: u64, seg: &Segment) -> IpPacket {
-    let window = if seg.flags.syn {
-        TCP_WINDOW_SYN
-    } else {
-        TCP_WINDOW_SCALED
-    };
+    let window = if seg.flags.syn { TCP_WINDOW_SYN } else { TCP_WINDOW_SCALED };
     let mut header = TcpHeader::new(seg.src.port(), seg.dst.port(), seg.seq, window);
     header.syn = seg.flags.syn;
     header.fin = seg.flags.fin;
@@ -190,12 +176,7 @@ pub struct TcpConn {
 
 impl TcpConn {
     pub fn new(client: SocketAddr, server: SocketAddr, rtt_ns: u64, rng: &mut Rng) -> Self {
-        TcpConn {
-            client,
-            server,
-            next_seq: [rng.next_u32(), rng.next_u32()],
-            rtt_ns,
-        }
+        TcpConn { client, server, next_seq: [rng.next_u32(), rng.next_u32()], rtt_ns }
     }
 
     fn ends(&self, dir: Dir) -> (SocketAddr, SocketAddr, usize) {
@@ -219,26 +200,12 @@ impl TcpConn {
         let ack = ack.then_some(self.next_seq[1 - side]);
         let consumed = payload.len() as u32 + u32::from(flags.syn) + u32::from(flags.fin);
         self.next_seq[side] = seq.wrapping_add(consumed);
-        tcp(
-            ts,
-            &Segment {
-                src,
-                dst,
-                seq,
-                ack,
-                flags,
-                options,
-                payload,
-            },
-        )
+        tcp(ts, &Segment { src, dst, seq, ack, flags, options, payload })
     }
 
     /// Three-way handshake starting at `t`; returns the time of the final ACK.
     pub fn open(&mut self, t: u64, out: &mut Vec<IpPacket>) -> u64 {
-        let syn = Flags {
-            syn: true,
-            ..Flags::default()
-        };
+        let syn = Flags { syn: true, ..Flags::default() };
         let options = [
             TcpOptionElement::MaximumSegmentSize(1460),
             TcpOptionElement::SelectiveAcknowledgementPermitted,
@@ -264,10 +231,7 @@ impl TcpConn {
         let mut last_ack = t;
         for (i, chunk) in chunks.iter().enumerate() {
             let last = i + 1 == chunks.len();
-            let flags = Flags {
-                psh: last,
-                ..Flags::default()
-            };
+            let flags = Flags { psh: last, ..Flags::default() };
             out.push(self.emit(ts, dir, flags, true, &[], chunk));
             if last || (i + 1) % ACK_EVERY == 0 {
                 last_ack = ts + self.rtt_ns / 2;
@@ -284,10 +248,7 @@ impl TcpConn {
             Dir::ToServer => Dir::ToClient,
             Dir::ToClient => Dir::ToServer,
         };
-        let fin = Flags {
-            fin: true,
-            ..Flags::default()
-        };
+        let fin = Flags { fin: true, ..Flags::default() };
         out.push(self.emit(t, dir, fin, true, &[], &[]));
         out.push(self.emit(t + self.rtt_ns, back, fin, true, &[], &[]));
         let done = t + self.rtt_ns + self.rtt_ns / 20;
@@ -299,11 +260,7 @@ impl TcpConn {
 pub const BROADCAST_MAC: [u8; 6] = [0xff; 6];
 
 fn ethertype_of(ip: &[u8]) -> u16 {
-    if ip.first().map(|b| b >> 4) == Some(6) {
-        ETHERTYPE_IPV6
-    } else {
-        ETHERTYPE_IPV4
-    }
+    if ip.first().map(|b| b >> 4) == Some(6) { ETHERTYPE_IPV6 } else { ETHERTYPE_IPV4 }
 }
 
 /// Ethernet II frame, optionally with 802.1Q tags (outermost first). A first tag
@@ -313,11 +270,7 @@ pub fn ethernet(src: [u8; 6], dst: [u8; 6], vlans: &[u16], qinq: bool, ip: &[u8]
     out.extend_from_slice(&dst);
     out.extend_from_slice(&src);
     for (i, vid) in vlans.iter().enumerate() {
-        let tpid = if i == 0 && qinq {
-            ETHERTYPE_QINQ
-        } else {
-            ETHERTYPE_VLAN
-        };
+        let tpid = if i == 0 && qinq { ETHERTYPE_QINQ } else { ETHERTYPE_VLAN };
         out.extend_from_slice(&tpid.to_be_bytes());
         out.extend_from_slice(&(vid & 0x0fff).to_be_bytes()); // PCP 0, DEI 0
     }
@@ -384,11 +337,7 @@ pub fn ipv4_fragments(packet: &IpPacket, max_payload: usize, id: u16) -> Vec<IpP
             let chunk = &payload[i * step..payload.len().min((i + 1) * step)];
             let mut bytes = header.to_vec();
             let total = (IPV4_HEADER_LEN + chunk.len()) as u16;
-            let more = if i + 1 < count {
-                IPV4_MORE_FRAGMENTS
-            } else {
-                0
-            };
+            let more = if i + 1 < count { IPV4_MORE_FRAGMENTS } else { 0 };
             let flags_offset = more | ((i * step / 8) as u16);
             bytes[2..4].copy_from_slice(&total.to_be_bytes());
             bytes[4..6].copy_from_slice(&id.to_be_bytes());
@@ -397,10 +346,7 @@ pub fn ipv4_fragments(packet: &IpPacket, max_payload: usize, id: u16) -> Vec<IpP
             let checksum = internet_checksum(&bytes);
             bytes[10..12].copy_from_slice(&checksum.to_be_bytes());
             bytes.extend_from_slice(chunk);
-            IpPacket {
-                bytes,
-                ..packet.clone()
-            }
+            IpPacket { bytes, ..packet.clone() }
         })
         .collect()
 }
@@ -445,10 +391,7 @@ pub fn ipv6_with_extensions(packet: &IpPacket, options: &[(u8, Vec<u8>)]) -> IpP
     bytes[4..6].copy_from_slice(&payload_len.to_be_bytes());
     bytes.extend_from_slice(&chain);
     bytes.extend_from_slice(transport);
-    IpPacket {
-        bytes,
-        ..packet.clone()
-    }
+    IpPacket { bytes, ..packet.clone() }
 }
 
 /// Split an IPv6 packet (no extension headers) into fragments with a Fragment
@@ -469,10 +412,7 @@ pub fn ipv6_fragments(packet: &IpPacket, max_payload: usize, id: u32) -> Vec<IpP
             bytes.extend_from_slice(&offset_flags.to_be_bytes());
             bytes.extend_from_slice(&id.to_be_bytes());
             bytes.extend_from_slice(chunk);
-            IpPacket {
-                bytes,
-                ..packet.clone()
-            }
+            IpPacket { bytes, ..packet.clone() }
         })
         .collect()
 }

@@ -44,16 +44,10 @@ pub struct Keys {
 /// Initial keys for one side, derived from the client's first Destination CID.
 pub fn initial_keys(client_dcid: &[u8], server_side: bool) -> Keys {
     let (initial_secret, _) = Hkdf::<Sha256>::extract(Some(&INITIAL_SALT_V1), client_dcid);
-    let label = if server_side {
-        "server in"
-    } else {
-        "client in"
-    };
+    let label = if server_side { "server in" } else { "client in" };
     let secret = expand_label(&initial_secret, label, 32);
     Keys {
-        key: expand_label(&secret, "quic key", 16)
-            .try_into()
-            .expect("16"),
+        key: expand_label(&secret, "quic key", 16).try_into().expect("16"),
         iv: expand_label(&secret, "quic iv", 12).try_into().expect("12"),
         hp: expand_label(&secret, "quic hp", 16).try_into().expect("16"),
     }
@@ -107,10 +101,7 @@ pub fn initial_packet(keys: &Keys, hdr: &LongHeader, frames: &[u8], min_len: usi
     let mut plaintext = frames.to_vec();
     let wanted = min_len.saturating_sub(header_len_without_length + AEAD_TAG_LEN);
     plaintext.resize(plaintext.len().max(wanted), FRAME_PADDING);
-    put_varint2(
-        &mut header,
-        (PN_LEN + plaintext.len() + AEAD_TAG_LEN) as u64,
-    );
+    put_varint2(&mut header, (PN_LEN + plaintext.len() + AEAD_TAG_LEN) as u64);
     let pn_offset = header.len();
     header.extend_from_slice(&hdr.packet_number.to_be_bytes());
     protect(keys, header, pn_offset, hdr.packet_number, &plaintext)
@@ -156,31 +147,20 @@ fn protect(
         *n ^= p;
     }
     let aead = Aes128Gcm::new_from_slice(&keys.key).expect("16-byte key");
-    let ciphertext = aead
-        .encrypt(
-            &nonce.into(),
-            Payload {
-                msg: plaintext,
-                aad: &header,
-            },
-        )
-        .expect("encrypt");
+    let ciphertext =
+        aead.encrypt(&nonce.into(), Payload { msg: plaintext, aad: &header }).expect("encrypt");
 
     // The sample starts 4 bytes after the start of the packet number field, i.e.
     // at 4 - PN_LEN into the ciphertext.
     const SAMPLE_AT: usize = 4 - PN_LEN;
-    let sample: [u8; HP_SAMPLE_LEN] = ciphertext[SAMPLE_AT..SAMPLE_AT + HP_SAMPLE_LEN]
-        .try_into()
-        .expect("sample");
+    let sample: [u8; HP_SAMPLE_LEN] =
+        ciphertext[SAMPLE_AT..SAMPLE_AT + HP_SAMPLE_LEN].try_into().expect("sample");
     let hp = Aes128::new_from_slice(&keys.hp).expect("16-byte key");
     let mut mask = sample.into();
     hp.encrypt_block(&mut mask);
     let block: [u8; HP_SAMPLE_LEN] = mask.into();
     header[0] ^= block[0] & 0x0f; // long header: low 4 bits protected
-    for (b, m) in header[pn_offset..pn_offset + PN_LEN]
-        .iter_mut()
-        .zip(&block[1..])
-    {
+    for (b, m) in header[pn_offset..pn_offset + PN_LEN].iter_mut().zip(&block[1..]) {
         *b ^= m;
     }
     header.extend_from_slice(&ciphertext);

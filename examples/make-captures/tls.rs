@@ -47,9 +47,8 @@ const CIPHER_SUITES_TCP: [u16; 15] = [
 ];
 /// QUIC requires TLS 1.3, so only its suites are offered.
 const CIPHER_SUITES_QUIC: [u16; 3] = [0x1301, 0x1302, 0x1303];
-const SIGNATURE_ALGORITHMS: [u16; 8] = [
-    0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
-];
+const SIGNATURE_ALGORITHMS: [u16; 8] =
+    [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601];
 const CERT_COMPRESSION_BROTLI: u16 = 0x0002;
 const PSK_DHE_KE: u8 = 1;
 
@@ -87,9 +86,7 @@ pub fn client_hello(spec: &ClientHelloSpec, rng: &mut Rng) -> Vec<u8> {
     let suites: Vec<u16> = if quic {
         CIPHER_SUITES_QUIC.to_vec()
     } else {
-        std::iter::once(grease_suite)
-            .chain(CIPHER_SUITES_TCP)
-            .collect()
+        std::iter::once(grease_suite).chain(CIPHER_SUITES_TCP).collect()
     };
     put_vec16(&mut body, &u16s(&suites));
     put_vec8(&mut body, &[0]); // compression: null only
@@ -109,29 +106,14 @@ pub fn client_hello(spec: &ClientHelloSpec, rng: &mut Rng) -> Vec<u8> {
     }
     put_ext(&mut ext, EXT_ALPN, &alpn(spec.alpn));
     put_ext(&mut ext, EXT_STATUS_REQUEST, &[1, 0, 0, 0, 0]);
-    put_ext(
-        &mut ext,
-        EXT_SIGNATURE_ALGORITHMS,
-        &vec16(&u16s(&SIGNATURE_ALGORITHMS)),
-    );
+    put_ext(&mut ext, EXT_SIGNATURE_ALGORITHMS, &vec16(&u16s(&SIGNATURE_ALGORITHMS)));
     put_ext(&mut ext, EXT_SCT, &[]);
-    put_ext(
-        &mut ext,
-        EXT_KEY_SHARE,
-        &client_key_share(grease_group, rng),
-    );
+    put_ext(&mut ext, EXT_KEY_SHARE, &client_key_share(grease_group, rng));
     put_ext(&mut ext, EXT_PSK_KEY_EXCHANGE_MODES, &vec8(&[PSK_DHE_KE]));
-    let versions: Vec<u16> = if quic {
-        vec![grease_version, TLS13]
-    } else {
-        vec![grease_version, TLS13, TLS12]
-    };
+    let versions: Vec<u16> =
+        if quic { vec![grease_version, TLS13] } else { vec![grease_version, TLS13, TLS12] };
     put_ext(&mut ext, EXT_SUPPORTED_VERSIONS, &vec8(&u16s(&versions)));
-    put_ext(
-        &mut ext,
-        EXT_COMPRESS_CERTIFICATE,
-        &vec8(&u16s(&[CERT_COMPRESSION_BROTLI])),
-    );
+    put_ext(&mut ext, EXT_COMPRESS_CERTIFICATE, &vec8(&u16s(&[CERT_COMPRESSION_BROTLI])));
     if let Some(params) = spec.quic_transport_parameters {
         put_ext(&mut ext, EXT_QUIC_TRANSPORT_PARAMETERS, params);
     }
@@ -196,10 +178,7 @@ pub fn application_data(total: usize, rng: &mut Rng) -> Vec<u8> {
 /// application-data record of certificate-chain size.
 pub fn server_first_flight(client_hello: &[u8], rng: &mut Rng) -> Vec<u8> {
     const ENCRYPTED_HANDSHAKE_LEN: usize = 3_900;
-    let mut out = record(
-        CONTENT_HANDSHAKE,
-        &server_hello(&session_id_of(client_hello), rng),
-    );
+    let mut out = record(CONTENT_HANDSHAKE, &server_hello(&session_id_of(client_hello), rng));
     out.extend_from_slice(&record(CONTENT_CHANGE_CIPHER_SPEC, &[1]));
     out.extend_from_slice(&application_data(ENCRYPTED_HANDSHAKE_LEN, rng));
     out

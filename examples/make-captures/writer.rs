@@ -139,11 +139,7 @@ fn interface_description_block(interface: &Interface) -> Vec<u8> {
     put_u16(&mut body, 0); // reserved
     put_u32(&mut body, SNAPLEN);
     put_option(&mut body, OPT_IF_NAME, interface.name.as_bytes());
-    put_option(
-        &mut body,
-        OPT_IF_TSRESOL,
-        &[interface.resolution.tsresol_exponent()],
-    );
+    put_option(&mut body, OPT_IF_TSRESOL, &[interface.resolution.tsresol_exponent()]);
     put_option(&mut body, OPT_ENDOFOPT, &[]);
     block(PCAPNG_IDB, &body)
 }

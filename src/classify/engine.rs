@@ -14,8 +14,9 @@ use crate::capture::Timestamp;
 use crate::dissect::AppInfo;
 use crate::dissect::dns::{DnsMessage, resolve_addresses};
 
-/// Call relays remembered at most; the oldest is forgotten beyond.
+/// Call relays (and call sockets) remembered at most; past it the memory starts afresh.
 const MAX_RELAYS: usize = 16_384;
+const PROTO_UDP: u8 = 17;
 
 /// What the classifier needs to know about a finished flow.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +27,8 @@ pub struct FlowFacts<'a> {
     pub orig_h: IpAddr,
     /// Responder address.
     pub resp_h: IpAddr,
+    /// Originator port.
+    pub orig_p: u16,
     /// Responder port.
     pub resp_p: u16,
     /// Dissection results.
@@ -48,6 +51,10 @@ pub struct Classifier {
     names: NameCache,
     /// (relay address, port) → endpoint, learnt from STUN relay signatures.
     relays: HashMap<(IpAddr, u16), EndpointId, RandomState>,
+    /// (device address, port) → endpoint: the local socket of a call. The media of a call may go
+    /// straight to the other party's address, so later STUN/RTP flows from that socket belong
+    /// to the same call.
+    call_sockets: HashMap<(IpAddr, u16), EndpointId, RandomState>,
 }
 
 impl Classifier {
@@ -58,7 +65,21 @@ impl Classifier {
             geo,
             names: NameCache::new(NameCacheConfig::default()),
             relays: HashMap::default(),
+            call_sockets: HashMap::default(),
         }
+    }
+
+    /// Learns, as soon as a call signature is seen on a flow, its relay and its device socket.
+    pub fn learn_call(&mut self, signature: &str, device: (IpAddr, u16), relay: (IpAddr, u16)) {
+        let Some(ep) = self.rules.match_signature(signature) else { return };
+        if self.relays.len() >= MAX_RELAYS {
+            self.relays.clear();
+        }
+        if self.call_sockets.len() >= MAX_RELAYS {
+            self.call_sockets.clear();
+        }
+        self.relays.insert(relay, ep);
+        self.call_sockets.insert(device, ep);
     }
 
     /// The rules in use.
@@ -104,17 +125,25 @@ impl Classifier {
         for sig in app.signatures() {
             if let Some(ep) = self.rules.match_signature(sig) {
                 b.push(Evidence::signature(ep, sig));
-                if sig == "stun_whatsapp_relay" && self.relays.len() < MAX_RELAYS {
-                    self.relays.insert((f.resp_h, f.resp_p), ep);
-                }
             }
         }
-        if let Some(&ep) = self.relays.get(&(f.resp_h, f.resp_p)) {
-            b.push(Evidence {
-                kind: Confidence::Signature,
-                endpoint: ep,
-                text: format!("relay:{}", std::net::SocketAddr::new(f.resp_h, f.resp_p)),
-            });
+        if f.proto == PROTO_UDP {
+            let inherited = |map: &HashMap<(IpAddr, u16), EndpointId, RandomState>, key, what| {
+                map.get(&key).map(|&endpoint| Evidence {
+                    kind: Confidence::Signature,
+                    endpoint,
+                    text: format!("{what}:{}", std::net::SocketAddr::new(key.0, key.1)),
+                })
+            };
+            if let Some(e) = inherited(&self.relays, (f.resp_h, f.resp_p), "relay") {
+                b.push(e);
+            }
+            let media = matches!(app.app_proto, Some("stun" | "rtp"));
+            if media
+                && let Some(e) = inherited(&self.call_sockets, (f.orig_h, f.orig_p), "call_socket")
+            {
+                b.push(e);
+            }
         }
         if let Some(name) = app.dns_name.as_deref()
             && let Some(m) = self.rules.match_host(name)

@@ -173,17 +173,11 @@ impl<T: AsRef<[u8]>> Dhcp<T> {
     }
     /// DHCP magic cookie present (otherwise plain BOOTP, without options).
     pub fn has_magic_cookie(&self) -> bool {
-        self.bytes()
-            .get(field::COOKIE)
-            .is_some_and(|c| c == MAGIC_COOKIE.to_be_bytes())
+        self.bytes().get(field::COOKIE).is_some_and(|c| c == MAGIC_COOKIE.to_be_bytes())
     }
     /// Bytes after the cookie (empty without a cookie).
     pub fn options(&self) -> &[u8] {
-        if self.has_magic_cookie() {
-            &self.bytes()[field::OPTIONS..]
-        } else {
-            &[]
-        }
+        if self.has_magic_cookie() { &self.bytes()[field::OPTIONS..] } else { &[] }
     }
 }
 
@@ -370,10 +364,7 @@ mod tests {
         let d = parse(&m[..BOOTP_LEN]).unwrap();
         assert_eq!(d.message_type, None);
         assert!(!d.options_truncated);
-        assert_eq!(
-            parse(&m[..100]),
-            Err(DhcpError::Incomplete { need: BOOTP_LEN })
-        );
+        assert_eq!(parse(&m[..100]), Err(DhcpError::Incomplete { need: BOOTP_LEN }));
         let mut bad = m.clone();
         bad[0] = 9;
         assert!(matches!(parse(&bad), Err(DhcpError::Malformed(_))));
@@ -408,10 +399,8 @@ mod tests {
     #[test]
     fn random_and_mutated_inputs_never_panic() {
         let fixture = include_str!("../../tests/fixtures/dhcp/payloads.tsv");
-        let mut seeds: Vec<Vec<u8>> = fixture
-            .lines()
-            .map(|l| unhex(l.rsplit('\t').next().unwrap()))
-            .collect();
+        let mut seeds: Vec<Vec<u8>> =
+            fixture.lines().map(|l| unhex(l.rsplit('\t').next().unwrap())).collect();
         seeds.push(android_request());
         let mut x: u64 = 0x0bad_5eed_1234_5678;
         let mut rnd = || {

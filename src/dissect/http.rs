@@ -22,9 +22,8 @@ pub const MAX_COOKIE_NAMES: usize = 32;
 pub const MAX_COOKIE_NAME_LEN: usize = 64;
 
 /// Request methods recognised, each followed by a space on the wire.
-const METHODS: [&str; 9] = [
-    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
-];
+const METHODS: [&str; 9] =
+    ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
 
 /// Why a request head could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -196,14 +195,8 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
     &b[start..end]
 }
 
@@ -247,10 +240,8 @@ const MAX_UA_TOKEN_LEN: usize = 64;
 pub fn parse_whatsapp_user_agent(ua: &str) -> Option<WaUserAgent> {
     let ua = ua.get(..ua.len().min(MAX_USER_AGENT_LEN)).unwrap_or(ua);
     let mut tokens = ua.split_ascii_whitespace();
-    let app_version = tokens
-        .by_ref()
-        .find_map(|t| t.strip_prefix("WhatsApp/"))
-        .filter(|v| is_version(v))?;
+    let app_version =
+        tokens.by_ref().find_map(|t| t.strip_prefix("WhatsApp/")).filter(|v| is_version(v))?;
     let mut out = WaUserAgent {
         app_version: app_version.to_owned(),
         os: None,
@@ -328,11 +319,7 @@ BODY";
     #[test]
     fn incomplete_until_blank_line() {
         for cut in 4..REQ.len() - 4 {
-            assert_eq!(
-                parse_request(&REQ[..cut]),
-                Err(HttpError::Incomplete),
-                "cut {cut}"
-            );
+            assert_eq!(parse_request(&REQ[..cut]), Err(HttpError::Incomplete), "cut {cut}");
         }
         let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
         huge.resize(MAX_HEAD_LEN + 10, b'a');
@@ -358,18 +345,12 @@ BODY";
         assert!(!looks_like_http_request(b"GET"));
         assert!(!looks_like_http_request(&[0x16, 0x03, 0x01]));
         assert!(looks_like_http_request(b"OPTIONS "));
-        assert!(matches!(
-            parse_request(b"GET / HTTP/2.0\r\n\r\n"),
-            Err(HttpError::Malformed(_))
-        ));
+        assert!(matches!(parse_request(b"GET / HTTP/2.0\r\n\r\n"), Err(HttpError::Malformed(_))));
         assert!(matches!(
             parse_request(b"GET / HTTP/1.1\r\nno colon\r\n\r\n"),
             Err(HttpError::Malformed(_))
         ));
-        assert!(matches!(
-            parse_request(b"GET  HTTP/1.1\r\n\r\n"),
-            Err(HttpError::Malformed(_))
-        ));
+        assert!(matches!(parse_request(b"GET  HTTP/1.1\r\n\r\n"), Err(HttpError::Malformed(_))));
     }
 
     #[test]
@@ -380,10 +361,7 @@ BODY";
         assert_eq!(ua.os.as_deref(), Some("Android"));
         assert_eq!(ua.os_version.as_deref(), Some("9"));
         assert_eq!(ua.device.as_deref(), Some("samsung-SM-G960F"));
-        assert_eq!(
-            ua.to_string(),
-            "WhatsApp 2.19.7 on Android 9 (samsung-SM-G960F)"
-        );
+        assert_eq!(ua.to_string(), "WhatsApp 2.19.7 on Android 9 (samsung-SM-G960F)");
 
         let ua = parse_whatsapp_user_agent("WhatsApp/2.23.20.76 A").unwrap();
         assert_eq!(ua.app_version, "2.23.20.76");
@@ -410,10 +388,7 @@ BODY";
         .unwrap();
         assert_eq!(ua.app_version, "2.24.13.78");
 
-        assert_eq!(
-            parse_whatsapp_user_agent("Mozilla/5.0 (X11; Linux x86_64)"),
-            None
-        );
+        assert_eq!(parse_whatsapp_user_agent("Mozilla/5.0 (X11; Linux x86_64)"), None);
         assert_eq!(parse_whatsapp_user_agent("WhatsApp/ A"), None);
         assert_eq!(parse_whatsapp_user_agent("WhatsApp/x.y"), None);
     }

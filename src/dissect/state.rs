@@ -2,11 +2,12 @@
 //! bounded buffers they need. Once every parser has decided, the buffers are freed and later
 //! packets of the flow cost one branch.
 
-
 use super::dns::{self, DnsMessage};
+use super::http::{self, HttpError, HttpRequest};
 use super::ja4::{self, Transport as Ja4Transport};
 use super::quic::{self, QuicInitialState, QuicProgress};
 use super::stream::ClientStream;
+use super::stun::{self, StunInfo};
 use super::tls::{self, ClientHello, ParseError};
 use super::whatsapp::{self, Detect};
 use crate::decode::{Decoded, Transport, tcp_flags};
@@ -15,6 +16,8 @@ use crate::decode::{Decoded, Transport, tcp_flags};
 const MAX_TCP_SEGMENTS: u8 = 12;
 /// Datagrams (either direction) looked at before giving up on a UDP flow.
 const MAX_UDP_DATAGRAMS: u8 = 8;
+/// On a STUN flow, datagrams looked at for the media (RTP/RTCP) that follows.
+const MAX_STUN_DATAGRAMS: u8 = 48;
 
 /// What dissection learnt about a flow: metadata only.
 #[derive(Debug, Default, Clone)]
@@ -41,12 +44,28 @@ pub struct AppInfo {
     pub dns_responses: u32,
     /// Name the client looked up for the server address (DNS cache), set at the flow's start.
     pub dns_name: Option<Box<str>>,
+    /// STUN messages seen.
+    pub stun_messages: u16,
+    /// A STUN message had WhatsApp's relay types or attributes.
+    pub stun_whatsapp_relay: bool,
+    /// A STUN realm named Facebook (Messenger/Facebook calls).
+    pub stun_facebook_realm: bool,
+    /// RTP or RTCP packets seen within the dissection window of a STUN flow.
+    pub rtp_packets: u16,
+    /// HTTP User-Agent of the first request.
+    pub user_agent: Option<Box<str>>,
 }
 
 impl AppInfo {
     /// Names of the dissector signatures that matched (see `classify::KNOWN_SIGNATURES`).
     pub fn signatures(&self) -> impl Iterator<Item = &'static str> {
-        self.wa_version.is_some().then_some("whatsapp_preface").into_iter()
+        [
+            (self.wa_version.is_some(), "whatsapp_preface"),
+            (self.stun_whatsapp_relay, "stun_whatsapp_relay"),
+            (self.stun_facebook_realm, "stun_realm_facebook"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
     }
 }
 
@@ -57,6 +76,10 @@ pub enum Observation {
     Dns(DnsMessage),
     /// A TLS or QUIC ClientHello.
     Hello(Box<ClientHello>),
+    /// An HTTP request head.
+    Http(Box<HttpRequest>),
+    /// A STUN message (the first few of a flow).
+    Stun(Box<StunInfo>),
 }
 
 /// Which parsers are still undecided on a TCP flow.
@@ -66,13 +89,18 @@ struct TcpTries {
     segments: u8,
     tls: bool,
     wa: bool,
+    http: bool,
 }
 
 /// Bounded per-flow parser state; dropped once all parsers have decided.
 #[derive(Debug)]
 enum Active {
     Tcp(Box<TcpTries>),
-    Udp { seen: u8, quic: Option<Box<QuicInitialState>> },
+    Udp {
+        seen: u8,
+        quic: Option<Box<QuicInitialState>>,
+        stun: bool,
+    },
     /// A DNS flow: every response is parsed (cheap, and the answers matter).
     Dns,
 }
@@ -100,9 +128,10 @@ impl FlowDissect {
                 Transport::Tcp(_) => Some(Active::Tcp(Box::new(TcpTries {
                     tls: true,
                     wa: true,
+                    http: true,
                     ..TcpTries::default()
                 }))),
-                Transport::Udp { .. } => Some(Active::Udp { seen: 0, quic: None }),
+                Transport::Udp { .. } => Some(Active::Udp { seen: 0, quic: None, stun: false }),
                 _ => None,
             };
         }
@@ -122,15 +151,23 @@ impl FlowDissect {
                     tcp_client_bytes(t, &mut self.app, out)
                 }
             }
-            (Active::Udp { seen, quic }, Transport::Udp { payload, .. }) => {
+            (Active::Udp { seen, quic, stun }, Transport::Udp { payload, .. }) => {
                 *seen += 1;
-                match udp_datagram(payload, from_orig, quic, &mut self.app, out) {
-                    UdpStep::Dns => {
-                        self.active = Some(Active::Dns);
-                        return;
+                if *stun {
+                    stun_flow_datagram(payload, &mut self.app, out) || *seen >= MAX_STUN_DATAGRAMS
+                } else {
+                    match udp_datagram(payload, from_orig, quic, &mut self.app, out) {
+                        UdpStep::Dns => {
+                            self.active = Some(Active::Dns);
+                            return;
+                        }
+                        UdpStep::Stun => {
+                            *stun = true;
+                            false
+                        }
+                        UdpStep::Done => true,
+                        UdpStep::More => *seen >= MAX_UDP_DATAGRAMS,
                     }
-                    UdpStep::Done => true,
-                    UdpStep::More => *seen >= MAX_UDP_DATAGRAMS,
                 }
             }
             (Active::Dns, Transport::Udp { payload, .. }) => {
@@ -174,13 +211,34 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observati
             Detect::NoMatch => t.wa = false,
         }
     }
-    let undecided = t.tls || t.wa;
+    if t.http && !http::looks_like_http_request(bytes) && bytes.len() >= 8 {
+        t.http = false;
+    }
+    if t.http {
+        match http::parse_request(bytes) {
+            Ok(req) => {
+                t.http = false;
+                app.app_proto = Some("http");
+                if let Some(host) = &req.host {
+                    app.server_name = Some(host.as_str().into());
+                    app.name_source = Some("http_host");
+                }
+                app.user_agent = req.user_agent.as_deref().map(Into::into);
+                out.push(Observation::Http(Box::new(req)));
+            }
+            Err(HttpError::Incomplete) => {}
+            Err(_) => t.http = false,
+        }
+    }
+    let undecided = t.tls || t.wa || t.http;
     !undecided || t.segments >= MAX_TCP_SEGMENTS || t.stream.full()
 }
 
 enum UdpStep {
     /// The flow is DNS: keep parsing responses.
     Dns,
+    /// The flow is STUN: look for more STUN and the media that follows.
+    Stun,
     /// Nothing more to learn.
     Done,
     /// Look at more datagrams.
@@ -226,12 +284,50 @@ fn udp_datagram(
         *quic = Some(state);
         return step;
     }
+    if let Some(info) = stun::classify(payload) {
+        note_stun(app, info, out);
+        return UdpStep::Stun;
+    }
     if dns::looks_like_dns_response(payload) {
         app.app_proto = Some("dns");
         dns_response(payload, app, out);
         return UdpStep::Dns;
     }
     UdpStep::More
+}
+
+/// A datagram on a flow already seen carrying STUN: more STUN, or RTP/RTCP media. Returns
+/// whether there is nothing more to learn.
+fn stun_flow_datagram(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+    if let Some(info) = stun::classify(payload) {
+        note_stun(app, info, out);
+    } else if stun::looks_like_rtp(payload).is_some() || stun::looks_like_rtcp(payload).is_some() {
+        app.rtp_packets += 1;
+        app.app_proto = Some("rtp");
+    }
+    // A few media packets confirm the call; the flow counters measure the rest.
+    app.rtp_packets >= 4
+}
+
+/// Bounded number of STUN messages reported as observations per flow.
+const MAX_STUN_OBSERVATIONS: u16 = 4;
+
+fn note_stun(app: &mut AppInfo, info: StunInfo, out: &mut Vec<Observation>) {
+    if app.app_proto.is_none() {
+        app.app_proto = Some("stun");
+    }
+    app.stun_messages = app.stun_messages.saturating_add(1);
+    app.stun_whatsapp_relay |= info.whatsapp_relay;
+    app.stun_facebook_realm |= info.facebook_realm;
+    if app.server_name.is_none()
+        && let Some(realm) = &info.realm
+    {
+        app.server_name = Some(realm.as_str().into());
+        app.name_source = Some("stun_realm");
+    }
+    if app.stun_messages <= MAX_STUN_OBSERVATIONS {
+        out.push(Observation::Stun(Box::new(info)));
+    }
 }
 
 fn dns_response(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) {
@@ -252,4 +348,3 @@ fn record_hello(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport, source:
     app.ja4 = Some(ja4::ja4(hello, t).into());
     app.ja3 = Some(ja4::ja3_hash(hello).into());
 }
-

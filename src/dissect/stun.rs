@@ -241,11 +241,7 @@ impl<T: AsRef<[u8]>> Stun<T> {
     /// Iterator over at most [`MAX_ATTRIBUTES`] attributes; ends at the first malformed one
     /// (yielded as `Err`).
     pub fn attributes(&self) -> Attributes<'_> {
-        Attributes {
-            body: self.body(),
-            pos: 0,
-            seen: 0,
-        }
+        Attributes { body: self.body(), pos: 0, seen: 0 }
     }
 }
 
@@ -293,11 +289,7 @@ impl<'a> Iterator for Attributes<'a> {
         // RFC 5389 pads values to 4 bytes; WhatsApp does not. Accept both: skip the padding
         // only if it is there.
         let padded = start + len.next_multiple_of(4);
-        self.pos = if padded <= self.body.len() {
-            padded
-        } else {
-            start + len
-        };
+        self.pos = if padded <= self.body.len() { padded } else { start + len };
         Some(Ok(Attribute { typ, value }))
     }
 }
@@ -347,9 +339,7 @@ pub fn classify(payload: &[u8]) -> Option<StunInfo> {
 /// and the bytes consumed.
 pub fn classify_tcp(buf: &[u8]) -> Result<(StunInfo, usize), StunError> {
     if buf.len() < HEADER_LEN + 2 {
-        return Err(StunError::Incomplete {
-            need: HEADER_LEN + 2,
-        });
+        return Err(StunError::Incomplete { need: HEADER_LEN + 2 });
     }
     // Cookie right after the type/length words: bare; two bytes later: framed.
     let (at, framed_len) = if be32(&buf[field::COOKIE]) == MAGIC_COOKIE {
@@ -362,9 +352,7 @@ pub fn classify_tcp(buf: &[u8]) -> Result<(StunInfo, usize), StunError> {
         m => m,
     })?;
     if framed_len.is_some_and(|n| n != msg.total_len()) {
-        return Err(StunError::Malformed(
-            "frame length differs from the message length",
-        ));
+        return Err(StunError::Malformed("frame length differs from the message length"));
     }
     let info = info(&msg).ok_or(StunError::Malformed("not a STUN message"))?;
     Ok((info, at + msg.total_len()))
@@ -396,10 +384,8 @@ fn info<T: AsRef<[u8]>>(msg: &Stun<T>) -> Option<StunInfo> {
         out.attribute_count += 1;
         apply_attribute(&mut out, attr, tid);
     }
-    out.facebook_realm = out
-        .realm
-        .as_deref()
-        .is_some_and(|r| r.to_ascii_lowercase().contains("facebook"));
+    out.facebook_realm =
+        out.realm.as_deref().is_some_and(|r| r.to_ascii_lowercase().contains("facebook"));
     Some(out)
 }
 
@@ -511,10 +497,7 @@ pub fn looks_like_rtp(payload: &[u8]) -> Option<RtpInfo> {
     if len > payload.len() {
         return None;
     }
-    Some(RtpInfo {
-        payload_type,
-        ssrc: be32(&hdr[8..12]),
-    })
+    Some(RtpInfo { payload_type, ssrc: be32(&hdr[8..12]) })
 }
 
 /// RTCP (RFC 3550/4585) header check on the first packet of a compound: version 2, packet
@@ -528,10 +511,7 @@ pub fn looks_like_rtcp(payload: &[u8]) -> Option<RtcpInfo> {
     if len > payload.len() {
         return None;
     }
-    Some(RtcpInfo {
-        packet_type: hdr[1],
-        ssrc: be32(&hdr[4..8]),
-    })
+    Some(RtcpInfo { packet_type: hdr[1], ssrc: be32(&hdr[4..8]) })
 }
 
 fn be16(b: &[u8]) -> u16 {
@@ -570,10 +550,7 @@ mod tests {
         assert!(!info.facebook_realm);
         assert_eq!(info.attribute_count, 2);
         // 0x71a60672 ^ 0x2112a442 = 0x50b4a230, port 0xee24 ^ 0x2112 = 0xcf36
-        assert_eq!(
-            info.mapped_address,
-            Some("80.180.162.48:53046".parse().unwrap())
-        );
+        assert_eq!(info.mapped_address, Some("80.180.162.48:53046".parse().unwrap()));
     }
 
     #[test]
@@ -627,11 +604,7 @@ mod tests {
         let info = classify(&m).unwrap();
         assert_eq!(
             info.mapped_address,
-            Some(
-                "[2001:1670:c:eb04:70af:f67f:8e49:f603]:56880"
-                    .parse()
-                    .unwrap()
-            )
+            Some("[2001:1670:c:eb04:70af:f67f:8e49:f603]:56880".parse().unwrap())
         );
     }
 
@@ -649,10 +622,7 @@ mod tests {
         m.extend_from_slice(&tid);
         push_attr(&mut m, 0x0020, &v);
         let info = classify(&m).unwrap();
-        assert_eq!(
-            info.mapped_address,
-            Some(SocketAddr::new(addr.into(), 3478))
-        );
+        assert_eq!(info.mapped_address, Some(SocketAddr::new(addr.into(), 3478)));
     }
 
     #[test]
@@ -677,10 +647,7 @@ mod tests {
         assert_eq!(used, 0x68 + 2);
         assert_eq!(info.msg_type, MsgType::BINDING_REQUEST);
         assert!(info.has_username);
-        assert_eq!(
-            classify_tcp(&buf[..50]),
-            Err(StunError::Incomplete { need: 0x68 + 2 })
-        );
+        assert_eq!(classify_tcp(&buf[..50]), Err(StunError::Incomplete { need: 0x68 + 2 }));
         let bare = unhex(WA_ALLOCATE_OK);
         assert_eq!(classify_tcp(&bare).unwrap().1, bare.len());
         assert!(classify_tcp(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n").is_err());
@@ -698,23 +665,11 @@ mod tests {
     fn rtp_and_rtcp() {
         // wa_video.pcap media after STUN: RTP with extension (0x90), PT 120.
         let rtp = unhex("9078004600038e00dec0b0a1746f0001fffb000066441fad0b4e981e");
-        assert_eq!(
-            looks_like_rtp(&rtp),
-            Some(RtpInfo {
-                payload_type: 120,
-                ssrc: 0xdec0_b0a1
-            })
-        );
+        assert_eq!(looks_like_rtp(&rtp), Some(RtpInfo { payload_type: 120, ssrc: 0xdec0_b0a1 }));
         assert_eq!(looks_like_rtcp(&rtp), None);
         // lru_ipv6_caches.pcapng: RTCP RR (201), length 1 (8 bytes) then more of the compound.
         let rtcp = unhex("80c90001734e7b28800000051150ddd7bafeb9cbd7ce");
-        assert_eq!(
-            looks_like_rtcp(&rtcp),
-            Some(RtcpInfo {
-                packet_type: 201,
-                ssrc: 0x734e_7b28
-            })
-        );
+        assert_eq!(looks_like_rtcp(&rtcp), Some(RtcpInfo { packet_type: 201, ssrc: 0x734e_7b28 }));
         assert_eq!(looks_like_rtp(&rtcp), None);
         assert_eq!(looks_like_rtp(&unhex(WA_ALLOCATE_OK)), None);
         assert_eq!(looks_like_rtcp(&unhex(WA_ALLOCATE_OK)), None);
@@ -762,20 +717,14 @@ mod tests {
         }
         assert!(stun_total > 250, "{stun_total}");
         assert!(signal > 100, "{signal}");
-        assert!(
-            !fb_flows.is_empty() && fb_flows.values().all(|&v| v),
-            "{fb_flows:?}"
-        );
+        assert!(!fb_flows.is_empty() && fb_flows.values().all(|&v| v), "{fb_flows:?}");
         // Flows to WhatsApp relays (port 3478) carry the markers; direct peer-to-peer binding
         // checks of a call (nDPI labels them by cache) are plain RFC 8489 and cannot.
         for ((a, b), marked) in &wa_flows {
             let relay = a.ends_with(":3478") || b.ends_with(":3478");
             assert_eq!(*marked, relay, "{a} {b}");
         }
-        assert!(
-            wa_flows.values().filter(|&&v| v).count() >= 15,
-            "{wa_flows:?}"
-        );
+        assert!(wa_flows.values().filter(|&&v| v).count() >= 15, "{wa_flows:?}");
     }
 
     /// Media on the same 5-tuples: a WhatsApp call's non-STUN payloads are RTP or RTCP
@@ -795,10 +744,7 @@ mod tests {
             if proto == "78.45/STUN.WhatsAppCall" || proto == "165/RTCP" {
                 assert!(rtp_or_rtcp, "{line}");
                 media += 1;
-            } else if ["DTLS", "QUIC", "BitTorrent", "Viber"]
-                .iter()
-                .any(|p| proto.contains(p))
-            {
+            } else if ["DTLS", "QUIC", "BitTorrent", "Viber"].iter().any(|p| proto.contains(p)) {
                 assert!(!rtp_or_rtcp, "{line}");
                 others += 1;
             }
@@ -827,10 +773,7 @@ mod tests {
         let tcp = include_str!("../../tests/fixtures/stun/tcp_client_bytes.tsv");
         let buf = unhex(tcp.lines().next().unwrap().rsplit('\t').next().unwrap());
         for cut in 0..0x68 + 2 {
-            assert!(matches!(
-                classify_tcp(&buf[..cut]),
-                Err(StunError::Incomplete { .. })
-            ));
+            assert!(matches!(classify_tcp(&buf[..cut]), Err(StunError::Incomplete { .. })));
         }
     }
 
@@ -855,11 +798,8 @@ mod tests {
     #[test]
     fn random_and_mutated_inputs_never_panic() {
         let fixture = include_str!("../../tests/fixtures/stun/udp_payloads.tsv");
-        let seeds: Vec<Vec<u8>> = fixture
-            .lines()
-            .step_by(7)
-            .map(|l| unhex(l.rsplit('\t').next().unwrap()))
-            .collect();
+        let seeds: Vec<Vec<u8>> =
+            fixture.lines().step_by(7).map(|l| unhex(l.rsplit('\t').next().unwrap())).collect();
         let mut x: u64 = 0x1234_5678_9abc_def1;
         let mut rnd = || {
             x ^= x << 13;

@@ -58,7 +58,9 @@ impl DnsEvent {
         for a in &m.answers {
             match &a.data {
                 DnsData::A(v4) => answers.push(DnsAnswerAddr { addr: IpAddr::V4(*v4), ttl: a.ttl }),
-                DnsData::Aaaa(v6) => answers.push(DnsAnswerAddr { addr: IpAddr::V6(*v6), ttl: a.ttl }),
+                DnsData::Aaaa(v6) => {
+                    answers.push(DnsAnswerAddr { addr: IpAddr::V6(*v6), ttl: a.ttl })
+                }
                 DnsData::Cname(t) => cnames.push(t.clone()),
                 DnsData::Other => {}
             }
