@@ -345,17 +345,22 @@ pub fn classify(payload: &[u8]) -> Option<StunInfo> {
 /// Classifies the first STUN message of a TCP stream: bare (RFC 8489 §6.2.2) or with the RFC
 /// 4571 2-byte length prefix (as Teams and TURN-over-TCP clients send). Returns the metadata
 /// and the bytes consumed.
+///
+/// The magic cookie is required (RFC 3489 STUN ran over UDP only), which lets arbitrary TCP
+/// data be refused from its first 10 bytes instead of waiting for a bogus length.
 pub fn classify_tcp(buf: &[u8]) -> Result<(StunInfo, usize), StunError> {
-    if buf.len() < HEADER_LEN + 2 {
-        return Err(StunError::Incomplete {
-            need: HEADER_LEN + 2,
-        });
-    }
+    /// Enough to see the cookie in either framing.
+    const DECIDE_LEN: usize = 10;
+    let Some(head) = buf.get(..DECIDE_LEN) else {
+        return Err(StunError::Incomplete { need: DECIDE_LEN });
+    };
     // Cookie right after the type/length words: bare; two bytes later: framed.
-    let (at, framed_len) = if be32(&buf[field::COOKIE]) == MAGIC_COOKIE {
+    let (at, framed_len) = if be32(&head[field::COOKIE]) == MAGIC_COOKIE {
         (0, None)
+    } else if be32(&head[6..10]) == MAGIC_COOKIE {
+        (2, Some(usize::from(be16(&head[0..2]))))
     } else {
-        (2, Some(usize::from(be16(&buf[0..2]))))
+        return Err(StunError::Malformed("no magic cookie"));
     };
     let msg = Stun::new_checked(&buf[at..]).map_err(|e| match e {
         StunError::Incomplete { need } => StunError::Incomplete { need: need + at },
@@ -683,7 +688,15 @@ mod tests {
         );
         let bare = unhex(WA_ALLOCATE_OK);
         assert_eq!(classify_tcp(&bare).unwrap().1, bare.len());
-        assert!(classify_tcp(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n").is_err());
+        // Other TCP data is refused from its first 10 bytes, not left waiting.
+        assert_eq!(
+            classify_tcp(b"GET / HTTP/1.1\r\n"),
+            Err(StunError::Malformed("no magic cookie"))
+        );
+        assert_eq!(
+            classify_tcp(b"GET /"),
+            Err(StunError::Incomplete { need: 10 })
+        );
     }
 
     #[test]
