@@ -21,8 +21,6 @@ pub const MAGIC_COOKIE: u32 = 0x2112_a442;
 pub const MAX_ATTRIBUTES: usize = 64;
 /// Longest realm/software string kept (RFC 8489 caps both at 763 bytes; we keep less).
 pub const MAX_TEXT_LEN: usize = 128;
-/// Largest message accepted (RFC 8489 messages fit a path MTU; TCP framing allows 64 KiB).
-pub const MAX_MESSAGE_LEN: usize = 0xffff;
 
 mod field {
     use super::Range;
