@@ -53,7 +53,7 @@ pub enum DhcpError {
 }
 
 /// BOOTP op code; unknown values stay representable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Op(pub u8);
 
 impl Op {
@@ -184,8 +184,8 @@ impl<T: AsRef<[u8]>> Dhcp<T> {
 /// Metadata of one DHCP/BOOTP message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DhcpMessage {
-    /// Op code (1 request, 2 reply).
-    pub op: u8,
+    /// Op code (request or reply).
+    pub op: Op,
     /// Transaction id.
     pub xid: u32,
     /// Client MAC address (Ethernet only).
@@ -219,7 +219,7 @@ pub fn parse(buf: &[u8]) -> Result<DhcpMessage, DhcpError> {
     let view = Dhcp::new_checked(buf)?;
     let nonzero = |ip: Ipv4Addr| (!ip.is_unspecified()).then_some(ip);
     let mut msg = DhcpMessage {
-        op: view.op().0,
+        op: view.op(),
         xid: view.xid(),
         chaddr: view.client_mac(),
         ciaddr: nonzero(view.ciaddr()),
@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn parses_android_request() {
         let d = parse(&android_request()).unwrap();
-        assert_eq!(d.op, 1);
+        assert_eq!(d.op, Op::BOOTREQUEST);
         assert_eq!(d.xid, 0x7e4a_f2d7);
         assert_eq!(d.chaddr, Some([0xd8, 0x30, 0x62, 0x56, 0x00, 0x1c]));
         assert_eq!(d.ciaddr, None);
@@ -339,7 +339,7 @@ mod tests {
         m.truncate(HEADER_LEN);
         m.extend_from_slice(&[53, 1, 5, 51, 4, 0, 0, 0x0e, 0x10, 255]);
         let d = parse(&m).unwrap();
-        assert_eq!(d.op, 2);
+        assert_eq!(d.op, Op::BOOTREPLY);
         assert_eq!(d.message_type, Some(MessageType::ACK));
         assert_eq!(d.yiaddr, Some(Ipv4Addr::new(192, 168, 2, 12)));
         assert_eq!(d.lease_time, Some(3600));

@@ -360,8 +360,11 @@ fn read_answer(buf: &[u8], pos: usize) -> Result<(DnsAnswer, usize), DnsError> {
         }
         RrType::CNAME => {
             let mut target = String::new();
-            // The target may point anywhere earlier in the message, so read from `buf`.
-            read_name(buf, rd_start, &mut target)?;
+            // The target may point anywhere earlier in the message, so read from `buf`; its
+            // own bytes must stay inside the rdata.
+            if read_name(buf, rd_start, &mut target)? > rd_start + rdlen {
+                return Err(DnsError::Malformed("cname target overruns its record"));
+            }
             DnsData::Cname(target)
         }
         _ => DnsData::Other,
@@ -565,6 +568,15 @@ mod tests {
         let m = [0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];
         assert_eq!(parse(&m), Err(DnsError::Malformed("compression pointer does not point back")));
         assert!(!looks_like_dns_response(&m));
+    }
+
+    #[test]
+    fn cname_target_must_fit_its_rdata() {
+        let mut m = whatsapp_response();
+        let rdlen_at = 12 + 22 + 10 + 1; // header, question, answer fixed part, rdlength low byte
+        assert_eq!(m[rdlen_at], 25);
+        m[rdlen_at] = 3;
+        assert!(matches!(parse(&m), Err(DnsError::Malformed(_))));
     }
 
     #[test]

@@ -21,8 +21,6 @@ pub const MAGIC_COOKIE: u32 = 0x2112_a442;
 pub const MAX_ATTRIBUTES: usize = 64;
 /// Longest realm/software string kept (RFC 8489 caps both at 763 bytes; we keep less).
 pub const MAX_TEXT_LEN: usize = 128;
-/// Largest message accepted (RFC 8489 messages fit a path MTU; TCP framing allows 64 KiB).
-pub const MAX_MESSAGE_LEN: usize = 0xffff;
 
 mod field {
     use super::Range;
@@ -337,15 +335,22 @@ pub fn classify(payload: &[u8]) -> Option<StunInfo> {
 /// Classifies the first STUN message of a TCP stream: bare (RFC 8489 §6.2.2) or with the RFC
 /// 4571 2-byte length prefix (as Teams and TURN-over-TCP clients send). Returns the metadata
 /// and the bytes consumed.
+///
+/// The magic cookie is required (RFC 3489 STUN ran over UDP only), which lets arbitrary TCP
+/// data be refused from its first 10 bytes instead of waiting for a bogus length.
 pub fn classify_tcp(buf: &[u8]) -> Result<(StunInfo, usize), StunError> {
-    if buf.len() < HEADER_LEN + 2 {
-        return Err(StunError::Incomplete { need: HEADER_LEN + 2 });
-    }
+    /// Enough to see the cookie in either framing.
+    const DECIDE_LEN: usize = 10;
+    let Some(head) = buf.get(..DECIDE_LEN) else {
+        return Err(StunError::Incomplete { need: DECIDE_LEN });
+    };
     // Cookie right after the type/length words: bare; two bytes later: framed.
-    let (at, framed_len) = if be32(&buf[field::COOKIE]) == MAGIC_COOKIE {
+    let (at, framed_len) = if be32(&head[field::COOKIE]) == MAGIC_COOKIE {
         (0, None)
+    } else if be32(&head[6..10]) == MAGIC_COOKIE {
+        (2, Some(usize::from(be16(&head[0..2]))))
     } else {
-        (2, Some(usize::from(be16(&buf[0..2]))))
+        return Err(StunError::Malformed("no magic cookie"));
     };
     let msg = Stun::new_checked(&buf[at..]).map_err(|e| match e {
         StunError::Incomplete { need } => StunError::Incomplete { need: need + at },
@@ -650,7 +655,12 @@ mod tests {
         assert_eq!(classify_tcp(&buf[..50]), Err(StunError::Incomplete { need: 0x68 + 2 }));
         let bare = unhex(WA_ALLOCATE_OK);
         assert_eq!(classify_tcp(&bare).unwrap().1, bare.len());
-        assert!(classify_tcp(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n").is_err());
+        // Other TCP data is refused from its first 10 bytes, not left waiting.
+        assert_eq!(
+            classify_tcp(b"GET / HTTP/1.1\r\n"),
+            Err(StunError::Malformed("no magic cookie"))
+        );
+        assert_eq!(classify_tcp(b"GET /"), Err(StunError::Incomplete { need: 10 }));
     }
 
     #[test]
