@@ -106,6 +106,9 @@ struct ReplayArgs {
     /// Output directory (writes flows.jsonl there); `-` for stdout.
     #[arg(short, long, value_name = "DIR", default_value = "out")]
     out: PathBuf,
+    /// Flow tracking alone: no dissectors, no classification, no events.
+    #[arg(long)]
+    flows_only: bool,
     #[command(flatten)]
     flow: FlowArgs,
     #[command(flatten)]
@@ -162,6 +165,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         filter: a.filter.clone(),
         flow: a.flow.config(),
         progress: !quiet,
+        classify: !a.flows_only,
         rules_dirs: a.classify.rules.clone(),
         asn_db: a.classify.asn_db.clone(),
         country_db: a.classify.country_db.clone(),
