@@ -1,8 +1,6 @@
 //! The pipeline: decoded packets → flow table → (dissectors, classifier) → sinks. Live capture and
 //! replay feed the same [`Pipeline`] through [`PacketSink`].
 
-use std::path::{Path, PathBuf};
-
 use serde::Serialize;
 
 use crate::capture::{Packet, PacketSink, Timestamp};
@@ -12,8 +10,8 @@ use crate::dissect::{FlowDissect, Observation};
 use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
 };
-use crate::output::JsonlWriter;
-use crate::output::events::{DnsEvent, Event};
+use crate::output::events::{DhcpEvent, DnsEvent, Event};
+use crate::output::{NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table.
 pub type FlowData = FlowDissect;
@@ -22,9 +20,8 @@ pub type FlowData = FlowDissect;
 pub struct PipelineConfig {
     /// Flow table limits and timeouts.
     pub flow: FlowConfig,
-    /// Output directory (`flows.jsonl`, `events.jsonl`); `-` writes flows to stdout; `None`
-    /// writes nothing (benchmarks).
-    pub out_dir: Option<PathBuf>,
+    /// Where records go.
+    pub sink: Box<dyn RecordSink>,
     /// Run dissectors and the classifier (off: flow tracking alone).
     pub classify: bool,
     /// Rules.
@@ -82,8 +79,7 @@ const MAX_TUNNEL_DEPTH: usize = 2;
 
 /// Receives what the flow table emits: runs dissectors and the classifier, writes records.
 struct Sinks {
-    flows: Option<JsonlWriter>,
-    events: Option<JsonlWriter>,
+    sink: Box<dyn RecordSink>,
     classifier: Classifier,
     classify: bool,
     observations: Vec<Observation>,
@@ -110,16 +106,14 @@ impl FlowHandler<FlowData> for Sinks {
                     let d = pkt.decoded;
                     // The response's destination is the device that asked.
                     self.classifier.learn_dns(pkt.ts, d.dst, &msg);
-                    if let Some(w) = self.events.as_mut() {
-                        let uid = crate::flow::table::uid_string(flow.id);
-                        w.write(&Event::Dns(DnsEvent::new(
-                            pkt.ts.nanos(),
-                            uid,
-                            d.dst,
-                            d.src,
-                            &msg,
-                        )));
-                    }
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    let ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
+                    self.sink.event(&Event::Dns(ev));
+                }
+                Observation::Dhcp(msg) => {
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    let mac = pkt.decoded.link.src_mac;
+                    self.sink.event(&Event::Dhcp(DhcpEvent::new(pkt.ts.nanos(), uid, mac, &msg)));
                 }
                 Observation::Stun(info) => {
                     let (o, r) = (flow.orig(), flow.resp());
@@ -138,19 +132,12 @@ impl FlowHandler<FlowData> for Sinks {
 
     fn end(&mut self, flow: &mut Flow<FlowData>, reason: EndReason) {
         self.records += 1;
-        let Some(w) = self.flows.as_mut() else {
-            if self.classify {
-                let facts = facts(flow);
-                self.meta_records += u64::from(self.classifier.classify(&facts).verdict.is_some());
-            }
-            return;
-        };
         let mut rec = flow.record(reason);
         if self.classify {
             classify_record(&mut self.classifier, flow, &mut rec);
             self.meta_records += u64::from(rec.service.is_some());
         }
-        w.write(&rec);
+        self.sink.flow(&rec);
     }
 }
 
@@ -228,22 +215,11 @@ pub struct RunStats {
 
 impl Pipeline {
     /// A pipeline as configured.
-    pub fn new(cfg: PipelineConfig) -> std::io::Result<Self> {
-        let (flows, events) = match cfg.out_dir.as_deref() {
-            None => (None, None),
-            Some(d) if d == Path::new("-") => (Some(JsonlWriter::create(d)?), None),
-            Some(d) => {
-                std::fs::create_dir_all(d)?;
-                let flows = JsonlWriter::create(&d.join("flows.jsonl"))?;
-                let events = cfg.classify.then(|| JsonlWriter::create(&d.join("events.jsonl")));
-                (Some(flows), events.transpose()?)
-            }
-        };
-        Ok(Pipeline {
+    pub fn new(cfg: PipelineConfig) -> Self {
+        Pipeline {
             table: FlowTable::new(cfg.flow),
             sinks: Sinks {
-                flows,
-                events,
+                sink: cfg.sink,
                 classifier: Classifier::new(cfg.rules, cfg.geo),
                 classify: cfg.classify,
                 observations: Vec::new(),
@@ -251,7 +227,28 @@ impl Pipeline {
                 meta_records: 0,
             },
             stats: PacketStats::default(),
+        }
+    }
+
+    /// A pipeline that tracks flows and writes nothing (benchmarks, tests).
+    pub fn discarding(flow: FlowConfig) -> Self {
+        Pipeline::new(PipelineConfig {
+            flow,
+            sink: Box::new(NullSink),
+            classify: false,
+            rules: Ruleset::builtin(),
+            geo: Geo::default(),
         })
+    }
+
+    /// Reopens output files (SIGHUP after logrotate).
+    pub fn reopen_outputs(&mut self) -> Result<(), String> {
+        self.sinks.sink.reopen()
+    }
+
+    /// Replaces the rules (SIGHUP reload); learnt DNS names are kept.
+    pub fn set_rules(&mut self, rules: Ruleset) {
+        self.sinks.classifier.set_rules(rules);
     }
 
     /// Counters so far.
@@ -273,9 +270,7 @@ impl Pipeline {
     /// output error.
     pub fn finish(mut self) -> Result<RunStats, String> {
         self.table.flush(&mut self.sinks);
-        for w in [self.sinks.flows.as_mut(), self.sinks.events.as_mut()].into_iter().flatten() {
-            w.finish()?;
-        }
+        self.sinks.sink.finish()?;
         Ok(RunStats {
             packets: self.stats,
             table: self.table.stats(),

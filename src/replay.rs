@@ -12,6 +12,7 @@ use crate::capture::filter::Filter;
 use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
+use crate::output::{JsonlSink, NullSink, RecordSink};
 use crate::pipeline::{Pipeline, PipelineConfig, RunStats};
 
 /// What to replay and where to write.
@@ -61,13 +62,14 @@ impl ReplayOptions {
             Ruleset::load(&self.rules_dirs, true).map_err(|e| anyhow::anyhow!("{e}"))?
         };
         let geo = Geo::open(self.asn_db.as_deref(), self.country_db.as_deref())?;
-        Ok(PipelineConfig {
-            flow: self.flow.clone(),
-            out_dir: self.out.clone(),
-            classify: self.classify,
-            rules,
-            geo,
-        })
+        let sink: Box<dyn RecordSink> = match &self.out {
+            None => Box::new(NullSink),
+            Some(dir) => Box::new(
+                JsonlSink::create(dir)
+                    .with_context(|| format!("cannot write output to {}", dir.display()))?,
+            ),
+        };
+        Ok(PipelineConfig { flow: self.flow.clone(), sink, classify: self.classify, rules, geo })
     }
 }
 
@@ -119,8 +121,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         Some(expr) => Some(Filter::new(expr).map_err(|e| anyhow::anyhow!("filter {expr:?}: {e}"))?),
         None => None,
     };
-    let mut pipeline = Pipeline::new(opts.pipeline_config()?)
-        .with_context(|| format!("cannot write output to {:?}", opts.out))?;
+    let mut pipeline = Pipeline::new(opts.pipeline_config()?);
     let bar = if opts.progress {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
     } else {

@@ -2,6 +2,7 @@
 //! bounded buffers they need. Once every parser has decided, the buffers are freed and later
 //! packets of the flow cost one branch.
 
+use super::dhcp::{self, DhcpMessage};
 use super::dns::{self, DnsMessage};
 use super::http::{self, HttpError, HttpRequest};
 use super::ja4::{self, Transport as Ja4Transport};
@@ -80,6 +81,8 @@ pub enum Observation {
     Http(Box<HttpRequest>),
     /// A STUN message (the first few of a flow).
     Stun(Box<StunInfo>),
+    /// A DHCP message.
+    Dhcp(Box<DhcpMessage>),
 }
 
 /// Which parsers are still undecided on a TCP flow.
@@ -287,6 +290,15 @@ fn udp_datagram(
     if let Some(info) = stun::classify(payload) {
         note_stun(app, info, out);
         return UdpStep::Stun;
+    }
+    if let Ok(msg) = dhcp::parse(payload)
+        && msg.message_type.is_some()
+    {
+        // DHCP: every message of the exchange matters (DISCOVER, REQUEST, ACK), each its own
+        // datagram; the flow's window of datagrams bounds the work.
+        app.app_proto = Some("dhcp");
+        out.push(Observation::Dhcp(Box::new(msg)));
+        return UdpStep::More;
     }
     if dns::looks_like_dns_response(payload) {
         app.app_proto = Some("dns");

@@ -5,8 +5,9 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::dissect::dhcp::DhcpMessage;
 use crate::dissect::dns::{DnsData, DnsMessage};
-use crate::flow::record::secs_us;
+use crate::flow::record::{mac_string, secs_us};
 
 /// One line of `events.jsonl`.
 #[derive(Debug, Serialize)]
@@ -14,6 +15,59 @@ use crate::flow::record::secs_us;
 pub enum Event {
     /// A DNS response.
     Dns(DnsEvent),
+    /// A DHCP message: what a device says about itself when it joins.
+    Dhcp(DhcpEvent),
+}
+
+/// A DHCP message (client or server), metadata only.
+#[derive(Debug, Serialize)]
+pub struct DhcpEvent {
+    /// Packet time.
+    pub ts: f64,
+    /// Flow the message belongs to.
+    pub uid: String,
+    /// Client hardware address from the message (`chaddr`), else the frame's source MAC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Message type: 1 DISCOVER, 2 OFFER, 3 REQUEST, 5 ACK, 6 NAK, 7 RELEASE, 8 INFORM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg_type: Option<u8>,
+    /// Host name the device announced (option 12).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Vendor class (option 60), e.g. `android-dhcp-14`: an OS signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_class: Option<String>,
+    /// Parameter request list (option 55), the classic DHCP OS fingerprint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameter_request_list: Vec<u8>,
+    /// Address requested (option 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_ip: Option<std::net::Ipv4Addr>,
+    /// Address assigned (`yiaddr` of an OFFER/ACK).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_ip: Option<std::net::Ipv4Addr>,
+    /// Client identifier (option 61), hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl DhcpEvent {
+    /// Builds the event from a parsed message and the frame's source MAC.
+    pub fn new(ts_nanos: i64, uid: String, frame_mac: Option<[u8; 6]>, m: &DhcpMessage) -> Self {
+        DhcpEvent {
+            ts: secs_us(ts_nanos),
+            uid,
+            mac: m.chaddr.or(frame_mac).map(mac_string),
+            msg_type: m.message_type.map(|t| t.0),
+            hostname: m.hostname.clone(),
+            vendor_class: m.vendor_class.clone(),
+            parameter_request_list: m.parameter_request_list.clone(),
+            requested_ip: m.requested_ip,
+            assigned_ip: m.yiaddr,
+            client_id: m.client_id.clone(),
+        }
+    }
 }
 
 /// A DNS response as seen by the client that asked.

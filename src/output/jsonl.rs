@@ -64,3 +64,53 @@ impl JsonlWriter {
         }
     }
 }
+
+/// `flows.jsonl` and `events.jsonl` in a directory (or flows on stdout with `-`).
+pub struct JsonlSink {
+    dir: PathBuf,
+    flows: JsonlWriter,
+    events: Option<JsonlWriter>,
+}
+
+impl JsonlSink {
+    /// Creates the directory and both files; `-` writes flows to stdout and no events.
+    pub fn create(dir: &Path) -> io::Result<Self> {
+        let (flows, events) = Self::open(dir)?;
+        Ok(JsonlSink { dir: dir.to_owned(), flows, events })
+    }
+
+    fn open(dir: &Path) -> io::Result<(JsonlWriter, Option<JsonlWriter>)> {
+        if dir == Path::new("-") {
+            return Ok((JsonlWriter::create(dir)?, None));
+        }
+        std::fs::create_dir_all(dir)?;
+        let flows = JsonlWriter::create(&dir.join("flows.jsonl"))?;
+        let events = JsonlWriter::create(&dir.join("events.jsonl"))?;
+        Ok((flows, Some(events)))
+    }
+}
+
+impl super::sink::RecordSink for JsonlSink {
+    fn flow(&mut self, rec: &crate::flow::FlowRecord) {
+        self.flows.write(rec);
+    }
+    fn event(&mut self, ev: &super::events::Event) {
+        if let Some(w) = self.events.as_mut() {
+            w.write(ev);
+        }
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        let flows = self.flows.finish();
+        let events = self.events.as_mut().map(|w| w.finish()).transpose();
+        flows.and(events).map(|_| ())
+    }
+    fn reopen(&mut self) -> Result<(), String> {
+        self.finish()?;
+        // Append is not needed: logrotate moved the old files away; new ones start empty.
+        let (flows, events) = Self::open(&self.dir)
+            .map_err(|e| format!("{}: cannot reopen outputs: {e}", self.dir.display()))?;
+        self.flows = flows;
+        self.events = events;
+        Ok(())
+    }
+}

@@ -2,6 +2,8 @@
 
 pub mod events;
 pub mod jsonl;
+pub mod sink;
 
 pub use events::Event;
-pub use jsonl::JsonlWriter;
+pub use jsonl::{JsonlSink, JsonlWriter};
+pub use sink::{Fanout, NullSink, RecordSink};
