@@ -93,6 +93,8 @@ struct TcpTries {
     tls: bool,
     wa: bool,
     http: bool,
+    /// The responder's first data was checked for a DNS-over-TCP response.
+    server_checked: bool,
 }
 
 /// Bounded per-flow parser state; dropped once all parsers have decided.
@@ -106,6 +108,8 @@ enum Active {
     },
     /// A DNS flow: every response is parsed (cheap, and the answers matter).
     Dns,
+    /// DNS over TCP: every responder segment is parsed as length-prefixed messages.
+    DnsTcp,
 }
 
 /// Per-flow dissection state.
@@ -142,17 +146,37 @@ impl FlowDissect {
         let done = match (active, d.transport) {
             (Active::Tcp(t), Transport::Tcp(seg)) => {
                 if !from_orig {
-                    false
+                    if seg.payload.is_empty() || t.server_checked {
+                        false
+                    } else {
+                        t.server_checked = true;
+                        if tcp_dns_responses(seg.payload, &mut self.app, out) {
+                            self.active = Some(Active::DnsTcp);
+                            return;
+                        }
+                        t.client_decided()
+                    }
                 } else if seg.flags & tcp_flags::SYN != 0 {
                     t.stream.syn(seg.seq);
                     false
-                } else if seg.payload.is_empty() {
+                } else if seg.payload.is_empty() || t.client_decided() {
                     false
                 } else {
                     t.segments += 1;
                     t.stream.segment(seg.seq, seg.payload);
-                    tcp_client_bytes(t, &mut self.app, out)
+                    tcp_client_bytes(t, &mut self.app, out);
+                    if t.client_decided() {
+                        // Keep no client bytes once every parser has decided.
+                        t.stream = ClientStream::default();
+                    }
+                    t.client_decided() && t.server_checked
                 }
+            }
+            (Active::DnsTcp, Transport::Tcp(seg)) => {
+                if !from_orig && !seg.payload.is_empty() {
+                    tcp_dns_responses(seg.payload, &mut self.app, out);
+                }
+                false
             }
             (Active::Udp { seen, quic, stun }, Transport::Udp { payload, .. }) => {
                 *seen += 1;
@@ -185,8 +209,38 @@ impl FlowDissect {
     }
 }
 
-/// Runs the TCP parsers on the client's bytes; returns whether all have decided.
-fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+impl TcpTries {
+    /// Whether every client-side parser has decided, or the window is spent.
+    fn client_decided(&self) -> bool {
+        !(self.tls || self.wa || self.http)
+            || self.segments >= MAX_TCP_SEGMENTS
+            || self.stream.full()
+    }
+}
+
+/// Most DNS messages parsed from one TCP segment.
+const MAX_DNS_PER_SEGMENT: usize = 16;
+
+/// Parses the DNS responses at the start of a responder segment (RFC 1035 §4.2.2 framing).
+/// Returns whether any was found. A message split over segments is skipped, not reassembled.
+fn tcp_dns_responses(mut buf: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+    let mut found = false;
+    for _ in 0..MAX_DNS_PER_SEGMENT {
+        let Ok((msg, used)) = dns::parse_tcp(buf) else { break };
+        if !msg.is_response {
+            break;
+        }
+        found = true;
+        app.app_proto = Some("dns");
+        app.dns_responses += 1;
+        out.push(Observation::Dns(msg));
+        buf = &buf[used..];
+    }
+    found
+}
+
+/// Runs the TCP parsers on the client's bytes.
+fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observation>) {
     let bytes = t.stream.bytes();
     if t.tls {
         match tls::parse_client_hello_records(bytes) {
@@ -233,8 +287,6 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observati
             Err(_) => t.http = false,
         }
     }
-    let undecided = t.tls || t.wa || t.http;
-    !undecided || t.segments >= MAX_TCP_SEGMENTS || t.stream.full()
 }
 
 enum UdpStep {
@@ -359,4 +411,76 @@ fn record_hello(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport, source:
     app.alpn = hello.alpn.first().map(|a| a.as_str().into());
     app.ja4 = Some(ja4::ja4(hello, t).into());
     app.ja3 = Some(ja4::ja3_hash(hello).into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_ip;
+    use etherparse::PacketBuilder;
+
+    /// A DNS response for `g.whatsapp.net` → 157.240.0.53, built by hand.
+    fn dns_response() -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        m.extend(b"\x01g\x08whatsapp\x03net\x00\x00\x01\x00\x01");
+        m.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 157, 240, 0, 53]);
+        m
+    }
+
+    fn tcp(from_client: bool, payload: &[u8]) -> Vec<u8> {
+        let (a, b) = ([10, 42, 0, 2], [10, 42, 0, 1]);
+        let (src, dst, sp, dp) = if from_client { (a, b, 40000, 53) } else { (b, a, 53, 40000) };
+        let mut v = Vec::new();
+        PacketBuilder::ipv4(src, dst, 64)
+            .tcp(sp, dp, 1, 1000)
+            .ack(1)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
+    #[test]
+    fn dns_over_tcp_responses_are_parsed() {
+        let mut f = FlowDissect::default();
+        let mut out = Vec::new();
+        let mut query = vec![0, 20];
+        query.extend([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'g', 0, 0, 1, 0, 1, 0]);
+        f.packet(&decode_ip(&tcp(true, &query)).unwrap(), true, &mut out);
+        let resp = dns_response();
+        let mut framed = (resp.len() as u16).to_be_bytes().to_vec();
+        framed.extend(&resp);
+        framed.extend((resp.len() as u16).to_be_bytes());
+        framed.extend(&resp); // two messages in one segment
+        f.packet(&decode_ip(&tcp(false, &framed)).unwrap(), false, &mut out);
+        assert_eq!(f.app.app_proto, Some("dns"));
+        assert_eq!(out.iter().filter(|o| matches!(o, Observation::Dns(_))).count(), 2);
+    }
+
+    #[test]
+    fn dns_response_found_on_any_udp_port() {
+        let mut f = FlowDissect::default();
+        let mut out = Vec::new();
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([10, 42, 0, 1], [10, 42, 0, 2], 64)
+            .udp(5300, 41000)
+            .write(&mut v, &dns_response())
+            .unwrap();
+        f.packet(&decode_ip(&v).unwrap(), true, &mut out);
+        assert_eq!(f.app.app_proto, Some("dns"));
+        let Some(Observation::Dns(m)) = out.first() else { panic!("no DNS observation") };
+        assert_eq!(m.questions[0].0, "g.whatsapp.net");
+    }
+
+    #[test]
+    fn decided_tcp_flow_keeps_no_client_bytes() {
+        let mut f = FlowDissect::default();
+        let mut out = Vec::new();
+        f.packet(&decode_ip(&tcp(true, b"\x16\x03\x01\x00\x05hello")).unwrap(), true, &mut out);
+        f.packet(&decode_ip(&tcp(true, b"GARBAGE!")).unwrap(), true, &mut out);
+        let Some(Active::Tcp(t)) = &f.active else { panic!("tcp state dropped too early") };
+        assert!(t.client_decided());
+        assert!(t.stream.bytes().is_empty());
+        f.packet(&decode_ip(&tcp(false, b"server says hi")).unwrap(), false, &mut out);
+        assert!(f.active.is_none(), "all parsers decided: state freed");
+    }
 }
