@@ -139,11 +139,16 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         let (summary, err) = read_file(path, filter.as_mut(), &mut sink);
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
         if summary.unsupported > 0 {
-            faults.push(format!(
-                "{}: {} packets on interfaces with unsupported link types were skipped",
+            let types: Vec<String> =
+                summary.unsupported_linktypes.iter().map(ToString::to_string).collect();
+            let msg = format!(
+                "{}: {} packets skipped: unsupported link type {}",
                 path.display(),
-                summary.unsupported
-            ));
+                summary.unsupported,
+                types.join(", ")
+            );
+            bar.suspend(|| eprintln!("leakscope: {msg}"));
+            faults.push(msg);
         }
         if let Some(e) = err {
             bar.suspend(|| eprintln!("leakscope: {e}"));
