@@ -164,6 +164,7 @@ fn meta_flows_agree_with_ndpi() {
         eprintln!("disagreement: {d:?}");
     }
     assert!(total >= 130, "too few Meta flows compared: {total}");
+    assert!(plain_meta.0 >= 5, "too few plain TLS/QUIC flows to Meta addresses: {plain_meta:?}");
     assert!(pct >= 99.0, "agreement {pct:.1} % is under 99 %");
     let known: BTreeSet<(String, String, String)> = KNOWN_DISAGREEMENTS
         .iter()
