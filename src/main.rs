@@ -80,6 +80,26 @@ struct FlowArgs {
     max_flows: usize,
 }
 
+impl ClassifyArgs {
+    /// Replay options shared by `replay` and `bench`.
+    fn options(
+        &self,
+        inputs: Vec<PathBuf>,
+        out: Option<PathBuf>,
+        flow: &FlowArgs,
+        flows_only: bool,
+    ) -> ReplayOptions {
+        ReplayOptions {
+            flow: flow.config(),
+            classify: !flows_only,
+            rules_dirs: self.rules.clone(),
+            asn_db: self.asn_db.clone(),
+            country_db: self.country_db.clone(),
+            ..ReplayOptions::new(inputs, out)
+        }
+    }
+}
+
 impl FlowArgs {
     fn config(&self) -> FlowConfig {
         const S: i64 = 1_000_000_000;
@@ -163,13 +183,8 @@ fn main() -> ExitCode {
 fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let opts = ReplayOptions {
         filter: a.filter.clone(),
-        flow: a.flow.config(),
         progress: !quiet,
-        classify: !a.flows_only,
-        rules_dirs: a.classify.rules.clone(),
-        asn_db: a.classify.asn_db.clone(),
-        country_db: a.classify.country_db.clone(),
-        ..ReplayOptions::new(a.paths.clone(), Some(a.out.clone()))
+        ..a.classify.options(a.paths.clone(), Some(a.out.clone()), &a.flow, a.flows_only)
     };
     let o = replay(&opts)?;
     let s = &o.stats;
@@ -189,14 +204,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let opts = ReplayOptions {
-        flow: a.flow.config(),
-        classify: !a.flows_only,
-        rules_dirs: a.classify.rules.clone(),
-        asn_db: a.classify.asn_db.clone(),
-        country_db: a.classify.country_db.clone(),
-        ..ReplayOptions::new(a.paths.clone(), None)
-    };
+    let opts = a.classify.options(a.paths.clone(), None, &a.flow, a.flows_only);
     let mut rates = Vec::new();
     let mut last = None;
     for run in 0..=a.runs.max(1) {

@@ -308,35 +308,13 @@ fn udp_datagram(
     out: &mut Vec<Observation>,
 ) -> UdpStep {
     if let Some(state) = quic.as_mut() {
-        if !from_orig {
-            return UdpStep::More;
-        }
-        return match state.feed_client_datagram(payload) {
-            QuicProgress::Done(hello) => {
-                app.quic_version = Some(state.version);
-                record_hello(app, &hello, Ja4Transport::Quic, "quic_sni");
-                out.push(Observation::Hello(hello));
-                UdpStep::Done
-            }
-            QuicProgress::NeedMore => UdpStep::More,
-            QuicProgress::Failed(_) => UdpStep::Done,
-        };
+        return if from_orig { feed_quic(state, payload, app, out) } else { UdpStep::More };
     }
     if from_orig && quic::looks_like_quic_initial(payload) {
         app.app_proto = Some("quic");
-        let mut state = Box::new(QuicInitialState::new());
-        let step = match state.feed_client_datagram(payload) {
-            QuicProgress::Done(hello) => {
-                app.quic_version = Some(state.version);
-                record_hello(app, &hello, Ja4Transport::Quic, "quic_sni");
-                out.push(Observation::Hello(hello));
-                UdpStep::Done
-            }
-            QuicProgress::NeedMore => UdpStep::More,
-            QuicProgress::Failed(_) => UdpStep::Done,
-        };
+        let state = quic.insert(Box::new(QuicInitialState::new()));
+        let step = feed_quic(state, payload, app, out);
         app.quic_version = Some(state.version);
-        *quic = Some(state);
         return step;
     }
     if let Some(info) = stun::classify(payload) {
@@ -358,6 +336,25 @@ fn udp_datagram(
         return UdpStep::Dns;
     }
     UdpStep::More
+}
+
+/// Feeds a client datagram to the QUIC Initial decryptor.
+fn feed_quic(
+    state: &mut QuicInitialState,
+    payload: &[u8],
+    app: &mut AppInfo,
+    out: &mut Vec<Observation>,
+) -> UdpStep {
+    match state.feed_client_datagram(payload) {
+        QuicProgress::Done(hello) => {
+            app.quic_version = Some(state.version);
+            record_hello(app, &hello, Ja4Transport::Quic, "quic_sni");
+            out.push(Observation::Hello(hello));
+            UdpStep::Done
+        }
+        QuicProgress::NeedMore => UdpStep::More,
+        QuicProgress::Failed(_) => UdpStep::Done,
+    }
 }
 
 /// A datagram on a flow already seen carrying STUN: more STUN, or RTP/RTCP media. Returns
