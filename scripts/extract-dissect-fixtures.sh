@@ -33,7 +33,12 @@ function load_labels(   line, l4, a, b, proto, conf, n, f) {
     lab[l4 " " b " " a] = proto "\t" conf
   }
 }
-function ep(ip, port) { return (index(ip, ":") ? "[" ip "]" : ip) ":" port }
+# nDPI prints IPv6 with inet_ntop, which also folds a single zero group ("b00c::74fd");
+# tshark keeps it ("b00c:0:74fd"): fold the first one the same way.
+function v6(ip) { if (!index(ip, "::")) sub(/:0:/, "::", ip); return ip }
+function ep(ip, port) { return (index(ip, ":") ? "[" v6(ip) "]" : ip) ":" port }
+# Innermost address: tshark gives both ip.src and ipv6.src for 6in4; the IPv6 one is inside.
+function addr(a4, a6) { return a6 != "" ? a6 : a4 }
 function label(l4, a, b) { return ((l4 " " a " " b) in lab) ? lab[l4 " " a " " b] : "-\t-" }
 AWK
 
@@ -57,7 +62,7 @@ tcp_first_bytes() {
     awk -F'\t' -v out="$out" -v name="$name" -v maxhex="$maxhex" "$LABELS"'
       BEGIN { load_labels() }
       {
-        s = $1; src = ep($2 $3, $4); dst = ep($5 $6, $7)
+        s = $1; src = ep(addr($2, $3), $4); dst = ep(addr($5, $6), $7)
         if ($8 == 1 && $9 == 0 && !(s in cli)) { cli[s] = src; srv[s] = dst; order[++n] = s }
         if ((s in cli) && cli[s] == src && $10 > 0 && seg[s] < 4 && length(hex[s]) < maxhex) {
           hex[s] = hex[s] $11; seg[s]++
@@ -81,7 +86,7 @@ udp_payloads() {
     awk -F'\t' -v out="$out" -v name="$name" -v per="$per_flow" "$LABELS"'
       BEGIN { load_labels() }
       {
-        src = ep($1 $2, $3); dst = ep($4 $5, $6)
+        src = ep(addr($1, $2), $3); dst = ep(addr($4, $5), $6)
         k = (src < dst) ? src " " dst : dst " " src
         if (cnt[k]++ >= per || length($7) > 2400 || $7 == "") next
         print name "\t" src "\t" dst "\t" label("UDP", src, dst) "\t" $7
@@ -115,4 +120,8 @@ captures | while read -r set pcap out; do
       >>"$OUT/http/requests.tsv"
 done
 
+# A failing awk inside the loop does not stop the script: catch it by its empty output.
+for f in "$OUT"/*/*.tsv; do
+  [ -s "$f" ] || { echo "extract-dissect-fixtures: $f is empty" >&2; exit 1; }
+done
 wc -l "$OUT"/*/*.tsv

@@ -17,6 +17,18 @@
 # table: the frame counts per direction must match exactly, the byte counts must
 # match wherever tshark printed them exactly ("N bytes"). A mismatch aborts.
 #
+# What the conv rows mean (details and how each was checked: README.md there):
+#  - one row per tcp.stream / udp.stream: a 4-tuple reused by a new SYN gives
+#    several rows with the same endpoints (told apart by start time);
+#  - A is the source of the conversation's first frame; tshark 4.0's "<-" column
+#    group is B->A, "->" is A->B;
+#  - bytes are whole frame lengths (link header included);
+#  - IP fragments: only the frame completing reassembly is counted (1 frame, its
+#    own length); the other fragments are in no row;
+#  - tunnels: 6in4 shows only the inner conversations; VXLAN shows both the outer
+#    UDP 4789 rows and the inner ones, each with the full outer frame length;
+#  - TCP/UDP headers quoted in ICMP errors are not counted.
+#
 # Determinism: a private empty WIRESHARK_CONFIG_DIR (no user preferences), -n (no
 # name resolution), LC_ALL=C sorting. Running twice yields identical files.
 # See tests/fixtures/tshark/README.md for how port reuse, IP fragments and tunnels
@@ -158,6 +170,7 @@ make_conv() { # $1 capture path, $2 group/file
   fi
   {
     header "$2" "tshark -z conv,tcp -z conv,udp"
+    printf '# one row per tcp.stream/udp.stream; a reused 4-tuple gives several rows; VXLAN: outer and inner rows; fragments: only the reassembling frame counts; see tests/fixtures/tshark/README.md\n'
     if [ "$table_rc" -ne 0 ] || [ -n "$table_err" ]; then
       printf '# tshark exit status %s: %s\n' "$table_rc" "$table_err"
     fi

@@ -38,6 +38,35 @@ enum Command {
     Capture(Box<CaptureArgs>),
     /// List capture interfaces, marking the ones that look like a hotspot.
     Interfaces,
+    /// Rule files: validate them.
+    Rules {
+        #[command(subcommand)]
+        cmd: RulesCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// Validate the built-in rules plus DIRs and print a summary; every problem is listed with
+    /// its file and line.
+    Check {
+        /// Rule directories layered over the built-in rules.
+        dirs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    /// Directory of extra rule files (*.toml), layered over the built-in rules; repeatable.
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// ASN database (GeoLite2-ASN or compatible .mmdb). Default: searched in /usr/share/GeoIP
+    /// and /var/lib/GeoIP.
+    #[arg(long, value_name = "FILE")]
+    asn_db: Option<PathBuf>,
+    /// Country database (GeoLite2-Country or compatible .mmdb). Default: searched like --asn-db.
+    #[arg(long, value_name = "FILE")]
+    country_db: Option<PathBuf>,
 }
 
 /// `leakscope capture`. Every option can also come from `--config`; flags win.
@@ -134,6 +163,26 @@ struct FlowArgs {
     max_flows: usize,
 }
 
+impl ClassifyArgs {
+    /// Replay options shared by `replay` and `bench`.
+    fn options(
+        &self,
+        inputs: Vec<PathBuf>,
+        out: Option<PathBuf>,
+        flow: &FlowArgs,
+        flows_only: bool,
+    ) -> ReplayOptions {
+        ReplayOptions {
+            flow: flow.config(),
+            classify: !flows_only,
+            rules_dirs: self.rules.clone(),
+            asn_db: self.asn_db.clone(),
+            country_db: self.country_db.clone(),
+            ..ReplayOptions::new(inputs, out)
+        }
+    }
+}
+
 impl FlowArgs {
     fn config(&self) -> FlowConfig {
         const S: i64 = 1_000_000_000;
@@ -160,8 +209,13 @@ struct ReplayArgs {
     /// Output directory (writes flows.jsonl there); `-` for stdout.
     #[arg(short, long, value_name = "DIR", default_value = "out")]
     out: PathBuf,
+    /// Flow tracking alone: no dissectors, no classification, no events.
+    #[arg(long)]
+    flows_only: bool,
     #[command(flatten)]
     flow: FlowArgs,
+    #[command(flatten)]
+    classify: ClassifyArgs,
 }
 
 #[derive(Args)]
@@ -172,8 +226,13 @@ struct BenchArgs {
     /// Timed runs (after one warm-up run).
     #[arg(short, long, default_value_t = 5)]
     runs: usize,
+    /// Flow tracking alone: no dissectors, no classification.
+    #[arg(long)]
+    flows_only: bool,
     #[command(flatten)]
     flow: FlowArgs,
+    #[command(flatten)]
+    classify: ClassifyArgs,
 }
 
 fn init_tracing(verbose: u8) {
@@ -197,6 +256,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => run_bench(a),
         Command::Capture(a) => capture_cmd::run(a),
         Command::Interfaces => capture_cmd::interfaces(),
+        Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
     };
     match result {
         Ok(code) => code,
@@ -209,20 +269,19 @@ fn main() -> ExitCode {
 
 fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let opts = ReplayOptions {
-        inputs: a.paths.clone(),
         filter: a.filter.clone(),
-        out: Some(a.out.clone()),
-        flow: a.flow.config(),
         progress: !quiet,
+        ..a.classify.options(a.paths.clone(), Some(a.out.clone()), &a.flow, a.flows_only)
     };
     let o = replay(&opts)?;
     let s = &o.stats;
     eprintln!(
-        "leakscope: {} file(s), {} packets ({:.1} MB), {} flow records, {} evicted, {} decode errors, {} damaged input(s), {:.2} s",
+        "leakscope: {} file(s), {} packets ({:.1} MB), {} flow records ({} to Meta), {} evicted, {} decode errors, {} damaged input(s), {:.2} s",
         o.files,
         s.packets.packets,
         s.packets.bytes as f64 / 1e6,
         s.records,
+        s.meta_records,
         s.table.evicted,
         s.packets.decode_errors.total(),
         o.faults.len(),
@@ -232,13 +291,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let opts = ReplayOptions {
-        inputs: a.paths.clone(),
-        filter: None,
-        out: None,
-        flow: a.flow.config(),
-        progress: false,
-    };
+    let opts = a.classify.options(a.paths.clone(), None, &a.flow, a.flows_only);
     let mut rates = Vec::new();
     let mut last = None;
     for run in 0..=a.runs.max(1) {
@@ -260,14 +313,32 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let (secs, pps, mbps) = rates[rates.len() / 2];
     let o = last.expect("at least one run");
     println!(
-        "median of {} runs: {:.3} s, {:.0} packets/s, {:.1} MB/s ({} packets, {:.1} MB, {} flow records)",
+        "median of {} runs ({}): {:.3} s, {:.0} packets/s, {:.1} MB/s ({} packets, {:.1} MB, {} flow records, {} to Meta)",
         rates.len(),
+        if a.flows_only { "flow tracking only" } else { "dissection and classification" },
         secs,
         pps,
         mbps,
         o.stats.packets.packets,
         o.stats.packets.bytes as f64 / 1e6,
-        o.stats.records
+        o.stats.records,
+        o.stats.meta_records
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    match leakscope::classify::check(dirs) {
+        Ok(summary) => {
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("leakscope: {e}");
+            }
+            eprintln!("leakscope: {} problem(s) in the rules", errors.0.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

@@ -1,18 +1,34 @@
 //! The pipeline: decoded packets → flow table → (dissectors, classifier) → sinks. Live capture and
 //! replay feed the same [`Pipeline`] through [`PacketSink`].
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use crate::capture::{Packet, PacketSink, Timestamp};
+use crate::classify::{Classifier, Confidence, FlowFacts, Geo, Ruleset};
 use crate::decode::{self, DecodeError};
-use crate::flow::{EndReason, Flow, FlowConfig, FlowHandler, FlowTable, PacketCtx, TableStats};
-use crate::output::JsonlWriter;
+use crate::dissect::{FlowDissect, Observation};
+use crate::flow::{
+    EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
+};
+use crate::output::events::{DhcpEvent, DnsEvent, Event};
+use crate::output::{NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table.
-#[derive(Debug, Default)]
-pub struct FlowData {}
+pub type FlowData = FlowDissect;
+
+/// How to build a [`Pipeline`].
+pub struct PipelineConfig {
+    /// Flow table limits and timeouts.
+    pub flow: FlowConfig,
+    /// Where records go.
+    pub sink: Box<dyn RecordSink>,
+    /// Run dissectors and the classifier (off: flow tracking alone).
+    pub classify: bool,
+    /// Rules.
+    pub rules: Ruleset,
+    /// ASN/country databases.
+    pub geo: Geo,
+}
 
 /// Packet-level counters.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -61,20 +77,118 @@ impl DecodeErrors {
 /// Tunnels followed inside one another at most.
 const MAX_TUNNEL_DEPTH: usize = 2;
 
-/// Receives what the flow table emits and writes it.
+/// Receives what the flow table emits: runs dissectors and the classifier, writes records.
 struct Sinks {
-    flows: Option<JsonlWriter>,
+    sink: Box<dyn RecordSink>,
+    classifier: Classifier,
+    classify: bool,
+    observations: Vec<Observation>,
     records: u64,
+    meta_records: u64,
 }
 
 impl FlowHandler<FlowData> for Sinks {
-    fn packet(&mut self, _flow: &mut Flow<FlowData>, _pkt: &PacketCtx<'_, '_>) {}
+    fn packet(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
+        if !self.classify {
+            return;
+        }
+        if !flow.data.started() {
+            // Name the server from the client's earlier DNS answers, as of the flow's start.
+            let (client, server) = (flow.orig().ip(), flow.resp().ip());
+            if let Some(name) = self.classifier.dns_name(client, server, pkt.ts) {
+                flow.data.app.dns_name = Some(name.into());
+            }
+        }
+        flow.data.packet(pkt.decoded, pkt.from_orig, &mut self.observations);
+        for obs in self.observations.drain(..) {
+            match obs {
+                Observation::Dns(msg) => {
+                    let d = pkt.decoded;
+                    // The response's destination is the device that asked.
+                    self.classifier.learn_dns(pkt.ts, d.dst, &msg);
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    let ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
+                    self.sink.event(&Event::Dns(ev));
+                }
+                Observation::Dhcp(msg) => {
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    let mac = pkt.decoded.link.src_mac;
+                    self.sink.event(&Event::Dhcp(DhcpEvent::new(pkt.ts.nanos(), uid, mac, &msg)));
+                }
+                Observation::Stun(info) => {
+                    let (o, r) = (flow.orig(), flow.resp());
+                    let call = [
+                        (info.whatsapp_relay, "stun_whatsapp_relay"),
+                        (info.facebook_realm, "stun_realm_facebook"),
+                    ];
+                    for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
+                        self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
+                    }
+                }
+                Observation::Hello(_) | Observation::Http(_) => {}
+            }
+        }
+    }
 
     fn end(&mut self, flow: &mut Flow<FlowData>, reason: EndReason) {
         self.records += 1;
-        if let Some(w) = self.flows.as_mut() {
-            w.write(&flow.record(reason));
+        let mut rec = flow.record(reason);
+        if self.classify {
+            classify_record(&mut self.classifier, flow, &mut rec);
+            self.meta_records += u64::from(rec.service.is_some());
         }
+        self.sink.flow(&rec);
+    }
+}
+
+fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {
+    let resp = flow.resp();
+    FlowFacts {
+        proto: flow.key.proto,
+        orig_h: flow.orig().ip(),
+        resp_h: resp.ip(),
+        orig_p: flow.orig().port(),
+        resp_p: resp.port(),
+        app: &flow.data.app,
+    }
+}
+
+/// Fills the record's dissection and classification fields.
+fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut FlowRecord) {
+    let app = &flow.data.app;
+    rec.app_proto = app.app_proto;
+    rec.server_name = app.server_name.clone();
+    rec.name_source = app.name_source;
+    if rec.server_name.is_none() && app.dns_name.is_some() {
+        rec.server_name = app.dns_name.clone();
+        rec.name_source = Some("dns");
+    }
+    rec.alpn = app.alpn.clone();
+    rec.ja4 = app.ja4.clone();
+    rec.ja3 = app.ja3.clone();
+    rec.quic_version = app.quic_version.map(|v| format!("{v:#010x}"));
+    rec.wa_version = app.wa_version.clone();
+    let c = classifier.classify(&facts(flow));
+    if let Some(v) = c.verdict {
+        let rules = classifier.rules();
+        rec.service = Some(rules.service(v.service).name.clone());
+        rec.endpoint = Some(rules.endpoint(v.endpoint).name.clone());
+        rec.confidence = Some(confidence_name(v.confidence));
+        rec.evidence = v.evidence;
+    }
+    rec.resp_asn = c.geo.asn;
+    rec.resp_as_org = c.geo.as_org;
+    rec.resp_cc = c.geo.cc;
+}
+
+fn confidence_name(c: Confidence) -> &'static str {
+    match c {
+        Confidence::Signature => "signature",
+        Confidence::Sni => "sni",
+        Confidence::HttpHost => "http_host",
+        Confidence::Dns => "dns",
+        Confidence::Prefix => "prefix",
+        Confidence::Asn => "asn",
     }
 }
 
@@ -95,24 +209,46 @@ pub struct RunStats {
     pub table: TableStats,
     /// Flow records written.
     pub records: u64,
+    /// Flow records labelled with a Meta service.
+    pub meta_records: u64,
 }
 
 impl Pipeline {
-    /// A pipeline writing `flows.jsonl` into `out_dir` (`-`: stdout), or nothing when `None`.
-    pub fn new(cfg: FlowConfig, out_dir: Option<&Path>) -> std::io::Result<Self> {
-        let flows = match out_dir {
-            None => None,
-            Some(d) if d == Path::new("-") => Some(JsonlWriter::create(d)?),
-            Some(d) => {
-                std::fs::create_dir_all(d)?;
-                Some(JsonlWriter::create(&d.join("flows.jsonl"))?)
-            }
-        };
-        Ok(Pipeline {
-            table: FlowTable::new(cfg),
-            sinks: Sinks { flows, records: 0 },
+    /// A pipeline as configured.
+    pub fn new(cfg: PipelineConfig) -> Self {
+        Pipeline {
+            table: FlowTable::new(cfg.flow),
+            sinks: Sinks {
+                sink: cfg.sink,
+                classifier: Classifier::new(cfg.rules, cfg.geo),
+                classify: cfg.classify,
+                observations: Vec::new(),
+                records: 0,
+                meta_records: 0,
+            },
             stats: PacketStats::default(),
+        }
+    }
+
+    /// A pipeline that tracks flows and writes nothing (benchmarks, tests).
+    pub fn discarding(flow: FlowConfig) -> Self {
+        Pipeline::new(PipelineConfig {
+            flow,
+            sink: Box::new(NullSink),
+            classify: false,
+            rules: Ruleset::builtin(),
+            geo: Geo::default(),
         })
+    }
+
+    /// Reopens output files (SIGHUP after logrotate).
+    pub fn reopen_outputs(&mut self) -> Result<(), String> {
+        self.sinks.sink.reopen()
+    }
+
+    /// Replaces the rules (SIGHUP reload); learnt DNS names are kept.
+    pub fn set_rules(&mut self, rules: Ruleset) {
+        self.sinks.classifier.set_rules(rules);
     }
 
     /// Counters so far.
@@ -134,10 +270,13 @@ impl Pipeline {
     /// output error.
     pub fn finish(mut self) -> Result<RunStats, String> {
         self.table.flush(&mut self.sinks);
-        if let Some(w) = self.sinks.flows.as_mut() {
-            w.finish()?;
-        }
-        Ok(RunStats { packets: self.stats, table: self.table.stats(), records: self.sinks.records })
+        self.sinks.sink.finish()?;
+        Ok(RunStats {
+            packets: self.stats,
+            table: self.table.stats(),
+            records: self.sinks.records,
+            meta_records: self.sinks.meta_records,
+        })
     }
 
     /// Accounts a decoded packet, then the packet inside its tunnel, if any. `via` is the tunnel
@@ -182,49 +321,5 @@ impl PacketSink for Pipeline {
             }
             Err(e) => self.stats.decode_errors.count(e),
         }
-    }
-}
-
-/// Output control for long-running (live) use. Kept in its own block so that it merges cleanly
-/// with changes to the stages above.
-impl Pipeline {
-    /// Replaces the `flows.jsonl` writer, e.g. with a rotating [`JsonlWriter::open_live`] one.
-    pub fn with_flows_writer(mut self, writer: Option<JsonlWriter>) -> Self {
-        self.sinks.flows = writer;
-        self
-    }
-
-    /// Flushes and reopens every output file by name (SIGHUP after logrotate).
-    pub fn reopen_outputs(&mut self) -> Result<(), String> {
-        match self.sinks.flows.as_mut() {
-            Some(w) => w.reopen(),
-            None => Ok(()),
-        }
-    }
-
-    /// Writes buffered records out; returns the first output error, naming the file.
-    pub fn flush_outputs(&mut self) -> Result<(), String> {
-        match self.sinks.flows.as_mut() {
-            Some(w) => w.flush(),
-            None => Ok(()),
-        }
-    }
-
-    /// Tells the outputs the packet clock, for time-based rotation between records.
-    pub fn set_output_clock(&mut self, now: Timestamp) {
-        if let Some(w) = self.sinks.flows.as_mut() {
-            w.set_clock(now);
-        }
-    }
-
-    /// Records emitted so far and bytes written to output files.
-    pub fn output_stats(&self) -> (u64, u64) {
-        (self.sinks.records, self.sinks.flows.as_ref().map_or(0, |w| w.bytes()))
-    }
-
-    /// Writes every open flow now (shutdown), so that [`output_stats`](Self::output_stats)
-    /// counts them before [`finish`](Self::finish).
-    pub fn flush_flows(&mut self) {
-        self.table.flush(&mut self.sinks);
     }
 }

@@ -10,8 +10,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::capture::file::read_file;
 use crate::capture::filter::Filter;
 use crate::capture::{Packet, PacketSink, paths};
+use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
-use crate::pipeline::{Pipeline, RunStats};
+use crate::output::{JsonlSink, NullSink, RecordSink};
+use crate::pipeline::{Pipeline, PipelineConfig, RunStats};
 
 /// What to replay and where to write.
 #[derive(Clone, Debug)]
@@ -26,6 +28,49 @@ pub struct ReplayOptions {
     pub flow: FlowConfig,
     /// Show a progress bar (only drawn on a terminal).
     pub progress: bool,
+    /// Run dissectors and classification (off: flow tracking alone).
+    pub classify: bool,
+    /// Extra rule directories, layered over the built-in rules.
+    pub rules_dirs: Vec<PathBuf>,
+    /// ASN database (.mmdb); default places are searched when `None`.
+    pub asn_db: Option<PathBuf>,
+    /// Country database (.mmdb); default places are searched when `None`.
+    pub country_db: Option<PathBuf>,
+}
+
+impl ReplayOptions {
+    /// Options for `inputs` with defaults: no filter, classification on, built-in rules.
+    pub fn new(inputs: Vec<PathBuf>, out: Option<PathBuf>) -> Self {
+        ReplayOptions {
+            inputs,
+            filter: None,
+            out,
+            flow: FlowConfig::default(),
+            progress: false,
+            classify: true,
+            rules_dirs: Vec::new(),
+            asn_db: None,
+            country_db: None,
+        }
+    }
+
+    /// The pipeline these options describe: loads rules and databases.
+    pub fn pipeline_config(&self) -> anyhow::Result<PipelineConfig> {
+        let rules = if self.rules_dirs.is_empty() {
+            Ruleset::builtin()
+        } else {
+            Ruleset::load(&self.rules_dirs, true).map_err(|e| anyhow::anyhow!("{e}"))?
+        };
+        let geo = Geo::open(self.asn_db.as_deref(), self.country_db.as_deref())?;
+        let sink: Box<dyn RecordSink> = match &self.out {
+            None => Box::new(NullSink),
+            Some(dir) => Box::new(
+                JsonlSink::create(dir)
+                    .with_context(|| format!("cannot write output to {}", dir.display()))?,
+            ),
+        };
+        Ok(PipelineConfig { flow: self.flow.clone(), sink, classify: self.classify, rules, geo })
+    }
 }
 
 /// What a replay did.
@@ -76,8 +121,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         Some(expr) => Some(Filter::new(expr).map_err(|e| anyhow::anyhow!("filter {expr:?}: {e}"))?),
         None => None,
     };
-    let mut pipeline = Pipeline::new(opts.flow.clone(), opts.out.as_deref())
-        .with_context(|| format!("cannot write output to {:?}", opts.out))?;
+    let mut pipeline = Pipeline::new(opts.pipeline_config()?);
     let bar = if opts.progress {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
     } else {
@@ -95,11 +139,16 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         let (summary, err) = read_file(path, filter.as_mut(), &mut sink);
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
         if summary.unsupported > 0 {
-            faults.push(format!(
-                "{}: {} packets on interfaces with unsupported link types were skipped",
+            let types: Vec<String> =
+                summary.unsupported_linktypes.iter().map(ToString::to_string).collect();
+            let msg = format!(
+                "{}: {} packets skipped: unsupported link type {}",
                 path.display(),
-                summary.unsupported
-            ));
+                summary.unsupported,
+                types.join(", ")
+            );
+            bar.suspend(|| eprintln!("leakscope: {msg}"));
+            faults.push(msg);
         }
         if let Some(e) = err {
             bar.suspend(|| eprintln!("leakscope: {e}"));

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const LAPTOP_ADDR: &str = "10.99.0.1";
 const PHONE_ADDR: &str = "10.99.0.2";
@@ -308,19 +308,25 @@ fn live_capture_of_a_phone_equals_replay() {
         assert_eq!(f["conn_state"], "SF", "{what}: {f}");
         assert!(u(f, &["orig_bytes"]) > 0, "{what}: {f}");
     }
-    // Classification lands on main separately: check its fields where the record has them.
-    for port in [443, 5222] {
-        let f = find("tcp", port);
-        if let Some(s) = f.get("service") {
-            assert_eq!(s, "whatsapp", "{f}");
-        }
-        if let Some(e) = f.get("endpoint") {
-            assert_eq!(e, "whatsapp.chat", "{f}");
-        }
-    }
-    if let Some(sni) = find("tcp", 443).get("server_name") {
-        assert_eq!(sni, "g.whatsapp.net");
-    }
+    // Classified live as in replay: the SNI names WhatsApp chat, the preface is its signature,
+    // and the DNS answer names the server of the preface connection.
+    let tls = find("tcp", 443);
+    assert_eq!(
+        (&tls["service"], &tls["endpoint"], &tls["server_name"], &tls["confidence"]),
+        (&json!("whatsapp"), &json!("whatsapp.chat"), &json!("g.whatsapp.net"), &json!("sni")),
+        "{tls}"
+    );
+    let wa = find("tcp", 5222);
+    assert_eq!(
+        (&wa["service"], &wa["endpoint"], &wa["server_name"], &wa["confidence"]),
+        (
+            &json!("whatsapp"),
+            &json!("whatsapp.chat"),
+            &json!("g.whatsapp.net"),
+            &json!("signature")
+        ),
+        "{wa}"
+    );
     let stats = final_stats(&out);
     assert_eq!(u(&stats, &["dropped"]), 0, "{stats}");
     assert_accounted(&stats, &flows);

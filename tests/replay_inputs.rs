@@ -109,3 +109,59 @@ fn bpf_filter_selects_packets_and_bad_filter_is_an_error() {
     assert_eq!(res.status.code(), Some(1));
     assert!(stderr.contains("filter \"port nonsense\""), "{stderr}");
 }
+
+/// A little-endian µs pcap with one frame.
+fn pcap_with(linktype: u32, frame: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend(0xa1b2_c3d4u32.to_le_bytes());
+    v.extend(2u16.to_le_bytes());
+    v.extend(4u16.to_le_bytes());
+    v.extend([0u8; 8]);
+    v.extend(65535u32.to_le_bytes());
+    v.extend(linktype.to_le_bytes());
+    v.extend(1_700_000_000u32.to_le_bytes());
+    v.extend(0u32.to_le_bytes());
+    v.extend((frame.len() as u32).to_le_bytes());
+    v.extend((frame.len() as u32).to_le_bytes());
+    v.extend(frame);
+    v
+}
+
+#[test]
+fn unsupported_link_type_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("usb.pcap");
+    std::fs::write(&f, pcap_with(189, &[0u8; 40])).unwrap();
+    let res = leakscope()
+        .args(["-q", "replay", "-o"])
+        .arg(dir.path().join("o"))
+        .arg(&f)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("usb.pcap: unsupported link type 189 (unknown)"), "{stderr}");
+}
+
+#[test]
+fn raw_ip_pcap_and_gzip_by_magic_not_name() {
+    // A raw-IPv4 UDP datagram, stored gzip-compressed under a misleading name.
+    let mut ip = Vec::new();
+    etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(40000, 5000)
+        .write(&mut ip, b"hi")
+        .unwrap();
+    let pcap = pcap_with(101, &ip);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("capture.txt");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &pcap).unwrap();
+    std::fs::write(&f, gz.finish().unwrap()).unwrap();
+    let (outcome, _d, flows) = common::replay_to_temp(&[f]);
+    assert!(outcome.faults.is_empty(), "{:?}", outcome.faults);
+    assert_eq!(flows.len(), 1);
+    assert_eq!(
+        (flows[0]["orig_p"].as_u64(), flows[0]["resp_p"].as_u64()),
+        (Some(40000), Some(5000))
+    );
+}

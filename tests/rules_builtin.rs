@@ -56,18 +56,14 @@ fn every_meta_host_in_ndpi_results_is_covered() {
                 continue;
             }
             checked += 1;
-            let got = rules
-                .match_host(host)
-                .map(|m| rules.endpoint(m.endpoint).service.to_string());
+            let got =
+                rules.match_host(host).map(|m| rules.endpoint(m.endpoint).service.to_string());
             if got.as_deref() != Some(want) && got.as_deref() != Some("meta") {
                 misses.push(format!("{host}: nDPI {app}, ours {got:?}"));
             }
         }
     }
-    assert!(
-        checked >= 20,
-        "only {checked} Meta hosts found in the nDPI results"
-    );
+    assert!(checked >= 20, "only {checked} Meta hosts found in the nDPI results");
     assert!(misses.is_empty(), "{}", misses.join("\n"));
 }
 

@@ -49,13 +49,8 @@ const HOSTS: &[&str] = &[
     "example.org",
 ];
 
-const IPS: &[&str] = &[
-    "157.240.2.53",
-    "157.240.9.1",
-    "2a03:2880:f0ff::1",
-    "8.8.8.8",
-    "::ffff:31.13.64.61",
-];
+const IPS: &[&str] =
+    &["157.240.2.53", "157.240.9.1", "2a03:2880:f0ff::1", "8.8.8.8", "::ffff:31.13.64.61"];
 
 #[test]
 fn lookups_do_not_allocate_and_are_fast() {
@@ -79,31 +74,18 @@ fn lookups_do_not_allocate_and_are_fast() {
     }
     let ip_ns = t.elapsed().as_nanos() / (rounds * ips.len()) as u128;
     for _ in 0..rounds {
-        other_hits += usize::from(
-            rules
-                .match_signature(std::hint::black_box("whatsapp_preface"))
-                .is_some(),
-        );
+        other_hits +=
+            usize::from(rules.match_signature(std::hint::black_box("whatsapp_preface")).is_some());
         other_hits += usize::from(rules.match_asn(std::hint::black_box(32934)).is_some());
     }
     let allocs = allocs() - before;
     assert_eq!(allocs, 0, "lookups allocated {allocs} times");
-    assert_eq!(
-        (host_hits, ip_hits, other_hits),
-        (rounds * 6, rounds * 4, rounds * 2)
-    );
-    let build = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "optimised"
-    };
+    assert_eq!((host_hits, ip_hits, other_hits), (rounds * 6, rounds * 4, rounds * 2));
+    let build = if cfg!(debug_assertions) { "debug" } else { "optimised" };
     eprintln!("{host_ns} ns per host lookup, {ip_ns} ns per address lookup ({build} build)");
     // Only an optimised build says anything about speed. The target is ~100 ns; the bound is loose
     // because the machine is shared, and catches only a gross regression (e.g. a linear scan).
     if !cfg!(debug_assertions) {
-        assert!(
-            host_ns < 1_000 && ip_ns < 1_000,
-            "{host_ns} / {ip_ns} ns per lookup"
-        );
+        assert!(host_ns < 1_000 && ip_ns < 1_000, "{host_ns} / {ip_ns} ns per lookup");
     }
 }

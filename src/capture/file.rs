@@ -98,7 +98,7 @@ fn gz_note(compressed: bool) -> &'static str {
 }
 
 /// Counts for one file.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct FileSummary {
     /// Packets read from the file (before the filter).
     pub packets: u64,
@@ -106,6 +106,8 @@ pub struct FileSummary {
     pub delivered: u64,
     /// Packets on interfaces with a link type leakscope cannot decode.
     pub unsupported: u64,
+    /// Those link types (first few).
+    pub unsupported_linktypes: Vec<LinkType>,
 }
 
 /// Per-interface facts of a pcapng section.
@@ -278,6 +280,11 @@ impl FileReader<'_> {
         if !lt.is_supported() {
             self.summary.packets += 1;
             self.summary.unsupported += 1;
+            if self.summary.unsupported_linktypes.len() < 4
+                && !self.summary.unsupported_linktypes.contains(&lt)
+            {
+                self.summary.unsupported_linktypes.push(lt);
+            }
             return Ok(());
         }
         self.deliver(sink, ts, lt, data, wire_len)

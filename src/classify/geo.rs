@@ -15,12 +15,8 @@ use super::verdict::Evidence;
 /// Where distributions and `geoipupdate` put the databases.
 pub const DEFAULT_DIRS: &[&str] = &["/usr/share/GeoIP", "/var/lib/GeoIP"];
 /// ASN database names looked for in the default directories, in order.
-pub const ASN_NAMES: &[&str] = &[
-    "GeoLite2-ASN.mmdb",
-    "GeoIP2-ASN.mmdb",
-    "dbip-asn-lite.mmdb",
-    "dbip-asn.mmdb",
-];
+pub const ASN_NAMES: &[&str] =
+    &["GeoLite2-ASN.mmdb", "GeoIP2-ASN.mmdb", "dbip-asn-lite.mmdb", "dbip-asn.mmdb"];
 /// Country database names looked for in the default directories, in order (City files hold the country too).
 pub const COUNTRY_NAMES: &[&str] = &[
     "GeoLite2-Country.mmdb",
@@ -94,14 +90,9 @@ struct Db {
 
 impl Db {
     fn open(path: &Path) -> Result<Db, GeoError> {
-        let reader = Reader::open_readfile(path).map_err(|source| GeoError {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(Db {
-            path: path.to_path_buf(),
-            reader,
-        })
+        let reader = Reader::open_readfile(path)
+            .map_err(|source| GeoError { path: path.to_path_buf(), source })?;
+        Ok(Db { path: path.to_path_buf(), reader })
     }
 }
 
@@ -138,16 +129,12 @@ impl Geo {
     ) -> Result<Geo, GeoError> {
         let pick = |given: Option<&Path>, names: &[&str]| -> Option<PathBuf> {
             given.map(Path::to_path_buf).or_else(|| {
-                dirs.iter()
-                    .flat_map(|d| names.iter().map(move |n| d.join(n)))
-                    .find(|p| p.is_file())
+                dirs.iter().flat_map(|d| names.iter().map(move |n| d.join(n))).find(|p| p.is_file())
             })
         };
         Ok(Geo {
             asn: pick(asn, ASN_NAMES).map(|p| Db::open(&p)).transpose()?,
-            country: pick(country, COUNTRY_NAMES)
-                .map(|p| Db::open(&p))
-                .transpose()?,
+            country: pick(country, COUNTRY_NAMES).map(|p| Db::open(&p)).transpose()?,
         })
     }
 
@@ -178,11 +165,7 @@ impl Geo {
         {
             let country = rec.country.and_then(|c| c.iso_code);
             let registered = rec.registered_country.and_then(|c| c.iso_code);
-            info.cc = rec
-                .country_code
-                .or(country)
-                .or(registered)
-                .map(str::to_string);
+            info.cc = rec.country_code.or(country).or(registered).map(str::to_string);
         }
         info
     }

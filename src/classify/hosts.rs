@@ -98,10 +98,7 @@ fn check_label(l: &str) -> Result<(), String> {
     if l.len() > 63 {
         return Err(format!("label \"{l}\" longer than 63 characters"));
     }
-    if let Some(c) = l
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-    {
+    if let Some(c) = l.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
         return Err(if c == '*' {
             "`*` only as the whole first label (`*.d`) or at the end of the first label (`p*.d`)"
                 .into()
@@ -204,11 +201,7 @@ impl HostMatcher {
     pub(crate) fn endpoints(&self) -> impl Iterator<Item = EndpointId> + '_ {
         self.nodes.values().flat_map(|n| {
             let lp = n.label_prefixes.iter().map(|(_, e, _)| *e);
-            n.exact
-                .iter()
-                .chain(n.suffix.iter())
-                .map(|(e, _)| *e)
-                .chain(lp)
+            n.exact.iter().chain(n.suffix.iter()).map(|(e, _)| *e).chain(lp)
         })
     }
 
@@ -239,10 +232,8 @@ impl HostMatcher {
         }
         let (first, rest) = name.split_once('.').unwrap_or((name, ""));
         let prefixed = |node: &Node| {
-            let &(_, e, i) = node
-                .label_prefixes
-                .iter()
-                .find(|(p, _, _)| first.starts_with(&**p))?;
+            let &(_, e, i) =
+                node.label_prefixes.iter().find(|(p, _, _)| first.starts_with(&**p))?;
             Some((e, i))
         };
         // Walk the parent domains, longest first: the first hit is the most specific.
@@ -269,41 +260,19 @@ mod tests {
 
     #[test]
     fn pattern_kinds_and_canonical_form() {
-        assert_eq!(
-            p("g.whatsapp.net"),
-            HostPattern::Exact("g.whatsapp.net".into())
-        );
-        assert_eq!(
-            p("G.WhatsApp.NET."),
-            HostPattern::Exact("g.whatsapp.net".into())
-        );
-        assert_eq!(
-            p(".whatsapp.net"),
-            HostPattern::Suffix("whatsapp.net".into())
-        );
-        assert_eq!(
-            p("*.whatsapp.net"),
-            p(".whatsapp.net"),
-            "both spellings are one key"
-        );
+        assert_eq!(p("g.whatsapp.net"), HostPattern::Exact("g.whatsapp.net".into()));
+        assert_eq!(p("G.WhatsApp.NET."), HostPattern::Exact("g.whatsapp.net".into()));
+        assert_eq!(p(".whatsapp.net"), HostPattern::Suffix("whatsapp.net".into()));
+        assert_eq!(p("*.whatsapp.net"), p(".whatsapp.net"), "both spellings are one key");
         assert_eq!(p("*.whatsapp.net").to_string(), ".whatsapp.net");
         assert_eq!(
             p("media-*.cdn.whatsapp.net"),
-            HostPattern::LabelPrefix {
-                prefix: "media-".into(),
-                anchor: "cdn.whatsapp.net".into()
-            }
+            HostPattern::LabelPrefix { prefix: "media-".into(), anchor: "cdn.whatsapp.net".into() }
         );
-        assert_eq!(
-            p("media-*.cdn.whatsapp.net").to_string(),
-            "media-*.cdn.whatsapp.net"
-        );
+        assert_eq!(p("media-*.cdn.whatsapp.net").to_string(), "media-*.cdn.whatsapp.net");
         assert_eq!(
             p("fbcdn-*"),
-            HostPattern::LabelPrefix {
-                prefix: "fbcdn-".into(),
-                anchor: String::new()
-            }
+            HostPattern::LabelPrefix { prefix: "fbcdn-".into(), anchor: String::new() }
         );
         assert_eq!(p("fbcdn-*").to_string(), "fbcdn-*");
     }
@@ -353,16 +322,8 @@ mod tests {
         assert_eq!(hit(&m, ""), None);
         assert_eq!(hit(&m, "."), None);
         assert_eq!(hit(&m, "..fbcdn.net"), Some(".fbcdn.net"));
-        assert_eq!(
-            hit(&m, &format!("{}.fbcdn.net", "a".repeat(300))),
-            None,
-            "over 253 chars"
-        );
-        assert_eq!(
-            hit(&m, "ü.fbcdn.net"),
-            Some(".fbcdn.net"),
-            "non-ASCII does not panic"
-        );
+        assert_eq!(hit(&m, &format!("{}.fbcdn.net", "a".repeat(300))), None, "over 253 chars");
+        assert_eq!(hit(&m, "ü.fbcdn.net"), Some(".fbcdn.net"), "non-ASCII does not panic");
     }
 
     #[test]
@@ -385,36 +346,18 @@ mod tests {
         assert_eq!(hit(&m, "x.whatsapp.net"), Some(".whatsapp.net"));
         assert_eq!(hit(&m, "x.cdn.whatsapp.net"), Some(".cdn.whatsapp.net"));
         // same anchor: label prefix beats the suffix; longer prefix beats shorter
-        assert_eq!(
-            hit(&m, "media-ams1.cdn.whatsapp.net"),
-            Some("media-*.cdn.whatsapp.net")
-        );
-        assert_eq!(
-            hit(&m, "media-fra3.cdn.whatsapp.net"),
-            Some("media-fra*.cdn.whatsapp.net")
-        );
-        assert_eq!(
-            hit(&m, "media-x.deep.cdn.whatsapp.net"),
-            Some("media-*.cdn.whatsapp.net")
-        );
-        assert_eq!(
-            hit(&m, "whatsapp-cdn-shv-01-fra3.fbcdn.net"),
-            Some("whatsapp-cdn-*.fbcdn.net")
-        );
+        assert_eq!(hit(&m, "media-ams1.cdn.whatsapp.net"), Some("media-*.cdn.whatsapp.net"));
+        assert_eq!(hit(&m, "media-fra3.cdn.whatsapp.net"), Some("media-fra*.cdn.whatsapp.net"));
+        assert_eq!(hit(&m, "media-x.deep.cdn.whatsapp.net"), Some("media-*.cdn.whatsapp.net"));
+        assert_eq!(hit(&m, "whatsapp-cdn-shv-01-fra3.fbcdn.net"), Some("whatsapp-cdn-*.fbcdn.net"));
         // a longer suffix beats a label prefix anchored higher up
-        assert_eq!(
-            hit(&m, "whatsapp-cdn-1.xx.fbcdn.net"),
-            Some(".xx.fbcdn.net")
-        );
+        assert_eq!(hit(&m, "whatsapp-cdn-1.xx.fbcdn.net"), Some(".xx.fbcdn.net"));
         // unanchored label prefixes come last, longest prefix first
         assert_eq!(hit(&m, "fbcdn-profile-a.akamaihd.net"), Some("fbcdn-*"));
         assert_eq!(hit(&m, "fbstatic-a.akamaihd.net"), Some("fb*"));
         assert_eq!(hit(&m, "fbcdn-x.fbcdn.net"), Some(".fbcdn.net"));
         // the label prefix applies to the first label only
-        assert_eq!(
-            hit(&m, "a.media-1.cdn.whatsapp.net"),
-            Some(".cdn.whatsapp.net")
-        );
+        assert_eq!(hit(&m, "a.media-1.cdn.whatsapp.net"), Some(".cdn.whatsapp.net"));
         assert_eq!(hit(&m, "example.com"), None);
     }
 }

@@ -20,3 +20,8 @@ pub use rules::{
     RulesErrors, Ruleset, Service, ServiceId, Summary, Transport, check,
 };
 pub use verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
+
+pub mod engine;
+pub mod names;
+
+pub use engine::{Classification, Classifier, FlowFacts};

@@ -17,9 +17,7 @@ pub fn parse_prefix(text: &str) -> Result<IpNet, String> {
         Some((a, l)) => (a, Some(l)),
         None => (text, None),
     };
-    let addr: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("invalid IP address \"{addr}\""))?;
+    let addr: IpAddr = addr.parse().map_err(|_| format!("invalid IP address \"{addr}\""))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let len = match len {
         None => max,
@@ -67,11 +65,7 @@ impl Family {
         let mut cursor: u128 = 0; // first address not yet emitted
         let emit = |from: u128, to: u128, entry: u32, ranges: &mut Vec<Range>| {
             if from <= to {
-                ranges.push(Range {
-                    first: from,
-                    last: to,
-                    entry,
-                });
+                ranges.push(Range { first: from, last: to, entry });
             }
         };
         let mut done = false; // cursor ran past the end of the address space
@@ -106,10 +100,7 @@ impl Family {
     }
 
     fn find(&self, addr: u128) -> Option<u32> {
-        let i = self
-            .ranges
-            .partition_point(|r| r.first <= addr)
-            .checked_sub(1)?;
+        let i = self.ranges.partition_point(|r| r.first <= addr).checked_sub(1)?;
         let r = self.ranges[i];
         (addr <= r.last).then_some(r.entry)
     }
@@ -133,11 +124,7 @@ impl PrefixTable {
                 IpNet::V6(n) => v6.push(span_v6(n, i as u32)),
             }
         }
-        PrefixTable {
-            v4: Family::build(v4),
-            v6: Family::build(v6),
-            entries,
-        }
+        PrefixTable { v4: Family::build(v4), v6: Family::build(v6), entries }
     }
 
     /// Number of prefixes.
@@ -171,12 +158,7 @@ fn span_v4(n: &Ipv4Net, entry: u32) -> (u128, u128, u32, u8) {
 }
 
 fn span_v6(n: &Ipv6Net, entry: u32) -> (u128, u128, u32, u8) {
-    (
-        u128::from(n.network()),
-        u128::from(n.broadcast()),
-        entry,
-        n.prefix_len(),
-    )
+    (u128::from(n.network()), u128::from(n.broadcast()), entry, n.prefix_len())
 }
 
 #[cfg(test)]
@@ -198,22 +180,10 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_fault() {
-        assert_eq!(
-            parse_prefix("157.240.0.0/33").unwrap_err(),
-            "invalid prefix length"
-        );
-        assert_eq!(
-            parse_prefix("2a03:2880::/129").unwrap_err(),
-            "invalid prefix length"
-        );
-        assert_eq!(
-            parse_prefix("157.240.0.0/x").unwrap_err(),
-            "invalid prefix length"
-        );
-        assert_eq!(
-            parse_prefix("157.240.0/16").unwrap_err(),
-            "invalid IP address \"157.240.0\""
-        );
+        assert_eq!(parse_prefix("157.240.0.0/33").unwrap_err(), "invalid prefix length");
+        assert_eq!(parse_prefix("2a03:2880::/129").unwrap_err(), "invalid prefix length");
+        assert_eq!(parse_prefix("157.240.0.0/x").unwrap_err(), "invalid prefix length");
+        assert_eq!(parse_prefix("157.240.0/16").unwrap_err(), "invalid IP address \"157.240.0\"");
         assert_eq!(
             parse_prefix("157.240.1.0/16").unwrap_err(),
             "host bits set (the network is 157.240.0.0/16)"
@@ -223,12 +193,7 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins_v4() {
-        let t = table(&[
-            "157.240.0.0/17",
-            "157.240.1.53/32",
-            "157.240.2.0/24",
-            "0.0.0.0/0",
-        ]);
+        let t = table(&["157.240.0.0/17", "157.240.1.53/32", "157.240.2.0/24", "0.0.0.0/0"]);
         assert_eq!(hit(&t, "157.240.1.53").as_deref(), Some("157.240.1.53/32"));
         assert_eq!(hit(&t, "157.240.1.52").as_deref(), Some("157.240.0.0/17"));
         assert_eq!(hit(&t, "157.240.1.54").as_deref(), Some("157.240.0.0/17"));
@@ -238,10 +203,7 @@ mod tests {
         assert_eq!(hit(&t, "255.255.255.255").as_deref(), Some("0.0.0.0/0"));
         assert_eq!(hit(&t, "0.0.0.0").as_deref(), Some("0.0.0.0/0"));
         // IPv4-mapped IPv6 is looked up as IPv4; the v6 family is empty.
-        assert_eq!(
-            hit(&t, "::ffff:157.240.1.53").as_deref(),
-            Some("157.240.1.53/32")
-        );
+        assert_eq!(hit(&t, "::ffff:157.240.1.53").as_deref(), Some("157.240.1.53/32"));
         assert_eq!(hit(&t, "2a03:2880::1"), None);
     }
 
@@ -254,19 +216,10 @@ mod tests {
             "::/0",
             "10.0.0.0/8",
         ]);
-        assert_eq!(
-            hit(&t, "2a03:2880:f0ff:c::1").as_deref(),
-            Some("2a03:2880:f0ff:c::/64")
-        );
-        assert_eq!(
-            hit(&t, "2a03:2880:f0ff:d::1").as_deref(),
-            Some("2a03:2880:f0ff::/48")
-        );
+        assert_eq!(hit(&t, "2a03:2880:f0ff:c::1").as_deref(), Some("2a03:2880:f0ff:c::/64"));
+        assert_eq!(hit(&t, "2a03:2880:f0ff:d::1").as_deref(), Some("2a03:2880:f0ff::/48"));
         assert_eq!(hit(&t, "2a03:2880:1::1").as_deref(), Some("2a03:2880::/32"));
-        assert_eq!(
-            hit(&t, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").as_deref(),
-            Some("::/0")
-        );
+        assert_eq!(hit(&t, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").as_deref(), Some("::/0"));
         assert_eq!(hit(&t, "11.0.0.0"), None);
         assert_eq!(hit(&t, "9.255.255.255"), None);
         assert_eq!(hit(&t, "10.255.255.255").as_deref(), Some("10.0.0.0/8"));
@@ -307,18 +260,13 @@ mod tests {
                 let addr = std::net::Ipv4Addr::from(
                     ((rnd() % 4) as u32) << 30 | (rnd() as u32 & 0x3fff_ffff),
                 );
-                let net = IpNet::new(IpAddr::V4(addr), (rnd() % 33) as u8)
-                    .unwrap()
-                    .trunc();
+                let net = IpNet::new(IpAddr::V4(addr), (rnd() % 33) as u8).unwrap().trunc();
                 if !nets.contains(&net) {
                     nets.push(net);
                 }
             }
             let t = PrefixTable::build(
-                nets.iter()
-                    .enumerate()
-                    .map(|(i, n)| (*n, EndpointId::test(i as u16)))
-                    .collect(),
+                nets.iter().enumerate().map(|(i, n)| (*n, EndpointId::test(i as u16))).collect(),
             );
             for q in 0..500 {
                 // Half the queries probe the edges of a prefix, where an off-by-one would show.
@@ -331,20 +279,10 @@ mod tests {
                         unreachable!("only IPv4 here")
                     };
                     let edge = [u32::from(n.network()), u32::from(n.broadcast())][q % 4 / 2];
-                    IpAddr::V4(
-                        edge.wrapping_add([0, 1, u32::MAX][rnd() as usize % 3])
-                            .into(),
-                    )
+                    IpAddr::V4(edge.wrapping_add([0, 1, u32::MAX][rnd() as usize % 3]).into())
                 };
-                let want = nets
-                    .iter()
-                    .filter(|n| n.contains(&ip))
-                    .max_by_key(|n| n.prefix_len());
-                assert_eq!(
-                    t.find(ip).map(|m| m.prefix),
-                    want.copied(),
-                    "round {round}, {ip}"
-                );
+                let want = nets.iter().filter(|n| n.contains(&ip)).max_by_key(|n| n.prefix_len());
+                assert_eq!(t.find(ip).map(|m| m.prefix), want.copied(), "round {round}, {ip}");
             }
         }
     }

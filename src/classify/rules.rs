@@ -17,45 +17,24 @@ use super::prefixes::{PrefixMatch, PrefixTable, parse_prefix};
 
 /// Dissector signatures a rule may name. Dissectors emit these names; a rule naming anything else
 /// could never match, so it is reported as a typo.
-pub const KNOWN_SIGNATURES: &[&str] = &[
-    "whatsapp_preface",
-    "stun_whatsapp_relay",
-    "stun_realm_facebook",
-];
+pub const KNOWN_SIGNATURES: &[&str] =
+    &["whatsapp_preface", "stun_whatsapp_relay", "stun_realm_facebook"];
 
 /// The default rules, embedded so the binary works without a rules directory.
 /// `(path shown in messages, contents)`, in file-name order like a directory load; prefix files are
 /// found here by file name.
 const BUILTIN: &[(&str, &str)] = &[
-    (
-        "rules/facebook.toml",
-        include_str!("../../rules/facebook.toml"),
-    ),
-    (
-        "rules/instagram.toml",
-        include_str!("../../rules/instagram.toml"),
-    ),
-    (
-        "rules/messenger.toml",
-        include_str!("../../rules/messenger.toml"),
-    ),
-    (
-        "rules/meta-asn-prefixes.txt",
-        include_str!("../../rules/meta-asn-prefixes.txt"),
-    ),
+    ("rules/facebook.toml", include_str!("../../rules/facebook.toml")),
+    ("rules/instagram.toml", include_str!("../../rules/instagram.toml")),
+    ("rules/messenger.toml", include_str!("../../rules/messenger.toml")),
+    ("rules/meta-asn-prefixes.txt", include_str!("../../rules/meta-asn-prefixes.txt")),
     ("rules/meta.toml", include_str!("../../rules/meta.toml")),
-    (
-        "rules/threads.toml",
-        include_str!("../../rules/threads.toml"),
-    ),
+    ("rules/threads.toml", include_str!("../../rules/threads.toml")),
     (
         "rules/whatsapp-server-addresses.txt",
         include_str!("../../rules/whatsapp-server-addresses.txt"),
     ),
-    (
-        "rules/whatsapp.toml",
-        include_str!("../../rules/whatsapp.toml"),
-    ),
+    ("rules/whatsapp.toml", include_str!("../../rules/whatsapp.toml")),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -256,10 +235,7 @@ impl EndpointId {
 
     #[cfg(test)]
     pub(crate) fn test(index: u16) -> EndpointId {
-        EndpointId {
-            service: ServiceId(0),
-            index,
-        }
+        EndpointId { service: ServiceId(0), index }
     }
 }
 
@@ -286,19 +262,14 @@ pub struct PortRange {
 impl PortRange {
     /// Parses `tcp/443`, `udp/3478`, `udp/40000-40100`.
     pub fn parse(text: &str) -> Result<PortRange, String> {
-        let (proto, ports) = text
-            .split_once('/')
-            .ok_or("expected tcp/PORT or udp/FIRST-LAST")?;
+        let (proto, ports) = text.split_once('/').ok_or("expected tcp/PORT or udp/FIRST-LAST")?;
         let transport = match proto.to_ascii_lowercase().as_str() {
             "tcp" => Transport::Tcp,
             "udp" => Transport::Udp,
             _ => return Err(format!("unknown transport \"{proto}\" (tcp or udp)")),
         };
-        let num = |s: &str| {
-            s.trim()
-                .parse::<u16>()
-                .map_err(|_| format!("invalid port number \"{s}\""))
-        };
+        let num =
+            |s: &str| s.trim().parse::<u16>().map_err(|_| format!("invalid port number \"{s}\""));
         let (first, last) = match ports.split_once('-') {
             Some((a, b)) => (num(a)?, num(b)?),
             None => (num(ports)?, num(ports)?),
@@ -306,11 +277,7 @@ impl PortRange {
         if first == 0 || first > last {
             return Err("empty or zero port range".into());
         }
-        Ok(PortRange {
-            transport,
-            first,
-            last,
-        })
+        Ok(PortRange { transport, first, last })
     }
 
     /// Whether `port` over `transport` falls in this range.
@@ -404,10 +371,7 @@ impl Ruleset {
             loader.layer(files, &Origin::Builtin);
         }
         for dir in dirs {
-            let at = Location {
-                file: dir.display().to_string().into(),
-                line: 0,
-            };
+            let at = Location { file: dir.display().to_string().into(), line: 0 };
             match read_dir_tomls(dir) {
                 Ok(files) if files.is_empty() => loader.error(at, RuleErrorKind::NoRuleFiles),
                 Ok(files) => loader.layer(files, &Origin::Dir(dir.clone())),
@@ -585,27 +549,16 @@ fn read_dir_tomls(dir: &Path) -> std::io::Result<Vec<(Arc<str>, String)>> {
     paths.sort(); // deterministic merge order
     paths
         .into_iter()
-        .map(|p| {
-            Ok((
-                Arc::from(p.display().to_string()),
-                std::fs::read_to_string(&p)?,
-            ))
-        })
+        .map(|p| Ok((Arc::from(p.display().to_string()), std::fs::read_to_string(&p)?)))
         .collect()
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// One keyed assignment (host pattern, prefix, signature, ASN) and where it came from.
@@ -648,21 +601,10 @@ fn claim<K: Ord + Clone>(
         let endpoint = endpoints[new.endpoint.index()].name.to_string();
         let first = old.at.clone();
         let kind = if old.endpoint == new.endpoint {
-            RuleErrorKind::Duplicate {
-                what,
-                value,
-                endpoint,
-                first,
-            }
+            RuleErrorKind::Duplicate { what, value, endpoint, first }
         } else {
             let other = endpoints[old.endpoint.index()].name.to_string();
-            RuleErrorKind::Conflict {
-                what,
-                value,
-                endpoint,
-                other,
-                first,
-            }
+            RuleErrorKind::Conflict { what, value, endpoint, other, first }
         };
         return Some(RuleError { at: new.at, kind });
     }
@@ -684,20 +626,11 @@ impl Loader {
     }
 
     fn file(&mut self, file: &Arc<str>, text: &str, origin: &Origin) {
-        let at = |offset: usize| Location {
-            file: file.clone(),
-            line: line_of(text, offset),
-        };
+        let at = |offset: usize| Location { file: file.clone(), line: line_of(text, offset) };
         let syntax = |e: &toml::de::Error, fallback: usize| {
             let line = line_of(text, e.span().map_or(fallback, |s| s.start));
             let msg = e.message().trim_end().replace('\n', " ");
-            (
-                Location {
-                    file: file.clone(),
-                    line,
-                },
-                RuleErrorKind::Syntax(msg),
-            )
+            (Location { file: file.clone(), line }, RuleErrorKind::Syntax(msg))
         };
         let root = match DeTable::parse(text) {
             Ok(root) => root,
@@ -718,13 +651,7 @@ impl Loader {
                 let sname_at = at(sname.span().start);
                 if !valid_name(sname.get_ref()) {
                     let value = sname.get_ref().to_string();
-                    self.error(
-                        sname_at.clone(),
-                        RuleErrorKind::BadName {
-                            what: "service",
-                            value,
-                        },
-                    );
+                    self.error(sname_at.clone(), RuleErrorKind::BadName { what: "service", value });
                 }
                 let mut display = None;
                 let mut roles = Vec::new();
@@ -765,13 +692,7 @@ impl Loader {
                     };
                     if !valid_name(rname.get_ref()) {
                         let value = rname.get_ref().to_string();
-                        self.error(
-                            role_at.clone(),
-                            RuleErrorKind::BadName {
-                                what: "role",
-                                value,
-                            },
-                        );
+                        self.error(role_at.clone(), RuleErrorKind::BadName { what: "role", value });
                     }
                     let display = role.display.as_ref().map(|d| d.get_ref().as_str());
                     let id = self.endpoint_id(sid, rname.get_ref(), display);
@@ -830,23 +751,15 @@ impl Loader {
             match HostPattern::parse(h.get_ref()) {
                 Ok(p) => {
                     let shown = p.to_string();
-                    let c = Claim {
-                        endpoint: id,
-                        at: loc,
-                        layer,
-                    };
+                    let c = Claim { endpoint: id, at: loc, layer };
                     if let Some(e) = claim(&mut self.hosts, p, || shown, "host", c, &self.endpoints)
                     {
                         self.errors.push(e);
                     }
                 }
-                Err(reason) => self.error(
-                    loc,
-                    RuleErrorKind::BadHost {
-                        value: h.into_inner(),
-                        reason,
-                    },
-                ),
+                Err(reason) => {
+                    self.error(loc, RuleErrorKind::BadHost { value: h.into_inner(), reason })
+                }
             }
         }
         for p in role.prefixes {
@@ -863,10 +776,7 @@ impl Loader {
                 Ok(r) => ports.push(r),
                 Err(reason) => self.error(
                     at(p.span().start),
-                    RuleErrorKind::BadPort {
-                        value: p.into_inner(),
-                        reason,
-                    },
+                    RuleErrorKind::BadPort { value: p.into_inner(), reason },
                 ),
             }
         }
@@ -885,27 +795,15 @@ impl Loader {
             if !KNOWN_SIGNATURES.contains(&name.as_str()) {
                 self.error(
                     loc,
-                    RuleErrorKind::BadSignature {
-                        value: name,
-                        known: KNOWN_SIGNATURES.join(", "),
-                    },
+                    RuleErrorKind::BadSignature { value: name, known: KNOWN_SIGNATURES.join(", ") },
                 );
                 continue;
             }
             let shown = name.clone();
-            let c = Claim {
-                endpoint: id,
-                at: loc,
-                layer,
-            };
-            if let Some(e) = claim(
-                &mut self.signatures,
-                name,
-                || shown,
-                "signature",
-                c,
-                &self.endpoints,
-            ) {
+            let c = Claim { endpoint: id, at: loc, layer };
+            if let Some(e) =
+                claim(&mut self.signatures, name, || shown, "signature", c, &self.endpoints)
+            {
                 self.errors.push(e);
             }
         }
@@ -914,19 +812,10 @@ impl Loader {
             let v = *a.get_ref();
             match u32::try_from(v) {
                 Ok(asn) if asn != 0 => {
-                    let c = Claim {
-                        endpoint: id,
-                        at: loc,
-                        layer,
-                    };
-                    if let Some(e) = claim(
-                        &mut self.asns,
-                        asn,
-                        || format!("AS{asn}"),
-                        "asn",
-                        c,
-                        &self.endpoints,
-                    ) {
+                    let c = Claim { endpoint: id, at: loc, layer };
+                    if let Some(e) =
+                        claim(&mut self.asns, asn, || format!("AS{asn}"), "asn", c, &self.endpoints)
+                    {
                         self.errors.push(e);
                     }
                 }
@@ -938,29 +827,16 @@ impl Loader {
     fn prefix(&mut self, id: EndpointId, text: &str, loc: Location) {
         match parse_prefix(text) {
             Ok(net) => {
-                let c = Claim {
-                    endpoint: id,
-                    at: loc,
-                    layer: self.layer,
-                };
-                if let Some(e) = claim(
-                    &mut self.prefixes,
-                    net,
-                    || net.to_string(),
-                    "prefix",
-                    c,
-                    &self.endpoints,
-                ) {
+                let c = Claim { endpoint: id, at: loc, layer: self.layer };
+                if let Some(e) =
+                    claim(&mut self.prefixes, net, || net.to_string(), "prefix", c, &self.endpoints)
+                {
                     self.errors.push(e);
                 }
             }
-            Err(reason) => self.error(
-                loc,
-                RuleErrorKind::BadPrefix {
-                    value: text.to_string(),
-                    reason,
-                },
-            ),
+            Err(reason) => {
+                self.error(loc, RuleErrorKind::BadPrefix { value: text.to_string(), reason })
+            }
         }
     }
 
@@ -1000,14 +876,7 @@ impl Loader {
         for (i, line) in text.lines().enumerate() {
             let entry = line.split('#').next().unwrap_or("").trim();
             if !entry.is_empty() {
-                self.prefix(
-                    id,
-                    entry,
-                    Location {
-                        file: name.clone(),
-                        line: i + 1,
-                    },
-                );
+                self.prefix(id, entry, Location { file: name.clone(), line: i + 1 });
             }
         }
     }
@@ -1016,10 +885,7 @@ impl Loader {
         let i = match self.services.iter().position(|s| &*s.name == name) {
             Some(i) => i,
             None => {
-                self.services.push(Service {
-                    name: name.into(),
-                    display: name.into(),
-                });
+                self.services.push(Service { name: name.into(), display: name.into() });
                 self.services.len() - 1
             }
         };
@@ -1031,18 +897,11 @@ impl Loader {
 
     fn endpoint_id(&mut self, service: ServiceId, role: &str, display: Option<&str>) -> EndpointId {
         let sname = self.services[usize::from(service.0)].name.clone();
-        let i = match self
-            .endpoints
-            .iter()
-            .position(|e| e.service == sname && &*e.role == role)
-        {
+        let i = match self.endpoints.iter().position(|e| e.service == sname && &*e.role == role) {
             Some(i) => i,
             None => {
                 let name: Box<str> = format!("{sname}.{role}").into();
-                let id = EndpointId {
-                    service,
-                    index: self.endpoints.len() as u16,
-                };
+                let id = EndpointId { service, index: self.endpoints.len() as u16 };
                 self.endpoints.push(Endpoint {
                     id,
                     service: sname,
@@ -1068,12 +927,8 @@ impl Loader {
         for (p, c) in &self.hosts {
             hosts.insert(p, c.endpoint);
         }
-        let prefixes = PrefixTable::build(
-            self.prefixes
-                .iter()
-                .map(|(n, c)| (*n, c.endpoint))
-                .collect(),
-        );
+        let prefixes =
+            PrefixTable::build(self.prefixes.iter().map(|(n, c)| (*n, c.endpoint)).collect());
         Ok(Ruleset {
             services: self.services,
             endpoints: self.endpoints,
@@ -1084,11 +939,7 @@ impl Loader {
                 .into_iter()
                 .map(|(k, c)| (k.into_boxed_str(), c.endpoint))
                 .collect(),
-            asns: self
-                .asns
-                .into_iter()
-                .map(|(k, c)| (k, c.endpoint))
-                .collect(),
+            asns: self.asns.into_iter().map(|(k, c)| (k, c.endpoint)).collect(),
             files: self.files,
         })
     }
@@ -1099,8 +950,7 @@ mod tests {
     use super::*;
 
     fn ep(r: &Ruleset, host: &str) -> Option<String> {
-        r.match_host(host)
-            .map(|m| r.endpoint(m.endpoint).name.to_string())
+        r.match_host(host).map(|m| r.endpoint(m.endpoint).name.to_string())
     }
 
     #[test]
@@ -1111,10 +961,7 @@ mod tests {
             ("c.whatsapp.net", "whatsapp.chat"),
             ("e1.whatsapp.net", "whatsapp.chat"),
             ("e16.whatsapp.net", "whatsapp.chat"),
-            (
-                "whatsapp-chatd-edge-shv-01-fra3.facebook.com",
-                "whatsapp.chat",
-            ),
+            ("whatsapp-chatd-edge-shv-01-fra3.facebook.com", "whatsapp.chat"),
             ("v.whatsapp.net", "whatsapp.registration"),
             ("mmg.whatsapp.net", "whatsapp.media"),
             ("MMG-FNA.whatsapp.net.", "whatsapp.media"),
@@ -1167,12 +1014,7 @@ mod tests {
         ] {
             assert_eq!(ep(&r, host).as_deref(), Some(want), "{host}");
         }
-        for host in [
-            "example.com",
-            "notwhatsapp.net",
-            "whatsapp.net.example.com",
-            "fb.example",
-        ] {
+        for host in ["example.com", "notwhatsapp.net", "whatsapp.net.example.com", "fb.example"] {
             assert_eq!(ep(&r, host), None, "{host}");
         }
     }
@@ -1181,47 +1023,23 @@ mod tests {
     fn builtin_addresses_signatures_and_asns() {
         let r = Ruleset::builtin();
         let ip = |s: &str| {
-            r.match_ip(s.parse().unwrap()).map(|m| {
-                (
-                    r.endpoint(m.endpoint).name.to_string(),
-                    m.prefix.to_string(),
-                )
-            })
+            r.match_ip(s.parse().unwrap())
+                .map(|m| (r.endpoint(m.endpoint).name.to_string(), m.prefix.to_string()))
         };
         // A WhatsApp /32 beats Meta's /17.
-        assert_eq!(
-            ip("157.240.2.53"),
-            Some(("whatsapp.other".into(), "157.240.2.53/32".into()))
-        );
-        assert_eq!(
-            ip("157.240.2.55"),
-            Some(("meta.network".into(), "157.240.0.0/17".into()))
-        );
-        assert_eq!(
-            ip("157.240.0.61"),
-            Some(("whatsapp.other".into(), "157.240.0.60/31".into()))
-        );
-        assert_eq!(
-            ip("2a03:2880:f0ff::1"),
-            Some(("meta.network".into(), "2a03:2880::/32".into()))
-        );
+        assert_eq!(ip("157.240.2.53"), Some(("whatsapp.other".into(), "157.240.2.53/32".into())));
+        assert_eq!(ip("157.240.2.55"), Some(("meta.network".into(), "157.240.0.0/17".into())));
+        assert_eq!(ip("157.240.0.61"), Some(("whatsapp.other".into(), "157.240.0.60/31".into())));
+        assert_eq!(ip("2a03:2880:f0ff::1"), Some(("meta.network".into(), "2a03:2880::/32".into())));
         assert_eq!(ip("8.8.8.8"), None);
         let sig = |s: &str| r.match_signature(s).map(|e| r.endpoint(e).name.to_string());
         assert_eq!(sig("whatsapp_preface").as_deref(), Some("whatsapp.chat"));
-        assert_eq!(
-            sig("stun_whatsapp_relay").as_deref(),
-            Some("whatsapp.calls")
-        );
-        assert_eq!(
-            sig("stun_realm_facebook").as_deref(),
-            Some("facebook.calls")
-        );
+        assert_eq!(sig("stun_whatsapp_relay").as_deref(), Some("whatsapp.calls"));
+        assert_eq!(sig("stun_realm_facebook").as_deref(), Some("facebook.calls"));
         assert_eq!(sig("nope"), None);
         for asn in [32934, 63293, 54115, 34825] {
             assert_eq!(
-                r.match_asn(asn)
-                    .map(|e| r.endpoint(e).name.to_string())
-                    .as_deref(),
+                r.match_asn(asn).map(|e| r.endpoint(e).name.to_string()).as_deref(),
                 Some("meta.network")
             );
         }
@@ -1229,11 +1047,7 @@ mod tests {
         let chat = r.endpoint_by_name("whatsapp.chat").unwrap();
         assert!(chat.uses_port(Transport::Tcp, 5222) && chat.uses_port(Transport::Tcp, 443));
         assert!(!chat.uses_port(Transport::Udp, 5222));
-        assert!(
-            r.endpoint_by_name("whatsapp.calls")
-                .unwrap()
-                .uses_port(Transport::Udp, 3478)
-        );
+        assert!(r.endpoint_by_name("whatsapp.calls").unwrap().uses_port(Transport::Udp, 3478));
         let wa = r.endpoint_by_name("whatsapp.media").unwrap();
         assert_eq!(r.service(wa.id.service()).display.as_ref(), "WhatsApp");
         assert_eq!(wa.service.as_ref(), "whatsapp");
@@ -1247,10 +1061,7 @@ mod tests {
             let name = entry.unwrap().file_name().into_string().unwrap();
             if name.ends_with(".toml") || name.ends_with(".txt") {
                 let want = format!("rules/{name}");
-                assert!(
-                    BUILTIN.iter().any(|(n, _)| *n == want),
-                    "{want} is not in BUILTIN"
-                );
+                assert!(BUILTIN.iter().any(|(n, _)| *n == want), "{want} is not in BUILTIN");
             }
         }
     }
@@ -1272,11 +1083,7 @@ mod tests {
     fn errors(files: &[(&str, &str)], builtin: bool) -> Vec<String> {
         let (dir, r) = load_files(files, builtin);
         let d = dir.path().display().to_string();
-        r.expect_err("should fail")
-            .0
-            .iter()
-            .map(|e| e.to_string().replace(&d, "D"))
-            .collect()
+        r.expect_err("should fail").0.iter().map(|e| e.to_string().replace(&d, "D")).collect()
     }
 
     #[test]
@@ -1319,21 +1126,14 @@ hosts = ["ok.example"]
             r#"D/whatsapp.toml:18: asn "AS32934": claimed by whatsapp.other and by whatsapp.chat (at D/whatsapp.toml:13)"#,
         ];
         for w in want {
-            assert!(
-                got.iter().any(|g| g == w),
-                "missing {w}\ngot:\n{}",
-                got.join("\n")
-            );
+            assert!(got.iter().any(|g| g == w), "missing {w}\ngot:\n{}", got.join("\n"));
         }
         assert!(
             got.iter()
                 .any(|g| g.starts_with("D/whatsapp.toml:") && g.contains("service name \"Bad\"")),
             "{got:?}"
         );
-        assert!(
-            got.iter().any(|g| g.contains("role name \"x y\"")),
-            "{got:?}"
-        );
+        assert!(got.iter().any(|g| g.contains("role name \"x y\"")), "{got:?}");
     }
 
     #[test]
@@ -1343,10 +1143,7 @@ hosts = ["ok.example"]
         let got = errors(
             &[
                 ("a.toml", a),
-                (
-                    "b.toml",
-                    "[service.z]\ndisplay = \"Z\"\ncolour = 3\n[services.q]\n",
-                ),
+                ("b.toml", "[service.z]\ndisplay = \"Z\"\ncolour = 3\n[services.q]\n"),
                 ("c.toml", "[service.q.role.r]\nhosts = [\"a.example\"\n"),
                 ("d.toml", "[service.q.role.s]\nprefixes = \"1.2.3.0/24\"\n"),
                 ("e.toml", "service = 3\n"),
@@ -1354,29 +1151,14 @@ hosts = ["ok.example"]
             false,
         );
         assert_eq!(got.len(), 7, "{got:#?}");
-        assert!(
-            got[0].starts_with("D/a.toml:3: unknown field `hostz`"),
-            "{got:?}"
-        );
+        assert!(got[0].starts_with("D/a.toml:3: unknown field `hostz`"), "{got:?}");
         // The bad key in role y hides nothing in role z.
-        assert_eq!(
-            got[1],
-            r#"D/a.toml:6: prefix "10.0.0.0/33": invalid prefix length"#
-        );
-        assert_eq!(
-            got[2],
-            "D/b.toml:3: unknown field `colour`, expected one of `display`, `role`"
-        );
-        assert_eq!(
-            got[3],
-            "D/b.toml:4: unknown field `services`, expected `service`"
-        );
+        assert_eq!(got[1], r#"D/a.toml:6: prefix "10.0.0.0/33": invalid prefix length"#);
+        assert_eq!(got[2], "D/b.toml:3: unknown field `colour`, expected one of `display`, `role`");
+        assert_eq!(got[3], "D/b.toml:4: unknown field `services`, expected `service`");
         assert!(got[4].starts_with("D/c.toml:"), "{got:?}");
         assert!(got[5].starts_with("D/d.toml:2: invalid type"), "{got:?}");
-        assert_eq!(
-            got[6],
-            "D/e.toml:1: invalid type for `service`, expected a table"
-        );
+        assert_eq!(got[6], "D/e.toml:1: invalid type for `service`, expected a table");
     }
 
     #[test]
@@ -1385,18 +1167,9 @@ hosts = ["ok.example"]
         let nets = "# header kept\n10.0.0.0/8\n\n10.1.0.0/16 # comment\n10.0.0.0/33\nbogus\n";
         let got = errors(&[("x.toml", toml), ("nets.txt", nets)], false);
         assert_eq!(got.len(), 3, "{got:?}");
-        assert_eq!(
-            got[0],
-            r#"D/nets.txt:5: prefix "10.0.0.0/33": invalid prefix length"#
-        );
-        assert_eq!(
-            got[1],
-            r#"D/nets.txt:6: prefix "bogus": invalid IP address "bogus""#
-        );
-        assert!(
-            got[2].starts_with("D/x.toml:2: cannot read: D/missing.txt:"),
-            "{got:?}"
-        );
+        assert_eq!(got[0], r#"D/nets.txt:5: prefix "10.0.0.0/33": invalid prefix length"#);
+        assert_eq!(got[1], r#"D/nets.txt:6: prefix "bogus": invalid IP address "bogus""#);
+        assert!(got[2].starts_with("D/x.toml:2: cannot read: D/missing.txt:"), "{got:?}");
     }
 
     #[test]
@@ -1405,9 +1178,7 @@ hosts = ["ok.example"]
         assert_eq!(got, ["D: no *.toml rule files"]);
         let e = Ruleset::load(&[PathBuf::from("/nonexistent/leakscope-rules")], false).unwrap_err();
         assert!(
-            e.0[0]
-                .to_string()
-                .starts_with("/nonexistent/leakscope-rules: cannot read:"),
+            e.0[0].to_string().starts_with("/nonexistent/leakscope-rules: cannot read:"),
             "{e}"
         );
     }
@@ -1417,10 +1188,7 @@ hosts = ["ok.example"]
         let a = "[service.x.role.y]\nhosts = [\"a.example\"]\n";
         let b = "[service.x.role.y]\nhosts = [\"b.example\"]\n";
         let got = errors(&[("a.toml", a), ("b.toml", b)], false);
-        assert_eq!(
-            got,
-            [r#"D/b.toml:1: role "y": duplicate in x.y (first at D/a.toml:1)"#]
-        );
+        assert_eq!(got, [r#"D/b.toml:1: role "y": duplicate in x.y (first at D/a.toml:1)"#]);
     }
 
     #[test]
@@ -1443,19 +1211,9 @@ hosts = [".acme.example"]
 "#;
         let (_dir, r) = load_files(&[("user.toml", user)], true);
         let r = r.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            ep(&r, "g.whatsapp.net").as_deref(),
-            Some("whatsapp.gateway")
-        );
-        assert_eq!(
-            ep(&r, "mmg2.whatsapp.net").as_deref(),
-            Some("whatsapp.media")
-        );
-        assert_eq!(
-            ep(&r, "mmg.whatsapp.net").as_deref(),
-            Some("whatsapp.media"),
-            "builtin kept"
-        );
+        assert_eq!(ep(&r, "g.whatsapp.net").as_deref(), Some("whatsapp.gateway"));
+        assert_eq!(ep(&r, "mmg2.whatsapp.net").as_deref(), Some("whatsapp.media"));
+        assert_eq!(ep(&r, "mmg.whatsapp.net").as_deref(), Some("whatsapp.media"), "builtin kept");
         assert_eq!(ep(&r, "api.acme.example").as_deref(), Some("acme.api"));
         let m = r.match_ip("157.240.2.53".parse().unwrap()).unwrap();
         assert_eq!(&*r.endpoint(m.endpoint).name, "whatsapp.gateway");
@@ -1480,25 +1238,15 @@ hosts = [".acme.example"]
     fn check_returns_counts() {
         let s = check(&[]).unwrap();
         assert_eq!(s.services, 6);
-        let chat = s
-            .roles
-            .iter()
-            .find(|r| r.endpoint == "whatsapp.chat")
-            .unwrap();
+        let chat = s.roles.iter().find(|r| r.endpoint == "whatsapp.chat").unwrap();
         assert_eq!((chat.hosts, chat.signatures, chat.ports), (19, 1, 2));
         assert!(s.to_string().contains("whatsapp.chat"));
     }
 
     #[test]
     fn ports_parse() {
-        assert_eq!(
-            PortRange::parse("UDP/40000-40100").unwrap().to_string(),
-            "udp/40000-40100"
-        );
-        assert_eq!(
-            PortRange::parse("tcp/5222").unwrap().to_string(),
-            "tcp/5222"
-        );
+        assert_eq!(PortRange::parse("UDP/40000-40100").unwrap().to_string(), "udp/40000-40100");
+        assert_eq!(PortRange::parse("tcp/5222").unwrap().to_string(), "tcp/5222");
         assert!(PortRange::parse("5222").is_err());
         assert!(PortRange::parse("tcp/70000").is_err());
         assert!(PortRange::parse("tcp/0").is_err());

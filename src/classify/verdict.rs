@@ -56,11 +56,7 @@ pub struct Evidence {
 impl Evidence {
     /// Evidence whose text is `tag:value` (`value` without the tag).
     pub fn new(kind: Confidence, endpoint: EndpointId, value: impl fmt::Display) -> Evidence {
-        Evidence {
-            kind,
-            endpoint,
-            text: format!("{}:{value}", kind.tag()),
-        }
+        Evidence { kind, endpoint, text: format!("{}:{value}", kind.tag()) }
     }
 
     /// `sig:NAME`.
@@ -125,11 +121,7 @@ impl VerdictBuilder {
 
     /// Adds one piece of evidence in place (for loops).
     pub fn push(&mut self, e: Evidence) {
-        if !self
-            .items
-            .iter()
-            .any(|x| x.text == e.text && x.endpoint == e.endpoint)
-        {
+        if !self.items.iter().any(|x| x.text == e.text && x.endpoint == e.endpoint) {
             self.items.push(e);
         }
     }
@@ -162,11 +154,7 @@ mod tests {
     fn strongest_evidence_decides_and_conflicts_stay_listed() {
         let r = Ruleset::builtin();
         let id = |n: &str| r.endpoint_by_name(n).unwrap().id;
-        let (chat, media, meta) = (
-            id("whatsapp.chat"),
-            id("whatsapp.media"),
-            id("meta.network"),
-        );
+        let (chat, media, meta) = (id("whatsapp.chat"), id("whatsapp.media"), id("meta.network"));
         let v = VerdictBuilder::default()
             .add(Evidence::asn(meta, 32934))
             .add(Evidence::prefix(meta, "157.240.0.0/17".parse().unwrap()))
@@ -180,12 +168,7 @@ mod tests {
         assert_eq!(v.confidence, Confidence::Sni);
         assert_eq!(
             v.evidence,
-            [
-                "sni:mmg.whatsapp.net",
-                "dns:g.whatsapp.net",
-                "prefix:157.240.0.0/17",
-                "asn:AS32934"
-            ]
+            ["sni:mmg.whatsapp.net", "dns:g.whatsapp.net", "prefix:157.240.0.0/17", "asn:AS32934"]
         );
         let v = VerdictBuilder::default()
             .add(Evidence::sni(media, "mmg.whatsapp.net"))

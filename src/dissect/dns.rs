@@ -246,11 +246,7 @@ pub fn parse(buf: &[u8]) -> Result<DnsMessage, DnsError> {
     for _ in 0..qd {
         let mut name = String::new();
         let keep = questions.len() < MAX_QUESTIONS;
-        pos = if keep {
-            read_name(buf, pos, &mut name)?
-        } else {
-            skip_name(buf, pos)?
-        };
+        pos = if keep { read_name(buf, pos, &mut name)? } else { skip_name(buf, pos)? };
         let qtype = RrType(be16(slice(buf, pos..pos + 4)?));
         pos += 4;
         if keep {
@@ -279,9 +275,7 @@ pub fn parse(buf: &[u8]) -> Result<DnsMessage, DnsError> {
 pub fn parse_tcp(buf: &[u8]) -> Result<(DnsMessage, usize), DnsError> {
     let len = usize::from(be16(slice(buf, 0..2)?));
     if len < HEADER_LEN {
-        return Err(DnsError::Malformed(
-            "tcp length prefix shorter than a header",
-        ));
+        return Err(DnsError::Malformed("tcp length prefix shorter than a header"));
     }
     let msg = slice(buf, 2..2 + len)?;
     let parsed = parse(msg).map_err(|e| match e {
@@ -336,11 +330,7 @@ pub fn resolve_addresses(msg: &DnsMessage) -> Vec<ResolvedAddr> {
                     }
                     DnsData::Other => continue,
                 };
-                out.push(ResolvedAddr {
-                    query: query.clone(),
-                    addr,
-                    ttl: ttl.min(a.ttl),
-                });
+                out.push(ResolvedAddr { query: query.clone(), addr, ttl: ttl.min(a.ttl) });
             }
             match next {
                 Some((target, link_ttl)) => {
@@ -370,18 +360,16 @@ fn read_answer(buf: &[u8], pos: usize) -> Result<(DnsAnswer, usize), DnsError> {
         }
         RrType::CNAME => {
             let mut target = String::new();
-            // The target may point anywhere earlier in the message, so read from `buf`.
-            read_name(buf, rd_start, &mut target)?;
+            // The target may point anywhere earlier in the message, so read from `buf`; its
+            // own bytes must stay inside the rdata.
+            if read_name(buf, rd_start, &mut target)? > rd_start + rdlen {
+                return Err(DnsError::Malformed("cname target overruns its record"));
+            }
             DnsData::Cname(target)
         }
         _ => DnsData::Other,
     };
-    let answer = DnsAnswer {
-        name,
-        rtype,
-        ttl,
-        data,
-    };
+    let answer = DnsAnswer { name, rtype, ttl, data };
     Ok((answer, rd_start + rdlen))
 }
 
@@ -455,9 +443,7 @@ fn walk_name(
                     return Err(DnsError::Malformed("too many compression pointers"));
                 }
                 if target >= pos {
-                    return Err(DnsError::Malformed(
-                        "compression pointer does not point back",
-                    ));
+                    return Err(DnsError::Malformed("compression pointer does not point back"));
                 }
                 end.get_or_insert(pos + 2);
                 pos = target;
@@ -468,8 +454,7 @@ fn walk_name(
 }
 
 fn slice(buf: &[u8], r: Range<usize>) -> Result<&[u8], DnsError> {
-    buf.get(r.clone())
-        .ok_or(DnsError::Incomplete { need: r.end })
+    buf.get(r.clone()).ok_or(DnsError::Incomplete { need: r.end })
 }
 
 fn be16(b: &[u8]) -> u16 {
@@ -517,16 +502,10 @@ mod tests {
         assert_eq!(m.questions, vec![("www.whatsapp.com".into(), RrType::A)]);
         assert_eq!(m.answers.len(), 2);
         assert_eq!(m.answers[0].name, "www.whatsapp.com");
-        assert_eq!(
-            m.answers[0].data,
-            DnsData::Cname("mmx-ds.cdn.whatsapp.net".into())
-        );
+        assert_eq!(m.answers[0].data, DnsData::Cname("mmx-ds.cdn.whatsapp.net".into()));
         assert_eq!(m.answers[1].name, "mmx-ds.cdn.whatsapp.net");
         assert_eq!(m.answers[1].ttl, 60);
-        assert_eq!(
-            m.answers[1].data,
-            DnsData::A(Ipv4Addr::new(157, 240, 1, 53))
-        );
+        assert_eq!(m.answers[1].data, DnsData::A(Ipv4Addr::new(157, 240, 1, 53)));
         assert!(looks_like_dns_response(&whatsapp_response()));
     }
 
@@ -578,10 +557,7 @@ mod tests {
         m.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 9, 0, 4]);
         m.extend_from_slice(b"\x03uid");
         let p = parse(&m).unwrap();
-        assert_eq!(
-            p.answers[0].data,
-            DnsData::Aaaa("2a03:2880::1".parse().unwrap())
-        );
+        assert_eq!(p.answers[0].data, DnsData::Aaaa("2a03:2880::1".parse().unwrap()));
         assert_eq!(p.answers[1].rtype, RrType::TXT);
         assert_eq!(p.answers[1].data, DnsData::Other);
     }
@@ -589,16 +565,18 @@ mod tests {
     #[test]
     fn pointer_loop_is_malformed() {
         // question name is a pointer to itself
-        let m = [
-            0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1,
-        ];
-        assert_eq!(
-            parse(&m),
-            Err(DnsError::Malformed(
-                "compression pointer does not point back"
-            ))
-        );
+        let m = [0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];
+        assert_eq!(parse(&m), Err(DnsError::Malformed("compression pointer does not point back")));
         assert!(!looks_like_dns_response(&m));
+    }
+
+    #[test]
+    fn cname_target_must_fit_its_rdata() {
+        let mut m = whatsapp_response();
+        let rdlen_at = 12 + 22 + 10 + 1; // header, question, answer fixed part, rdlength low byte
+        assert_eq!(m[rdlen_at], 25);
+        m[rdlen_at] = 3;
+        assert!(matches!(parse(&m), Err(DnsError::Malformed(_))));
     }
 
     #[test]
@@ -609,17 +587,12 @@ mod tests {
             m.extend_from_slice(&[b'a'; 63]);
         }
         m.extend_from_slice(&[0, 0, 1, 0, 1]);
-        assert_eq!(
-            parse(&m),
-            Err(DnsError::Malformed("name longer than 255 bytes"))
-        );
+        assert_eq!(parse(&m), Err(DnsError::Malformed("name longer than 255 bytes")));
     }
 
     #[test]
     fn odd_bytes_are_escaped_and_lowercased() {
-        let m = [
-            0, 1, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'A', b'.', 0xff, 0, 0, 1, 0, 1,
-        ];
+        let m = [0, 1, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'A', b'.', 0xff, 0, 0, 1, 0, 1];
         let p = parse(&m).unwrap();
         assert!(!p.is_response);
         assert_eq!(p.questions[0].0, "a\\.\\255");
@@ -629,10 +602,7 @@ mod tests {
     fn truncations_are_incomplete_and_tcp_framing() {
         let m = whatsapp_response();
         for cut in 0..m.len() {
-            assert!(
-                matches!(parse(&m[..cut]), Err(DnsError::Incomplete { .. })),
-                "cut at {cut}"
-            );
+            assert!(matches!(parse(&m[..cut]), Err(DnsError::Incomplete { .. })), "cut at {cut}");
         }
         let mut framed = (m.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&m);
@@ -640,10 +610,7 @@ mod tests {
         let (p, used) = parse_tcp(&framed).unwrap();
         assert_eq!(used, m.len() + 2);
         assert_eq!(p.questions.len(), 1);
-        assert_eq!(
-            parse_tcp(&framed[..10]),
-            Err(DnsError::Incomplete { need: m.len() + 2 })
-        );
+        assert_eq!(parse_tcp(&framed[..10]), Err(DnsError::Incomplete { need: m.len() + 2 }));
     }
 
     #[test]
@@ -651,9 +618,7 @@ mod tests {
         let mut q = whatsapp_response();
         q[2] &= 0x7f; // clear QR
         assert!(!looks_like_dns_response(&q));
-        assert!(!looks_like_dns_response(
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-        ));
+        assert!(!looks_like_dns_response(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
         assert!(!looks_like_dns_response(&[
             0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0
         ]));
@@ -678,11 +643,7 @@ mod tests {
             let cols: Vec<&str> = line.split('\t').collect();
             let (capture, buf) = (cols[0], unhex(cols[cols.len() - 1]));
             let m = parse(&buf).unwrap_or_else(|e| panic!("{capture}: {e}: {line}"));
-            assert_eq!(
-                looks_like_dns_response(&buf),
-                m.is_response,
-                "{capture}: {line}"
-            );
+            assert_eq!(looks_like_dns_response(&buf), m.is_response, "{capture}: {line}");
             assert!(!m.questions.is_empty(), "{capture}");
             if !resolve_addresses(&m).is_empty() {
                 responses_with_addr += 1;
@@ -739,11 +700,7 @@ mod tests {
             self.0
         }
         fn below(&mut self, n: usize) -> usize {
-            if n == 0 {
-                0
-            } else {
-                (self.next() % n as u64) as usize
-            }
+            if n == 0 { 0 } else { (self.next() % n as u64) as usize }
         }
     }
 }

@@ -62,9 +62,7 @@ fn ja4_a(ch: &ClientHello, transport: Transport, out: &mut String) {
 
 /// Highest non-GREASE supported_versions entry, else the hello's legacy_version.
 fn tls_version(ch: &ClientHello) -> u16 {
-    non_grease(&ch.supported_versions)
-        .max()
-        .unwrap_or(ch.legacy_version)
+    non_grease(&ch.supported_versions).max().unwrap_or(ch.legacy_version)
 }
 
 /// Two-character JA4 version code; unknown versions (drafts, Meta's 0xfb??) map to "00".
@@ -200,9 +198,7 @@ mod tests {
     use crate::dissect::tls::{fixture_lines, parse_client_hello_records};
 
     fn hexlist(s: &str) -> Vec<u16> {
-        s.split(',')
-            .map(|v| u16::from_str_radix(v, 16).unwrap())
-            .collect()
+        s.split(',').map(|v| u16::from_str_radix(v, 16).unwrap()).collect()
     }
 
     /// The worked example of FoxIO's JA4.md (GREASE values added to check they are ignored).
@@ -232,19 +228,10 @@ mod tests {
     #[test]
     fn foxio_spec_example() {
         let ch = foxio_example();
-        assert_eq!(
-            ja4(&ch, Transport::Tcp),
-            "t13d1516h2_8daaf6152771_e5627efa2ab1"
-        );
-        assert_eq!(
-            ja4(&ch, Transport::Quic),
-            "q13d1516h2_8daaf6152771_e5627efa2ab1"
-        );
+        assert_eq!(ja4(&ch, Transport::Tcp), "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(ja4(&ch, Transport::Quic), "q13d1516h2_8daaf6152771_e5627efa2ab1");
         // Without signature algorithms the underscore is omitted (JA4.md: 6d807ffa2a79).
-        let no_sigs = ClientHello {
-            signature_algorithms: vec![],
-            ..ch
-        };
+        let no_sigs = ClientHello { signature_algorithms: vec![], ..ch };
         assert_eq!(ja4_c(&no_sigs), "6d807ffa2a79");
     }
 
@@ -264,22 +251,13 @@ mod tests {
             signature_algorithms: hexlist("0403,0804,0401,0503,0805,0501,0806,0601"),
             ..ClientHello::default()
         };
-        assert_eq!(
-            ja4(&ch, Transport::Tcp),
-            "t13d1516h2_8daaf6152771_d8a2da3f94cd"
-        );
+        assert_eq!(ja4(&ch, Transport::Tcp), "t13d1516h2_8daaf6152771_d8a2da3f94cd");
     }
 
     #[test]
     fn empty_lists_and_alpn_rules() {
-        let ch = ClientHello {
-            legacy_version: 0x0301,
-            ..ClientHello::default()
-        };
-        assert_eq!(
-            ja4(&ch, Transport::Tcp),
-            "t10i000000_000000000000_000000000000"
-        );
+        let ch = ClientHello { legacy_version: 0x0301, ..ClientHello::default() };
+        assert_eq!(ja4(&ch, Transport::Tcp), "t10i000000_000000000000_000000000000");
         // JA4.md's ALPN examples (first/last raw byte of the first value).
         assert_eq!(alpn_chars(Some((0xab, 0xab))), ['a', 'b']);
         assert_eq!(alpn_chars(Some((0xab, 0xcd))), ['a', 'd']);
@@ -338,10 +316,7 @@ mod tests {
     fn alpn_http11_follows_spec_not_ndpi() {
         let ch = hello("tls_2_reasms_b_s0");
         assert_eq!(ch.alpn, ["http/1.1"]);
-        assert_eq!(
-            ja4(&ch, Transport::Tcp),
-            "t00d0309h1_55b375c5d22e_566d5108064c"
-        );
+        assert_eq!(ja4(&ch, Transport::Tcp), "t00d0309h1_55b375c5d22e_566d5108064c");
         assert_eq!(ja3_hash(&ch), "44dab16d680ef93487bc16ad23b3ffb1");
     }
 

@@ -6,10 +6,10 @@ pub mod dns;
 pub mod http;
 pub mod ja4;
 pub mod quic;
+pub mod state;
+pub mod stream;
 pub mod stun;
 pub mod tls;
 pub mod whatsapp;
-pub mod state;
-pub mod stream;
 
 pub use state::{AppInfo, FlowDissect, Observation};

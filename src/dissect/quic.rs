@@ -87,16 +87,8 @@ struct Labels {
     hp: &'static [u8],
 }
 
-const LABELS_V1: Labels = Labels {
-    key: b"quic key",
-    iv: b"quic iv",
-    hp: b"quic hp",
-};
-const LABELS_V2: Labels = Labels {
-    key: b"quicv2 key",
-    iv: b"quicv2 iv",
-    hp: b"quicv2 hp",
-};
+const LABELS_V1: Labels = Labels { key: b"quic key", iv: b"quic iv", hp: b"quic hp" };
+const LABELS_V2: Labels = Labels { key: b"quicv2 key", iv: b"quicv2 iv", hp: b"quicv2 hp" };
 
 const SALT_V1: [u8; 20] = hex20(b"38762cf7f55934b34d179ae6a4c80cadccbb7f0a");
 const SALT_V2: [u8; 20] = hex20(b"0dede3def700a6db819381be6e269dcbf9bd2ed9");
@@ -157,20 +149,10 @@ struct VersionParams {
 
 impl VersionParams {
     fn for_version(v: QuicVersion) -> Result<Self, QuicFailure> {
-        let v1_like = |salt| {
-            Ok(Self {
-                salt,
-                labels: LABELS_V1,
-                initial_type: 0,
-            })
-        };
+        let v1_like = |salt| Ok(Self { salt, labels: LABELS_V1, initial_type: 0 });
         match v.0 {
             0x0000_0001 => v1_like(&SALT_V1),
-            0x6b33_43cf => Ok(Self {
-                salt: &SALT_V2,
-                labels: LABELS_V2,
-                initial_type: 1,
-            }),
+            0x6b33_43cf => Ok(Self { salt: &SALT_V2, labels: LABELS_V2, initial_type: 1 }),
             // IETF drafts 22..=34 (0xff0000NN). 33 and 34 already use the v1 salt. Drafts
             // before 22 used a different long header (4-bit CID lengths): not supported.
             0xff00_0016 => v1_like(&SALT_DRAFT22),
@@ -205,8 +187,7 @@ fn expand_label(prk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) -> Result<(), 
     let label_len = u8::try_from(PREFIX.len() + label.len())
         .map_err(|_| QuicFailure::Malformed("label length"))?;
     let info: [&[u8]; 5] = [&len.to_be_bytes(), &[label_len], PREFIX, label, &[0]];
-    prk.expand_multi_info(&info, out)
-        .map_err(|_| QuicFailure::Malformed("hkdf expand"))
+    prk.expand_multi_info(&info, out).map_err(|_| QuicFailure::Malformed("hkdf expand"))
 }
 
 /// Derives the client Initial secret from the version salt and the client's first DCID.
@@ -230,11 +211,7 @@ impl InitialKeys {
         expand_label(&prk, labels.key, &mut key)?;
         expand_label(&prk, labels.iv, &mut iv)?;
         expand_label(&prk, labels.hp, &mut hp)?;
-        Ok(Self {
-            aead: Aes128Gcm::new(&Array::from(key)),
-            iv,
-            hp: Aes128::new(&Array::from(hp)),
-        })
+        Ok(Self { aead: Aes128Gcm::new(&Array::from(key)), iv, hp: Aes128::new(&Array::from(hp)) })
     }
 
     /// Header-protection mask: AES-128-ECB of the 16-byte sample (RFC 9001 §5.4.3).
@@ -315,11 +292,7 @@ enum LongType {
 impl LongType {
     fn from_bits(bits: u8, v2: bool) -> Self {
         // v2 rotates the codes by one (RFC 9369 §3.2).
-        let b = if v2 {
-            bits.wrapping_sub(1) & 3
-        } else {
-            bits & 3
-        };
+        let b = if v2 { bits.wrapping_sub(1) & 3 } else { bits & 3 };
         match b {
             0 => Self::Initial,
             1 => Self::ZeroRtt,
@@ -382,12 +355,7 @@ fn parse_long_header(buf: &[u8]) -> Result<LongHeader<'_>, QuicFailure> {
             end
         }
     };
-    Ok(LongHeader {
-        kind,
-        dcid,
-        pn_offset: c.pos,
-        packet_len,
-    })
+    Ok(LongHeader { kind, dcid, pn_offset: c.pos, packet_len })
 }
 
 /// Cheap pre-check on a UDP payload: an IETF-style long-header Initial of a version we can
@@ -402,9 +370,7 @@ pub fn looks_like_quic_initial(payload: &[u8]) -> bool {
     let type_bits = payload.first().map_or(0xff, |f| (f >> 4) & 3);
     payload.len() >= MIN_INITIAL_DATAGRAM
         && type_bits == params.initial_type
-        && payload
-            .get(5)
-            .is_some_and(|&l| usize::from(l) <= MAX_CID_LEN)
+        && payload.get(5).is_some_and(|&l| usize::from(l) <= MAX_CID_LEN)
 }
 
 /// Recovers a full packet number from its truncated encoding (RFC 9000 Appendix A.3).
@@ -438,11 +404,7 @@ struct CryptoAssembler {
 
 impl Default for CryptoAssembler {
     fn default() -> Self {
-        Self {
-            data: Vec::new(),
-            ranges: [(0, 0); MAX_RANGES],
-            n_ranges: 0,
-        }
+        Self { data: Vec::new(), ranges: [(0, 0); MAX_RANGES], n_ranges: 0 }
     }
 }
 
@@ -732,11 +694,7 @@ impl QuicInitialState {
         }
         let Some((pn, payload_start)) = ok else {
             // The first Initial must authenticate; later stray packets are just skipped.
-            return if self.decrypted_any {
-                Ok(())
-            } else {
-                Err(QuicFailure::Decrypt)
-            };
+            return if self.decrypted_any { Ok(()) } else { Err(QuicFailure::Decrypt) };
         };
         self.decrypted_any = true;
         self.largest_pn = Some(self.largest_pn.map_or(pn, |l| l.max(pn)));
@@ -795,10 +753,7 @@ impl QuicInitialState {
         let (ciphertext, tag) = body.split_at_mut(body.len() - TAG_LEN);
         let tag = Tag::try_from(&*tag).map_err(|_| SHORT)?;
         let nonce = Array::from(keys.nonce(pn));
-        let ok = keys
-            .aead
-            .decrypt_inout_detached(&nonce, aad, ciphertext.into(), &tag)
-            .is_ok();
+        let ok = keys.aead.decrypt_inout_detached(&nonce, aad, ciphertext.into(), &tag).is_ok();
         Ok(ok.then_some((pn, header_len)))
     }
 }
@@ -896,10 +851,8 @@ mod tests {
     fn protect(keys: &InitialKeys, header: &[u8], pn: u64, payload: &[u8]) -> Vec<u8> {
         let mut body = payload.to_vec();
         let nonce = Array::from(keys.nonce(pn));
-        let tag = keys
-            .aead
-            .encrypt_inout_detached(&nonce, header, body.as_mut_slice().into())
-            .unwrap();
+        let tag =
+            keys.aead.encrypt_inout_detached(&nonce, header, body.as_mut_slice().into()).unwrap();
         let mut pkt = [header, &body, tag.as_slice()].concat();
         let pn_offset = header.len() - 4;
         let sample: [u8; 16] = pkt[pn_offset + 4..pn_offset + 20].try_into().unwrap();
@@ -927,9 +880,7 @@ mod tests {
         );
         let keys = derive(1);
         assert_eq!(keys.iv.to_vec(), decode_hex("fa044b2f42a3fd3b46fb255c"));
-        let sample: [u8; 16] = decode_hex("d1b1c98dd7689fb8ec11d242b123dc9b")
-            .try_into()
-            .unwrap();
+        let sample: [u8; 16] = decode_hex("d1b1c98dd7689fb8ec11d242b123dc9b").try_into().unwrap();
         assert_eq!(keys.hp_mask(sample)[..5], decode_hex("437b9aec36")[..]);
     }
 
@@ -945,10 +896,7 @@ mod tests {
             pkt[..32],
             decode_hex("c000000001088394c8f03e5157080000449e7b9aec34d1b1c98dd7689fb8ec11")[..]
         );
-        assert_eq!(
-            pkt[1184..],
-            decode_hex("e221af44860018ab0856972e194cd934")[..]
-        );
+        assert_eq!(pkt[1184..], decode_hex("e221af44860018ab0856972e194cd934")[..]);
         assert!(looks_like_quic_initial(&pkt));
         let mut st = QuicInitialState::new();
         let QuicProgress::Done(ch) = st.feed_client_datagram(&pkt) else {
@@ -957,10 +905,7 @@ mod tests {
         assert_eq!(ch.sni.as_deref(), Some("example.com"));
         assert_eq!(ch.alpn, ["alpn"]);
         assert_eq!(st.version, 1);
-        assert_eq!(
-            st.feed_client_datagram(&pkt),
-            QuicProgress::Failed(QuicFailure::Finished)
-        );
+        assert_eq!(st.feed_client_datagram(&pkt), QuicProgress::Failed(QuicFailure::Finished));
 
         // A flipped ciphertext bit must fail authentication.
         let mut bad = pkt.clone();
@@ -981,9 +926,7 @@ mod tests {
         );
         let keys = derive(0x6b33_43cf);
         assert_eq!(keys.iv.to_vec(), decode_hex("91f73e2351d8fa91660e909f"));
-        let sample: [u8; 16] = decode_hex("ffe67b6abcdb4298b485dd04de806071")
-            .try_into()
-            .unwrap();
+        let sample: [u8; 16] = decode_hex("ffe67b6abcdb4298b485dd04de806071").try_into().unwrap();
         assert_eq!(keys.hp_mask(sample)[..5], decode_hex("94a0c95e80")[..]);
         let header = decode_hex("d36b3343cf088394c8f03e5157080000449e00000002");
         let pkt = protect(&keys, &header, 2, &rfc_payload());
@@ -991,10 +934,7 @@ mod tests {
             pkt[..32],
             decode_hex("d76b3343cf088394c8f03e5157080000449ea0c95e82ffe67b6abcdb4298b485")[..]
         );
-        assert_eq!(
-            pkt[1184..],
-            decode_hex("a18b2faa745b6fe189cf772a9f84cbfc")[..]
-        );
+        assert_eq!(pkt[1184..], decode_hex("a18b2faa745b6fe189cf772a9f84cbfc")[..]);
         let mut st = QuicInitialState::new();
         let QuicProgress::Done(ch) = st.feed_client_datagram(&pkt) else {
             panic!("v2 packet not decoded");
@@ -1005,10 +945,7 @@ mod tests {
     #[test]
     fn packet_number_decoding() {
         // RFC 9000 A.3 example.
-        assert_eq!(
-            decode_packet_number(Some(0xa82f30ea), 0x9b32, 2),
-            0xa82f9b32
-        );
+        assert_eq!(decode_packet_number(Some(0xa82f30ea), 0x9b32, 2), 0xa82f9b32);
         assert_eq!(decode_packet_number(None, 2, 4), 2);
         assert_eq!(decode_packet_number(Some(0xff), 0x01, 1), 0x101);
     }
@@ -1024,10 +961,7 @@ mod tests {
         a.insert(7, b"hij").unwrap(); // bridges the gap
         assert_eq!(a.contiguous(), b"abcdefghijklmno");
         assert_eq!(a.n_ranges, 1);
-        assert_eq!(
-            a.insert(MAX_CRYPTO_LEN as u64, b"x"),
-            Err(QuicFailure::CryptoBounds)
-        );
+        assert_eq!(a.insert(MAX_CRYPTO_LEN as u64, b"x"), Err(QuicFailure::CryptoBounds));
         assert_eq!(a.insert(u64::MAX, b"x"), Err(QuicFailure::CryptoBounds));
         // Too many holes.
         let mut b = CryptoAssembler::default();
@@ -1056,12 +990,8 @@ mod tests {
             f
         };
         // Packet 1: c then a, with PING and an ACK frame.
-        let mut p1 = [
-            crypto(160, c),
-            vec![0x01, 0x02, 0x00, 0x00, 0x00, 0x00],
-            crypto(0, a),
-        ]
-        .concat();
+        let mut p1 =
+            [crypto(160, c), vec![0x01, 0x02, 0x00, 0x00, 0x00, 0x00], crypto(0, a)].concat();
         p1.resize(1100, 0);
         // Packet 2: b (the middle), then padding.
         let mut p2 = crypto(60, b);
@@ -1083,10 +1013,7 @@ mod tests {
         // Same two packets coalesced in one datagram, second first.
         let mut st = QuicInitialState::new();
         let both = [pkt2.clone(), pkt1.clone()].concat();
-        assert!(matches!(
-            st.feed_client_datagram(&both),
-            QuicProgress::Done(_)
-        ));
+        assert!(matches!(st.feed_client_datagram(&both), QuicProgress::Done(_)));
     }
 
     #[test]
@@ -1157,24 +1084,9 @@ mod tests {
                 "media.fmct2-1.fna.whatsapp.net",
                 Some("q13d0310h9_55b375c5d22e_b064f0e3421d"),
             ),
-            (
-                "v2_s0",
-                0x6b3343cf,
-                "test",
-                Some("q13d0310h3_55b375c5d22e_0a3b52e28cea"),
-            ),
-            (
-                "draft28_0rtt_s0",
-                0xff00001c,
-                "abcd",
-                Some("q00d0310h2_55b375c5d22e_060ec1c6a056"),
-            ),
-            (
-                "v1_0rtt_s1",
-                1,
-                "ssl.gstatic.com",
-                Some("q13d0312h3_55b375c5d22e_73e2d9e6cde6"),
-            ),
+            ("v2_s0", 0x6b3343cf, "test", Some("q13d0310h3_55b375c5d22e_0a3b52e28cea")),
+            ("draft28_0rtt_s0", 0xff00001c, "abcd", Some("q00d0310h2_55b375c5d22e_060ec1c6a056")),
+            ("v1_0rtt_s1", 1, "ssl.gstatic.com", Some("q13d0312h3_55b375c5d22e_73e2d9e6cde6")),
         ];
         for (name, version, sni, want_ja4) in cases {
             let (st, ch) = run_fixture(name);

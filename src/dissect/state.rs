@@ -2,12 +2,13 @@
 //! bounded buffers they need. Once every parser has decided, the buffers are freed and later
 //! packets of the flow cost one branch.
 
-use std::net::IpAddr;
-
+use super::dhcp::{self, DhcpMessage};
 use super::dns::{self, DnsMessage};
+use super::http::{self, HttpError, HttpRequest};
 use super::ja4::{self, Transport as Ja4Transport};
 use super::quic::{self, QuicInitialState, QuicProgress};
 use super::stream::ClientStream;
+use super::stun::{self, StunInfo};
 use super::tls::{self, ClientHello, ParseError};
 use super::whatsapp::{self, Detect};
 use crate::decode::{Decoded, Transport, tcp_flags};
@@ -16,6 +17,8 @@ use crate::decode::{Decoded, Transport, tcp_flags};
 const MAX_TCP_SEGMENTS: u8 = 12;
 /// Datagrams (either direction) looked at before giving up on a UDP flow.
 const MAX_UDP_DATAGRAMS: u8 = 8;
+/// On a STUN flow, datagrams looked at for the media (RTP/RTCP) that follows.
+const MAX_STUN_DATAGRAMS: u8 = 48;
 
 /// What dissection learnt about a flow: metadata only.
 #[derive(Debug, Default, Clone)]
@@ -40,6 +43,31 @@ pub struct AppInfo {
     pub wa_edge_routing: bool,
     /// Responses parsed on a DNS flow.
     pub dns_responses: u32,
+    /// Name the client looked up for the server address (DNS cache), set at the flow's start.
+    pub dns_name: Option<Box<str>>,
+    /// STUN messages seen.
+    pub stun_messages: u16,
+    /// A STUN message had WhatsApp's relay types or attributes.
+    pub stun_whatsapp_relay: bool,
+    /// A STUN realm named Facebook (Messenger/Facebook calls).
+    pub stun_facebook_realm: bool,
+    /// RTP or RTCP packets seen within the dissection window of a STUN flow.
+    pub rtp_packets: u16,
+    /// HTTP User-Agent of the first request.
+    pub user_agent: Option<Box<str>>,
+}
+
+impl AppInfo {
+    /// Names of the dissector signatures that matched (see `classify::KNOWN_SIGNATURES`).
+    pub fn signatures(&self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.wa_version.is_some(), "whatsapp_preface"),
+            (self.stun_whatsapp_relay, "stun_whatsapp_relay"),
+            (self.stun_facebook_realm, "stun_realm_facebook"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+    }
 }
 
 /// Something a parser found that outlives the flow record (events, name caches).
@@ -49,6 +77,12 @@ pub enum Observation {
     Dns(DnsMessage),
     /// A TLS or QUIC ClientHello.
     Hello(Box<ClientHello>),
+    /// An HTTP request head.
+    Http(Box<HttpRequest>),
+    /// A STUN message (the first few of a flow).
+    Stun(Box<StunInfo>),
+    /// A DHCP message.
+    Dhcp(Box<DhcpMessage>),
 }
 
 /// Which parsers are still undecided on a TCP flow.
@@ -58,15 +92,24 @@ struct TcpTries {
     segments: u8,
     tls: bool,
     wa: bool,
+    http: bool,
+    /// The responder's first data was checked for a DNS-over-TCP response.
+    server_checked: bool,
 }
 
 /// Bounded per-flow parser state; dropped once all parsers have decided.
 #[derive(Debug)]
 enum Active {
     Tcp(Box<TcpTries>),
-    Udp { seen: u8, quic: Option<Box<QuicInitialState>> },
+    Udp {
+        seen: u8,
+        quic: Option<Box<QuicInitialState>>,
+        stun: bool,
+    },
     /// A DNS flow: every response is parsed (cheap, and the answers matter).
     Dns,
+    /// DNS over TCP: every responder segment is parsed as length-prefixed messages.
+    DnsTcp,
 }
 
 /// Per-flow dissection state.
@@ -79,6 +122,11 @@ pub struct FlowDissect {
 }
 
 impl FlowDissect {
+    /// Whether the flow has had a packet yet.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
     /// Looks at one packet of the flow. `from_orig`: sent by the originator.
     pub fn packet(&mut self, d: &Decoded<'_>, from_orig: bool, out: &mut Vec<Observation>) {
         if !self.started {
@@ -87,9 +135,10 @@ impl FlowDissect {
                 Transport::Tcp(_) => Some(Active::Tcp(Box::new(TcpTries {
                     tls: true,
                     wa: true,
+                    http: true,
                     ..TcpTries::default()
                 }))),
-                Transport::Udp { .. } => Some(Active::Udp { seen: 0, quic: None }),
+                Transport::Udp { .. } => Some(Active::Udp { seen: 0, quic: None, stun: false }),
                 _ => None,
             };
         }
@@ -97,27 +146,55 @@ impl FlowDissect {
         let done = match (active, d.transport) {
             (Active::Tcp(t), Transport::Tcp(seg)) => {
                 if !from_orig {
-                    false
+                    if seg.payload.is_empty() || t.server_checked {
+                        false
+                    } else {
+                        t.server_checked = true;
+                        if tcp_dns_responses(seg.payload, &mut self.app, out) {
+                            self.active = Some(Active::DnsTcp);
+                            return;
+                        }
+                        t.client_decided()
+                    }
                 } else if seg.flags & tcp_flags::SYN != 0 {
                     t.stream.syn(seg.seq);
                     false
-                } else if seg.payload.is_empty() {
+                } else if seg.payload.is_empty() || t.client_decided() {
                     false
                 } else {
                     t.segments += 1;
                     t.stream.segment(seg.seq, seg.payload);
-                    tcp_client_bytes(t, &mut self.app, out)
+                    tcp_client_bytes(t, &mut self.app, out);
+                    if t.client_decided() {
+                        // Keep no client bytes once every parser has decided.
+                        t.stream = ClientStream::default();
+                    }
+                    t.client_decided() && t.server_checked
                 }
             }
-            (Active::Udp { seen, quic }, Transport::Udp { payload, .. }) => {
+            (Active::DnsTcp, Transport::Tcp(seg)) => {
+                if !from_orig && !seg.payload.is_empty() {
+                    tcp_dns_responses(seg.payload, &mut self.app, out);
+                }
+                false
+            }
+            (Active::Udp { seen, quic, stun }, Transport::Udp { payload, .. }) => {
                 *seen += 1;
-                match udp_datagram(payload, from_orig, quic, &mut self.app, out) {
-                    UdpStep::Dns => {
-                        self.active = Some(Active::Dns);
-                        return;
+                if *stun {
+                    stun_flow_datagram(payload, &mut self.app, out) || *seen >= MAX_STUN_DATAGRAMS
+                } else {
+                    match udp_datagram(payload, from_orig, quic, &mut self.app, out) {
+                        UdpStep::Dns => {
+                            self.active = Some(Active::Dns);
+                            return;
+                        }
+                        UdpStep::Stun => {
+                            *stun = true;
+                            false
+                        }
+                        UdpStep::Done => true,
+                        UdpStep::More => *seen >= MAX_UDP_DATAGRAMS,
                     }
-                    UdpStep::Done => true,
-                    UdpStep::More => *seen >= MAX_UDP_DATAGRAMS,
                 }
             }
             (Active::Dns, Transport::Udp { payload, .. }) => {
@@ -132,8 +209,38 @@ impl FlowDissect {
     }
 }
 
-/// Runs the TCP parsers on the client's bytes; returns whether all have decided.
-fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+impl TcpTries {
+    /// Whether every client-side parser has decided, or the window is spent.
+    fn client_decided(&self) -> bool {
+        !(self.tls || self.wa || self.http)
+            || self.segments >= MAX_TCP_SEGMENTS
+            || self.stream.full()
+    }
+}
+
+/// Most DNS messages parsed from one TCP segment.
+const MAX_DNS_PER_SEGMENT: usize = 16;
+
+/// Parses the DNS responses at the start of a responder segment (RFC 1035 §4.2.2 framing).
+/// Returns whether any was found. A message split over segments is skipped, not reassembled.
+fn tcp_dns_responses(mut buf: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+    let mut found = false;
+    for _ in 0..MAX_DNS_PER_SEGMENT {
+        let Ok((msg, used)) = dns::parse_tcp(buf) else { break };
+        if !msg.is_response {
+            break;
+        }
+        found = true;
+        app.app_proto = Some("dns");
+        app.dns_responses += 1;
+        out.push(Observation::Dns(msg));
+        buf = &buf[used..];
+    }
+    found
+}
+
+/// Runs the TCP parsers on the client's bytes.
+fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observation>) {
     let bytes = t.stream.bytes();
     if t.tls {
         match tls::parse_client_hello_records(bytes) {
@@ -161,13 +268,32 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observati
             Detect::NoMatch => t.wa = false,
         }
     }
-    let undecided = t.tls || t.wa;
-    !undecided || t.segments >= MAX_TCP_SEGMENTS || t.stream.full()
+    if t.http && !http::looks_like_http_request(bytes) && bytes.len() >= 8 {
+        t.http = false;
+    }
+    if t.http {
+        match http::parse_request(bytes) {
+            Ok(req) => {
+                t.http = false;
+                app.app_proto = Some("http");
+                if let Some(host) = &req.host {
+                    app.server_name = Some(host.as_str().into());
+                    app.name_source = Some("http_host");
+                }
+                app.user_agent = req.user_agent.as_deref().map(Into::into);
+                out.push(Observation::Http(Box::new(req)));
+            }
+            Err(HttpError::Incomplete) => {}
+            Err(_) => t.http = false,
+        }
+    }
 }
 
 enum UdpStep {
     /// The flow is DNS: keep parsing responses.
     Dns,
+    /// The flow is STUN: look for more STUN and the media that follows.
+    Stun,
     /// Nothing more to learn.
     Done,
     /// Look at more datagrams.
@@ -182,36 +308,27 @@ fn udp_datagram(
     out: &mut Vec<Observation>,
 ) -> UdpStep {
     if let Some(state) = quic.as_mut() {
-        if !from_orig {
-            return UdpStep::More;
-        }
-        return match state.feed_client_datagram(payload) {
-            QuicProgress::Done(hello) => {
-                app.quic_version = Some(state.version);
-                record_hello(app, &hello, Ja4Transport::Quic, "quic_sni");
-                out.push(Observation::Hello(hello));
-                UdpStep::Done
-            }
-            QuicProgress::NeedMore => UdpStep::More,
-            QuicProgress::Failed(_) => UdpStep::Done,
-        };
+        return if from_orig { feed_quic(state, payload, app, out) } else { UdpStep::More };
     }
     if from_orig && quic::looks_like_quic_initial(payload) {
         app.app_proto = Some("quic");
-        let mut state = Box::new(QuicInitialState::new());
-        let step = match state.feed_client_datagram(payload) {
-            QuicProgress::Done(hello) => {
-                app.quic_version = Some(state.version);
-                record_hello(app, &hello, Ja4Transport::Quic, "quic_sni");
-                out.push(Observation::Hello(hello));
-                UdpStep::Done
-            }
-            QuicProgress::NeedMore => UdpStep::More,
-            QuicProgress::Failed(_) => UdpStep::Done,
-        };
+        let state = quic.insert(Box::new(QuicInitialState::new()));
+        let step = feed_quic(state, payload, app, out);
         app.quic_version = Some(state.version);
-        *quic = Some(state);
         return step;
+    }
+    if let Some(info) = stun::classify(payload) {
+        note_stun(app, info, out);
+        return UdpStep::Stun;
+    }
+    if let Ok(msg) = dhcp::parse(payload)
+        && msg.message_type.is_some()
+    {
+        // DHCP: every message of the exchange matters (DISCOVER, REQUEST, ACK), each its own
+        // datagram; the flow's window of datagrams bounds the work.
+        app.app_proto = Some("dhcp");
+        out.push(Observation::Dhcp(Box::new(msg)));
+        return UdpStep::More;
     }
     if dns::looks_like_dns_response(payload) {
         app.app_proto = Some("dns");
@@ -219,6 +336,59 @@ fn udp_datagram(
         return UdpStep::Dns;
     }
     UdpStep::More
+}
+
+/// Feeds a client datagram to the QUIC Initial decryptor.
+fn feed_quic(
+    state: &mut QuicInitialState,
+    payload: &[u8],
+    app: &mut AppInfo,
+    out: &mut Vec<Observation>,
+) -> UdpStep {
+    match state.feed_client_datagram(payload) {
+        QuicProgress::Done(hello) => {
+            app.quic_version = Some(state.version);
+            record_hello(app, &hello, Ja4Transport::Quic, "quic_sni");
+            out.push(Observation::Hello(hello));
+            UdpStep::Done
+        }
+        QuicProgress::NeedMore => UdpStep::More,
+        QuicProgress::Failed(_) => UdpStep::Done,
+    }
+}
+
+/// A datagram on a flow already seen carrying STUN: more STUN, or RTP/RTCP media. Returns
+/// whether there is nothing more to learn.
+fn stun_flow_datagram(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+    if let Some(info) = stun::classify(payload) {
+        note_stun(app, info, out);
+    } else if stun::looks_like_rtp(payload).is_some() || stun::looks_like_rtcp(payload).is_some() {
+        app.rtp_packets += 1;
+        app.app_proto = Some("rtp");
+    }
+    // A few media packets confirm the call; the flow counters measure the rest.
+    app.rtp_packets >= 4
+}
+
+/// Bounded number of STUN messages reported as observations per flow.
+const MAX_STUN_OBSERVATIONS: u16 = 4;
+
+fn note_stun(app: &mut AppInfo, info: StunInfo, out: &mut Vec<Observation>) {
+    if app.app_proto.is_none() {
+        app.app_proto = Some("stun");
+    }
+    app.stun_messages = app.stun_messages.saturating_add(1);
+    app.stun_whatsapp_relay |= info.whatsapp_relay;
+    app.stun_facebook_realm |= info.facebook_realm;
+    if app.server_name.is_none()
+        && let Some(realm) = &info.realm
+    {
+        app.server_name = Some(realm.as_str().into());
+        app.name_source = Some("stun_realm");
+    }
+    if app.stun_messages <= MAX_STUN_OBSERVATIONS {
+        out.push(Observation::Stun(Box::new(info)));
+    }
 }
 
 fn dns_response(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) {
@@ -240,7 +410,74 @@ fn record_hello(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport, source:
     app.ja3 = Some(ja4::ja3_hash(hello).into());
 }
 
-/// The client address of a DNS flow is the destination of its responses.
-pub fn dns_client(orig: IpAddr, resp: IpAddr, from_orig: bool) -> IpAddr {
-    if from_orig { resp } else { orig }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_ip;
+    use etherparse::PacketBuilder;
+
+    /// A DNS response for `g.whatsapp.net` → 157.240.0.53, built by hand.
+    fn dns_response() -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        m.extend(b"\x01g\x08whatsapp\x03net\x00\x00\x01\x00\x01");
+        m.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 157, 240, 0, 53]);
+        m
+    }
+
+    fn tcp(from_client: bool, payload: &[u8]) -> Vec<u8> {
+        let (a, b) = ([10, 42, 0, 2], [10, 42, 0, 1]);
+        let (src, dst, sp, dp) = if from_client { (a, b, 40000, 53) } else { (b, a, 53, 40000) };
+        let mut v = Vec::new();
+        PacketBuilder::ipv4(src, dst, 64)
+            .tcp(sp, dp, 1, 1000)
+            .ack(1)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
+    #[test]
+    fn dns_over_tcp_responses_are_parsed() {
+        let mut f = FlowDissect::default();
+        let mut out = Vec::new();
+        let mut query = vec![0, 20];
+        query.extend([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'g', 0, 0, 1, 0, 1, 0]);
+        f.packet(&decode_ip(&tcp(true, &query)).unwrap(), true, &mut out);
+        let resp = dns_response();
+        let mut framed = (resp.len() as u16).to_be_bytes().to_vec();
+        framed.extend(&resp);
+        framed.extend((resp.len() as u16).to_be_bytes());
+        framed.extend(&resp); // two messages in one segment
+        f.packet(&decode_ip(&tcp(false, &framed)).unwrap(), false, &mut out);
+        assert_eq!(f.app.app_proto, Some("dns"));
+        assert_eq!(out.iter().filter(|o| matches!(o, Observation::Dns(_))).count(), 2);
+    }
+
+    #[test]
+    fn dns_response_found_on_any_udp_port() {
+        let mut f = FlowDissect::default();
+        let mut out = Vec::new();
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([10, 42, 0, 1], [10, 42, 0, 2], 64)
+            .udp(5300, 41000)
+            .write(&mut v, &dns_response())
+            .unwrap();
+        f.packet(&decode_ip(&v).unwrap(), true, &mut out);
+        assert_eq!(f.app.app_proto, Some("dns"));
+        let Some(Observation::Dns(m)) = out.first() else { panic!("no DNS observation") };
+        assert_eq!(m.questions[0].0, "g.whatsapp.net");
+    }
+
+    #[test]
+    fn decided_tcp_flow_keeps_no_client_bytes() {
+        let mut f = FlowDissect::default();
+        let mut out = Vec::new();
+        f.packet(&decode_ip(&tcp(true, b"\x16\x03\x01\x00\x05hello")).unwrap(), true, &mut out);
+        f.packet(&decode_ip(&tcp(true, b"GARBAGE!")).unwrap(), true, &mut out);
+        let Some(Active::Tcp(t)) = &f.active else { panic!("tcp state dropped too early") };
+        assert!(t.client_decided());
+        assert!(t.stream.bytes().is_empty());
+        f.packet(&decode_ip(&tcp(false, b"server says hi")).unwrap(), false, &mut out);
+        assert!(f.active.is_none(), "all parsers decided: state freed");
+    }
 }

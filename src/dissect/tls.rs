@@ -219,24 +219,16 @@ impl RecordHeader {
         let Some(raw) = buf.first_chunk::<{ Self::LEN }>() else {
             // Judge the bytes we have so a non-TLS stream is rejected early.
             Self::check_prefix(buf)?;
-            return Err(ParseError::Incomplete {
-                need: Self::LEN - buf.len(),
-            });
+            return Err(ParseError::Incomplete { need: Self::LEN - buf.len() });
         };
         Self::check_prefix(raw)?;
         let version = u16::from_be_bytes([raw[Self::OFF_VERSION], raw[Self::OFF_VERSION + 1]]);
-        let length = usize::from(u16::from_be_bytes([
-            raw[Self::OFF_LENGTH],
-            raw[Self::OFF_LENGTH + 1],
-        ]));
+        let length =
+            usize::from(u16::from_be_bytes([raw[Self::OFF_LENGTH], raw[Self::OFF_LENGTH + 1]]));
         if length == 0 || length > Self::MAX_FRAGMENT + 2048 {
             return Err(ParseError::NotTls);
         }
-        Ok(Self {
-            content_type: ContentType(raw[Self::OFF_TYPE]),
-            version,
-            length,
-        })
+        Ok(Self { content_type: ContentType(raw[Self::OFF_TYPE]), version, length })
     }
 
     /// Checks the bytes present of (type, major version, minor version).
@@ -258,9 +250,7 @@ const HANDSHAKE_HEADER_LEN: usize = 4;
 fn client_hello_len(hdr: [u8; HANDSHAKE_HEADER_LEN]) -> Result<usize, ParseError> {
     let [msg_type, l0, l1, l2] = hdr;
     if HandshakeType(msg_type) != HandshakeType::CLIENT_HELLO {
-        return Err(ParseError::Malformed(
-            "first handshake message is not a ClientHello",
-        ));
+        return Err(ParseError::Malformed("first handshake message is not a ClientHello"));
     }
     let len = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
     if len > MAX_HELLO_LEN {
@@ -287,16 +277,12 @@ pub fn parse_client_hello_records(buf: &[u8]) -> Result<ClientHello, ParseError>
         let total = HANDSHAKE_HEADER_LEN + body_len;
         if total <= first.length {
             let Some(msg) = fragment.get(..total) else {
-                return Err(ParseError::Incomplete {
-                    need: total - fragment.len(),
-                });
+                return Err(ParseError::Incomplete { need: total - fragment.len() });
             };
             return finish(msg, first.version);
         }
     } else if fragment.len() < first.length {
-        return Err(ParseError::Incomplete {
-            need: first.length - fragment.len(),
-        });
+        return Err(ParseError::Incomplete { need: first.length - fragment.len() });
     }
     let msg = gather_fragments(buf)?;
     finish(&msg, first.version)
@@ -317,15 +303,11 @@ fn gather_fragments(mut buf: &[u8]) -> Result<Vec<u8>, ParseError> {
     loop {
         let hdr = RecordHeader::parse(buf)?;
         if hdr.content_type != ContentType::HANDSHAKE {
-            return Err(ParseError::Malformed(
-                "non-handshake record inside ClientHello",
-            ));
+            return Err(ParseError::Malformed("non-handshake record inside ClientHello"));
         }
         let rest = buf.get(RecordHeader::LEN..).unwrap_or_default();
         let Some(fragment) = rest.get(..hdr.length) else {
-            return Err(ParseError::Incomplete {
-                need: hdr.length - rest.len(),
-            });
+            return Err(ParseError::Incomplete { need: hdr.length - rest.len() });
         };
         let limit = want.unwrap_or(HANDSHAKE_HEADER_LEN + MAX_HELLO_LEN);
         let room = limit.saturating_sub(msg.len());
@@ -344,9 +326,7 @@ fn gather_fragments(mut buf: &[u8]) -> Result<Vec<u8>, ParseError> {
         buf = rest.get(hdr.length..).unwrap_or_default();
         if buf.is_empty() {
             let missing = want.map_or(1, |t| t - msg.len());
-            return Err(ParseError::Incomplete {
-                need: RecordHeader::LEN + missing,
-            });
+            return Err(ParseError::Incomplete { need: RecordHeader::LEN + missing });
         }
     }
 }
@@ -358,24 +338,15 @@ fn gather_fragments(mut buf: &[u8]) -> Result<Vec<u8>, ParseError> {
 /// reassembled QUIC CRYPTO data. [`ClientHello::record_version`] is 0.
 pub fn parse_client_hello_handshake(buf: &[u8]) -> Result<ClientHello, ParseError> {
     let Some(hdr) = buf.first_chunk::<HANDSHAKE_HEADER_LEN>() else {
-        if buf
-            .first()
-            .is_some_and(|&t| t != HandshakeType::CLIENT_HELLO.0)
-        {
-            return Err(ParseError::Malformed(
-                "first handshake message is not a ClientHello",
-            ));
+        if buf.first().is_some_and(|&t| t != HandshakeType::CLIENT_HELLO.0) {
+            return Err(ParseError::Malformed("first handshake message is not a ClientHello"));
         }
-        return Err(ParseError::Incomplete {
-            need: HANDSHAKE_HEADER_LEN - buf.len(),
-        });
+        return Err(ParseError::Incomplete { need: HANDSHAKE_HEADER_LEN - buf.len() });
     };
     let body_len = client_hello_len(*hdr)?;
     let rest = buf.get(HANDSHAKE_HEADER_LEN..).unwrap_or_default();
     let Some(body) = rest.get(..body_len) else {
-        return Err(ParseError::Incomplete {
-            need: body_len - rest.len(),
-        });
+        return Err(ParseError::Incomplete { need: body_len - rest.len() });
     };
     parse_body(body)
 }
@@ -384,10 +355,7 @@ pub fn parse_client_hello_handshake(buf: &[u8]) -> Result<ClientHello, ParseErro
 /// shortfall inside it is malformation, not incompleteness.
 fn parse_body(body: &[u8]) -> Result<ClientHello, ParseError> {
     let mut r = Reader::new(body);
-    let mut ch = ClientHello {
-        legacy_version: r.u16("legacy_version")?,
-        ..ClientHello::default()
-    };
+    let mut ch = ClientHello { legacy_version: r.u16("legacy_version")?, ..ClientHello::default() };
     r.take(32, "random")?;
     let session_id = r.vec8("session_id")?;
     if session_id.buf.len() > 32 {
@@ -485,11 +453,7 @@ fn parse_alpn(ch: &mut ClientHello, mut list: Reader<'_>) -> Result<(), ParseErr
             ch.alpn_first_edges = Some((first, last));
         }
         let printable = |&b: &u8| {
-            if b.is_ascii_graphic() {
-                char::from(b)
-            } else {
-                '?'
-            }
+            if b.is_ascii_graphic() { char::from(b) } else { '?' }
         };
         ch.alpn.push(name.iter().map(printable).collect());
     }
@@ -500,9 +464,7 @@ fn parse_alpn(ch: &mut ClientHello, mut list: Reader<'_>) -> Result<(), ParseErr
 #[cfg(test)]
 pub(crate) fn decode_hex(s: &str) -> Vec<u8> {
     let s: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    s.chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
+    s.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
 }
 
 /// Loads `tests/fixtures/<path>`: one hex-encoded segment/datagram per line.
@@ -510,10 +472,7 @@ pub(crate) fn decode_hex(s: &str) -> Vec<u8> {
 pub(crate) fn fixture_lines(path: &str) -> Vec<Vec<u8>> {
     let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(decode_hex)
-        .collect()
+    text.lines().filter(|l| !l.trim().is_empty()).map(decode_hex).collect()
 }
 
 #[cfg(test)]
@@ -574,11 +533,7 @@ mod tests {
         let whole = parse_client_hello_records(&stream).unwrap();
         for chunk in [1, 3, 4, 5, 100, 237] {
             let framed = refragment(&stream, chunk);
-            assert_eq!(
-                parse_client_hello_records(&framed),
-                Ok(whole.clone()),
-                "{chunk}"
-            );
+            assert_eq!(parse_client_hello_records(&framed), Ok(whole.clone()), "{chunk}");
             // Every strict prefix (a TCP segment boundary anywhere) is merely incomplete.
             for cut in 0..framed.len() {
                 match parse_client_hello_records(&framed[..cut]) {
@@ -591,24 +546,12 @@ mod tests {
 
     #[test]
     fn rejects_non_tls_early() {
-        assert_eq!(
-            parse_client_hello_records(b"GET / HTTP/1.1\r\n"),
-            Err(ParseError::NotTls)
-        );
+        assert_eq!(parse_client_hello_records(b"GET / HTTP/1.1\r\n"), Err(ParseError::NotTls));
         assert_eq!(parse_client_hello_records(b"G"), Err(ParseError::NotTls));
-        assert_eq!(
-            parse_client_hello_records(&[0x16, 0x02]),
-            Err(ParseError::NotTls)
-        );
-        assert_eq!(
-            parse_client_hello_records(&[0x16]),
-            Err(ParseError::Incomplete { need: 4 })
-        );
+        assert_eq!(parse_client_hello_records(&[0x16, 0x02]), Err(ParseError::NotTls));
+        assert_eq!(parse_client_hello_records(&[0x16]), Err(ParseError::Incomplete { need: 4 }));
         // Application data first: TLS, but not a hello we can use.
-        assert_eq!(
-            parse_client_hello_records(&[0x17, 3, 3, 0, 1, 0]),
-            Err(ParseError::NotTls)
-        );
+        assert_eq!(parse_client_hello_records(&[0x17, 3, 3, 0, 1, 0]), Err(ParseError::NotTls));
         // A ServerHello is a handshake but not ours.
         assert!(matches!(
             parse_client_hello_records(&[0x16, 3, 3, 0, 4, 2, 0, 0, 0]),

@@ -109,9 +109,7 @@ pub fn detect_preface(buf: &[u8]) -> Detect {
 /// Checks the `ED` preface; returns the routing data length.
 fn edge_prefix(buf: &[u8]) -> Result<usize, Detect> {
     prefix_matches(buf, 0, &EDGE_MAGIC)?;
-    let len_bytes = buf
-        .get(field::EDGE_LEN)
-        .ok_or(Detect::Need(EDGE_HEADER_LEN))?;
+    let len_bytes = buf.get(field::EDGE_LEN).ok_or(Detect::Need(EDGE_HEADER_LEN))?;
     let len = usize::from(len_bytes[0]) << 16
         | usize::from(len_bytes[1]) << 8
         | usize::from(len_bytes[2]);
@@ -124,16 +122,11 @@ fn edge_prefix(buf: &[u8]) -> Result<usize, Detect> {
 /// Checks the `WA` header at `at`; returns the version.
 fn wa_header(buf: &[u8], at: usize) -> Result<WaVersion, Detect> {
     prefix_matches(buf, at, &WA_MAGIC)?;
-    let v = buf
-        .get(at + 2..at + WA_HEADER_LEN)
-        .ok_or(Detect::Need(at + WA_HEADER_LEN))?;
+    let v = buf.get(at + 2..at + WA_HEADER_LEN).ok_or(Detect::Need(at + WA_HEADER_LEN))?;
     if v[0] == 0 || v[0] > MAX_MAJOR {
         return Err(Detect::NoMatch);
     }
-    Ok(WaVersion {
-        major: v[0],
-        minor: v[1],
-    })
+    Ok(WaVersion { major: v[0], minor: v[1] })
 }
 
 /// Compares the bytes present at `at` with `magic`: a mismatch decides, a short buffer waits.
@@ -218,10 +211,7 @@ mod tests {
     fn current_version_without_edge() {
         assert!(matches!(
             detect_preface(&[0x57, 0x41, 0x06, 0x03]),
-            Detect::Match(WaPreface {
-                version: WaVersion { major: 6, minor: 3 },
-                ..
-            })
+            Detect::Match(WaPreface { version: WaVersion { major: 6, minor: 3 }, .. })
         ));
     }
 
@@ -246,14 +236,8 @@ mod tests {
         assert_eq!(detect_preface(b"WAIT for it"), Detect::NoMatch);
         assert_eq!(detect_preface(&[0x16, 0x03, 0x01, 0x00]), Detect::NoMatch);
         // Routing data length zero or absurd.
-        assert_eq!(
-            detect_preface(&[0x45, 0x44, 0, 1, 0, 0, 0]),
-            Detect::NoMatch
-        );
-        assert_eq!(
-            detect_preface(&[0x45, 0x44, 0, 1, 0xff, 0, 0]),
-            Detect::NoMatch
-        );
+        assert_eq!(detect_preface(&[0x45, 0x44, 0, 1, 0, 0, 0]), Detect::NoMatch);
+        assert_eq!(detect_preface(&[0x45, 0x44, 0, 1, 0xff, 0, 0]), Detect::NoMatch);
         // Routing data not followed by WA.
         let mut b = EDGE_52.to_vec();
         b[11] = b'X';
@@ -294,10 +278,7 @@ mod tests {
             if is_wa {
                 for cut in 0..bytes.len() {
                     let d = detect_preface(&bytes[..cut]);
-                    assert!(
-                        !matches!(d, Detect::NoMatch),
-                        "{capture} {stream} cut {cut}"
-                    );
+                    assert!(!matches!(d, Detect::NoMatch), "{capture} {stream} cut {cut}");
                     if let Detect::Need(n) = d {
                         assert!(n > cut);
                     }
@@ -313,11 +294,7 @@ mod tests {
     fn random_inputs_never_panic() {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         for i in 0..50_000 {
-            let mut buf = if i % 2 == 0 {
-                EDGE_52.to_vec()
-            } else {
-                LEGACY_15.to_vec()
-            };
+            let mut buf = if i % 2 == 0 { EDGE_52.to_vec() } else { LEGACY_15.to_vec() };
             for _ in 0..(i % 5) {
                 x ^= x << 13;
                 x ^= x >> 7;

@@ -81,6 +81,55 @@ pub struct FlowRecord {
     /// Packets of this flow that were IP fragments after the first.
     #[serde(skip_serializing_if = "is_zero")]
     pub fragments: u64,
+    /// Application protocol recognised by a dissector: `tls`, `quic`, `http`, `dns`,
+    /// `whatsapp_chat`, `stun`, `rtp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_proto: Option<&'static str>,
+    /// Server name: TLS/QUIC SNI, HTTP Host, or the name the client looked up in DNS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<Box<str>>,
+    /// Where `server_name` came from: `tls_sni`, `quic_sni`, `http_host`, `dns`, `stun_realm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_source: Option<&'static str>,
+    /// First ALPN protocol the client offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<Box<str>>,
+    /// JA4 fingerprint of the client's TLS/QUIC ClientHello.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<Box<str>>,
+    /// JA3 fingerprint (MD5) of the ClientHello.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<Box<str>>,
+    /// QUIC version of the client's Initial, hex (`0x00000001`, `0xfaceb002`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quic_version: Option<String>,
+    /// WhatsApp chat protocol version from the connection preface, e.g. `6.3`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_version: Option<Box<str>>,
+    /// Service family the flow goes to: `whatsapp`, `facebook`, `instagram`, `messenger`,
+    /// `threads`, `meta` (shared infrastructure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<Box<str>>,
+    /// Endpoint role, `service.role`, e.g. `whatsapp.media`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Box<str>>,
+    /// Strength of the deciding evidence, strongest first: `signature`, `sni`, `http_host`,
+    /// `dns`, `prefix`, `asn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<&'static str>,
+    /// Every piece of evidence, strongest first, e.g. `sni:mmg.whatsapp.net`,
+    /// `prefix:157.240.0.0/17`, `asn:AS32934`; conflicting evidence is kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// Autonomous system of the responder (from `--asn-db`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resp_asn: Option<u32>,
+    /// Organisation of that autonomous system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resp_as_org: Option<String>,
+    /// Country of the responder, ISO 3166-1 alpha-2 (from `--country-db`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resp_cc: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -166,6 +166,21 @@ impl<T> Flow<T> {
                 TunnelKind::Gtp => "gtp",
             }),
             fragments: self.fragments,
+            app_proto: None,
+            server_name: None,
+            name_source: None,
+            alpn: None,
+            ja4: None,
+            ja3: None,
+            quic_version: None,
+            wa_version: None,
+            service: None,
+            endpoint: None,
+            confidence: None,
+            evidence: Vec::new(),
+            resp_asn: None,
+            resp_as_org: None,
+            resp_cc: None,
         }
     }
 }
@@ -323,8 +338,10 @@ impl<T: Default> FlowTable<T> {
         let idx = self.lookup_or_create(ts, key, src_is_lo, d, tcp_flags, h);
         let mut pending = Counters::default();
         if let Some(frag) = d.fragment {
-            pending =
-                self.first_fragment(ts, FragKey { src, dst, proto: d.proto, id: frag.id }, key);
+            // Later fragments carry no ports: the train is keyed by addresses and id alone.
+            let (src, dst) = (Endpoint::new(d.src, 0), Endpoint::new(d.dst, 0));
+            let fk = FragKey { src, dst, proto: d.proto, id: frag.id };
+            pending = self.first_fragment(ts, fk, key);
         }
         let flow = self.slab.0[idx as usize].as_mut().expect("live flow");
         if tunnel.is_some() {
@@ -617,4 +634,133 @@ fn server_like(port: u16) -> bool {
 /// Mid-stream: the side with the ephemeral port is the client; failing that, the first sender.
 fn port_heuristic(sport: u16, dport: u16) -> (bool, bool) {
     if server_like(sport) && !server_like(dport) { (false, true) } else { (true, false) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_ip;
+    use etherparse::PacketBuilder;
+
+    #[derive(Default)]
+    struct Recorder(Vec<FlowRecord>);
+    impl FlowHandler<()> for Recorder {
+        fn packet(&mut self, _: &mut Flow<()>, _: &PacketCtx<'_, '_>) {}
+        fn end(&mut self, flow: &mut Flow<()>, reason: EndReason) {
+            self.0.push(flow.record(reason));
+        }
+    }
+
+    fn tcp(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, syn: bool, ack: bool) -> Vec<u8> {
+        let mut b = PacketBuilder::ipv4(src, dst, 64).tcp(sp, dp, 1, 1000);
+        if syn {
+            b = b.syn();
+        }
+        if ack {
+            b = b.ack(1);
+        }
+        let mut v = Vec::new();
+        b.write(&mut v, &[]).unwrap();
+        v
+    }
+
+    fn udp(sp: u16, dp: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 2], [9, 9, 9, 9], 64)
+            .udp(sp, dp)
+            .write(&mut v, b"x")
+            .unwrap();
+        v
+    }
+
+    fn feed(t: &mut FlowTable<()>, h: &mut Recorder, secs: i64, pkt: &[u8]) {
+        let d = decode_ip(pkt).unwrap();
+        t.packet(Timestamp(secs * SEC), &d, None, h);
+    }
+
+    const PHONE: [u8; 4] = [10, 42, 0, 2];
+    const SERVER: [u8; 4] = [157, 240, 0, 1];
+
+    #[test]
+    fn idle_timeout_and_originator_from_syn_ack() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut h = Recorder::default();
+        // First packet seen is the SYN-ACK: the originator is its receiver.
+        feed(&mut t, &mut h, 0, &tcp(SERVER, 443, PHONE, 40000, true, true));
+        feed(&mut t, &mut h, 1, &udp(5000, 53));
+        feed(&mut t, &mut h, 62, &udp(5001, 53)); // UDP idle (60 s) expires the first UDP flow
+        assert_eq!(h.0.len(), 1);
+        assert_eq!((h.0[0].orig_p, h.0[0].end_reason), (5000, EndReason::Idle));
+        t.flush(&mut h);
+        let tcp_rec = h.0.iter().find(|r| r.proto == "tcp").unwrap();
+        assert_eq!((tcp_rec.orig_p, tcp_rec.resp_p, tcp_rec.history.as_str()), (40000, 443, "^h"));
+    }
+
+    #[test]
+    fn active_timeout_keeps_the_uid_and_eviction_is_counted() {
+        let cfg = FlowConfig { active_timeout: 10 * SEC, max_flows: 2, ..FlowConfig::default() };
+        let mut t = FlowTable::new(cfg);
+        let mut h = Recorder::default();
+        for s in 0..25 {
+            feed(&mut t, &mut h, s, &udp(6000, 3478));
+        }
+        let recs: Vec<_> =
+            h.0.iter().filter(|r| r.end_reason == EndReason::ActiveTimeout).collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].uid, recs[1].uid);
+        assert_eq!(recs[0].orig_pkts, 10);
+        feed(&mut t, &mut h, 25, &udp(6001, 3478));
+        feed(&mut t, &mut h, 26, &udp(6002, 3478)); // third live flow: evicts the oldest idle
+        assert_eq!(t.stats().evicted, 1);
+        assert_eq!(h.0.last().unwrap().end_reason, EndReason::Evicted);
+        t.flush(&mut h);
+        let total: u64 = h.0.iter().filter(|r| r.orig_p == 6000).map(|r| r.orig_pkts).sum();
+        assert_eq!(total, 25, "records of one flow add up to its packets");
+    }
+
+    #[test]
+    fn rst_closes_and_a_new_syn_starts_a_new_flow() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut h = Recorder::default();
+        feed(&mut t, &mut h, 0, &tcp(PHONE, 40000, SERVER, 443, true, false));
+        let mut rst = Vec::new();
+        PacketBuilder::ipv4(SERVER, PHONE, 64)
+            .tcp(443, 40000, 1, 0)
+            .rst()
+            .ack(2)
+            .write(&mut rst, &[])
+            .unwrap();
+        feed(&mut t, &mut h, 1, &rst);
+        feed(&mut t, &mut h, 2, &tcp(PHONE, 40000, SERVER, 443, true, false));
+        assert_eq!(h.0.len(), 1);
+        assert_eq!((h.0[0].conn_state, h.0[0].end_reason), ("REJ", EndReason::Rst));
+        t.flush(&mut h);
+        assert_eq!(h.0.len(), 2);
+        assert_ne!(h.0[0].uid, h.0[1].uid);
+        assert_eq!(h.0[1].conn_state, "S0");
+    }
+
+    #[test]
+    fn fragments_arriving_before_the_first_are_counted() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut h = Recorder::default();
+        let mut first = Vec::new();
+        PacketBuilder::ipv4(PHONE, SERVER, 64)
+            .udp(7000, 7001)
+            .write(&mut first, &[0u8; 64])
+            .unwrap();
+        first[4..6].copy_from_slice(&[0xab, 0xcd]);
+        first[6] = 0x20; // more fragments, offset 0
+        let mut last = first[..20].to_vec();
+        last[6] = 0x00;
+        last[7] = 0x09; // offset 72, last fragment
+        last.extend_from_slice(&[0u8; 8]);
+        last[2..4].copy_from_slice(&28u16.to_be_bytes());
+        feed(&mut t, &mut h, 0, &last);
+        feed(&mut t, &mut h, 0, &first);
+        t.flush(&mut h);
+        assert_eq!(h.0.len(), 1);
+        assert_eq!((h.0[0].orig_pkts, h.0[0].fragments), (2, 1));
+        assert_eq!(t.stats().orphan_fragments, 0);
+    }
 }

@@ -35,8 +35,8 @@ use crate::capture::live::{LiveConfig, LiveSource, LiveStats};
 use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
-use crate::output::{JsonlWriter, OutputOptions};
-use crate::pipeline::{PacketStats, Pipeline, RunStats};
+use crate::output::{JsonlWriter, LiveJsonlSink, LiveOutputs, OutputOptions};
+use crate::pipeline::{PacketStats, Pipeline, PipelineConfig, RunStats};
 use pcap_out::{PcapKeep, PcapOut};
 
 /// Everything `leakscope capture` needs, after config file and flags were merged.
@@ -198,6 +198,8 @@ impl PacketSink for BatchSender {
 struct Driver {
     iface: String,
     pipeline: Pipeline,
+    /// The pipeline sink's files, for the clock, flushes and counters.
+    outputs: Arc<Mutex<LiveOutputs>>,
     stats_out: JsonlWriter,
     pcap_out: Option<PcapOut>,
     rules_dirs: Vec<PathBuf>,
@@ -230,7 +232,7 @@ impl Driver {
     /// Notes the latest packet time, for the silent-link clock and rotation.
     fn seen(&mut self, ts: Timestamp) {
         self.last = Some((ts, Instant::now()));
-        self.pipeline.set_output_clock(ts);
+        lock(&self.outputs).set_clock(ts);
     }
 
     /// The packet clock when the link is silent: last packet time plus the wall time since.
@@ -246,11 +248,15 @@ impl Driver {
     fn tick(&mut self) {
         let now = self.now();
         self.pipeline.tick(now);
-        self.pipeline.set_output_clock(now);
+        let flushed = {
+            let mut o = lock(&self.outputs);
+            o.set_clock(now);
+            o.flush()
+        };
         self.stats_out.set_clock(now);
         // Records reach the file within a second; a write error is logged once, when first met,
         // and makes the exit status non-zero.
-        for r in [self.pipeline.flush_outputs(), self.stats_out.flush()] {
+        for r in [flushed, self.stats_out.flush()] {
             if let Err(e) = r
                 && !self.errors.contains(&e)
             {
@@ -260,8 +266,11 @@ impl Driver {
         }
     }
 
-    fn stats(&mut self, capture: LiveStats, is_final: bool) {
-        let (records, bytes_written) = self.pipeline.output_stats();
+    fn stats(&mut self, capture: LiveStats) {
+        let (records, bytes_written) = {
+            let o = lock(&self.outputs);
+            (o.flows.records(), o.bytes())
+        };
         let ev = StatsEvent {
             ts: crate::flow::record::secs_us(self.now().nanos()),
             event: "stats",
@@ -271,19 +280,9 @@ impl Driver {
             records,
             bytes_written,
             pipeline: self.pipeline.stats(),
-            r#final: is_final,
+            r#final: false,
         };
-        tracing::info!(
-            interface = %self.iface,
-            received = capture.received,
-            dropped = capture.dropped,
-            if_dropped = capture.if_dropped,
-            flows_active = ev.flows_active,
-            records,
-            bytes_written,
-            "stats"
-        );
-        self.stats_out.write(&ev);
+        write_stats(&mut self.stats_out, &ev);
         if let Some(p) = self.pcap_out.as_mut()
             && let Err(e) = p.flush()
             && !self.errors.contains(&e)
@@ -302,10 +301,14 @@ impl Driver {
                 ok = false;
             }
         }
-        match Ruleset::load(&self.rules_dirs, true) {
-            Ok(rules) => {
+        // Loaded twice: the classifier and the pcap predicate each own a compiled set.
+        match Ruleset::load(&self.rules_dirs, true)
+            .and_then(|r| Ruleset::load(&self.rules_dirs, true).map(|r2| (r, r2)))
+        {
+            Ok((rules, for_pcap)) => {
+                self.pipeline.set_rules(rules);
                 if let Some(p) = self.pcap_out.as_mut() {
-                    p.set_rules(rules);
+                    p.set_rules(for_pcap);
                 }
             }
             Err(e) => {
@@ -317,6 +320,22 @@ impl Driver {
             tracing::info!("SIGHUP: outputs reopened, rules reloaded");
         }
     }
+}
+
+/// Logs a stats line and appends it to `stats.jsonl`.
+fn write_stats(out: &mut JsonlWriter, ev: &StatsEvent<'_>) {
+    let c = ev.capture;
+    tracing::info!(
+        interface = %ev.interface,
+        received = c.received,
+        dropped = c.dropped,
+        if_dropped = c.if_dropped,
+        flows_active = ev.flows_active,
+        records = ev.records,
+        bytes_written = ev.bytes_written,
+        "stats"
+    );
+    out.write(ev);
 }
 
 /// The capture thread's sink in [`Handoff::Inline`] mode: runs the pipeline under the lock.
@@ -354,20 +373,16 @@ impl PacketSink for InlineSink {
     }
 }
 
-/// Locks the driver; a panic elsewhere while holding it leaves consistent-enough counters, and
-/// the flows seen so far are still worth writing.
-fn lock(d: &Mutex<Driver>) -> std::sync::MutexGuard<'_, Driver> {
-    d.lock().unwrap_or_else(|e| e.into_inner())
+/// Locks the driver or the outputs; a panic elsewhere while holding the lock leaves
+/// consistent-enough counters, and the flows seen so far are still worth writing.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Checks the options that need files (rules, MaxMind databases) before anything is opened.
+/// Loads the rules and MaxMind databases before anything is opened, so that a bad rule file
+/// fails the start, naming file and line.
 fn load_rules(opts: &LiveOptions) -> anyhow::Result<Ruleset> {
-    let rules = Ruleset::load(&opts.rules_dirs, true).map_err(|e| anyhow!("{e}"))?;
-    if opts.asn_db.is_some() || opts.country_db.is_some() {
-        Geo::open(opts.asn_db.as_deref(), opts.country_db.as_deref())
-            .map_err(|e| anyhow!("{e}"))?;
-    }
-    Ok(rules)
+    Ruleset::load(&opts.rules_dirs, true).map_err(|e| anyhow!("{e}"))
 }
 
 /// Runs a capture until SIGINT or SIGTERM (or a capture error), then writes every open flow.
@@ -376,13 +391,16 @@ fn load_rules(opts: &LiveOptions) -> anyhow::Result<Ruleset> {
 pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Result<LiveOutcome> {
     let started = Instant::now();
     let rules = load_rules(opts)?;
+    let geo = Geo::open(opts.asn_db.as_deref(), opts.country_db.as_deref())
+        .map_err(|e| anyhow!("{e}"))?;
     let source = LiveSource::open(&opts.capture)?;
     let linktype = source.linktype();
     let iface = source.interface().to_owned();
     // Files outside the output directory are opened while still privileged.
     let pcap_out = match &opts.write_pcap {
         Some(p) => Some(
-            PcapOut::create(p, linktype, opts.write_pcap_keep, rules).map_err(|e| anyhow!(e))?,
+            PcapOut::create(p, linktype, opts.write_pcap_keep, load_rules(opts)?)
+                .map_err(|e| anyhow!(e))?,
         ),
         None => None,
     };
@@ -395,16 +413,23 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let now = wall_now();
     // After the switch, a directory under /root is out of reach: say who tried.
     let who = user.as_ref().map(|u| format!(" as user {}", u.name)).unwrap_or_default();
-    let flows_path = opts.out.join("flows.jsonl");
-    let flows = JsonlWriter::open_live(&flows_path, &opts.output, now)
-        .with_context(|| format!("{}: cannot open{who}", flows_path.display()))?;
+    let outputs = LiveOutputs::open(&opts.out, &opts.output, now)
+        .with_context(|| format!("cannot open the outputs{who}"))?;
+    let outputs = Arc::new(Mutex::new(outputs));
     let stats_path = opts.out.join("stats.jsonl");
     let stats_out = JsonlWriter::open_live(&stats_path, &opts.output, now)
         .with_context(|| format!("{}: cannot open{who}", stats_path.display()))?;
-    let pipeline = Pipeline::new(opts.flow.clone(), None)?.with_flows_writer(Some(flows));
+    let pipeline = Pipeline::new(PipelineConfig {
+        flow: opts.flow.clone(),
+        sink: Box::new(LiveJsonlSink(Arc::clone(&outputs))),
+        classify: true,
+        rules,
+        geo,
+    });
     let driver = Arc::new(Mutex::new(Driver {
         iface: iface.clone(),
         pipeline,
+        outputs: Arc::clone(&outputs),
         stats_out,
         pcap_out,
         rules_dirs: opts.rules_dirs.clone(),
@@ -471,7 +496,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
                     None => break,
                 },
                 _ = tick.tick() => lock(&driver).tick(),
-                _ = stats_tick.tick() => lock(&driver).stats(shared_stats.get(), false),
+                _ = stats_tick.tick() => lock(&driver).stats(shared_stats.get()),
                 _ = hup.recv() => lock(&driver).hangup(),
                 _ = term.recv() => stop.store(true, Ordering::Relaxed),
                 _ = int.recv() => stop.store(true, Ordering::Relaxed),
@@ -486,22 +511,34 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         Ok(s) => *s,
         Err(_) => shared_stats.get(),
     };
-    let mut driver = match Arc::try_unwrap(driver) {
+    let driver = match Arc::try_unwrap(driver) {
         Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
         Err(_) => {
             return Err(anyhow!("interface {iface}: capture thread still holds the pipeline"));
         }
     };
-    driver.pipeline.flush_flows();
-    driver.stats(fin, true);
-    let pcap_written = driver.pcap_out.as_ref().map_or(0, PcapOut::written);
-    drop(driver.pcap_out.take());
-    let (_, bytes_written) = driver.pipeline.output_stats();
-    let run = driver.pipeline.finish().map_err(|e| anyhow!(e))?;
-    driver.stats_out.finish().map_err(|e| anyhow!(e))?;
+    let Driver { pipeline, mut stats_out, pcap_out, mut errors, .. } = driver;
+    let pcap_written = pcap_out.as_ref().map_or(0, PcapOut::written);
+    drop(pcap_out);
+    // Writes every open flow (end_of_input) and closes flows.jsonl and events.jsonl.
+    let run = pipeline.finish().map_err(|e| anyhow!(e))?;
+    let bytes_written = lock(&outputs).bytes();
+    let last = StatsEvent {
+        ts: crate::flow::record::secs_us(wall_now().nanos()),
+        event: "stats",
+        interface: &iface,
+        capture: fin,
+        flows_active: 0,
+        records: run.records,
+        bytes_written,
+        pipeline: run.packets,
+        r#final: true,
+    };
+    write_stats(&mut stats_out, &last);
+    stats_out.finish().map_err(|e| anyhow!(e))?;
     let capture = outcome?;
-    if let Some(e) = driver.errors.into_iter().next() {
-        return Err(anyhow!(e));
+    if !errors.is_empty() {
+        return Err(anyhow!(errors.swap_remove(0)));
     }
     Ok(LiveOutcome { capture, run, bytes_written, pcap_written, elapsed: started.elapsed() })
 }

@@ -242,6 +242,125 @@ impl LiveFile {
     }
 }
 
+/// `flows.jsonl` and `events.jsonl` in a directory (or flows on stdout with `-`).
+pub struct JsonlSink {
+    dir: PathBuf,
+    flows: JsonlWriter,
+    events: Option<JsonlWriter>,
+}
+
+impl JsonlSink {
+    /// Creates the directory and both files; `-` writes flows to stdout and no events.
+    pub fn create(dir: &Path) -> io::Result<Self> {
+        let (flows, events) = Self::open(dir)?;
+        Ok(JsonlSink { dir: dir.to_owned(), flows, events })
+    }
+
+    fn open(dir: &Path) -> io::Result<(JsonlWriter, Option<JsonlWriter>)> {
+        if dir == Path::new("-") {
+            return Ok((JsonlWriter::create(dir)?, None));
+        }
+        std::fs::create_dir_all(dir)?;
+        let flows = JsonlWriter::create(&dir.join("flows.jsonl"))?;
+        let events = JsonlWriter::create(&dir.join("events.jsonl"))?;
+        Ok((flows, Some(events)))
+    }
+}
+
+impl super::sink::RecordSink for JsonlSink {
+    fn flow(&mut self, rec: &crate::flow::FlowRecord) {
+        self.flows.write(rec);
+    }
+    fn event(&mut self, ev: &super::events::Event) {
+        if let Some(w) = self.events.as_mut() {
+            w.write(ev);
+        }
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        let flows = self.flows.finish();
+        let events = self.events.as_mut().map(|w| w.finish()).transpose();
+        flows.and(events).map(|_| ())
+    }
+    fn reopen(&mut self) -> Result<(), String> {
+        self.finish()?;
+        // Append is not needed: logrotate moved the old files away; new ones start empty.
+        let (flows, events) = Self::open(&self.dir)
+            .map_err(|e| format!("{}: cannot reopen outputs: {e}", self.dir.display()))?;
+        self.flows = flows;
+        self.events = events;
+        Ok(())
+    }
+}
+
+/// The output files of a live capture, `flows.jsonl` and `events.jsonl` (rotating, reopened on
+/// SIGHUP), shared between the pipeline's sink and the daemon, which moves their clock, flushes
+/// them every second and reads their counters.
+pub struct LiveOutputs {
+    /// Flow records.
+    pub flows: JsonlWriter,
+    /// Events.
+    pub events: JsonlWriter,
+}
+
+impl LiveOutputs {
+    /// Opens both files in `dir` (which must exist) with [`JsonlWriter::open_live`].
+    pub fn open(dir: &Path, opts: &OutputOptions, now: Timestamp) -> io::Result<Self> {
+        let open = |name: &str| {
+            let path = dir.join(name);
+            JsonlWriter::open_live(&path, opts, now)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        };
+        Ok(LiveOutputs { flows: open("flows.jsonl")?, events: open("events.jsonl")? })
+    }
+
+    /// Moves the packet clock of both (time-based rotation).
+    pub fn set_clock(&mut self, now: Timestamp) {
+        self.flows.set_clock(now);
+        self.events.set_clock(now);
+    }
+
+    /// Flushes both; the first error.
+    pub fn flush(&mut self) -> Result<(), String> {
+        let flows = self.flows.flush();
+        flows.and(self.events.flush())
+    }
+
+    /// Bytes written to both.
+    pub fn bytes(&self) -> u64 {
+        self.flows.bytes() + self.events.bytes()
+    }
+}
+
+/// The pipeline's [`RecordSink`](super::sink::RecordSink) in live capture: writes into shared
+/// [`LiveOutputs`]. The lock is taken per record (not per packet) and is never contended: the
+/// daemon calls the pipeline and the outputs from one place at a time.
+pub struct LiveJsonlSink(pub std::sync::Arc<std::sync::Mutex<LiveOutputs>>);
+
+impl LiveJsonlSink {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveOutputs> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl super::sink::RecordSink for LiveJsonlSink {
+    fn flow(&mut self, rec: &crate::flow::FlowRecord) {
+        self.lock().flows.write(rec);
+    }
+    fn event(&mut self, ev: &super::events::Event) {
+        self.lock().events.write(ev);
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        let mut o = self.lock();
+        let flows = o.flows.finish();
+        flows.and(o.events.finish()).map(|_| ())
+    }
+    fn reopen(&mut self) -> Result<(), String> {
+        let mut o = self.lock();
+        let flows = o.flows.reopen();
+        flows.and(o.events.reopen())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,14 @@ pub fn shared_captures(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// `../shared/data` (or `$LEAKSCOPE_SHARED_DATA`) when it holds the test .mmdb files.
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("LEAKSCOPE_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/data"));
+    dir.join("geo/asn.mmdb").is_file().then_some(dir)
+}
+
 /// Every capture file of a group (`meta` or `negative`), sorted.
 pub fn captures_in(shared: &Path, group: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(shared.join("ndpi").join(group).join("pcap"))
@@ -46,13 +54,12 @@ pub fn replay_to_temp(
     inputs: &[PathBuf],
 ) -> (ReplayOutcome, tempfile::TempDir, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = ReplayOptions {
-        inputs: inputs.to_vec(),
-        filter: None,
-        out: Some(dir.path().to_owned()),
-        flow: FlowConfig::default(),
-        progress: false,
-    };
+    let mut opts = ReplayOptions::new(inputs.to_vec(), Some(dir.path().to_owned()));
+    opts.flow = FlowConfig::default();
+    if let Some(data) = shared_data() {
+        opts.asn_db = Some(data.join("geo/asn.mmdb"));
+        opts.country_db = Some(data.join("geo/country.mmdb"));
+    }
     let outcome = replay(&opts).expect("replay runs");
     let text = std::fs::read_to_string(dir.path().join("flows.jsonl")).expect("flows.jsonl");
     let flows = text.lines().map(|l| serde_json::from_str(l).expect("valid JSON line")).collect();

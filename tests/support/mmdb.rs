@@ -26,12 +26,7 @@ pub enum Value {
 
 /// Builds a map value from pairs.
 pub fn map(pairs: &[(&str, Value)]) -> Value {
-    Value::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
+    Value::Map(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
 }
 
 /// Builds a string value.
@@ -84,11 +79,7 @@ impl Writer {
                 Rec::Node(n) => n as usize,
                 old => {
                     // Split a wider network (or fill a hole) so the narrower one can be placed.
-                    let fill = if let Rec::Data(_) = old {
-                        old
-                    } else {
-                        Rec::Empty
-                    };
+                    let fill = if let Rec::Data(_) = old { old } else { Rec::Empty };
                     self.nodes.push([fill; 2]);
                     let n = self.nodes.len() - 1;
                     self.nodes[node][bit] = Rec::Node(n as u32);

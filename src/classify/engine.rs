@@ -1,0 +1,162 @@
+//! The classifier: turns what dissection saw on a flow, the names learnt from DNS, the server
+//! address and its ASN into a [`Verdict`] with all its evidence.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
+
+use super::geo::{Geo, GeoInfo};
+use super::names::{NameCache, NameCacheConfig};
+use super::rules::{EndpointId, Ruleset};
+use super::verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
+use crate::capture::Timestamp;
+use crate::dissect::AppInfo;
+use crate::dissect::dns::{DnsMessage, resolve_addresses};
+
+/// Call relays (and call sockets) remembered at most; past it the memory starts afresh.
+const MAX_RELAYS: usize = 16_384;
+const PROTO_UDP: u8 = 17;
+
+/// What the classifier needs to know about a finished flow.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowFacts<'a> {
+    /// IP protocol number.
+    pub proto: u8,
+    /// Originator address.
+    pub orig_h: IpAddr,
+    /// Responder address.
+    pub resp_h: IpAddr,
+    /// Originator port.
+    pub orig_p: u16,
+    /// Responder port.
+    pub resp_p: u16,
+    /// Dissection results.
+    pub app: &'a AppInfo,
+}
+
+/// A flow's classification.
+#[derive(Debug, Clone, Default)]
+pub struct Classification {
+    /// The verdict, when any rule matched.
+    pub verdict: Option<Verdict>,
+    /// ASN and country of the responder.
+    pub geo: GeoInfo,
+}
+
+/// Rules, databases and what was learnt from traffic so far.
+pub struct Classifier {
+    rules: Ruleset,
+    geo: Geo,
+    names: NameCache,
+    /// (relay address, port) → endpoint, learnt from STUN relay signatures.
+    relays: HashMap<(IpAddr, u16), EndpointId, RandomState>,
+    /// (device address, port) → endpoint: the local socket of a call. The media of a call may go
+    /// straight to the other party's address, so later STUN/RTP flows from that socket belong
+    /// to the same call.
+    call_sockets: HashMap<(IpAddr, u16), EndpointId, RandomState>,
+}
+
+impl Classifier {
+    /// A classifier over `rules` and `geo`.
+    pub fn new(rules: Ruleset, geo: Geo) -> Self {
+        Classifier {
+            rules,
+            geo,
+            names: NameCache::new(NameCacheConfig::default()),
+            relays: HashMap::default(),
+            call_sockets: HashMap::default(),
+        }
+    }
+
+    /// Learns, as soon as a call signature is seen on a flow, its relay and its device socket.
+    pub fn learn_call(&mut self, signature: &str, device: (IpAddr, u16), relay: (IpAddr, u16)) {
+        let Some(ep) = self.rules.match_signature(signature) else { return };
+        if self.relays.len() >= MAX_RELAYS {
+            self.relays.clear();
+        }
+        if self.call_sockets.len() >= MAX_RELAYS {
+            self.call_sockets.clear();
+        }
+        self.relays.insert(relay, ep);
+        self.call_sockets.insert(device, ep);
+    }
+
+    /// The rules in use.
+    pub fn rules(&self) -> &Ruleset {
+        &self.rules
+    }
+
+    /// Replaces the rules (SIGHUP reload); learnt names and relays are kept.
+    pub fn set_rules(&mut self, rules: Ruleset) {
+        self.relays.clear();
+        self.rules = rules;
+    }
+
+    /// Learns the names in a DNS response received by `client`.
+    pub fn learn_dns(&mut self, ts: Timestamp, client: IpAddr, msg: &DnsMessage) {
+        for r in resolve_addresses(msg) {
+            self.names.insert(client, r.addr, &r.query, r.ttl, ts);
+        }
+    }
+
+    /// The name `client` looked up for `server` before `at`.
+    pub fn dns_name(&self, client: IpAddr, server: IpAddr, at: Timestamp) -> Option<&str> {
+        self.names.lookup(client, server, at)
+    }
+
+    /// Names held in the DNS cache.
+    pub fn cached_names(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Classifies a flow from all the evidence available.
+    pub fn classify(&mut self, f: &FlowFacts<'_>) -> Classification {
+        let mut b = VerdictBuilder::default();
+        let app = f.app;
+        if let (Some(name), Some(source)) = (app.server_name.as_deref(), app.name_source)
+            && let Some(m) = self.rules.match_host(name)
+        {
+            b.push(match source {
+                "http_host" => Evidence::http_host(m.endpoint, name),
+                _ => Evidence::sni(m.endpoint, name),
+            });
+        }
+        for sig in app.signatures() {
+            if let Some(ep) = self.rules.match_signature(sig) {
+                b.push(Evidence::signature(ep, sig));
+            }
+        }
+        if f.proto == PROTO_UDP {
+            let inherited = |map: &HashMap<(IpAddr, u16), EndpointId, RandomState>, key, what| {
+                map.get(&key).map(|&endpoint| Evidence {
+                    kind: Confidence::Signature,
+                    endpoint,
+                    text: format!("{what}:{}", std::net::SocketAddr::new(key.0, key.1)),
+                })
+            };
+            if let Some(e) = inherited(&self.relays, (f.resp_h, f.resp_p), "relay") {
+                b.push(e);
+            }
+            let media = matches!(app.app_proto, Some("stun" | "rtp"));
+            if media
+                && let Some(e) = inherited(&self.call_sockets, (f.orig_h, f.orig_p), "call_socket")
+            {
+                b.push(e);
+            }
+        }
+        if let Some(name) = app.dns_name.as_deref()
+            && let Some(m) = self.rules.match_host(name)
+        {
+            b.push(Evidence::dns(m.endpoint, name));
+        }
+        if let Some(m) = self.rules.match_ip(f.resp_h) {
+            b.push(Evidence::prefix(m.endpoint, m.prefix));
+        }
+        let geo = self.geo.lookup(f.resp_h);
+        if let Some(e) = geo.asn_evidence(&self.rules) {
+            b.push(e);
+        }
+        Classification { verdict: b.finish(), geo }
+    }
+}

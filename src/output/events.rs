@@ -1,0 +1,134 @@
+//! `events.jsonl`: things that happen inside flows or apart from them (DNS answers now; devices,
+//! sessions, activities and exposures later), one JSON object per line with a `kind`.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::dissect::dhcp::DhcpMessage;
+use crate::dissect::dns::{DnsData, DnsMessage};
+use crate::flow::record::{mac_string, secs_us};
+
+/// One line of `events.jsonl`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A DNS response.
+    Dns(DnsEvent),
+    /// A DHCP message: what a device says about itself when it joins.
+    Dhcp(DhcpEvent),
+}
+
+/// A DHCP message (client or server), metadata only.
+#[derive(Debug, Serialize)]
+pub struct DhcpEvent {
+    /// Packet time.
+    pub ts: f64,
+    /// Flow the message belongs to.
+    pub uid: String,
+    /// Client hardware address from the message (`chaddr`), else the frame's source MAC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Message type: 1 DISCOVER, 2 OFFER, 3 REQUEST, 5 ACK, 6 NAK, 7 RELEASE, 8 INFORM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg_type: Option<u8>,
+    /// Host name the device announced (option 12).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Vendor class (option 60), e.g. `android-dhcp-14`: an OS signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_class: Option<String>,
+    /// Parameter request list (option 55), the classic DHCP OS fingerprint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameter_request_list: Vec<u8>,
+    /// Address requested (option 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_ip: Option<std::net::Ipv4Addr>,
+    /// Address assigned (`yiaddr` of an OFFER/ACK).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_ip: Option<std::net::Ipv4Addr>,
+    /// Client identifier (option 61), hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl DhcpEvent {
+    /// Builds the event from a parsed message and the frame's source MAC.
+    pub fn new(ts_nanos: i64, uid: String, frame_mac: Option<[u8; 6]>, m: &DhcpMessage) -> Self {
+        DhcpEvent {
+            ts: secs_us(ts_nanos),
+            uid,
+            mac: m.chaddr.or(frame_mac).map(mac_string),
+            msg_type: m.message_type.map(|t| t.0),
+            hostname: m.hostname.clone(),
+            vendor_class: m.vendor_class.clone(),
+            parameter_request_list: m.parameter_request_list.clone(),
+            requested_ip: m.requested_ip,
+            assigned_ip: m.yiaddr,
+            client_id: m.client_id.clone(),
+        }
+    }
+}
+
+/// A DNS response as seen by the client that asked.
+#[derive(Debug, Serialize)]
+pub struct DnsEvent {
+    /// Packet time of the response.
+    pub ts: f64,
+    /// Flow the response belongs to.
+    pub uid: String,
+    /// The device that asked (destination of the response).
+    pub client: IpAddr,
+    /// The resolver that answered.
+    pub server: IpAddr,
+    /// First question name.
+    pub query: String,
+    /// First question type number (1 A, 28 AAAA, 65 HTTPS, …).
+    pub qtype: u16,
+    /// Response code (0 NOERROR, 3 NXDOMAIN, …).
+    pub rcode: u8,
+    /// Addresses answered (A and AAAA), with their TTLs.
+    pub answers: Vec<DnsAnswerAddr>,
+    /// CNAME targets in the answer, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cnames: Vec<String>,
+}
+
+/// An answered address.
+#[derive(Debug, Serialize)]
+pub struct DnsAnswerAddr {
+    /// The address.
+    pub addr: IpAddr,
+    /// Its TTL, seconds.
+    pub ttl: u32,
+}
+
+impl DnsEvent {
+    /// Builds the event from a parsed response.
+    pub fn new(ts_nanos: i64, uid: String, client: IpAddr, server: IpAddr, m: &DnsMessage) -> Self {
+        let (query, qtype) = m.questions.first().map(|(n, t)| (n.clone(), t.0)).unwrap_or_default();
+        let mut answers = Vec::new();
+        let mut cnames = Vec::new();
+        for a in &m.answers {
+            match &a.data {
+                DnsData::A(v4) => answers.push(DnsAnswerAddr { addr: IpAddr::V4(*v4), ttl: a.ttl }),
+                DnsData::Aaaa(v6) => {
+                    answers.push(DnsAnswerAddr { addr: IpAddr::V6(*v6), ttl: a.ttl })
+                }
+                DnsData::Cname(t) => cnames.push(t.clone()),
+                DnsData::Other => {}
+            }
+        }
+        DnsEvent {
+            ts: secs_us(ts_nanos),
+            uid,
+            client,
+            server,
+            query,
+            qtype,
+            rcode: m.rcode.0,
+            answers,
+            cnames,
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Where records go. The pipeline hands every flow record and event to one [`RecordSink`];
+//! sinks compose (a fan-out to several formats; wrappers that derive or rewrite records), so new
+//! outputs plug in without touching the pipeline.
+
+use crate::flow::FlowRecord;
+
+use super::events::Event;
+
+/// A consumer of the pipeline's records. Implementations keep write errors and report them from
+/// [`finish`](RecordSink::finish), so a full disk is never silent.
+pub trait RecordSink: Send {
+    /// One flow record.
+    fn flow(&mut self, rec: &FlowRecord);
+    /// One event.
+    fn event(&mut self, ev: &Event);
+    /// End of input: write what is pending, flush, and report the first error.
+    fn finish(&mut self) -> Result<(), String>;
+    /// Reopen output files (after logrotate moved them).
+    fn reopen(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Sends every record to each of several sinks.
+#[derive(Default)]
+pub struct Fanout(pub Vec<Box<dyn RecordSink>>);
+
+impl RecordSink for Fanout {
+    fn flow(&mut self, rec: &FlowRecord) {
+        self.0.iter_mut().for_each(|s| s.flow(rec));
+    }
+    fn event(&mut self, ev: &Event) {
+        self.0.iter_mut().for_each(|s| s.event(ev));
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        // Finish all, even after a failure, then report the first error.
+        let results: Vec<_> = self.0.iter_mut().map(|s| s.finish()).collect();
+        results.into_iter().collect()
+    }
+    fn reopen(&mut self) -> Result<(), String> {
+        let results: Vec<_> = self.0.iter_mut().map(|s| s.reopen()).collect();
+        results.into_iter().collect()
+    }
+}
+
+/// Discards everything (benchmarks).
+pub struct NullSink;
+
+impl RecordSink for NullSink {
+    fn flow(&mut self, _: &FlowRecord) {}
+    fn event(&mut self, _: &Event) {}
+    fn finish(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
