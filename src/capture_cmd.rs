@@ -125,12 +125,13 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
     let c = &o.capture;
     eprintln!(
         "leakscope: {} received, {} dropped by the kernel, {} by the interface, {} delivered; \
-         {} flow records ({} bytes), {} decode errors, {} packets to pcap, {:.1} s",
+         {} flow records ({} to Meta, {} bytes), {} decode errors, {} packets to pcap, {:.1} s",
         c.received,
         c.dropped,
         c.if_dropped,
         c.delivered,
         o.run.records,
+        o.run.meta_records,
         o.bytes_written,
         o.run.packets.decode_errors.total(),
         o.pcap_written,

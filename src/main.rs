@@ -81,7 +81,7 @@ struct CaptureArgs {
     /// BPF filter, tcpdump syntax (runs in the kernel).
     #[arg(short, long, value_name = "EXPR")]
     filter: Option<String>,
-    /// Output directory (flows.jsonl, stats.jsonl) [default: out].
+    /// Output directory (flows.jsonl, events.jsonl, stats.jsonl) [default: out].
     #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Start a new timestamped file by size (100M) or by packet time (1h).

@@ -44,7 +44,7 @@ use pcap_out::{PcapKeep, PcapOut};
 pub struct LiveOptions {
     /// Interface and libpcap settings.
     pub capture: LiveConfig,
-    /// Output directory (`flows.jsonl`, `stats.jsonl`).
+    /// Output directory (`flows.jsonl`, `events.jsonl`, `stats.jsonl`).
     pub out: PathBuf,
     /// Rotation and compression.
     pub output: OutputOptions,
@@ -59,9 +59,10 @@ pub struct LiveOptions {
     pub write_pcap: Option<PathBuf>,
     /// Which packets go to `write_pcap`.
     pub write_pcap_keep: PcapKeep,
-    /// Rule directories over the builtin rules (reloaded on SIGHUP).
+    /// Rule directories over the builtin rules, for the classifier and `--write-pcap`
+    /// (reloaded on SIGHUP).
     pub rules_dirs: Vec<PathBuf>,
-    /// MaxMind ASN database.
+    /// MaxMind ASN database (classifier enrichment; searched in the default places if `None`).
     pub asn_db: Option<PathBuf>,
     /// MaxMind country database.
     pub country_db: Option<PathBuf>,
@@ -89,7 +90,7 @@ pub struct LiveOutcome {
     pub capture: LiveStats,
     /// Pipeline counters.
     pub run: RunStats,
-    /// Bytes written to `flows.jsonl` (all rotated files).
+    /// Bytes written to `flows.jsonl` and `events.jsonl` (all rotated files).
     pub bytes_written: u64,
     /// Packets written by `--write-pcap`.
     pub pcap_written: u64,
