@@ -11,6 +11,7 @@ use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
 };
 use crate::output::events::{DhcpEvent, DnsEvent, Event};
+use crate::output::observed::{ArpEvent, HttpEvent};
 use crate::output::{NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table.
@@ -125,9 +126,14 @@ impl FlowHandler<FlowData> for Sinks {
                         self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
                     }
                 }
-                Observation::Hello(_) | Observation::Http(_) => {}
+                Observation::Http(req) => {
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    self.sink.event(&Event::Http(HttpEvent::new(pkt.ts.nanos(), uid, &req)));
+                }
+                Observation::Hello(_) => {}
             }
         }
+        crate::exposure::track::activity(&self.classifier, flow, pkt);
     }
 
     fn end(&mut self, flow: &mut Flow<FlowData>, reason: EndReason) {
@@ -135,6 +141,7 @@ impl FlowHandler<FlowData> for Sinks {
         let mut rec = flow.record(reason);
         if self.classify {
             classify_record(&mut self.classifier, flow, &mut rec);
+            rec.activity = flow.data.activity.take_log();
             self.meta_records += u64::from(rec.service.is_some());
         }
         self.sink.flow(&rec);
@@ -315,8 +322,14 @@ impl PacketSink for Pipeline {
         self.stats.bytes += pkt.data.len() as u64;
         match decode::decode(pkt) {
             Ok(d) => self.decoded(pkt.ts, &d, None, 0),
-            Err(DecodeError::NotIp(_)) => {
+            Err(DecodeError::NotIp(ethertype)) => {
                 self.stats.not_ip += 1;
+                if ethertype == decode::arp::ETHERTYPE_ARP
+                    && self.sinks.classify
+                    && let Some(arp) = decode::arp::parse(pkt)
+                {
+                    self.sinks.sink.event(&Event::Arp(ArpEvent::new(pkt.ts.nanos(), &arp)));
+                }
                 self.table.advance(pkt.ts, &mut self.sinks);
             }
             Err(e) => self.stats.decode_errors.count(e),

@@ -17,6 +17,19 @@ pub enum Event {
     Dns(DnsEvent),
     /// A DHCP message: what a device says about itself when it joins.
     Dhcp(DhcpEvent),
+    /// An ARP message: a device claiming an address.
+    Arp(super::observed::ArpEvent),
+    /// A cleartext HTTP request head (names only: no path, query or cookie value).
+    Http(super::observed::HttpEvent),
+    /// A local device and everything known about it (written at the end).
+    Device(Box<crate::exposure::events::DeviceEvent>),
+    /// A usage session of a device (WhatsApp chat activity between long quiet gaps).
+    Session(crate::exposure::events::SessionEvent),
+    /// Something a device did with Meta: message burst, media transfer, call, registration,
+    /// telemetry.
+    Activity(crate::exposure::events::ActivityEvent),
+    /// A field of WhatsApp's privacy policy and what this device exposed of it on the wire.
+    Exposure(crate::exposure::events::ExposureEvent),
 }
 
 /// A DHCP message (client or server), metadata only.

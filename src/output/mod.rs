@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod jsonl;
+pub mod observed;
 pub mod sink;
 
 pub use events::Event;

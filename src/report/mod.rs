@@ -1,0 +1,1 @@
+//! `leakscope report`: summaries of a replay's output (terminal and HTML).
