@@ -30,6 +30,8 @@ pub struct Call {
     start: f64,
     end: f64,
     packets: u64,
+    pkts_up: u64,
+    pkts_down: u64,
     up: u64,
     down: u64,
     endpoint: Option<String>,
@@ -57,6 +59,8 @@ impl Call {
         self.start = self.start.min(rec.ts);
         self.end = self.end.max(rec.ts + rec.duration);
         self.packets += rec.orig_pkts + rec.resp_pkts;
+        self.pkts_up += rec.orig_pkts;
+        self.pkts_down += rec.resp_pkts;
         self.up += rec.orig_bytes;
         self.down += rec.resp_bytes;
         if self.endpoint.is_none() {
@@ -75,7 +79,11 @@ impl Call {
     pub fn event(&self, h: &Heuristics) -> ActivityEvent {
         let secs = (self.end - self.start).max(1e-6);
         let kbps = |bytes: u64| bytes as f64 * 8.0 / secs / 1000.0;
-        let media = if kbps(self.up.max(self.down)) >= h.video_kbps { "video" } else { "audio" };
+        // Video frames span near-MTU packets; voice (Opus) packets stay small, whatever the rate.
+        let mean = |bytes: u64, pkts: u64| bytes / pkts.max(1);
+        let big = mean(self.up, self.pkts_up).max(mean(self.down, self.pkts_down));
+        let video = big >= h.video_packet_bytes || kbps(self.up.max(self.down)) >= h.video_kbps;
+        let media = if video { "video" } else { "audio" };
         ActivityEvent {
             ts: self.start,
             device: self.device.clone(),
@@ -120,6 +128,8 @@ impl Calls {
                     start: s,
                     end: e,
                     packets: 0,
+                    pkts_up: 0,
+                    pkts_down: 0,
                     up: 0,
                     down: 0,
                     endpoint: None,

@@ -51,6 +51,8 @@ pub struct Heuristics {
     pub call_gap_secs: f64,
     /// A call whose busier direction averages at least this is video, kbit/s.
     pub video_kbps: f64,
+    /// A call whose busier direction averages at least this payload per packet is video, bytes.
+    pub video_packet_bytes: u64,
 }
 
 impl Default for Heuristics {
@@ -62,6 +64,7 @@ impl Default for Heuristics {
             media_min_bytes: 16 * 1024,
             call_gap_secs: 10.0,
             video_kbps: 250.0,
+            video_packet_bytes: 400,
         }
     }
 }
