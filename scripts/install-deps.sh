@@ -3,7 +3,11 @@
 # Debian/Ubuntu; uses sudo when not root. Idempotent: does nothing when all are present.
 set -euo pipefail
 need=()
-for pkg in libpcap-dev pkg-config; do
+# ieee-data: MAC vendor names (optional at run time); libsqlite3-dev: --sqlite links the system
+# library; chromium: the HTML report test (CI only, it is large).
+pkgs=(libpcap-dev pkg-config ieee-data libsqlite3-dev)
+[ "${CI:-}" = "true" ] && pkgs+=(chromium)
+for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

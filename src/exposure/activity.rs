@@ -117,10 +117,10 @@ fn simple(
     (up, down): (u64, u64),
 ) -> ActivityEvent {
     ActivityEvent {
-        ts: start,
+        ts: round_us(start),
         device: device.to_owned(),
         activity: kind.to_owned(),
-        end,
+        end: round_us(end),
         duration: round_us(end - start),
         packets,
         bytes_up: up,

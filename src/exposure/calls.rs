@@ -85,10 +85,10 @@ impl Call {
         let video = big >= h.video_packet_bytes || kbps(self.up.max(self.down)) >= h.video_kbps;
         let media = if video { "video" } else { "audio" };
         ActivityEvent {
-            ts: self.start,
+            ts: round_us(self.start),
             device: self.device.clone(),
             activity: "call".into(),
-            end: self.end,
+            end: round_us(self.end),
             duration: round_us(self.end - self.start),
             packets: self.packets,
             bytes_up: self.up,
