@@ -30,6 +30,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Measure replay throughput: prints packets/s and MB/s (median of several runs).
     Bench(BenchArgs),
+    /// Summarise a replay's exposure map (OUT_DIR, events.jsonl or a --sqlite database).
+    Report(ReportArgs),
     /// Rule files: validate them.
     Rules {
         #[command(subcommand)]
@@ -113,6 +115,31 @@ struct ReplayArgs {
     flow: FlowArgs,
     #[command(flatten)]
     classify: ClassifyArgs,
+    #[command(flatten)]
+    exposure: ExposureArgs,
+}
+
+#[derive(Args)]
+struct ExposureArgs {
+    /// Local network range (CIDR), besides private, CGNAT, link-local and ULA ones: its addresses
+    /// are devices. Repeatable.
+    #[arg(long = "local-net", value_name = "CIDR")]
+    local_nets: Vec<ipnet::IpNet>,
+    /// Quiet time (only keepalives) on the chat connections that ends a usage session, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    session_gap: f64,
+    /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Output directory of `leakscope replay`, its events.jsonl, or a --sqlite database.
+    input: PathBuf,
+    /// Write a self-contained HTML report to FILE (instead of the terminal summary).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -149,6 +176,7 @@ fn main() -> ExitCode {
     let result = match &cli.cmd {
         Command::Replay(a) => run_replay(a, cli.quiet),
         Command::Bench(a) => run_bench(a),
+        Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
     };
     match result {
@@ -169,6 +197,8 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         rules_dirs: a.classify.rules.clone(),
         asn_db: a.classify.asn_db.clone(),
         country_db: a.classify.country_db.clone(),
+        exposure: a.exposure.config(),
+        sqlite: a.exposure.sqlite.clone(),
         ..ReplayOptions::new(a.paths.clone(), Some(a.out.clone()))
     };
     let o = replay(&opts)?;
@@ -229,6 +259,30 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         o.stats.records,
         o.stats.meta_records
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+impl ExposureArgs {
+    fn config(&self) -> leakscope::exposure::ExposureConfig {
+        let mut cfg = leakscope::exposure::ExposureConfig {
+            local_nets: self.local_nets.clone(),
+            ..Default::default()
+        };
+        cfg.heuristics.session_gap_secs = self.session_gap.max(0.0);
+        cfg
+    }
+}
+
+fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let report = leakscope::report::load(&a.input)?;
+    match &a.html {
+        Some(path) => {
+            std::fs::write(path, leakscope::report::html::render(&report))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            eprintln!("leakscope: wrote {}", path.display());
+        }
+        None => print!("{}", leakscope::report::text::render(&report)),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

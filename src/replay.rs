@@ -39,6 +39,8 @@ pub struct ReplayOptions {
     /// Exposure map settings (local ranges, heuristics); used when writing to a directory with
     /// classification on.
     pub exposure: crate::exposure::ExposureConfig,
+    /// Also write a SQLite database (with an output directory and classification on).
+    pub sqlite: Option<PathBuf>,
 }
 
 impl ReplayOptions {
@@ -55,6 +57,7 @@ impl ReplayOptions {
             asn_db: None,
             country_db: None,
             exposure: crate::exposure::ExposureConfig::default(),
+            sqlite: None,
         }
     }
 
@@ -74,7 +77,13 @@ impl ReplayOptions {
                 if self.classify {
                     let mut cfg = self.exposure.clone();
                     cfg.settle_secs = (self.flow.active_timeout + self.flow.tcp_idle) as f64 / 1e9;
-                    Box::new(cfg.build(jsonl))
+                    let mut outputs: Vec<Box<dyn RecordSink>> = vec![Box::new(jsonl)];
+                    if let Some(db) = &self.sqlite {
+                        let sqlite = crate::output::sqlite::SqliteSink::create(db)
+                            .map_err(|e| anyhow::anyhow!("cannot write database: {e}"))?;
+                        outputs.push(Box::new(sqlite));
+                    }
+                    Box::new(cfg.build(crate::output::Fanout(outputs)))
                 } else {
                     Box::new(jsonl)
                 }

@@ -4,6 +4,7 @@ pub mod events;
 pub mod jsonl;
 pub mod observed;
 pub mod sink;
+pub mod sqlite;
 
 pub use events::Event;
 pub use jsonl::{JsonlSink, JsonlWriter};
