@@ -411,8 +411,13 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
         if rec.service.is_some() {
             self.meta_flow(&id, rec, local_is_orig, ip);
         }
-        if rec.end_reason != EndReason::ActiveTimeout && !self.http.is_empty() {
-            self.http.remove(&rec.uid);
+        if rec.end_reason != EndReason::ActiveTimeout {
+            if !self.http.is_empty() {
+                self.http.remove(&rec.uid);
+            }
+            if !self.chat_uids.is_empty() {
+                self.chat_uids.remove(&rec.uid);
+            }
         }
         let mut out = rec.clone();
         out.activity = None;
