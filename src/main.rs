@@ -131,6 +131,9 @@ struct ExposureArgs {
     /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
     #[arg(long, value_name = "FILE")]
     sqlite: Option<PathBuf>,
+    /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -197,7 +200,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         rules_dirs: a.classify.rules.clone(),
         asn_db: a.classify.asn_db.clone(),
         country_db: a.classify.country_db.clone(),
-        exposure: a.exposure.config(),
+        exposure: a.exposure.config()?,
         sqlite: a.exposure.sqlite.clone(),
         ..ReplayOptions::new(a.paths.clone(), Some(a.out.clone()))
     };
@@ -263,13 +266,17 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 impl ExposureArgs {
-    fn config(&self) -> leakscope::exposure::ExposureConfig {
+    fn config(&self) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
         let mut cfg = leakscope::exposure::ExposureConfig {
             local_nets: self.local_nets.clone(),
             ..Default::default()
         };
         cfg.heuristics.session_gap_secs = self.session_gap.max(0.0);
-        cfg
+        if let Some(p) = &self.policy {
+            cfg.catalogue =
+                leakscope::policy::Catalogue::load(p).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(cfg)
     }
 }
 
@@ -287,6 +294,20 @@ fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    // The policy catalogue beside the rules is checked too.
+    let mut policy_ok = true;
+    for dir in dirs {
+        let p = dir.join(leakscope::policy::CATALOGUE_FILE);
+        if p.is_file()
+            && let Err(errors) = leakscope::policy::Catalogue::load(&p)
+        {
+            errors.0.iter().for_each(|e| eprintln!("leakscope: {e}"));
+            policy_ok = false;
+        }
+    }
+    if !policy_ok {
+        return Ok(ExitCode::FAILURE);
+    }
     match leakscope::classify::check(dirs) {
         Ok(summary) => {
             println!("{summary}");

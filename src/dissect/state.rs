@@ -65,7 +65,7 @@ impl AppInfo {
             | u8::from(self.wa_version.is_some()) << 1
             | u8::from(self.stun_whatsapp_relay) << 2
             | u8::from(self.stun_facebook_realm) << 3
-            | u8::from(matches!(self.app_proto, Some("stun" | "rtp"))) << 4
+            | u8::from(self.stun_messages > 0 || self.rtp_packets > 0) << 4
     }
 
     /// Names of the dissector signatures that matched (see `classify::KNOWN_SIGNATURES`).

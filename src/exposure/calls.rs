@@ -109,6 +109,11 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// Whether no call is being assembled.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// Adds a call flow record of `device`.
     pub fn add(&mut self, device: &str, rec: &FlowRecord, h: &Heuristics) {
         let (s, e) = (rec.ts, rec.ts + rec.duration);

@@ -128,7 +128,10 @@ impl Device {
         sample: Option<&str>,
         uid: Option<&str>,
     ) {
-        self.tallies.entry(signal.to_owned()).or_default().add(ts, bytes, sample, uid);
+        match self.tallies.get_mut(signal) {
+            Some(t) => t.add(ts, bytes, sample, uid),
+            None => self.tallies.entry(signal.to_owned()).or_default().add(ts, bytes, sample, uid),
+        }
     }
 
     /// Accounts a flow record to a Meta service.

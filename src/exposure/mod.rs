@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use foldhash::fast::RandomState;
 use ipnet::IpNet;
 
 use crate::flow::{EndReason, FlowRecord};
@@ -104,10 +105,10 @@ impl ExposureConfig {
             inner,
             local: LocalNets::new(self.local_nets.clone()),
             cfg: self,
-            devices: BTreeMap::new(),
-            ip_mac: HashMap::new(),
-            http: HashMap::new(),
-            chat_uids: HashSet::new(),
+            devices: HashMap::default(),
+            ip_mac: HashMap::default(),
+            http: HashMap::default(),
+            chat_uids: HashSet::default(),
             bursts: BTreeMap::new(),
             calls: Calls::default(),
             watermark: f64::MIN,
@@ -120,7 +121,7 @@ impl ExposureConfig {
 /// Bounds of the per-run maps (cleared when full: a long live run forgets, never grows).
 const MAX_MAP: usize = 1 << 16;
 /// Packet-time between two looks for sessions and calls that can be written, seconds.
-const SETTLE_EVERY_SECS: f64 = 60.0;
+const SETTLE_EVERY_SECS: f64 = 300.0;
 
 /// HTTP request facts kept until the flow's record arrives.
 struct HttpSeen {
@@ -133,11 +134,11 @@ pub struct ExposureSink<S> {
     inner: S,
     cfg: ExposureConfig,
     local: LocalNets,
-    devices: BTreeMap<String, Device>,
-    ip_mac: HashMap<IpAddr, String>,
-    http: HashMap<String, HttpSeen>,
+    devices: HashMap<String, Device, RandomState>,
+    ip_mac: HashMap<IpAddr, String, RandomState>,
+    http: HashMap<String, HttpSeen, RandomState>,
     /// Chat flows whose first record was seen (later records have no handshake).
-    chat_uids: HashSet<String>,
+    chat_uids: HashSet<String, RandomState>,
     /// Message bursts not yet in a written session, per device.
     bursts: BTreeMap<String, Vec<Burst>>,
     calls: Calls,
@@ -183,7 +184,11 @@ impl<S: RecordSink> ExposureSink<S> {
     }
 
     fn device(&mut self, id: &str, ts: f64) -> &mut Device {
-        self.devices.entry(id.to_owned()).or_insert_with(|| Device::new(id.to_owned(), ts))
+        // Look up before inserting: most calls find the device, and need no key allocation.
+        if !self.devices.contains_key(id) {
+            self.devices.insert(id.to_owned(), Device::new(id.to_owned(), ts));
+        }
+        self.devices.get_mut(id).expect("just inserted")
     }
 
     fn emit_activity(&mut self, a: ActivityEvent) {
@@ -336,7 +341,8 @@ impl<S: RecordSink> ExposureSink<S> {
 
     fn advance(&mut self, ts: f64) {
         self.watermark = self.watermark.max(ts);
-        if self.watermark >= self.next_settle {
+        if self.watermark >= self.next_settle && (!self.bursts.is_empty() || !self.calls.is_empty())
+        {
             self.next_settle = self.watermark + SETTLE_EVERY_SECS;
             self.settle(false);
         }
@@ -445,7 +451,10 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
                 dev.evidence("oui_vendor", dev.first_seen, 0, Some(v), None);
             }
         }
-        for dev in self.devices.values() {
+        // Devices in id order, so output does not depend on hashing.
+        let mut devices: Vec<&Device> = self.devices.values().collect();
+        devices.sort_by(|a, b| a.id.cmp(&b.id));
+        for dev in devices {
             let vendor = dev.mac.as_ref().and_then(|m| vendors.get(m)).cloned();
             self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
             if dev.has_meta() {

@@ -3,7 +3,6 @@
 //! (multi-megabyte) file is never held in memory. Missing file: no vendor names.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
 use std::path::Path;
 
 /// Where Debian's `ieee-data` puts the registry.
@@ -27,15 +26,19 @@ pub fn vendors(path: &Path, macs: &[&str]) -> BTreeMap<String, String> {
     if wanted.is_empty() {
         return out;
     }
-    let Ok(file) = std::fs::File::open(path) else { return out };
+    let Ok(data) = std::fs::read(path) else { return out };
     let mut found = BTreeMap::new();
-    // Lines look like "00-00-0C   (hex)\t\tCisco Systems, Inc".
-    for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
-        if let Some((prefix, rest)) = line.split_once("(hex)") {
-            let prefix = prefix.trim();
-            if wanted.contains(prefix) {
-                found.insert(prefix.to_owned(), rest.trim().to_owned());
-            }
+    // Lines look like "00-00-0C   (hex)\t\tCisco Systems, Inc": test the prefix shape and the
+    // wanted set before looking further, so the multi-megabyte file costs one quick pass.
+    let text = String::from_utf8_lossy(&data);
+    for line in text.lines() {
+        let Some(prefix) = line.get(..8) else { continue };
+        let b = prefix.as_bytes();
+        if b[2] != b'-' || b[5] != b'-' || !wanted.contains(prefix) {
+            continue;
+        }
+        if let Some((_, vendor)) = line.split_once("(hex)") {
+            found.insert(prefix.to_owned(), vendor.trim().to_owned());
         }
     }
     for &m in macs {

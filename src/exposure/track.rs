@@ -8,21 +8,35 @@ use crate::dissect::FlowDissect;
 use crate::flow::activity::{ActivityLog, ActivityTrack};
 use crate::flow::{Flow, PacketCtx};
 
-/// Accounts one packet of `flow` (called after dissection saw it).
+/// Accounts one packet of `flow` (called after dissection saw it). Inlined: most packets take
+/// one of the first two arms.
+#[inline]
 pub fn activity(classifier: &Classifier, flow: &mut Flow<FlowDissect>, pkt: &PacketCtx<'_, '_>) {
-    let signals = match &mut flow.data.activity {
-        ActivityTrack::Off => return,
+    match &mut flow.data.activity {
+        ActivityTrack::Off => {}
         ActivityTrack::On(log) => {
-            log.add(pkt.ts, pkt.from_orig, payload_len(&pkt.decoded.transport));
-            return;
+            log.add(pkt.ts, pkt.from_orig, payload_len(&pkt.decoded.transport))
         }
-        ActivityTrack::Checked(seen) if *seen == flow.data.app.naming_signals() => {
-            if !flow.data.dissecting() {
-                flow.data.activity = ActivityTrack::Off;
+        _ => decide(classifier, flow),
+    }
+}
+
+/// Looks (again) whether the flow is Meta's.
+#[cold]
+fn decide(classifier: &Classifier, flow: &mut Flow<FlowDissect>) {
+    let (signals, first) = match &mut flow.data.activity {
+        ActivityTrack::Off | ActivityTrack::On(_) => return,
+        ActivityTrack::Checked(seen) => {
+            let now = flow.data.app.naming_signals();
+            if *seen == now {
+                if !flow.data.dissecting() {
+                    flow.data.activity = ActivityTrack::Off;
+                }
+                return;
             }
-            return;
+            (now, false)
         }
-        _ => flow.data.app.naming_signals(),
+        ActivityTrack::Undecided => (flow.data.app.naming_signals(), true),
     };
     let (o, r) = (flow.orig(), flow.resp());
     let facts = FlowFacts {
@@ -33,7 +47,7 @@ pub fn activity(classifier: &Classifier, flow: &mut Flow<FlowDissect>, pkt: &Pac
         resp_p: r.port(),
         app: &flow.data.app,
     };
-    flow.data.activity = if classifier.looks_meta(&facts) {
+    flow.data.activity = if classifier.looks_meta(&facts, first) {
         // The packets so far (this one included) go into one bucket at the record's start.
         let mut log = ActivityLog::default();
         log.seed(
@@ -49,6 +63,7 @@ pub fn activity(classifier: &Classifier, flow: &mut Flow<FlowDissect>, pkt: &Pac
     };
 }
 
+#[inline]
 fn payload_len(t: &Transport<'_>) -> u32 {
     match *t {
         Transport::Tcp(seg) => seg.payload_len,

@@ -52,15 +52,18 @@ pub struct ActivityLog {
 
 impl ActivityLog {
     /// Accounts one packet.
+    #[inline]
     pub fn add(&mut self, ts: Timestamp, from_orig: bool, payload_len: u32) {
-        if self.width == 0 {
-            self.width = BUCKET_NS;
-        }
-        let start = ts.nanos() - ts.nanos().rem_euclid(self.width);
+        let t = ts.nanos();
         let last = match self.buckets.last_mut() {
-            // Packets a little out of order land in the latest bucket.
-            Some(b) if b.start >= start => b,
+            // The common case, without a division: the packet falls in the latest bucket (packets
+            // a little out of order too).
+            Some(b) if t < b.start + self.width => b,
             _ => {
+                if self.width == 0 {
+                    self.width = BUCKET_NS;
+                }
+                let start = t - t.rem_euclid(self.width);
                 if self.buckets.len() >= MAX_BUCKETS {
                     self.coarsen();
                     return self.add(ts, from_orig, payload_len);

@@ -98,14 +98,14 @@ fn devices_table(o: &mut String, r: &Report) {
     o.push_str("<th class=\"n\">Meta flows</th><th class=\"n\">sent</th><th class=\"n\">received</th><th class=\"n\">sessions</th><th class=\"n\">calls</th><th class=\"n\">fields observed</th><th class=\"n\">inferred</th></tr></thead><tbody>");
     for (i, d) in r.devices.iter().enumerate() {
         let calls = r.activities_of(&d.device).filter(|a| a.activity == "call").count();
-        let addrs: Vec<String> = d.addresses.iter().map(|a| a.to_string()).collect();
+        let addrs = super::addresses(&d.addresses);
         let _ = write!(
             o,
             "<tr class=\"dev\" data-target=\"dev-{i}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{calls}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             esc(&d.device),
             esc(d.hostname.as_deref().unwrap_or("")),
             esc(d.oui_vendor.as_deref().unwrap_or("")),
-            esc(&addrs.join(", ")),
+            esc(&addrs),
             d.meta_flows,
             bytes(d.meta_bytes_up),
             bytes(d.meta_bytes_down),

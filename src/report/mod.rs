@@ -41,6 +41,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Addresses for display: the first few, then how many more.
+pub fn addresses(list: &[std::net::IpAddr]) -> String {
+    const SHOWN: usize = 6;
+    let mut s: Vec<String> = list.iter().take(SHOWN).map(|a| a.to_string()).collect();
+    if list.len() > SHOWN {
+        s.push(format!("… {} more", list.len() - SHOWN));
+    }
+    s.join(", ")
+}
+
 /// Seconds → `1h 02m`, `3m 05s`, `12.3 s`.
 pub fn duration(secs: f64) -> String {
     let s = secs.round() as i64;

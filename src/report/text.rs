@@ -41,8 +41,7 @@ fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
         let _ = write!(o, "  {v}");
     }
     o.push('\n');
-    let addrs: Vec<String> = d.addresses.iter().map(|a| a.to_string()).collect();
-    let _ = writeln!(o, "   addresses: {}", addrs.join(", "));
+    let _ = writeln!(o, "   addresses: {}", super::addresses(&d.addresses));
     let _ = writeln!(o, "   seen: {} – {}", time(d.first_seen), time(d.last_seen));
     let _ = writeln!(
         o,
