@@ -8,6 +8,8 @@
 //! - [`device`], [`exposures`]: per-device evidence and the policy fields judged on it.
 //! - `docs/exposure.md` documents the heuristics and their parameters.
 
+#![deny(missing_docs)]
+
 pub mod activity;
 pub mod calls;
 pub mod device;

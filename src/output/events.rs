@@ -1,5 +1,6 @@
-//! `events.jsonl`: things that happen inside flows or apart from them (DNS answers now; devices,
-//! sessions, activities and exposures later), one JSON object per line with a `kind`.
+//! `events.jsonl`: things that happen inside flows or apart from them (DNS answers, DHCP, ARP,
+//! HTTP request heads; the exposure map's devices, sessions, activities and exposures), one JSON
+//! object per line with a `kind`.
 
 use std::net::IpAddr;
 

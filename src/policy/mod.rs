@@ -2,6 +2,8 @@
 //! shares with Meta, how observable each is from the network, and which observations count as
 //! evidence. Data, compiled once, validated with `file:line` errors like the rules.
 
+#![deny(missing_docs)]
+
 use std::fmt;
 use std::path::Path;
 

@@ -3,6 +3,8 @@
 //! Only the derived events are read (devices, sessions, activities, exposures), never the flows,
 //! so a report costs a small fraction of the replay.
 
+#![deny(missing_docs)]
+
 pub mod html;
 pub mod load;
 pub mod text;
