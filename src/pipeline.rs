@@ -11,7 +11,7 @@ use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
 };
 use crate::output::events::{DhcpEvent, DnsEvent, Event};
-use crate::output::observed::{ArpEvent, HttpEvent};
+use crate::output::observed::{ArpEvent, HttpEvent, StunEvent};
 use crate::output::{NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table.
@@ -117,6 +117,11 @@ impl FlowHandler<FlowData> for Sinks {
                     self.sink.event(&Event::Dhcp(DhcpEvent::new(pkt.ts.nanos(), uid, mac, &msg)));
                 }
                 Observation::Stun(info) => {
+                    if let Some(mapped_address) = info.mapped_address {
+                        let uid = crate::flow::table::uid_string(flow.id);
+                        let ts = crate::flow::record::secs_us(pkt.ts.nanos());
+                        self.sink.event(&Event::Stun(StunEvent { ts, uid, mapped_address }));
+                    }
                     let (o, r) = (flow.orig(), flow.resp());
                     let call = [
                         (info.whatsapp_relay, "stun_whatsapp_relay"),

@@ -213,10 +213,13 @@ fn policy_fields_per_device() {
     assert!(ev("app_version").contains(&"wa_version=6.3".to_owned()));
     assert!(ev("device_details").contains(&"dhcp_hostname=galaxy-s23 (lan)".to_owned()));
     assert_eq!(ev("cross_service"), ["endpoint:facebook.graph=graph.facebook.com"]);
+    // The hotspot's public address, as Meta's STUN relays (and the peer) reported it.
+    assert_eq!(ev("location")[0], "public_address=198.51.100.23");
+    assert!(ev("ip_address").contains(&"public_address=198.51.100.23".to_owned()));
     assert_eq!(field("phone_number")["count"], 1, "the registration contact is listed");
     assert_eq!(field("usage")["count"], 5, "4 sessions and 1 telemetry upload");
     assert_eq!(field("interactions")["count"], 12, "8 bursts, 2 media, 2 calls");
-    assert_eq!(field("ip_address")["count"], 12, "every Meta flow");
+    assert_eq!(field("ip_address")["count"], 12 + 3, "every Meta flow, 3 STUN answers");
 }
 
 #[test]

@@ -326,6 +326,9 @@ fn http_get(secs: f64, rng: &mut Rng, out: &mut Vec<IpPacket>) {
 
 /// WhatsApp STUN binding and relay messages from `client` to `relay`; returns
 /// when media can start.
+/// The hotspot's public (NAT) side, as STUN answers report it.
+const PUBLIC: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 23)), 52_200);
+
 fn call_setup(
     t: u64,
     client: SocketAddr,
@@ -333,7 +336,7 @@ fn call_setup(
     rng: &mut Rng,
     out: &mut Vec<IpPacket>,
 ) -> u64 {
-    let public = sock(Ipv4Addr::new(198, 51, 100, 23), 52_200);
+    let public = PUBLIC;
     let token = rng.bytes(16);
     let mut ts = t;
     for kind in [apps::STUN_BINDING_REQUEST, apps::STUN_WHATSAPP_RELAY] {
@@ -390,7 +393,7 @@ fn voice_call(rng: &mut Rng, out: &mut Vec<IpPacket>) {
         let ok = apps::stun_message(
             apps::STUN_BINDING_SUCCESS,
             txid,
-            &[apps::xor_mapped_address(client)],
+            &[apps::xor_mapped_address(PUBLIC)],
         );
         out.push(packets::udp(ts + RTT_NS, peer, client, &ok));
         ts += 2 * RTT_NS;

@@ -110,6 +110,7 @@ impl ExposureConfig {
             devices: HashMap::default(),
             ip_mac: HashMap::default(),
             http: HashMap::default(),
+            stun: HashMap::default(),
             chat_uids: HashSet::default(),
             bursts: BTreeMap::new(),
             calls: Calls::default(),
@@ -139,6 +140,8 @@ pub struct ExposureSink<S> {
     devices: HashMap<String, Device, RandomState>,
     ip_mac: HashMap<IpAddr, String, RandomState>,
     http: HashMap<String, HttpSeen, RandomState>,
+    /// Public addresses STUN servers reported, by flow, until the flow's record arrives.
+    stun: HashMap<String, IpAddr, RandomState>,
     /// Chat flows whose first record was seen (later records have no handshake).
     chat_uids: HashSet<String, RandomState>,
     /// Message bursts not yet in a written session, per device.
@@ -242,6 +245,12 @@ impl<S: RecordSink> ExposureSink<S> {
         if let Some(cc) = rec.resp_cc.as_deref() {
             dev.evidence("server_country", rec.ts, 0, Some(cc), uid);
         }
+        if let Some(public) = self.stun.get(&rec.uid).copied() {
+            let public = public.to_string();
+            let dev = self.device(id, rec.ts);
+            dev.evidence("public_address", rec.ts, 0, Some(&public), uid);
+        }
+        let dev = self.device(id, rec.ts);
         if let Some((ua, cookies)) = http {
             if let Some(ua) = ua.as_deref() {
                 dev.evidence("http_user_agent", rec.ts, 0, Some(ua), uid);
@@ -426,6 +435,9 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
             if !self.chat_uids.is_empty() {
                 self.chat_uids.remove(&rec.uid);
             }
+            if !self.stun.is_empty() {
+                self.stun.remove(&rec.uid);
+            }
         }
         let mut out = rec.clone();
         out.activity = None;
@@ -439,6 +451,12 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
             Event::Dhcp(d) => self.dhcp(d),
             Event::Arp(a) => self.arp(a),
             Event::Http(h) => self.http(h),
+            Event::Stun(s) => {
+                if self.stun.len() >= MAX_MAP {
+                    self.stun.clear();
+                }
+                self.stun.insert(s.uid.clone(), s.mapped_address.ip());
+            }
             _ => {}
         }
         self.inner.event(ev);

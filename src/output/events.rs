@@ -22,6 +22,8 @@ pub enum Event {
     Arp(super::observed::ArpEvent),
     /// A cleartext HTTP request head (names only: no path, query or cookie value).
     Http(super::observed::HttpEvent),
+    /// A STUN mapped address: the public address the server (Meta's relay) saw.
+    Stun(super::observed::StunEvent),
     /// A local device and everything known about it (written at the end).
     Device(Box<crate::exposure::events::DeviceEvent>),
     /// A usage session of a device (WhatsApp chat activity between long quiet gaps).

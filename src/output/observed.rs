@@ -37,6 +37,18 @@ impl ArpEvent {
     }
 }
 
+/// A STUN response's mapped address: the device's address as the STUN server saw it, i.e. the
+/// public (NAT) address Meta sees.
+#[derive(Debug, Serialize)]
+pub struct StunEvent {
+    /// Packet time.
+    pub ts: f64,
+    /// The flow's uid.
+    pub uid: String,
+    /// XOR-MAPPED-ADDRESS (else MAPPED-ADDRESS): address and port.
+    pub mapped_address: std::net::SocketAddr,
+}
+
 /// A cleartext HTTP request head: never the path, query, body or any cookie value.
 #[derive(Debug, Serialize)]
 pub struct HttpEvent {

@@ -54,6 +54,7 @@ const PLAIN_SIGNALS: &[&str] = &[
     "ja4",
     "wa_version",
     "server_country",
+    "public_address",
     "dhcp_hostname",
     "dhcp_vendor_class",
     "dhcp_parameter_request_list",
