@@ -299,7 +299,7 @@ impl<S: RecordSink> ExposureSink<S> {
         for id in devices {
             let pending = self.bursts.remove(&id).unwrap_or_default();
             let mut keep = Vec::new();
-            for s in sessions::build(&id, pending, h.session_gap_secs, &mut 0) {
+            for s in sessions::build(&id, pending, h.session_gap_secs) {
                 if horizon.is_some_and(|t| s.event.end + h.session_gap_secs >= t) {
                     keep.extend(s.bursts);
                     continue;

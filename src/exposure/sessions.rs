@@ -12,14 +12,9 @@ pub struct Session {
     pub bursts: Vec<Burst>,
 }
 
-/// Groups `bursts` (any order) into sessions separated by more than `gap_secs`; `next_id` numbers
-/// them.
-pub fn build(
-    device: &str,
-    mut bursts: Vec<Burst>,
-    gap_secs: f64,
-    next_id: &mut u64,
-) -> Vec<Session> {
+/// Groups `bursts` (any order) into sessions separated by more than `gap_secs`. Session ids are
+/// left empty: they are given when a session is written (`S1`, `S2`, … in writing order).
+pub fn build(device: &str, mut bursts: Vec<Burst>, gap_secs: f64) -> Vec<Session> {
     bursts.sort_by(|a, b| a.start.total_cmp(&b.start));
     let mut out: Vec<Session> = Vec::new();
     for b in bursts {
@@ -29,11 +24,9 @@ pub fn build(
                 s.bursts.push(b);
             }
             _ => {
-                *next_id += 1;
                 let event = SessionEvent {
                     ts: b.start,
                     device: device.to_owned(),
-                    session: format!("S{next_id}"),
                     end: b.end,
                     ..SessionEvent::default()
                 };
@@ -80,16 +73,11 @@ mod tests {
 
     #[test]
     fn gap_splits_sessions() {
-        let mut id = 0;
-        let s = build(
-            "d",
-            vec![burst(1000.0, 1002.0), burst(0.0, 5.0), burst(200.0, 201.0)],
-            300.0,
-            &mut id,
-        );
+        let s =
+            build("d", vec![burst(1000.0, 1002.0), burst(0.0, 5.0), burst(200.0, 201.0)], 300.0);
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].event.ts, s[0].event.end, s[0].event.bursts), (0.0, 201.0, 2));
-        assert_eq!((s[1].event.session.as_str(), s[1].event.duration), ("S2", 2.0));
+        assert_eq!((s[1].event.bursts, s[1].event.duration), (1, 2.0));
         let mut stats = SessionStats::default();
         account(&mut stats, &s[0].event);
         assert_eq!((stats.count, stats.by_hour[0]), (1, 1));
