@@ -288,7 +288,15 @@ fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             eprintln!("leakscope: wrote {}", path.display());
         }
-        None => print!("{}", leakscope::report::text::render(&report)),
+        None => {
+            use std::io::Write;
+            let text = leakscope::report::text::render(&report);
+            // `report | head` closes the pipe early: not an error.
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -121,6 +121,7 @@ impl ExposureConfig {
     }
 }
 
+const ZERO_MAC: &str = "00:00:00:00:00:00";
 /// Bounds of the per-run maps (cleared when full: a long live run forgets, never grows).
 const MAX_MAP: usize = 1 << 16;
 /// Packet-time between two looks for sessions and calls that can be written, seconds.
@@ -162,11 +163,10 @@ impl<S: RecordSink> ExposureSink<S> {
         let orig_local = self.local.contains(rec.orig_h);
         // Neither side local (a capture of public addresses): the originator is the device.
         let use_orig = orig_local || !self.local.contains(rec.resp_h);
-        let (ip, mac) = if use_orig {
-            (rec.orig_h, rec.orig_mac.clone())
-        } else {
-            (rec.resp_h, rec.resp_mac.clone())
-        };
+        let (ip, mac) =
+            if use_orig { (rec.orig_h, &rec.orig_mac) } else { (rec.resp_h, &rec.resp_mac) };
+        // An all-zero MAC (anonymised or synthetic captures) names no device.
+        let mac = mac.clone().filter(|m| m != ZERO_MAC);
         let id = match &mac {
             Some(m) => {
                 if !local::not_a_host(ip) {
