@@ -27,7 +27,8 @@ const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
 header{background:#1d3557;color:#fff;padding:18px 28px}header h1{margin:0 0 4px;font-size:22px}
 header p{margin:0;opacity:.85}main{padding:8px 28px 40px;max-width:1180px}
-section{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:14px 18px;margin:16px 0}
+section{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:14px 18px;margin:16px 0;overflow-x:auto}
+td.addr{min-width:260px;max-width:360px;overflow-wrap:anywhere;font-size:12px}
 h2{font-size:18px;margin:4px 0 10px}h3{font-size:14px;margin:16px 0 6px;color:#45505c}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eceef1;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -96,12 +97,17 @@ fn count_status(r: &Report, device: &str, status: &str) -> usize {
 fn devices_table(o: &mut String, r: &Report) {
     o.push_str("<section><h2>Devices</h2><table id=\"devices\"><thead><tr><th>device</th><th>name</th><th>vendor</th><th>addresses</th>");
     o.push_str("<th class=\"n\">Meta flows</th><th class=\"n\">sent</th><th class=\"n\">received</th><th class=\"n\">sessions</th><th class=\"n\">calls</th><th class=\"n\">fields observed</th><th class=\"n\">inferred</th></tr></thead><tbody>");
-    for (i, d) in r.devices.iter().enumerate() {
+    // Devices with Meta contacts first, busiest first; the others after, by id.
+    let mut order: Vec<(usize, &DeviceEvent)> = r.devices.iter().enumerate().collect();
+    order.sort_by(|a, b| {
+        b.1.meta_flows.cmp(&a.1.meta_flows).then_with(|| a.1.device.cmp(&b.1.device))
+    });
+    for (i, d) in order {
         let calls = r.activities_of(&d.device).filter(|a| a.activity == "call").count();
-        let addrs = super::addresses(&d.addresses);
+        let addrs = super::addresses(&d.addresses, 3);
         let _ = write!(
             o,
-            "<tr class=\"dev\" data-target=\"dev-{i}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{calls}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr class=\"dev\" data-target=\"dev-{i}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"addr\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{calls}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             esc(&d.device),
             esc(d.hostname.as_deref().unwrap_or("")),
             esc(d.oui_vendor.as_deref().unwrap_or("")),

@@ -43,12 +43,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Addresses for display: the first few, then how many more.
-pub fn addresses(list: &[std::net::IpAddr]) -> String {
-    const SHOWN: usize = 6;
-    let mut s: Vec<String> = list.iter().take(SHOWN).map(|a| a.to_string()).collect();
-    if list.len() > SHOWN {
-        s.push(format!("… {} more", list.len() - SHOWN));
+/// Addresses for display: the first `shown`, then how many more.
+pub fn addresses(list: &[std::net::IpAddr], shown: usize) -> String {
+    let mut s: Vec<String> = list.iter().take(shown).map(|a| a.to_string()).collect();
+    if list.len() > shown {
+        s.push(format!("… {} more", list.len() - shown));
     }
     s.join(", ")
 }

@@ -41,7 +41,7 @@ fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
         let _ = write!(o, "  {v}");
     }
     o.push('\n');
-    let _ = writeln!(o, "   addresses: {}", super::addresses(&d.addresses));
+    let _ = writeln!(o, "   addresses: {}", super::addresses(&d.addresses, 6));
     let _ = writeln!(o, "   seen: {} – {}", time(d.first_seen), time(d.last_seen));
     let _ = writeln!(
         o,
