@@ -3,8 +3,12 @@
 # Debian/Ubuntu; uses sudo when not root. Idempotent: does nothing when all are present.
 set -euo pipefail
 need=()
-# iproute2, tcpdump, python3: the live capture tests (network namespaces); tcpreplay: its load test.
-for pkg in libpcap-dev pkg-config iproute2 tcpdump python3 tcpreplay; do
+# iproute2, tcpdump, python3: the live capture tests (network namespaces); tcpreplay: its load
+# test. ieee-data: MAC vendor names (optional at run time); libsqlite3-dev: --sqlite links the
+# system library; chromium: the HTML report test (CI only, it is large).
+pkgs=(libpcap-dev pkg-config iproute2 tcpdump python3 tcpreplay ieee-data libsqlite3-dev)
+[ "${CI:-}" = "true" ] && pkgs+=(chromium)
+for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

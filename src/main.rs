@@ -38,6 +38,8 @@ enum Command {
     Capture(Box<CaptureArgs>),
     /// List capture interfaces, marking the ones that look like a hotspot.
     Interfaces,
+    /// Summarise a replay's exposure map (OUT_DIR, events.jsonl or a --sqlite database).
+    Report(ReportArgs),
     /// Rule files: validate them.
     Rules {
         #[command(subcommand)]
@@ -216,6 +218,34 @@ struct ReplayArgs {
     flow: FlowArgs,
     #[command(flatten)]
     classify: ClassifyArgs,
+    #[command(flatten)]
+    exposure: ExposureArgs,
+}
+
+#[derive(Args)]
+struct ExposureArgs {
+    /// Local network range (CIDR), besides private, CGNAT, link-local and ULA ones: its addresses
+    /// are devices. Repeatable.
+    #[arg(long = "local-net", value_name = "CIDR")]
+    local_nets: Vec<ipnet::IpNet>,
+    /// Quiet time (only keepalives) on the chat connections that ends a usage session, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    session_gap: f64,
+    /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+    /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Output directory of `leakscope replay`, its events.jsonl, or a --sqlite database.
+    input: PathBuf,
+    /// Write a self-contained HTML report to FILE (instead of the terminal summary).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -256,6 +286,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => run_bench(a),
         Command::Capture(a) => capture_cmd::run(a),
         Command::Interfaces => capture_cmd::interfaces(),
+        Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
     };
     match result {
@@ -271,6 +302,8 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let opts = ReplayOptions {
         filter: a.filter.clone(),
         progress: !quiet,
+        exposure: a.exposure.config()?,
+        sqlite: a.exposure.sqlite.clone(),
         ..a.classify.options(a.paths.clone(), Some(a.out.clone()), &a.flow, a.flows_only)
     };
     let o = replay(&opts)?;
@@ -327,7 +360,57 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+impl ExposureArgs {
+    fn config(&self) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
+        let mut cfg = leakscope::exposure::ExposureConfig {
+            local_nets: self.local_nets.clone(),
+            ..Default::default()
+        };
+        cfg.heuristics.session_gap_secs = self.session_gap.max(0.0);
+        if let Some(p) = &self.policy {
+            cfg.catalogue =
+                leakscope::policy::Catalogue::load(p).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(cfg)
+    }
+}
+
+fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let report = leakscope::report::load(&a.input)?;
+    match &a.html {
+        Some(path) => {
+            std::fs::write(path, leakscope::report::html::render(&report))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            eprintln!("leakscope: wrote {}", path.display());
+        }
+        None => {
+            use std::io::Write;
+            let text = leakscope::report::text::render(&report);
+            // `report | head` closes the pipe early: not an error.
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    // The policy catalogue beside the rules is checked too.
+    let mut policy_ok = true;
+    for dir in dirs {
+        let p = dir.join(leakscope::policy::CATALOGUE_FILE);
+        if p.is_file()
+            && let Err(errors) = leakscope::policy::Catalogue::load(&p)
+        {
+            errors.0.iter().for_each(|e| eprintln!("leakscope: {e}"));
+            policy_ok = false;
+        }
+    }
+    if !policy_ok {
+        return Ok(ExitCode::FAILURE);
+    }
     match leakscope::classify::check(dirs) {
         Ok(summary) => {
             println!("{summary}");

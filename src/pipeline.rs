@@ -11,6 +11,7 @@ use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
 };
 use crate::output::events::{DhcpEvent, DnsEvent, Event};
+use crate::output::observed::{ArpEvent, HttpEvent, StunEvent};
 use crate::output::{NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table.
@@ -116,6 +117,11 @@ impl FlowHandler<FlowData> for Sinks {
                     self.sink.event(&Event::Dhcp(DhcpEvent::new(pkt.ts.nanos(), uid, mac, &msg)));
                 }
                 Observation::Stun(info) => {
+                    if let Some(mapped_address) = info.mapped_address {
+                        let uid = crate::flow::table::uid_string(flow.id);
+                        let ts = crate::flow::record::secs_us(pkt.ts.nanos());
+                        self.sink.event(&Event::Stun(StunEvent { ts, uid, mapped_address }));
+                    }
                     let (o, r) = (flow.orig(), flow.resp());
                     let call = [
                         (info.whatsapp_relay, "stun_whatsapp_relay"),
@@ -125,9 +131,14 @@ impl FlowHandler<FlowData> for Sinks {
                         self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
                     }
                 }
-                Observation::Hello(_) | Observation::Http(_) => {}
+                Observation::Http(req) => {
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    self.sink.event(&Event::Http(HttpEvent::new(pkt.ts.nanos(), uid, &req)));
+                }
+                Observation::Hello(_) => {}
             }
         }
+        crate::exposure::track::activity(&self.classifier, flow, pkt);
     }
 
     fn end(&mut self, flow: &mut Flow<FlowData>, reason: EndReason) {
@@ -135,6 +146,7 @@ impl FlowHandler<FlowData> for Sinks {
         let mut rec = flow.record(reason);
         if self.classify {
             classify_record(&mut self.classifier, flow, &mut rec);
+            rec.activity = flow.data.activity.take_log();
             self.meta_records += u64::from(rec.service.is_some());
         }
         self.sink.flow(&rec);
@@ -315,8 +327,14 @@ impl PacketSink for Pipeline {
         self.stats.bytes += pkt.data.len() as u64;
         match decode::decode(pkt) {
             Ok(d) => self.decoded(pkt.ts, &d, None, 0),
-            Err(DecodeError::NotIp(_)) => {
+            Err(DecodeError::NotIp(ethertype)) => {
                 self.stats.not_ip += 1;
+                if ethertype == decode::arp::ETHERTYPE_ARP
+                    && self.sinks.classify
+                    && let Some(arp) = decode::arp::parse(pkt)
+                {
+                    self.sinks.sink.event(&Event::Arp(ArpEvent::new(pkt.ts.nanos(), &arp)));
+                }
                 self.table.advance(pkt.ts, &mut self.sinks);
             }
             Err(e) => self.stats.decode_errors.count(e),

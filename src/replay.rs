@@ -36,6 +36,11 @@ pub struct ReplayOptions {
     pub asn_db: Option<PathBuf>,
     /// Country database (.mmdb); default places are searched when `None`.
     pub country_db: Option<PathBuf>,
+    /// Exposure map settings (local ranges, heuristics); used when writing to a directory with
+    /// classification on.
+    pub exposure: crate::exposure::ExposureConfig,
+    /// Also write a SQLite database (with an output directory and classification on).
+    pub sqlite: Option<PathBuf>,
 }
 
 impl ReplayOptions {
@@ -51,6 +56,8 @@ impl ReplayOptions {
             rules_dirs: Vec::new(),
             asn_db: None,
             country_db: None,
+            exposure: crate::exposure::ExposureConfig::default(),
+            sqlite: None,
         }
     }
 
@@ -64,10 +71,23 @@ impl ReplayOptions {
         let geo = Geo::open(self.asn_db.as_deref(), self.country_db.as_deref())?;
         let sink: Box<dyn RecordSink> = match &self.out {
             None => Box::new(NullSink),
-            Some(dir) => Box::new(
-                JsonlSink::create(dir)
-                    .with_context(|| format!("cannot write output to {}", dir.display()))?,
-            ),
+            Some(dir) => {
+                let jsonl = JsonlSink::create(dir)
+                    .with_context(|| format!("cannot write output to {}", dir.display()))?;
+                if self.classify {
+                    let mut cfg = self.exposure.clone();
+                    cfg.settle_secs = (self.flow.active_timeout + self.flow.tcp_idle) as f64 / 1e9;
+                    let mut outputs: Vec<Box<dyn RecordSink>> = vec![Box::new(jsonl)];
+                    if let Some(db) = &self.sqlite {
+                        let sqlite = crate::output::sqlite::SqliteSink::create(db)
+                            .map_err(|e| anyhow::anyhow!("cannot write database: {e}"))?;
+                        outputs.push(Box::new(sqlite));
+                    }
+                    Box::new(cfg.build(crate::output::Fanout(outputs)))
+                } else {
+                    Box::new(jsonl)
+                }
+            }
         };
         Ok(PipelineConfig { flow: self.flow.clone(), sink, classify: self.classify, rules, geo })
     }

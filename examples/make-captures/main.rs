@@ -10,6 +10,7 @@
 //! are what leakscope's own decoders are tested against.
 
 mod apps;
+mod exposure_day;
 mod hotspot;
 mod linktypes;
 mod packets;
@@ -160,6 +161,7 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT_DIR));
     let mut files = vec![linktypes::sample_hotspot()];
     files.extend(linktypes::all(&files[0].bytes)?);
+    files.push(exposure_day::generate(START_NS));
     for file in &files {
         write_file(&out_dir, &file.path, &file.bytes)?;
     }

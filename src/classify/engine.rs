@@ -110,6 +110,23 @@ impl Classifier {
         self.names.len()
     }
 
+    /// Whether the flow already points at a Meta endpoint, from cheap evidence only (names,
+    /// signatures, learnt call relays, prefixes; no ASN lookup, no allocation). Used to decide,
+    /// while a flow runs, whether its activity over time is worth logging.
+    /// `first`: the flow's first look; later looks skip the address and the DNS name, which
+    /// cannot have changed.
+    pub fn looks_meta(&self, f: &FlowFacts<'_>, first: bool) -> bool {
+        let app = f.app;
+        let named = |n: Option<&str>| n.is_some_and(|n| self.rules.match_host(n).is_some());
+        app.signatures().any(|s| self.rules.match_signature(s).is_some())
+            || (f.proto == PROTO_UDP
+                && (self.relays.contains_key(&(f.resp_h, f.resp_p))
+                    || self.call_sockets.contains_key(&(f.orig_h, f.orig_p))))
+            || named(app.server_name.as_deref())
+            || (first && self.rules.match_ip(f.resp_h).is_some())
+            || (first && named(app.dns_name.as_deref()))
+    }
+
     /// Classifies a flow from all the evidence available.
     pub fn classify(&mut self, f: &FlowFacts<'_>) -> Classification {
         let mut b = VerdictBuilder::default();

@@ -4,6 +4,7 @@
 //! apart from real decode errors; tunnelled packets (6in4, IP-in-IP, VXLAN, GTP-U) are exposed through
 //! [`Decoded::tunnel`] so that the pipeline can decode the inner packet with the same code.
 
+pub mod arp;
 mod ip;
 mod link;
 

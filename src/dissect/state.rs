@@ -58,6 +58,16 @@ pub struct AppInfo {
 }
 
 impl AppInfo {
+    /// A few bits that change when dissection learns something that can name the server (a name,
+    /// a signature, STUN): the classifier only needs another look when they change.
+    pub fn naming_signals(&self) -> u8 {
+        u8::from(self.server_name.is_some())
+            | u8::from(self.wa_version.is_some()) << 1
+            | u8::from(self.stun_whatsapp_relay) << 2
+            | u8::from(self.stun_facebook_realm) << 3
+            | u8::from(self.stun_messages > 0 || self.rtp_packets > 0) << 4
+    }
+
     /// Names of the dissector signatures that matched (see `classify::KNOWN_SIGNATURES`).
     pub fn signatures(&self) -> impl Iterator<Item = &'static str> {
         [
@@ -119,12 +129,19 @@ pub struct FlowDissect {
     started: bool,
     /// Findings so far.
     pub app: AppInfo,
+    /// Activity over time, for flows that look like Meta's.
+    pub activity: crate::flow::activity::ActivityTrack,
 }
 
 impl FlowDissect {
     /// Whether the flow has had a packet yet.
     pub fn started(&self) -> bool {
         self.started
+    }
+
+    /// Whether some parser is still looking at this flow's packets.
+    pub fn dissecting(&self) -> bool {
+        self.active.is_some()
     }
 
     /// Looks at one packet of the flow. `from_orig`: sent by the originator.

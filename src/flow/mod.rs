@@ -1,5 +1,6 @@
 //! Flow stage: bidirectional 5-tuple flows with Zeek-style state, history and records.
 
+pub mod activity;
 pub mod key;
 mod lru;
 pub mod record;

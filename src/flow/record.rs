@@ -130,6 +130,14 @@ pub struct FlowRecord {
     /// Country of the responder, ISO 3166-1 alpha-2 (from `--country-db`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resp_cc: Option<String>,
+    /// The local device the flow belongs to: its MAC when known, else its address (set by the
+    /// exposure stage).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<Box<str>>,
+    /// When the bytes of this record moved (time buckets), for flows that looked like Meta's
+    /// while they ran. Not written to `flows.jsonl`.
+    #[serde(skip)]
+    pub activity: Option<Box<super::activity::ActivityLog>>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -181,6 +181,8 @@ impl<T> Flow<T> {
             resp_asn: None,
             resp_as_org: None,
             resp_cc: None,
+            device: None,
+            activity: None,
         }
     }
 }

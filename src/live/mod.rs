@@ -422,7 +422,16 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         .with_context(|| format!("{}: cannot open{who}", stats_path.display()))?;
     let pipeline = Pipeline::new(PipelineConfig {
         flow: opts.flow.clone(),
-        sink: Box::new(LiveJsonlSink(Arc::clone(&outputs))),
+        // The exposure map (devices, sessions, activities) runs live too; device and exposure
+        // summaries are written when the capture stops.
+        sink: Box::new(
+            crate::exposure::ExposureConfig {
+                local_nets: opts.local_networks.clone(),
+                settle_secs: (opts.flow.active_timeout + opts.flow.tcp_idle) as f64 / 1e9,
+                ..crate::exposure::ExposureConfig::default()
+            }
+            .build(LiveJsonlSink(Arc::clone(&outputs))),
+        ),
         classify: true,
         rules,
         geo,

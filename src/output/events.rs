@@ -1,5 +1,6 @@
-//! `events.jsonl`: things that happen inside flows or apart from them (DNS answers now; devices,
-//! sessions, activities and exposures later), one JSON object per line with a `kind`.
+//! `events.jsonl`: things that happen inside flows or apart from them (DNS answers, DHCP, ARP,
+//! HTTP request heads; the exposure map's devices, sessions, activities and exposures), one JSON
+//! object per line with a `kind`.
 
 use std::net::IpAddr;
 
@@ -17,6 +18,21 @@ pub enum Event {
     Dns(DnsEvent),
     /// A DHCP message: what a device says about itself when it joins.
     Dhcp(DhcpEvent),
+    /// An ARP message: a device claiming an address.
+    Arp(super::observed::ArpEvent),
+    /// A cleartext HTTP request head (names only: no path, query or cookie value).
+    Http(super::observed::HttpEvent),
+    /// A STUN mapped address: the public address the server (Meta's relay) saw.
+    Stun(super::observed::StunEvent),
+    /// A local device and everything known about it (written at the end).
+    Device(Box<crate::exposure::events::DeviceEvent>),
+    /// A usage session of a device (WhatsApp chat activity between long quiet gaps).
+    Session(crate::exposure::events::SessionEvent),
+    /// Something a device did with Meta: message burst, media transfer, call, registration,
+    /// telemetry.
+    Activity(crate::exposure::events::ActivityEvent),
+    /// A field of WhatsApp's privacy policy and what this device exposed of it on the wire.
+    Exposure(crate::exposure::events::ExposureEvent),
 }
 
 /// A DHCP message (client or server), metadata only.

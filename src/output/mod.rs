@@ -2,8 +2,10 @@
 
 pub mod events;
 pub mod jsonl;
+pub mod observed;
 pub mod rotate;
 pub mod sink;
+pub mod sqlite;
 
 pub use events::Event;
 pub use jsonl::{JsonlSink, JsonlWriter, LiveJsonlSink, LiveOutputs};

@@ -1,0 +1,215 @@
+//! What is known about one local device: addresses, DHCP self-description, Meta totals, and the
+//! evidence tallies the policy fields are judged on.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use super::events::{DeviceEvent, EndpointCount, HourTotals, ServiceTotals, SessionStats};
+
+/// Samples of evidence kept per signal.
+const MAX_SAMPLES: usize = 6;
+/// Flow uids kept per signal.
+const MAX_UIDS: usize = 12;
+
+/// Evidence for one signal (`meta_flow`, `endpoint:whatsapp.chat`, `http_cookie`, …).
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    /// Pieces of evidence.
+    pub count: u64,
+    /// Payload bytes behind them.
+    pub bytes: u64,
+    /// First and last time.
+    pub first: f64,
+    /// Last time.
+    pub last: f64,
+    /// Distinct sample values.
+    pub samples: Vec<String>,
+    /// Some flow uids.
+    pub uids: Vec<String>,
+}
+
+impl Tally {
+    fn add(&mut self, ts: f64, bytes: u64, sample: Option<&str>, uid: Option<&str>) {
+        if self.count == 0 || ts < self.first {
+            self.first = ts;
+        }
+        self.last = self.last.max(ts);
+        self.count += 1;
+        self.bytes += bytes;
+        if let Some(s) = sample
+            && self.samples.len() < MAX_SAMPLES
+            && !self.samples.iter().any(|x| x == s)
+        {
+            self.samples.push(s.to_owned());
+        }
+        if let Some(u) = uid
+            && self.uids.len() < MAX_UIDS
+            && !self.uids.iter().any(|x| x == u)
+        {
+            self.uids.push(u.to_owned());
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Totals {
+    flows: u64,
+    up: u64,
+    down: u64,
+}
+
+/// One device.
+#[derive(Clone, Debug, Default)]
+pub struct Device {
+    /// Stable id (MAC, else address).
+    pub id: String,
+    /// MAC.
+    pub mac: Option<String>,
+    /// Addresses in order of first sight.
+    pub addresses: Vec<IpAddr>,
+    /// DHCP host name.
+    pub hostname: Option<String>,
+    /// DHCP vendor class.
+    pub vendor_class: Option<String>,
+    /// DHCP parameter request list.
+    pub prl: Vec<u8>,
+    /// First and last sight.
+    pub first_seen: f64,
+    /// Last sight.
+    pub last_seen: f64,
+    /// Flow records.
+    pub flows: u64,
+    meta: Totals,
+    services: BTreeMap<String, (Totals, BTreeMap<String, u64>)>,
+    hours: BTreeMap<i64, Totals>,
+    /// Evidence per signal.
+    pub tallies: BTreeMap<String, Tally>,
+    /// Activities by kind.
+    pub activities: BTreeMap<String, u64>,
+    /// Session summary.
+    pub sessions: SessionStats,
+    user_agents: Vec<String>,
+    ja4: Vec<String>,
+}
+
+/// Most addresses kept per device (privacy addresses rotate).
+const MAX_ADDRESSES: usize = 64;
+/// Most distinct User-Agents / JA4s kept per device.
+const MAX_STRINGS: usize = 16;
+
+impl Device {
+    /// A device first seen at `ts`.
+    pub fn new(id: String, ts: f64) -> Self {
+        Device { id, first_seen: ts, last_seen: ts, ..Device::default() }
+    }
+
+    /// Widens first/last sight.
+    pub fn seen(&mut self, from: f64, to: f64) {
+        self.first_seen = self.first_seen.min(from);
+        self.last_seen = self.last_seen.max(to);
+    }
+
+    /// Records an address of the device.
+    pub fn address(&mut self, ip: IpAddr) {
+        if !super::local::not_a_host(ip)
+            && self.addresses.len() < MAX_ADDRESSES
+            && !self.addresses.contains(&ip)
+        {
+            self.addresses.push(ip);
+        }
+    }
+
+    /// Adds evidence for `signal`.
+    pub fn evidence(
+        &mut self,
+        signal: &str,
+        ts: f64,
+        bytes: u64,
+        sample: Option<&str>,
+        uid: Option<&str>,
+    ) {
+        match self.tallies.get_mut(signal) {
+            Some(t) => t.add(ts, bytes, sample, uid),
+            None => self.tallies.entry(signal.to_owned()).or_default().add(ts, bytes, sample, uid),
+        }
+    }
+
+    /// Accounts a flow record to a Meta service.
+    pub fn meta_flow(&mut self, service: &str, endpoint: &str, ts: f64, up: u64, down: u64) {
+        let add = |t: &mut Totals| {
+            t.flows += 1;
+            t.up += up;
+            t.down += down;
+        };
+        add(&mut self.meta);
+        let s = self.services.entry(service.to_owned()).or_default();
+        add(&mut s.0);
+        *s.1.entry(endpoint.to_owned()).or_default() += 1;
+        add(self.hours.entry((ts as i64).div_euclid(3600) * 3600).or_default());
+    }
+
+    /// Remembers a User-Agent and a JA4 (distinct, bounded).
+    pub fn strings(&mut self, ua: Option<&str>, ja4: Option<&str>) {
+        for (v, list) in [(ua, &mut self.user_agents), (ja4, &mut self.ja4)] {
+            if let Some(v) = v
+                && list.len() < MAX_STRINGS
+                && !list.iter().any(|x| x == v)
+            {
+                list.push(v.to_owned());
+            }
+        }
+    }
+
+    /// Whether the device talked to Meta at all.
+    pub fn has_meta(&self) -> bool {
+        self.meta.flows > 0
+    }
+
+    /// The `device` event.
+    pub fn event(&self, oui_vendor: Option<String>) -> DeviceEvent {
+        DeviceEvent {
+            ts: self.first_seen,
+            device: self.id.clone(),
+            mac: self.mac.clone(),
+            oui_vendor,
+            addresses: self.addresses.clone(),
+            hostname: self.hostname.clone(),
+            vendor_class: self.vendor_class.clone(),
+            parameter_request_list: self.prl.clone(),
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            flows: self.flows,
+            meta_flows: self.meta.flows,
+            meta_bytes_up: self.meta.up,
+            meta_bytes_down: self.meta.down,
+            services: self
+                .services
+                .iter()
+                .map(|(name, (t, eps))| ServiceTotals {
+                    service: name.clone(),
+                    flows: t.flows,
+                    bytes_up: t.up,
+                    bytes_down: t.down,
+                    endpoints: eps
+                        .iter()
+                        .map(|(e, &n)| EndpointCount { endpoint: e.clone(), flows: n })
+                        .collect(),
+                })
+                .collect(),
+            hours: self
+                .hours
+                .iter()
+                .map(|(&hour, t)| HourTotals {
+                    hour,
+                    flows: t.flows,
+                    bytes_up: t.up,
+                    bytes_down: t.down,
+                })
+                .collect(),
+            sessions: self.sessions.clone(),
+            activities: self.activities.clone(),
+            user_agents: self.user_agents.clone(),
+            ja4: self.ja4.clone(),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The derived events of `events.jsonl`: `device`, `session`, `activity`, `exposure`. Times are
+//! epoch seconds with µs precision (packet time). `docs/schema.md` documents every key.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// A local device and what it did with Meta (written at the end of the input).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DeviceEvent {
+    /// First time the device was seen.
+    pub ts: f64,
+    /// Stable id: the MAC when known, else the local address.
+    pub device: String,
+    /// MAC address, when the link type shows one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Vendor of the MAC's OUI (IEEE registry), when known; `locally administered` for random MACs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oui_vendor: Option<String>,
+    /// Every address seen for the device (DHCP, ARP, flow sources), in order of first sight.
+    pub addresses: Vec<IpAddr>,
+    /// DHCP host name (option 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// DHCP vendor class (option 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_class: Option<String>,
+    /// DHCP parameter request list (option 55).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameter_request_list: Vec<u8>,
+    /// First packet time.
+    pub first_seen: f64,
+    /// Last packet time.
+    pub last_seen: f64,
+    /// Flow records of the device.
+    pub flows: u64,
+    /// Flow records to Meta services.
+    pub meta_flows: u64,
+    /// Payload bytes sent to Meta.
+    pub meta_bytes_up: u64,
+    /// Payload bytes received from Meta.
+    pub meta_bytes_down: u64,
+    /// Per Meta service: flows, bytes, endpoints.
+    #[serde(default)]
+    pub services: Vec<ServiceTotals>,
+    /// Meta contacts per hour (UTC hours with at least one flow).
+    #[serde(default)]
+    pub hours: Vec<HourTotals>,
+    /// Usage sessions: count, time, first and last, sessions per hour of day.
+    #[serde(default)]
+    pub sessions: SessionStats,
+    /// Activities by kind: `{"call": 1, "message_burst": 3, …}`.
+    #[serde(default)]
+    pub activities: std::collections::BTreeMap<String, u64>,
+    /// User-Agents seen in cleartext HTTP to Meta hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_agents: Vec<String>,
+    /// JA4 fingerprints of ClientHellos sent to Meta.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ja4: Vec<String>,
+}
+
+/// Totals for one Meta service.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ServiceTotals {
+    /// Service name, e.g. `whatsapp`.
+    pub service: String,
+    /// Flow records.
+    pub flows: u64,
+    /// Payload bytes sent.
+    pub bytes_up: u64,
+    /// Payload bytes received.
+    pub bytes_down: u64,
+    /// Endpoints contacted (`service.role`), with flow counts.
+    pub endpoints: Vec<EndpointCount>,
+}
+
+/// Flows to one endpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EndpointCount {
+    /// Endpoint, e.g. `whatsapp.chat`.
+    pub endpoint: String,
+    /// Flow records.
+    pub flows: u64,
+}
+
+/// Meta contacts in one hour.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HourTotals {
+    /// Start of the hour, epoch seconds.
+    pub hour: i64,
+    /// Flow records to Meta starting in this hour.
+    pub flows: u64,
+    /// Payload bytes sent.
+    pub bytes_up: u64,
+    /// Payload bytes received.
+    pub bytes_down: u64,
+}
+
+/// A device's sessions in short.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SessionStats {
+    /// Number of sessions.
+    pub count: u64,
+    /// Sum of their durations, seconds.
+    pub total_secs: f64,
+    /// Longest session, seconds.
+    pub longest_secs: f64,
+    /// Start of the first session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<f64>,
+    /// End of the last session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<f64>,
+    /// Sessions started in each hour of the day (UTC), index 0–23.
+    pub by_hour: Vec<u32>,
+}
+
+/// A usage session: activity on a device's WhatsApp chat connections between quiet gaps.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SessionEvent {
+    /// Session start (first non-keepalive traffic).
+    pub ts: f64,
+    /// Device.
+    pub device: String,
+    /// Session id, `S` and a sequence number (joins the `activity` events of its bursts).
+    pub session: String,
+    /// End (last non-keepalive traffic).
+    pub end: f64,
+    /// End minus start, seconds.
+    pub duration: f64,
+    /// Message bursts in the session.
+    pub bursts: u64,
+    /// Payload bytes sent in its bursts.
+    pub bytes_up: u64,
+    /// Payload bytes received in its bursts.
+    pub bytes_down: u64,
+    /// Chat flows that carried it.
+    pub uids: Vec<String>,
+}
+
+/// Something a device did with Meta.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ActivityEvent {
+    /// Start.
+    pub ts: f64,
+    /// Device.
+    pub device: String,
+    /// `message_burst`, `media_upload`, `media_download`, `call`, `registration`, `telemetry`.
+    pub activity: String,
+    /// End.
+    pub end: f64,
+    /// End minus start, seconds.
+    pub duration: f64,
+    /// Packets (both directions).
+    pub packets: u64,
+    /// Payload bytes sent.
+    pub bytes_up: u64,
+    /// Payload bytes received.
+    pub bytes_down: u64,
+    /// Endpoint of the flows, e.g. `whatsapp.media`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Calls: mean bitrate of both directions, kbit/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<f64>,
+    /// Calls: `audio` or `video`, guessed from the bitrate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<String>,
+    /// Message bursts: the session they belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Flows supporting it.
+    pub uids: Vec<String>,
+}
+
+/// A policy field and what a device exposed of it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExposureEvent {
+    /// First evidence (or the device's first sight when there is none).
+    pub ts: f64,
+    /// Device.
+    pub device: String,
+    /// Policy field id (`rules/policy.toml`).
+    pub field: String,
+    /// `observed`, `inferred` or `not_observable`, from the catalogue.
+    pub observability: String,
+    /// What this capture shows: `observed`, `inferred`, `lan_only` (seen on the LAN, not sent to
+    /// Meta on the wire), `not_seen`, or `not_observable`.
+    pub status: String,
+    /// Pieces of evidence (flows, events, sessions).
+    pub count: u64,
+    /// Payload bytes of the flows behind the evidence, both directions.
+    pub bytes: u64,
+    /// Last evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<f64>,
+    /// Evidence, one short string each: `signal=value`.
+    pub evidence: Vec<String>,
+    /// Some of the flows behind the evidence.
+    pub uids: Vec<String>,
+}

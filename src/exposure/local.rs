@@ -1,0 +1,65 @@
+//! Which addresses are on the local side: private (RFC 1918), CGNAT (RFC 6598), link-local, ULA,
+//! loopback, plus any `--local-net` the user gives (a hotspot on public addresses).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// The local address ranges.
+#[derive(Clone, Debug, Default)]
+pub struct LocalNets {
+    extra: Vec<IpNet>,
+}
+
+impl LocalNets {
+    /// The built-in ranges plus `extra`.
+    pub fn new(extra: Vec<IpNet>) -> Self {
+        LocalNets { extra }
+    }
+
+    /// Whether `ip` is on the local side.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let builtin = match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                v4.is_private()
+                    || v4.is_link_local()
+                    || v4.is_loopback()
+                    || v4.is_unspecified()
+                    || (o[0] == 100 && (o[1] & 0xc0) == 64)
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments()[0];
+                (s & 0xfe00) == 0xfc00
+                    || (s & 0xffc0) == 0xfe80
+                    || v6.is_loopback()
+                    || v6.is_unspecified()
+            }
+        };
+        builtin || self.extra.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Whether an address names no single host (unspecified, broadcast, multicast).
+pub fn not_a_host(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast(),
+        IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let l = LocalNets::new(vec!["198.51.100.0/24".parse().unwrap()]);
+        for a in ["10.42.0.57", "100.64.1.2", "169.254.1.1", "fd00::1", "fe80::1", "198.51.100.9"] {
+            assert!(l.contains(a.parse().unwrap()), "{a}");
+        }
+        for a in ["157.240.1.1", "2a03:2880::1", "100.128.0.1"] {
+            assert!(!l.contains(a.parse().unwrap()), "{a}");
+        }
+    }
+}

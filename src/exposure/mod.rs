@@ -1,0 +1,492 @@
+//! The device-level exposure map. [`ExposureSink`] wraps any [`RecordSink`]: it forwards every
+//! flow record (with its `device`) and event, and derives from them `device`, `session`,
+//! `activity` and `exposure` events, written when they can no longer change (a session or call
+//! once quiet long enough, devices and exposures at the end).
+//!
+//! - [`track`]: which flows get a per-flow activity log (flow stage, per packet).
+//! - [`activity`], [`calls`], [`sessions`]: activities from records and their time buckets.
+//! - [`device`], [`exposures`]: per-device evidence and the policy fields judged on it.
+//! - `docs/exposure.md` documents the heuristics and their parameters.
+
+#![deny(missing_docs)]
+
+pub mod activity;
+pub mod calls;
+pub mod device;
+pub mod events;
+pub mod exposures;
+pub mod local;
+pub mod oui;
+pub mod sessions;
+pub mod track;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use foldhash::fast::RandomState;
+use ipnet::IpNet;
+
+use crate::flow::{EndReason, FlowRecord};
+use crate::output::RecordSink;
+use crate::output::events::Event;
+use crate::output::observed::HttpEvent;
+use crate::policy::Catalogue;
+
+use self::activity::Burst;
+use self::calls::Calls;
+use self::device::Device;
+use self::events::ActivityEvent;
+use self::local::LocalNets;
+
+/// Tunable thresholds of the activity heuristics (see `docs/exposure.md`).
+#[derive(Clone, Debug)]
+pub struct Heuristics {
+    /// Quiet time (only keepalives) that ends a usage session, seconds.
+    pub session_gap_secs: f64,
+    /// Active buckets at most this far apart form one message burst, seconds.
+    pub burst_gap_secs: f64,
+    /// The first seconds of a chat connection are its handshake, not messages.
+    pub handshake_secs: f64,
+    /// Bytes one way on a media endpoint that make a media transfer.
+    pub media_min_bytes: u64,
+    /// Call flows this close in time (or sharing a socket) are one call, seconds.
+    pub call_gap_secs: f64,
+    /// A call whose busier direction averages at least this is video, kbit/s.
+    pub video_kbps: f64,
+    /// A call whose busier direction averages at least this payload per packet is video, bytes.
+    pub video_packet_bytes: u64,
+}
+
+impl Default for Heuristics {
+    fn default() -> Self {
+        Heuristics {
+            session_gap_secs: 300.0,
+            burst_gap_secs: 3.0,
+            handshake_secs: 1.0,
+            media_min_bytes: 16 * 1024,
+            call_gap_secs: 10.0,
+            video_kbps: 250.0,
+            video_packet_bytes: 400,
+        }
+    }
+}
+
+/// How to build an [`ExposureSink`].
+#[derive(Clone, Debug)]
+pub struct ExposureConfig {
+    /// Extra local ranges (`--local-net`), besides private, CGNAT, link-local and ULA.
+    pub local_nets: Vec<IpNet>,
+    /// Activity heuristics.
+    pub heuristics: Heuristics,
+    /// How long after its end a session or call may still grow from records not yet written
+    /// (the flow table's active timeout plus its TCP idle timeout), seconds.
+    pub settle_secs: f64,
+    /// The policy catalogue.
+    pub catalogue: Catalogue,
+    /// IEEE OUI registry.
+    pub oui_file: PathBuf,
+}
+
+impl Default for ExposureConfig {
+    fn default() -> Self {
+        ExposureConfig {
+            local_nets: Vec::new(),
+            heuristics: Heuristics::default(),
+            settle_secs: 2100.0,
+            catalogue: Catalogue::builtin(),
+            oui_file: PathBuf::from(oui::DEFAULT_OUI_FILE),
+        }
+    }
+}
+
+impl ExposureConfig {
+    /// The sink, wrapping `inner`.
+    pub fn build<S: RecordSink>(self, inner: S) -> ExposureSink<S> {
+        ExposureSink {
+            inner,
+            local: LocalNets::new(self.local_nets.clone()),
+            cfg: self,
+            devices: HashMap::default(),
+            ip_mac: HashMap::default(),
+            http: HashMap::default(),
+            stun: HashMap::default(),
+            chat_uids: HashSet::default(),
+            bursts: BTreeMap::new(),
+            calls: Calls::default(),
+            watermark: f64::MIN,
+            next_settle: f64::MIN,
+            next_session: 0,
+        }
+    }
+}
+
+const ZERO_MAC: &str = "00:00:00:00:00:00";
+/// Bounds of the per-run maps (cleared when full: a long live run forgets, never grows).
+const MAX_MAP: usize = 1 << 16;
+/// Packet-time between two looks for sessions and calls that can be written, seconds.
+const SETTLE_EVERY_SECS: f64 = 300.0;
+
+/// HTTP request facts kept until the flow's record arrives.
+struct HttpSeen {
+    user_agent: Option<String>,
+    cookie_names: Vec<String>,
+}
+
+/// Derives the exposure map while forwarding everything to `inner`.
+pub struct ExposureSink<S> {
+    inner: S,
+    cfg: ExposureConfig,
+    local: LocalNets,
+    devices: HashMap<String, Device, RandomState>,
+    ip_mac: HashMap<IpAddr, String, RandomState>,
+    http: HashMap<String, HttpSeen, RandomState>,
+    /// Public addresses STUN servers reported, by flow, until the flow's record arrives.
+    stun: HashMap<String, IpAddr, RandomState>,
+    /// Chat flows whose first record was seen (later records have no handshake).
+    chat_uids: HashSet<String, RandomState>,
+    /// Message bursts not yet in a written session, per device.
+    bursts: BTreeMap<String, Vec<Burst>>,
+    calls: Calls,
+    watermark: f64,
+    next_settle: f64,
+    next_session: u64,
+}
+
+fn role(endpoint: &str) -> &str {
+    endpoint.split_once('.').map_or(endpoint, |(_, r)| r)
+}
+
+impl<S: RecordSink> ExposureSink<S> {
+    /// The local side of a flow: (device id, address, MAC).
+    fn identify(&mut self, rec: &FlowRecord) -> (String, IpAddr, Option<String>) {
+        let orig_local = self.local.contains(rec.orig_h);
+        // Neither side local (a capture of public addresses): the originator is the device.
+        let use_orig = orig_local || !self.local.contains(rec.resp_h);
+        let (ip, mac) =
+            if use_orig { (rec.orig_h, &rec.orig_mac) } else { (rec.resp_h, &rec.resp_mac) };
+        // An all-zero MAC (anonymised or synthetic captures) names no device.
+        let mac = mac.clone().filter(|m| m != ZERO_MAC);
+        let id = match &mac {
+            Some(m) => {
+                if !local::not_a_host(ip) {
+                    self.learn_ip(ip, m);
+                }
+                m.clone()
+            }
+            None => self.ip_mac.get(&ip).cloned().unwrap_or_else(|| ip.to_string()),
+        };
+        (id, ip, mac)
+    }
+
+    fn learn_ip(&mut self, ip: IpAddr, mac: &str) {
+        if self.ip_mac.len() >= MAX_MAP {
+            self.ip_mac.clear();
+        }
+        if self.ip_mac.get(&ip).is_none_or(|m| m != mac) {
+            self.ip_mac.insert(ip, mac.to_owned());
+        }
+    }
+
+    fn device(&mut self, id: &str, ts: f64) -> &mut Device {
+        // Look up before inserting: most calls find the device, and need no key allocation.
+        if !self.devices.contains_key(id) {
+            self.devices.insert(id.to_owned(), Device::new(id.to_owned(), ts));
+        }
+        self.devices.get_mut(id).expect("just inserted")
+    }
+
+    fn emit_activity(&mut self, a: ActivityEvent) {
+        let sample = match (&a.media, a.activity.as_str()) {
+            (Some(m), _) => {
+                format!("{:.1}s {m} {} kbit/s", a.duration, a.bitrate_kbps.unwrap_or(0.0))
+            }
+            (None, "message_burst") => format!("{} B up/{} B down", a.bytes_up, a.bytes_down),
+            _ => format!("{} B", a.bytes_up + a.bytes_down),
+        };
+        let dev = self.device(&a.device, a.ts);
+        *dev.activities.entry(a.activity.clone()).or_default() += 1;
+        let signal = format!("activity:{}", a.activity);
+        dev.evidence(
+            &signal,
+            a.ts,
+            a.bytes_up + a.bytes_down,
+            Some(&sample),
+            a.uids.first().map(|s| s.as_str()),
+        );
+        self.inner.event(&Event::Activity(a));
+    }
+
+    /// Meta-specific bookkeeping of one record of `device`.
+    fn meta_flow(&mut self, id: &str, rec: &FlowRecord, local_is_orig: bool, local_ip: IpAddr) {
+        let service = rec.service.as_deref().unwrap_or("meta");
+        let endpoint = rec.endpoint.as_deref().unwrap_or(service).to_owned();
+        let (up, down) = if local_is_orig {
+            (rec.orig_bytes, rec.resp_bytes)
+        } else {
+            (rec.resp_bytes, rec.orig_bytes)
+        };
+        let http = self.http.get(&rec.uid).map(|h| (h.user_agent.clone(), h.cookie_names.clone()));
+        let uid = Some(rec.uid.as_str());
+        let dev = self.device(id, rec.ts);
+        dev.meta_flow(service, &endpoint, rec.ts, up, down);
+        let local = local_ip.to_string();
+        dev.evidence("meta_flow", rec.ts, up + down, Some(&local), uid);
+        let named =
+            rec.server_name.as_deref().map_or_else(|| rec.resp_h.to_string(), str::to_owned);
+        dev.evidence(&format!("endpoint:{endpoint}"), rec.ts, up + down, Some(&named), uid);
+        if let Some(j) = rec.ja4.as_deref() {
+            dev.evidence("ja4", rec.ts, 0, Some(j), uid);
+            dev.strings(None, Some(j));
+        }
+        if let Some(v) = rec.wa_version.as_deref() {
+            dev.evidence("wa_version", rec.ts, 0, Some(v), uid);
+        }
+        if let Some(cc) = rec.resp_cc.as_deref() {
+            dev.evidence("server_country", rec.ts, 0, Some(cc), uid);
+        }
+        if let Some(public) = self.stun.get(&rec.uid).copied() {
+            let public = public.to_string();
+            let dev = self.device(id, rec.ts);
+            dev.evidence("public_address", rec.ts, 0, Some(&public), uid);
+        }
+        let dev = self.device(id, rec.ts);
+        if let Some((ua, cookies)) = http {
+            if let Some(ua) = ua.as_deref() {
+                dev.evidence("http_user_agent", rec.ts, 0, Some(ua), uid);
+                dev.strings(Some(ua), None);
+            }
+            for c in &cookies {
+                dev.evidence("http_cookie", rec.ts, 0, Some(c), uid);
+            }
+        }
+        self.activities(id, rec, &endpoint);
+    }
+
+    fn activities(&mut self, id: &str, rec: &FlowRecord, endpoint: &str) {
+        let h = self.cfg.heuristics.clone();
+        if calls::is_call_flow(rec) {
+            self.calls.add(id, rec, &h);
+            return;
+        }
+        match role(endpoint) {
+            _ if endpoint == "whatsapp.chat" => {
+                let first =
+                    self.chat_uids.len() < MAX_MAP && self.chat_uids.insert(rec.uid.clone());
+                if let Some(log) = rec.activity.as_deref() {
+                    let found = activity::bursts(rec, log, &h, first);
+                    self.bursts.entry(id.to_owned()).or_default().extend(found);
+                }
+            }
+            "media" => {
+                for a in activity::media(rec, rec.activity.as_deref(), &h, id) {
+                    self.emit_activity(a);
+                }
+            }
+            "registration" => self.emit_activity(activity::whole_flow(rec, id, "registration")),
+            "telemetry" | "crashlogs" | "analytics" => {
+                self.emit_activity(activity::whole_flow(rec, id, "telemetry"))
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes the sessions and calls that can no longer grow; everything with `all`.
+    fn settle(&mut self, all: bool) {
+        let h = self.cfg.heuristics.clone();
+        let horizon = (!all).then_some(self.watermark - self.cfg.settle_secs);
+        let devices: Vec<String> = self.bursts.keys().cloned().collect();
+        for id in devices {
+            let pending = self.bursts.remove(&id).unwrap_or_default();
+            let mut keep = Vec::new();
+            for s in sessions::build(&id, pending, h.session_gap_secs) {
+                if horizon.is_some_and(|t| s.event.end + h.session_gap_secs >= t) {
+                    keep.extend(s.bursts);
+                    continue;
+                }
+                self.emit_session(s);
+            }
+            if !keep.is_empty() {
+                self.bursts.insert(id, keep);
+            }
+        }
+        for call in self.calls.take_done(horizon, &h) {
+            self.emit_activity(call.event(&h));
+        }
+    }
+
+    fn emit_session(&mut self, mut s: sessions::Session) {
+        self.next_session += 1;
+        let sid = format!("S{}", self.next_session);
+        s.event.session = sid.clone();
+        let dev = self.device(&s.event.device, s.event.ts);
+        sessions::account(&mut dev.sessions, &s.event);
+        let e = &s.event;
+        let sample = format!("{}s", e.duration);
+        dev.evidence(
+            "session",
+            e.ts,
+            e.bytes_up + e.bytes_down,
+            Some(&sample),
+            e.uids.first().map(|u| u.as_str()),
+        );
+        self.inner.event(&Event::Session(s.event.clone()));
+        for b in s.bursts {
+            let a = ActivityEvent {
+                ts: b.start,
+                device: s.event.device.clone(),
+                activity: "message_burst".into(),
+                end: b.end,
+                duration: activity::round_us(b.end - b.start),
+                packets: b.packets,
+                bytes_up: b.up,
+                bytes_down: b.down,
+                endpoint: Some("whatsapp.chat".into()),
+                session: Some(sid.clone()),
+                uids: vec![b.uid],
+                ..ActivityEvent::default()
+            };
+            self.emit_activity(a);
+        }
+    }
+
+    fn advance(&mut self, ts: f64) {
+        self.watermark = self.watermark.max(ts);
+        if self.watermark >= self.next_settle && (!self.bursts.is_empty() || !self.calls.is_empty())
+        {
+            self.next_settle = self.watermark + SETTLE_EVERY_SECS;
+            self.settle(false);
+        }
+    }
+
+    fn dhcp(&mut self, d: &crate::output::events::DhcpEvent) {
+        let Some(mac) = d.mac.clone() else { return };
+        for ip in [d.requested_ip, d.assigned_ip].into_iter().flatten() {
+            self.learn_ip(IpAddr::V4(ip), &mac);
+        }
+        let dev = self.device(&mac, d.ts);
+        dev.seen(d.ts, d.ts);
+        dev.mac = Some(mac);
+        if let Some(ip) = d.assigned_ip {
+            dev.address(IpAddr::V4(ip));
+        }
+        let lan = [
+            ("dhcp_hostname", d.hostname.clone()),
+            ("dhcp_vendor_class", d.vendor_class.clone()),
+            (
+                "dhcp_parameter_request_list",
+                (!d.parameter_request_list.is_empty()).then(|| {
+                    d.parameter_request_list.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+                }),
+            ),
+        ];
+        for (signal, value) in lan {
+            if let Some(v) = value {
+                dev.evidence(signal, d.ts, 0, Some(&v), Some(&d.uid));
+            }
+        }
+        dev.hostname = d.hostname.clone().or(dev.hostname.take());
+        dev.vendor_class = d.vendor_class.clone().or(dev.vendor_class.take());
+        if !d.parameter_request_list.is_empty() {
+            dev.prl = d.parameter_request_list.clone();
+        }
+    }
+
+    fn arp(&mut self, a: &crate::output::observed::ArpEvent) {
+        let ip = IpAddr::V4(a.ip);
+        if local::not_a_host(ip) || !self.local.contains(ip) {
+            return;
+        }
+        self.learn_ip(ip, &a.mac);
+        let dev = self.device(&a.mac, a.ts);
+        dev.seen(a.ts, a.ts);
+        dev.mac = Some(a.mac.clone());
+        dev.address(ip);
+    }
+
+    fn http(&mut self, h: &HttpEvent) {
+        if self.http.len() >= MAX_MAP {
+            self.http.clear();
+        }
+        let seen =
+            HttpSeen { user_agent: h.user_agent.clone(), cookie_names: h.cookie_names.clone() };
+        self.http.insert(h.uid.clone(), seen);
+    }
+}
+
+impl<S: RecordSink> RecordSink for ExposureSink<S> {
+    fn flow(&mut self, rec: &FlowRecord) {
+        let (id, ip, mac) = self.identify(rec);
+        let local_is_orig = ip == rec.orig_h;
+        let dev = self.device(&id, rec.ts);
+        dev.seen(rec.ts, rec.ts + rec.duration);
+        dev.flows += 1;
+        dev.address(ip);
+        if mac.is_some() {
+            dev.mac = mac;
+        }
+        if rec.service.is_some() {
+            self.meta_flow(&id, rec, local_is_orig, ip);
+        }
+        if rec.end_reason != EndReason::ActiveTimeout {
+            if !self.http.is_empty() {
+                self.http.remove(&rec.uid);
+            }
+            if !self.chat_uids.is_empty() {
+                self.chat_uids.remove(&rec.uid);
+            }
+            if !self.stun.is_empty() {
+                self.stun.remove(&rec.uid);
+            }
+        }
+        let mut out = rec.clone();
+        out.activity = None;
+        out.device = Some(id.into());
+        self.inner.flow(&out);
+        self.advance(rec.ts + rec.duration);
+    }
+
+    fn event(&mut self, ev: &Event) {
+        match ev {
+            Event::Dhcp(d) => self.dhcp(d),
+            Event::Arp(a) => self.arp(a),
+            Event::Http(h) => self.http(h),
+            Event::Stun(s) => {
+                if self.stun.len() >= MAX_MAP {
+                    self.stun.clear();
+                }
+                self.stun.insert(s.uid.clone(), s.mapped_address.ip());
+            }
+            _ => {}
+        }
+        self.inner.event(ev);
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        self.settle(true);
+        let macs: Vec<&str> = self.devices.values().filter_map(|d| d.mac.as_deref()).collect();
+        let vendors = oui::vendors(&self.cfg.oui_file, &macs);
+        for dev in self.devices.values_mut() {
+            if let Some(v) = dev.mac.as_ref().and_then(|m| vendors.get(m)) {
+                dev.evidence("oui_vendor", dev.first_seen, 0, Some(v), None);
+            }
+        }
+        // Devices in id order, so output does not depend on hashing.
+        let mut devices: Vec<&Device> = self.devices.values().collect();
+        devices.sort_by(|a, b| a.id.cmp(&b.id));
+        for dev in devices {
+            let vendor = dev.mac.as_ref().and_then(|m| vendors.get(m)).cloned();
+            self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
+            if dev.has_meta() {
+                for e in exposures::judge_all(&self.cfg.catalogue, dev) {
+                    self.inner.event(&Event::Exposure(e));
+                }
+            }
+        }
+        self.inner.finish()
+    }
+
+    fn reopen(&mut self) -> Result<(), String> {
+        self.inner.reopen()
+    }
+}

@@ -1,0 +1,84 @@
+//! Events the pipeline emits straight from packets, besides DNS and DHCP: ARP (who holds which
+//! address on the LAN) and the metadata of cleartext HTTP requests.
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use crate::decode::arp::Arp;
+use crate::dissect::http::HttpRequest;
+use crate::flow::record::{mac_string, secs_us};
+
+/// An ARP request or reply: a device claiming an address.
+#[derive(Debug, Serialize)]
+pub struct ArpEvent {
+    /// Packet time.
+    pub ts: f64,
+    /// 1 request, 2 reply.
+    pub op: u16,
+    /// Sender MAC.
+    pub mac: String,
+    /// Sender address (0.0.0.0 in an address probe).
+    pub ip: Ipv4Addr,
+    /// Address asked about or answered for.
+    pub target_ip: Ipv4Addr,
+}
+
+impl ArpEvent {
+    /// The event for a parsed ARP message.
+    pub fn new(ts_nanos: i64, a: &Arp) -> Self {
+        ArpEvent {
+            ts: secs_us(ts_nanos),
+            op: a.op,
+            mac: mac_string(a.sender_mac),
+            ip: a.sender_ip,
+            target_ip: a.target_ip,
+        }
+    }
+}
+
+/// A STUN response's mapped address: the device's address as the STUN server saw it, i.e. the
+/// public (NAT) address Meta sees.
+#[derive(Debug, Serialize)]
+pub struct StunEvent {
+    /// Packet time.
+    pub ts: f64,
+    /// The flow's uid.
+    pub uid: String,
+    /// XOR-MAPPED-ADDRESS (else MAPPED-ADDRESS): address and port.
+    pub mapped_address: std::net::SocketAddr,
+}
+
+/// A cleartext HTTP request head: never the path, query, body or any cookie value.
+#[derive(Debug, Serialize)]
+pub struct HttpEvent {
+    /// Packet time of the request's first byte seen.
+    pub ts: f64,
+    /// The flow's uid.
+    pub uid: String,
+    /// Request method.
+    pub method: &'static str,
+    /// Host header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// User-Agent header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Names of the cookies sent, in order; values are never kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cookie_names: Vec<String>,
+}
+
+impl HttpEvent {
+    /// The event for a parsed request.
+    pub fn new(ts_nanos: i64, uid: String, r: &HttpRequest) -> Self {
+        HttpEvent {
+            ts: secs_us(ts_nanos),
+            uid,
+            method: r.method,
+            host: r.host.clone(),
+            user_agent: r.user_agent.clone(),
+            cookie_names: r.cookie_names.clone(),
+        }
+    }
+}

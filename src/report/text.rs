@@ -1,0 +1,98 @@
+//! The terminal summary: per device, services and endpoints contacted, bytes, sessions, calls,
+//! and the policy-field table.
+
+use std::fmt::Write;
+
+use super::{Report, bytes, duration, time};
+use crate::exposure::events::DeviceEvent;
+
+/// The summary as text.
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let meta: Vec<&DeviceEvent> = r.devices.iter().filter(|d| d.meta_flows > 0).collect();
+    let first = r.devices.iter().map(|d| d.first_seen).reduce(f64::min);
+    let last = r.devices.iter().map(|d| d.last_seen).reduce(f64::max);
+    let _ = write!(o, "{} device(s), {} with Meta contacts", r.devices.len(), meta.len());
+    if let (Some(a), Some(b)) = (first, last) {
+        let _ = write!(o, ", {} – {} UTC", time(a), time(b));
+    }
+    o.push('\n');
+    for d in &meta {
+        device(&mut o, r, d);
+    }
+    let others: Vec<String> = r
+        .devices
+        .iter()
+        .filter(|d| d.meta_flows == 0)
+        .map(|d| match d.addresses.first() {
+            Some(a) => format!("{} ({a})", d.device),
+            None => d.device.clone(),
+        })
+        .collect();
+    if !others.is_empty() {
+        let _ = writeln!(o, "\nwithout Meta contacts: {}", others.join(", "));
+    }
+    o
+}
+
+fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
+    let _ = write!(o, "\n== {}", d.device);
+    for v in [&d.hostname, &d.oui_vendor, &d.vendor_class].into_iter().flatten() {
+        let _ = write!(o, "  {v}");
+    }
+    o.push('\n');
+    let _ = writeln!(o, "   addresses: {}", super::addresses(&d.addresses, 6));
+    let _ = writeln!(o, "   seen: {} – {}", time(d.first_seen), time(d.last_seen));
+    let _ = writeln!(
+        o,
+        "   Meta: {} flow(s), {} up, {} down",
+        d.meta_flows,
+        bytes(d.meta_bytes_up),
+        bytes(d.meta_bytes_down)
+    );
+    for s in &d.services {
+        let eps: Vec<String> =
+            s.endpoints.iter().map(|e| format!("{} ({})", e.endpoint, e.flows)).collect();
+        let _ = writeln!(
+            o,
+            "     {:<10} {:>5} flow(s) {:>10} up {:>10} down   {}",
+            s.service,
+            s.flows,
+            bytes(s.bytes_up),
+            bytes(s.bytes_down),
+            eps.join(", ")
+        );
+    }
+    let st = &d.sessions;
+    let calls: Vec<_> = r.activities_of(&d.device).filter(|a| a.activity == "call").collect();
+    let media = |m: &str| calls.iter().filter(|c| c.media.as_deref() == Some(m)).count();
+    let call_secs = calls.iter().map(|c| c.duration).fold(0.0, |a, b| a + b);
+    let _ = writeln!(
+        o,
+        "   sessions: {} (total {}, longest {}); calls: {} ({} audio, {} video, {})",
+        st.count,
+        duration(st.total_secs),
+        duration(st.longest_secs),
+        calls.len(),
+        media("audio"),
+        media("video"),
+        duration(call_secs)
+    );
+    if !d.activities.is_empty() {
+        let acts: Vec<String> = d.activities.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(o, "   activities: {}", acts.join(", "));
+    }
+    let _ = writeln!(
+        o,
+        "   {:<20} {:<15} {:<15} {:>6}  evidence",
+        "policy field", "observability", "status", "count"
+    );
+    for e in r.exposures_of(&d.device) {
+        let ev = e.evidence.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+        let _ = writeln!(
+            o,
+            "   {:<20} {:<15} {:<15} {:>6}  {ev}",
+            e.field, e.observability, e.status, e.count
+        );
+    }
+}
