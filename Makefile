@@ -16,9 +16,13 @@ build: deps
 	$(CARGO) build --release
 
 demo: build
-	./target/release/leakscope replay --out $(DEMO_OUT) $(DEMO_CAPTURE)
+	./target/release/leakscope replay --out $(DEMO_OUT) --sqlite $(DEMO_OUT)/leakscope.db $(DEMO_CAPTURE)
 	@echo "--- first records of $(DEMO_OUT)/flows.jsonl:"
-	@head -n 5 $(DEMO_OUT)/flows.jsonl
+	@head -n 3 $(DEMO_OUT)/flows.jsonl
+	@echo "--- exposure map:"
+	./target/release/leakscope report $(DEMO_OUT)
+	./target/release/leakscope report $(DEMO_OUT) --html $(DEMO_OUT)/report.html
+	@echo "--- open $(DEMO_OUT)/report.html in a browser"
 
 test: deps
 	$(CARGO) test --all-targets
