@@ -36,6 +36,8 @@ pub struct ReplayOptions {
     pub asn_db: Option<PathBuf>,
     /// Country database (.mmdb); default places are searched when `None`.
     pub country_db: Option<PathBuf>,
+    /// Replace device identifiers with keyed pseudonyms in every output.
+    pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
 }
 
 impl ReplayOptions {
@@ -51,6 +53,7 @@ impl ReplayOptions {
             rules_dirs: Vec::new(),
             asn_db: None,
             country_db: None,
+            anonymize: None,
         }
     }
 
@@ -68,6 +71,10 @@ impl ReplayOptions {
                 JsonlSink::create(dir)
                     .with_context(|| format!("cannot write output to {}", dir.display()))?,
             ),
+        };
+        let sink: Box<dyn RecordSink> = match &self.anonymize {
+            Some(a) => Box::new(crate::anonymize::AnonymizeSink::new(a, sink)),
+            None => sink,
         };
         Ok(PipelineConfig { flow: self.flow.clone(), sink, classify: self.classify, rules, geo })
     }
