@@ -21,7 +21,10 @@ impl JsonlWriter {
         let sink: Box<dyn Write + Send> = if path == Path::new("-") {
             Box::new(io::stdout())
         } else {
-            Box::new(File::create(path)?)
+            // The OS error alone does not say which file: name it.
+            Box::new(File::create(path).map_err(|e| {
+                io::Error::new(e.kind(), format!("{}: cannot create: {e}", path.display()))
+            })?)
         };
         Ok(JsonlWriter {
             out: BufWriter::with_capacity(1 << 16, sink),
@@ -46,6 +49,15 @@ impl JsonlWriter {
         }
     }
 
+    /// The output's name for messages: the path, or `standard output` for `-`.
+    fn name(&self) -> String {
+        if self.path == Path::new("-") {
+            "standard output".into()
+        } else {
+            self.path.display().to_string()
+        }
+    }
+
     /// Records written so far.
     pub fn records(&self) -> u64 {
         self.records
@@ -60,7 +72,7 @@ impl JsonlWriter {
         }
         match &self.error {
             None => Ok(self.records),
-            Some(e) => Err(format!("{}: write failed: {e}", self.path.display())),
+            Some(e) => Err(format!("{}: write failed: {e}", self.name())),
         }
     }
 }
@@ -83,7 +95,9 @@ impl JsonlSink {
         if dir == Path::new("-") {
             return Ok((JsonlWriter::create(dir)?, None));
         }
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            io::Error::new(e.kind(), format!("{}: cannot create directory: {e}", dir.display()))
+        })?;
         let flows = JsonlWriter::create(&dir.join("flows.jsonl"))?;
         let events = JsonlWriter::create(&dir.join("events.jsonl"))?;
         Ok((flows, Some(events)))
