@@ -224,3 +224,89 @@ fn key_file_and_keep_oui() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/key"));
 }
+
+/// Every output key has been reviewed for what it reveals about a device. A new key fails here
+/// until `AnonymizeSink` decides on it and the key is added to this list.
+#[test]
+fn every_output_key_was_reviewed() {
+    const REVIEWED: &[&str] = &[
+        // flows.jsonl
+        "ts",
+        "uid",
+        "proto",
+        "orig_h",
+        "orig_p",
+        "resp_h",
+        "resp_p",
+        "duration",
+        "orig_pkts",
+        "resp_pkts",
+        "orig_ip_bytes",
+        "resp_ip_bytes",
+        "orig_bytes",
+        "resp_bytes",
+        "conn_state",
+        "history",
+        "end_reason",
+        "orig_mac",
+        "resp_mac",
+        "vlan",
+        "tunnel",
+        "fragments",
+        "app_proto",
+        "server_name",
+        "name_source",
+        "alpn",
+        "ja4",
+        "ja3",
+        "quic_version",
+        "wa_version",
+        "service",
+        "endpoint",
+        "confidence",
+        "evidence",
+        "resp_asn",
+        "resp_as_org",
+        "resp_cc",
+        // events.jsonl
+        "kind",
+        "client",
+        "server",
+        "query",
+        "qtype",
+        "rcode",
+        "answers",
+        "addr",
+        "ttl",
+        "cnames",
+        "mac",
+        "msg_type",
+        "hostname",
+        "vendor_class",
+        "parameter_request_list",
+        "requested_ip",
+        "assigned_ip",
+        "client_id",
+    ];
+    fn keys(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    out.insert(k.clone());
+                    keys(x, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| keys(x, out)),
+            _ => {}
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for input in inputs() {
+        let o = run(Some("k"), &input);
+        for v in lines(&o.flows).iter().chain(lines(&o.events).iter()) {
+            keys(v, &mut seen);
+        }
+    }
+    let new: Vec<_> = seen.iter().filter(|k| !REVIEWED.contains(&k.as_str())).collect();
+    assert!(new.is_empty(), "output keys not reviewed for anonymisation: {new:?}");
+}
