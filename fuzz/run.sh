@@ -19,11 +19,12 @@ triple=$(rustc -vV | sed -n 's/^host: //p')
 case " ${FUZZ_BUILD_FLAGS:-} " in *" --dev "*|*" -D "*) profile=debug ;; *) profile=release ;; esac
 fail=0
 for t in "${targets[@]}"; do
-    mkdir -p "corpus/$t" "artifacts/$t"
+    corpus="${FUZZ_CORPUS:-corpus}/$t"
+    mkdir -p "$corpus" "artifacts/$t"
     log="logs/$t.log"
     start=$(date +%s)
     # The binaries are run directly: `cargo fuzz run` would rebuild whenever src/ changed.
-    if ! "target/$triple/$profile/$t" -artifact_prefix="artifacts/$t/" "corpus/$t" "seeds/$t" \
+    if ! "target/$triple/$profile/$t" -artifact_prefix="artifacts/$t/" "$corpus" "seeds/$t" \
         -max_total_time="$secs" -runs=10000000 -print_final_stats=1 \
         -timeout=10 -rss_limit_mb=2048 -max_len=65536 >"$log" 2>&1; then
         fail=1
