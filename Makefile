@@ -7,7 +7,7 @@ CARGO ?= cargo
 DEMO_CAPTURE ?= captures/sample-hotspot.pcap
 DEMO_OUT ?= out/demo
 
-.PHONY: deps build demo test lint bench captures fixtures
+.PHONY: deps build demo test lint bench captures fixtures fuzz-smoke fuzz fuzz-seeds
 
 deps:
 	@scripts/install-deps.sh
@@ -41,3 +41,13 @@ captures:
 	$(CARGO) run --example make-captures -- captures
 fixtures:
 	scripts/make-tshark-fixtures.sh
+
+# Fuzzing (see FUZZING.md). fuzz-smoke: every target briefly on its seeds (CI, under 5 min);
+# fuzz: every target FUZZ_SECS seconds or 10 M executions; fuzz-seeds: rebuild the seeds (tshark).
+FUZZ_SECS ?= 1800
+fuzz-smoke:
+	fuzz/smoke.sh
+fuzz:
+	fuzz/run.sh $(FUZZ_SECS)
+fuzz-seeds:
+	fuzz/make-seeds.sh

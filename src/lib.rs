@@ -6,6 +6,7 @@
 //! The clock is always the packet timestamp, so a replay is deterministic.
 #![forbid(unsafe_code)]
 
+pub mod anonymize;
 pub mod capture;
 pub mod classify;
 pub mod decode;

@@ -220,6 +220,8 @@ struct ReplayArgs {
     classify: ClassifyArgs,
     #[command(flatten)]
     exposure: ExposureArgs,
+    #[command(flatten)]
+    anonymize: AnonymizeArgs,
 }
 
 #[derive(Args)]
@@ -246,6 +248,41 @@ struct ReportArgs {
     /// Write a self-contained HTML report to FILE (instead of the terminal summary).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AnonymizeArgs {
+    /// Replace device addresses, MACs and host names with pseudonyms keyed by this passphrase
+    /// (the same key gives the same pseudonyms); server addresses stay. See docs/anonymize.md.
+    #[arg(long, value_name = "KEY", conflicts_with = "anonymize_key_file")]
+    anonymize: Option<String>,
+    /// Like --anonymize, the key read from FILE (keeps it out of the process list).
+    #[arg(long, value_name = "FILE")]
+    anonymize_key_file: Option<PathBuf>,
+    /// Keep the vendor part (OUI) of anonymised MACs: shows the device maker.
+    #[arg(long)]
+    anonymize_keep_oui: bool,
+    /// More device prefixes to anonymise besides private/link-local ones (e.g. the home
+    /// network's public IPv6 /64); repeatable.
+    #[arg(long, value_name = "CIDR")]
+    anonymize_local: Vec<ipnet::IpNet>,
+}
+
+impl AnonymizeArgs {
+    fn config(&self) -> anyhow::Result<Option<leakscope::anonymize::AnonymizeConfig>> {
+        let key = match (&self.anonymize, &self.anonymize_key_file) {
+            (Some(k), _) => k.as_bytes().to_vec(),
+            (None, Some(f)) => std::fs::read(f)
+                .map_err(|e| anyhow::anyhow!("--anonymize-key-file {}: {e}", f.display()))?,
+            (None, None) => return Ok(None),
+        };
+        anyhow::ensure!(!key.is_empty(), "the anonymisation key is empty");
+        Ok(Some(leakscope::anonymize::AnonymizeConfig {
+            key,
+            keep_oui: self.anonymize_keep_oui,
+            local_prefixes: self.anonymize_local.clone(),
+        }))
+    }
 }
 
 #[derive(Args)]
@@ -304,6 +341,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         progress: !quiet,
         exposure: a.exposure.config()?,
         sqlite: a.exposure.sqlite.clone(),
+        anonymize: a.anonymize.config()?,
         ..a.classify.options(a.paths.clone(), Some(a.out.clone()), &a.flow, a.flows_only)
     };
     let o = replay(&opts)?;

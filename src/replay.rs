@@ -41,6 +41,8 @@ pub struct ReplayOptions {
     pub exposure: crate::exposure::ExposureConfig,
     /// Also write a SQLite database (with an output directory and classification on).
     pub sqlite: Option<PathBuf>,
+    /// Replace device identifiers with keyed pseudonyms in every output.
+    pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
 }
 
 impl ReplayOptions {
@@ -58,6 +60,7 @@ impl ReplayOptions {
             country_db: None,
             exposure: crate::exposure::ExposureConfig::default(),
             sqlite: None,
+            anonymize: None,
         }
     }
 
@@ -74,18 +77,25 @@ impl ReplayOptions {
             Some(dir) => {
                 let jsonl = JsonlSink::create(dir)
                     .with_context(|| format!("cannot write output to {}", dir.display()))?;
+                let mut outputs: Vec<Box<dyn RecordSink>> = vec![Box::new(jsonl)];
+                if let Some(db) = &self.sqlite {
+                    let sqlite = crate::output::sqlite::SqliteSink::create(db)
+                        .map_err(|e| anyhow::anyhow!("cannot write database: {e}"))?;
+                    outputs.push(Box::new(sqlite));
+                }
+                // Pseudonyms are applied after the exposure map, so that what it derives
+                // (devices, sessions, exposures) is anonymised like every other record.
+                let files = crate::output::Fanout(outputs);
+                let outputs: Box<dyn RecordSink> = match &self.anonymize {
+                    Some(a) => Box::new(crate::anonymize::AnonymizeSink::new(a, files)),
+                    None => Box::new(files),
+                };
                 if self.classify {
                     let mut cfg = self.exposure.clone();
                     cfg.settle_secs = (self.flow.active_timeout + self.flow.tcp_idle) as f64 / 1e9;
-                    let mut outputs: Vec<Box<dyn RecordSink>> = vec![Box::new(jsonl)];
-                    if let Some(db) = &self.sqlite {
-                        let sqlite = crate::output::sqlite::SqliteSink::create(db)
-                            .map_err(|e| anyhow::anyhow!("cannot write database: {e}"))?;
-                        outputs.push(Box::new(sqlite));
-                    }
-                    Box::new(cfg.build(crate::output::Fanout(outputs)))
+                    Box::new(cfg.build(outputs))
                 } else {
-                    Box::new(jsonl)
+                    outputs
                 }
             }
         };

@@ -381,6 +381,29 @@ impl Ruleset {
         loader.finish()
     }
 
+    /// Loads rule files given as `(name, text)` pairs, as one layer over the builtin rules (if
+    /// `include_builtin`), without touching the file system: `prefix_file` names another given
+    /// file. The same checks as [`load`](Self::load); used by fuzzing and tests.
+    pub fn from_texts(
+        files: &[(&str, &str)],
+        include_builtin: bool,
+    ) -> Result<Ruleset, RulesErrors> {
+        let mut loader = Loader::default();
+        if include_builtin {
+            let files: Vec<(Arc<str>, String)> = BUILTIN
+                .iter()
+                .filter(|(name, _)| name.ends_with(".toml"))
+                .map(|(name, text)| (Arc::from(*name), text.to_string()))
+                .collect();
+            loader.layer(files, &Origin::Builtin);
+        }
+        let given: Vec<(Arc<str>, String)> =
+            files.iter().map(|(n, t)| (Arc::from(*n), t.to_string())).collect();
+        let tomls = given.iter().filter(|(n, _)| n.ends_with(".toml")).cloned().collect();
+        loader.layer(tomls, &Origin::Memory(given));
+        loader.finish()
+    }
+
     /// Most specific host pattern matching `name` (SNI, HTTP Host, DNS name); case-insensitive,
     /// a trailing dot is ignored.
     pub fn match_host(&self, name: &str) -> Option<HostMatch<'_>> {
@@ -539,6 +562,8 @@ pub fn check(dirs: &[PathBuf]) -> Result<Summary, RulesErrors> {
 enum Origin {
     Builtin,
     Dir(PathBuf),
+    /// Files given in memory ([`Ruleset::from_texts`]); prefix files are looked up among them.
+    Memory(Vec<(Arc<str>, String)>),
 }
 
 fn read_dir_tomls(dir: &Path) -> std::io::Result<Vec<(Arc<str>, String)>> {
@@ -861,6 +886,12 @@ impl Loader {
                     }
                 }
             }
+            Origin::Memory(files) => match files.iter().find(|(n, _)| &**n == rel) {
+                Some((n, t)) => (n.clone(), t.clone()),
+                None => {
+                    return self.error(loc, RuleErrorKind::Io(format!("{rel}: not given")));
+                }
+            },
             Origin::Dir(dir) => {
                 // Relative to the rule file's directory.
                 let base = Path::new(&**file).parent().unwrap_or(dir);

@@ -1,7 +1,7 @@
 //! IPv4/IPv6 (with extension headers and fragments) and the transport header, via etherparse's
 //! lax slices, which tolerate snaplen-cut packets.
 
-use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
+use etherparse::LaxIpSlice;
 
 use super::{
     DecodeError, Decoded, Fragment, LinkInfo, Tcp, Transport, Tunnel, TunnelKind, VXLAN_PORT,
@@ -16,6 +16,46 @@ const PROTO_ICMPV6: u8 = 58;
 const IPV6_HEADER_LEN: u32 = 40;
 /// VXLAN header: flags(1, I bit 0x08) reserved(3) VNI(3) reserved(1).
 const VXLAN_HEADER_LEN: usize = 8;
+
+/// Most IPv6 extension headers walked before the fragment header is given up on.
+const MAX_IPV6_EXTENSIONS: usize = 8;
+
+/// The IPv6 fragment header's facts, found by walking the extension headers with bounds checks.
+///
+/// Not etherparse's `Ipv6ExtensionsSlice` iterator: in 0.21, after a lax parse stopped inside a
+/// truncated chain, it builds the next header's slice with `from_slice_unchecked` past the end of
+/// the data (an out-of-bounds read; found by `fuzz/fuzz_targets/decode.rs`, see
+/// `tests/regression.rs`).
+fn ipv6_fragment(data: &[u8]) -> Option<Fragment> {
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const AUTH: u8 = 51;
+    const DEST_OPTS: u8 = 60;
+    const MOBILITY: u8 = 135;
+    let mut next = *data.get(6)?;
+    let mut off = IPV6_HEADER_LEN as usize;
+    for _ in 0..MAX_IPV6_EXTENSIONS {
+        let h = data.get(off..off.checked_add(8)?)?;
+        match next {
+            HOP_BY_HOP | ROUTING | DEST_OPTS | MOBILITY => off += (usize::from(h[1]) + 1) * 8,
+            // AH counts 4-octet units, minus 2 (RFC 4302).
+            AUTH => off += (usize::from(h[1]) + 2) * 4,
+            FRAGMENT => {
+                let offset_flags = u16::from_be_bytes([h[2], h[3]]);
+                let (offset, more) = (offset_flags >> 3, offset_flags & 1 == 1);
+                // An atomic fragment (offset 0, no more) fragments nothing.
+                return (offset != 0 || more).then(|| Fragment {
+                    id: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                    first: offset == 0,
+                });
+            }
+            _ => return None,
+        }
+        next = h[0];
+    }
+    None
+}
 
 /// Decodes an IP packet and its transport header.
 pub fn decode_ip(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
@@ -36,14 +76,7 @@ pub fn decode_ip(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         LaxIpSlice::Ipv6(v6) => {
             let declared = u32::from(v6.header().payload_length());
             let ip_len = if declared == 0 { data.len() as u32 } else { IPV6_HEADER_LEN + declared };
-            let frag = v6.extensions().clone().into_iter().find_map(|ext| match ext {
-                Ipv6ExtensionSlice::Fragment(f) if f.is_fragmenting_payload() => Some(Fragment {
-                    id: f.identification(),
-                    first: f.fragment_offset().value() == 0,
-                }),
-                _ => None,
-            });
-            (ip_len, frag)
+            (ip_len, ipv6_fragment(data))
         }
     };
     let payload = ip.payload();
@@ -170,6 +203,43 @@ fn gtp_u(sport: u16, dport: u16, p: &[u8]) -> Option<Tunnel<'_>> {
 mod tests {
     use super::*;
     use etherparse::PacketBuilder;
+
+    /// IPv6 header + hop-by-hop (8 bytes) + fragment header, then `rest`.
+    fn v6_with_fragment(offset: u16, more: bool, rest: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 0, 0 /* hop-by-hop */, 64];
+        p.extend_from_slice(&[0x20; 32]);
+        p.extend_from_slice(&[44 /* fragment next */, 0, 1, 4, 0, 0, 0, 0]);
+        let of = (offset << 3) | u16::from(more);
+        p.extend_from_slice(&[17, 0, (of >> 8) as u8, of as u8, 0xde, 0xad, 0xbe, 0xef]);
+        p.extend_from_slice(rest);
+        let len = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&len.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn ipv6_fragment_header_behind_hop_by_hop() {
+        let f = ipv6_fragment(&v6_with_fragment(0, true, &[0; 8])).unwrap();
+        assert_eq!((f.id, f.first), (0xdead_beef, true));
+        let f = ipv6_fragment(&v6_with_fragment(100, false, &[0; 8])).unwrap();
+        assert!(!f.first);
+        assert_eq!(ipv6_fragment(&v6_with_fragment(0, false, &[])), None, "atomic fragment");
+    }
+
+    /// Every truncation of a chain, and a chain whose lengths point past the end: no fragment,
+    /// no read past the data.
+    #[test]
+    fn ipv6_extension_chain_truncated_or_lying() {
+        let full = v6_with_fragment(0, true, &[0; 8]);
+        for n in 0..full.len() {
+            let _ = ipv6_fragment(&full[..n]);
+            let _ = decode_ip(&full[..n]);
+        }
+        let mut lying = full.clone();
+        lying[41] = 0xff; // hop-by-hop claims 2 KiB
+        assert_eq!(ipv6_fragment(&lying), None);
+        let _ = decode_ip(&lying);
+    }
 
     fn build_tcp(payload: &[u8]) -> Vec<u8> {
         let b =

@@ -50,7 +50,10 @@ impl JsonlWriter {
         let sink: Box<dyn Write + Send> = if path == Path::new("-") {
             Box::new(io::stdout())
         } else {
-            Box::new(File::create(path)?)
+            // The OS error alone does not say which file: name it.
+            Box::new(File::create(path).map_err(|e| {
+                io::Error::new(e.kind(), format!("{}: cannot create: {e}", path.display()))
+            })?)
         };
         Ok(Self::from_sink(sink, path.to_owned(), None))
     }
@@ -114,6 +117,15 @@ impl JsonlWriter {
         {
             let now = live.now;
             self.rotate_at(now);
+        }
+    }
+
+    /// The output's name for messages: the path, or `standard output` for `-`.
+    fn name(&self) -> String {
+        if self.path == Path::new("-") {
+            "standard output".into()
+        } else {
+            self.path.display().to_string()
         }
     }
 
@@ -207,7 +219,7 @@ impl JsonlWriter {
         }
         match &self.error {
             None => Ok(()),
-            Some(e) => Err(format!("{}: write failed: {e}", self.path.display())),
+            Some(e) => Err(format!("{}: write failed: {e}", self.name())),
         }
     }
 
@@ -260,7 +272,9 @@ impl JsonlSink {
         if dir == Path::new("-") {
             return Ok((JsonlWriter::create(dir)?, None));
         }
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            io::Error::new(e.kind(), format!("{}: cannot create directory: {e}", dir.display()))
+        })?;
         let flows = JsonlWriter::create(&dir.join("flows.jsonl"))?;
         let events = JsonlWriter::create(&dir.join("events.jsonl"))?;
         Ok((flows, Some(events)))

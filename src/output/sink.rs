@@ -53,3 +53,19 @@ impl RecordSink for NullSink {
         Ok(())
     }
 }
+
+/// A boxed sink is a sink, so wrappers (`AnonymizeSink<Box<dyn RecordSink>>`) compose.
+impl RecordSink for Box<dyn RecordSink> {
+    fn flow(&mut self, rec: &FlowRecord) {
+        (**self).flow(rec)
+    }
+    fn event(&mut self, ev: &Event) {
+        (**self).event(ev)
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        (**self).finish()
+    }
+    fn reopen(&mut self) -> Result<(), String> {
+        (**self).reopen()
+    }
+}

@@ -1,0 +1,141 @@
+//! [`AnonymizeSink`]: rewrites every record before the sinks downstream see it, so no output
+//! format can forget a field.
+
+use crate::flow::FlowRecord;
+use std::net::SocketAddr;
+
+use crate::output::events::{DhcpEvent, DnsAnswerAddr, DnsEvent, Event};
+use crate::output::observed::{ArpEvent, HttpEvent, StunEvent};
+use crate::output::sink::RecordSink;
+
+use super::{AnonymizeConfig, Anonymizer};
+
+/// Replaces device identifiers with keyed pseudonyms, then passes records on to `S`.
+pub struct AnonymizeSink<S> {
+    anon: Anonymizer,
+    inner: S,
+}
+
+impl<S: RecordSink> AnonymizeSink<S> {
+    /// Wraps `inner`.
+    pub fn new(cfg: &AnonymizeConfig, inner: S) -> Self {
+        AnonymizeSink { anon: Anonymizer::new(cfg), inner }
+    }
+
+    /// The flow record as it may be shared.
+    pub fn flow_record(&self, rec: &FlowRecord) -> FlowRecord {
+        let a = &self.anon;
+        let mut r = rec.clone();
+        r.orig_h = a.ip(r.orig_h);
+        r.resp_h = a.ip(r.resp_h);
+        r.orig_mac = r.orig_mac.as_deref().map(|m| a.mac_text(m));
+        r.resp_mac = r.resp_mac.as_deref().map(|m| a.mac_text(m));
+        r.server_name = r.server_name.as_deref().map(|n| a.dns_name(n).into());
+        r.evidence = r.evidence.iter().map(|e| a.evidence(e)).collect();
+        r.device = r.device.as_deref().map(|d| a.device_id(d).into());
+        r
+    }
+
+    /// The event as it may be shared. Exhaustive on purpose: a new event kind must decide here
+    /// what it reveals before it compiles.
+    pub fn event_record(&self, ev: &Event) -> Event {
+        let a = &self.anon;
+        match ev {
+            Event::Dns(e) => Event::Dns(DnsEvent {
+                ts: e.ts,
+                uid: e.uid.clone(),
+                client: a.ip(e.client),
+                server: a.ip(e.server),
+                query: a.dns_name(&e.query),
+                qtype: e.qtype,
+                rcode: e.rcode,
+                answers: e
+                    .answers
+                    .iter()
+                    .map(|x| DnsAnswerAddr { addr: a.ip(x.addr), ttl: x.ttl })
+                    .collect(),
+                cnames: e.cnames.iter().map(|c| a.dns_name(c)).collect(),
+            }),
+            Event::Dhcp(e) => Event::Dhcp(DhcpEvent {
+                ts: e.ts,
+                uid: e.uid.clone(),
+                mac: e.mac.as_deref().map(|m| a.mac_text(m)),
+                msg_type: e.msg_type,
+                hostname: e.hostname.as_deref().map(|h| a.name(h)),
+                // An OS signal, not an identity: kept.
+                vendor_class: e.vendor_class.clone(),
+                parameter_request_list: e.parameter_request_list.clone(),
+                requested_ip: e.requested_ip.map(|ip| a.ipv4(ip)),
+                assigned_ip: e.assigned_ip.map(|ip| a.ipv4(ip)),
+                // Usually `01` + the MAC: a device identifier.
+                client_id: e.client_id.as_deref().map(|c| a.name(c)),
+            }),
+            Event::Arp(e) => Event::Arp(ArpEvent {
+                ts: e.ts,
+                op: e.op,
+                mac: a.mac_text(&e.mac),
+                ip: a.ipv4(e.ip),
+                target_ip: a.ipv4(e.target_ip),
+            }),
+            Event::Http(e) => Event::Http(HttpEvent {
+                ts: e.ts,
+                uid: e.uid.clone(),
+                method: e.method,
+                host: e.host.as_deref().map(|h| a.dns_name(h)),
+                // App and OS versions: the finding, not an identity.
+                user_agent: e.user_agent.clone(),
+                cookie_names: e.cookie_names.clone(),
+            }),
+            Event::Stun(e) => Event::Stun(StunEvent {
+                ts: e.ts,
+                uid: e.uid.clone(),
+                // The user's public address: identifying although public.
+                mapped_address: SocketAddr::new(
+                    a.public_ip(e.mapped_address.ip()),
+                    e.mapped_address.port(),
+                ),
+            }),
+            Event::Device(e) => {
+                let mut d = e.clone();
+                d.device = a.device_id(&d.device);
+                d.mac = d.mac.as_deref().map(|m| a.mac_text(m));
+                d.addresses = d.addresses.iter().map(|&ip| a.ip(ip)).collect();
+                d.hostname = d.hostname.as_deref().map(|h| a.name(h));
+                Event::Device(d)
+            }
+            Event::Session(e) => {
+                let mut s = e.clone();
+                s.device = a.device_id(&s.device);
+                Event::Session(s)
+            }
+            Event::Activity(e) => {
+                let mut x = e.clone();
+                x.device = a.device_id(&x.device);
+                Event::Activity(x)
+            }
+            Event::Exposure(e) => {
+                let mut x = e.clone();
+                x.device = a.device_id(&x.device);
+                x.evidence = x.evidence.iter().map(|t| a.exposure_evidence(t)).collect();
+                Event::Exposure(x)
+            }
+        }
+    }
+}
+
+impl<S: RecordSink> RecordSink for AnonymizeSink<S> {
+    fn flow(&mut self, rec: &FlowRecord) {
+        let r = self.flow_record(rec);
+        self.inner.flow(&r);
+    }
+    fn event(&mut self, ev: &Event) {
+        let e = self.event_record(ev);
+        self.inner.event(&e);
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        self.inner.finish()
+    }
+    fn reopen(&mut self) -> Result<(), String> {
+        self.inner.reopen()
+    }
+}

@@ -1,0 +1,125 @@
+//! Output faults end in a clear error naming the file and a non-zero exit, never silent loss:
+//! an unwritable output directory, a full device, a full file system.
+
+mod builders;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use builders::{Pcap, bin, in_ci, replay_bin, udp};
+
+/// A capture of `n` one-packet UDP flows.
+fn capture(dir: &Path, n: u32) -> std::path::PathBuf {
+    let mut cap = Pcap::ethernet();
+    for i in 0..n {
+        let src = (Ipv4Addr::new(192, 168, 1, 20), 10_000 + (i % 50_000) as u16);
+        let dst = (Ipv4Addr::from(0x0909_0000 + i), 53);
+        cap.record(1_700_000_000_000_000 + u64::from(i), &udp(src, dst, b"x"));
+    }
+    let path = dir.join("in.pcap");
+    cap.write(&path);
+    path
+}
+
+fn assert_failed(o: &std::process::Output, names: &str) {
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "exit status; stderr: {stderr}");
+    assert!(stderr.contains(names), "error names {names:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn output_directory_cannot_be_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = capture(dir.path(), 3);
+    // A file where a directory must be: fails even for root (permissions would not).
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, b"").unwrap();
+    let out = blocker.join("out");
+    let o = replay_bin(&out, &[&input], &[]);
+    assert_failed(&o, &out.display().to_string());
+}
+
+#[test]
+fn output_file_cannot_be_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = capture(dir.path(), 3);
+    let out = dir.path().join("out");
+    // flows.jsonl is a directory: File::create fails.
+    std::fs::create_dir_all(out.join("flows.jsonl")).unwrap();
+    let o = replay_bin(&out, &[&input], &[]);
+    assert_failed(&o, "flows.jsonl");
+}
+
+/// flows.jsonl and events.jsonl on /dev/full (through symlinks): ENOSPC on the first flush.
+#[test]
+fn full_device_in_directory_mode() {
+    if !Path::new("/dev/full").exists() {
+        assert!(!in_ci(), "/dev/full missing in CI");
+        eprintln!("SKIPPED full_device_in_directory_mode: no /dev/full");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = capture(dir.path(), 3);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::symlink("/dev/full", out.join("flows.jsonl")).unwrap();
+    let o = replay_bin(&out, &[&input], &[]);
+    assert_failed(&o, "flows.jsonl: write failed");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("No space left"));
+}
+
+/// `--out -` with standard output redirected to /dev/full.
+#[test]
+fn full_device_on_stdout() {
+    if !Path::new("/dev/full").exists() {
+        assert!(!in_ci(), "/dev/full missing in CI");
+        eprintln!("SKIPPED full_device_on_stdout: no /dev/full");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = capture(dir.path(), 3);
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let o = Command::new(bin())
+        .args(["replay", "-q", "--out", "-"])
+        .arg(&input)
+        .stdout(Stdio::from(full))
+        .output()
+        .unwrap();
+    assert_failed(&o, "standard output: write failed");
+}
+
+/// A 64 KiB tmpfs fills up mid-run: the error names the file, the exit status is 1, and the
+/// file holds only whole lines up to the fault.
+#[test]
+fn file_system_fills_up() {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = is_root
+        && Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&mnt)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(!in_ci(), "cannot mount a tmpfs (root needed) in CI");
+        eprintln!("SKIPPED file_system_fills_up: cannot mount a tmpfs (not root?)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&mnt);
+    // ~2000 flow records of ~400 bytes: several times 64 KiB.
+    let input = capture(dir.path(), 2000);
+    let out = mnt.join("out");
+    let o = replay_bin(&out, &[&input], &[]);
+    assert_failed(&o, &format!("{}: write failed", out.join("flows.jsonl").display()));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("No space left"));
+}
