@@ -3,7 +3,7 @@
 //! The pipeline and its outputs live in one `Driver` behind a mutex, so they are driven from
 //! one place at a time: packets on one side, the 1 s tick, stats and SIGHUP on the other.
 //!
-//! Hand-off, measured (`BENCHMARKS-live.md`):
+//! Hand-off, measured (`BENCHMARKS.md (Live capture)`):
 //! - [`Handoff::Inline`], the default: the capture thread runs the pipeline on the frame still in
 //!   the pcap ring, taking the (uncontended) lock per packet. No copy, no channel.
 //! - [`Handoff::Batch`]: the capture thread copies frames into reused batch buffers (one `Vec<u8>`
