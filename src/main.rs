@@ -358,6 +358,12 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         o.faults.len(),
         o.elapsed.as_secs_f64()
     );
+    let refused = leakscope::dissect::stream::refused();
+    if refused > 0 {
+        eprintln!(
+            "leakscope: {refused} TCP segments were not reassembled: the reassembly memory cap was reached"
+        );
+    }
     Ok(if o.faults.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
