@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::packets::Rng;
+use crate::packets::{Dir, IpPacket, Rng, TcpConn};
 
 // ---------------------------------------------------------------- DHCP (RFC 2131)
 
@@ -283,4 +283,45 @@ pub fn http_response(content_type: &str, body: &[u8]) -> Vec<u8> {
 /// Lower-case hex of pseudo-random bytes, for cookie values and paths.
 pub fn hex_token(len: usize, rng: &mut Rng) -> String {
     rng.bytes(len).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------- WhatsApp chat connection
+
+/// Keepalive frame length on a chat connection.
+pub const CHAT_KEEPALIVE_LEN: usize = 17;
+
+/// A chat connection's start: the `WA` prologue with the client hello, the server's reply and
+/// the client's finish.
+pub fn chat_handshake(conn: &mut TcpConn, now: u64, rng: &mut Rng, out: &mut Vec<IpPacket>) {
+    let mut hello = WHATSAPP_PROLOGUE.to_vec();
+    hello.extend_from_slice(&whatsapp_frame(36, rng));
+    let mut now = conn.send(now, Dir::ToServer, &hello, out);
+    now = conn.send(now, Dir::ToClient, &whatsapp_frame(350, rng), out);
+    now = conn.send(now, Dir::ToServer, &whatsapp_frame(280, rng), out);
+    conn.send(now, Dir::ToClient, &whatsapp_frame(60, rng), out);
+}
+
+/// One scheduled moment of a chat connection: a message burst (3 frames up, 5 down) or a
+/// keepalive exchange.
+pub fn chat_moment(
+    conn: &mut TcpConn,
+    ts: u64,
+    burst: bool,
+    rng: &mut Rng,
+    out: &mut Vec<IpPacket>,
+) {
+    let mut ts = ts;
+    if burst {
+        for _ in 0..3 {
+            let len = rng.range(120, 600) as usize;
+            ts = conn.send(ts, Dir::ToServer, &whatsapp_frame(len, rng), out);
+        }
+        for _ in 0..5 {
+            let len = rng.range(100, 1400) as usize;
+            ts = conn.send(ts, Dir::ToClient, &whatsapp_frame(len, rng), out);
+        }
+    } else {
+        ts = conn.send(ts, Dir::ToServer, &whatsapp_frame(CHAT_KEEPALIVE_LEN, rng), out);
+        conn.send(ts, Dir::ToClient, &whatsapp_frame(CHAT_KEEPALIVE_LEN, rng), out);
+    }
 }

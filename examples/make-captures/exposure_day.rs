@@ -247,37 +247,18 @@ fn dns(t: u64, client: Ipv4Addr, port: u16, name: &str, answer: Ipv4Addr, out: &
 /// A chat connection: prologue and handshake, keepalives every 60 s, message
 /// bursts at the given times (3 frames up, 5 down), FIN at `close`.
 fn chat(open: u64, close: u64, bursts: &[u64], port: u16, seed: u64, out: &mut Vec<IpPacket>) {
-    const KEEPALIVE_LEN: usize = 17;
     let mut rng = Rng::new(seed);
     let mut conn = TcpConn::new(sock(PHONE, port), sock(CHAT, 5222), RTT_NS, &mut rng);
     let t = at(open as f64);
-    let mut now = conn.open(t, out);
-    let mut hello = apps::WHATSAPP_PROLOGUE.to_vec();
-    hello.extend_from_slice(&apps::whatsapp_frame(36, &mut rng));
-    now = conn.send(now, Dir::ToServer, &hello, out);
-    now = conn.send(now, Dir::ToClient, &apps::whatsapp_frame(350, &mut rng), out);
-    now = conn.send(now, Dir::ToServer, &apps::whatsapp_frame(280, &mut rng), out);
-    conn.send(now, Dir::ToClient, &apps::whatsapp_frame(60, &mut rng), out);
+    let now = conn.open(t, out);
+    apps::chat_handshake(&mut conn, now, &mut rng, out);
     let mut schedule: Vec<(u64, bool)> =
         (open + 60..close).step_by(60).map(|s| (s, false)).collect();
     schedule.retain(|(s, _)| bursts.iter().all(|b| s.abs_diff(*b) > 5));
     schedule.extend(bursts.iter().map(|&b| (b, true)));
     schedule.sort();
     for (secs, burst) in schedule {
-        let mut ts = at(secs as f64);
-        if burst {
-            for _ in 0..3 {
-                let len = rng.range(120, 600) as usize;
-                ts = conn.send(ts, Dir::ToServer, &apps::whatsapp_frame(len, &mut rng), out);
-            }
-            for _ in 0..5 {
-                let len = rng.range(100, 1400) as usize;
-                ts = conn.send(ts, Dir::ToClient, &apps::whatsapp_frame(len, &mut rng), out);
-            }
-        } else {
-            ts = conn.send(ts, Dir::ToServer, &apps::whatsapp_frame(KEEPALIVE_LEN, &mut rng), out);
-            conn.send(ts, Dir::ToClient, &apps::whatsapp_frame(KEEPALIVE_LEN, &mut rng), out);
-        }
+        apps::chat_moment(&mut conn, at(secs as f64), burst, &mut rng, out);
     }
     conn.close(at(close as f64), Dir::ToServer, out);
 }

@@ -148,7 +148,6 @@ fn dns(t: u64, out: &mut Vec<IpPacket>) {
 /// with two message bursts, then an orderly close.
 fn whatsapp_chat(t: u64, out: &mut Vec<IpPacket>) {
     const KEEPALIVE_EVERY_SECS: f64 = 45.0;
-    const KEEPALIVE_LEN: usize = 17;
     const BURSTS_AT_SECS: [f64; 3] = [3.0, 60.0, 150.0];
     const CLOSE_AT_SECS: f64 = 290.0;
     let mut rng = Rng::new(0x5222);
@@ -158,13 +157,8 @@ fn whatsapp_chat(t: u64, out: &mut Vec<IpPacket>) {
         RTT_META_NS,
         &mut rng,
     );
-    let mut now = conn.open(t, out);
-    let mut hello = apps::WHATSAPP_PROLOGUE.to_vec();
-    hello.extend_from_slice(&apps::whatsapp_frame(36, &mut rng));
-    now = conn.send(now, Dir::ToServer, &hello, out);
-    now = conn.send(now, Dir::ToClient, &apps::whatsapp_frame(350, &mut rng), out);
-    now = conn.send(now, Dir::ToServer, &apps::whatsapp_frame(280, &mut rng), out);
-    conn.send(now, Dir::ToClient, &apps::whatsapp_frame(60, &mut rng), out);
+    let now = conn.open(t, out);
+    apps::chat_handshake(&mut conn, now, &mut rng, out);
 
     // Sequence numbers follow build order, so events are built in time order.
     let keepalives =
@@ -173,20 +167,7 @@ fn whatsapp_chat(t: u64, out: &mut Vec<IpPacket>) {
     schedule.extend(BURSTS_AT_SECS.iter().map(|&s| (s, true)));
     schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
     for (secs, burst) in schedule {
-        let mut ts = t + at(secs);
-        if burst {
-            for _ in 0..3 {
-                let len = rng.range(120, 600) as usize;
-                ts = conn.send(ts, Dir::ToServer, &apps::whatsapp_frame(len, &mut rng), out);
-            }
-            for _ in 0..5 {
-                let len = rng.range(100, 1400) as usize;
-                ts = conn.send(ts, Dir::ToClient, &apps::whatsapp_frame(len, &mut rng), out);
-            }
-        } else {
-            ts = conn.send(ts, Dir::ToServer, &apps::whatsapp_frame(KEEPALIVE_LEN, &mut rng), out);
-            conn.send(ts, Dir::ToClient, &apps::whatsapp_frame(KEEPALIVE_LEN, &mut rng), out);
-        }
+        apps::chat_moment(&mut conn, t + at(secs), burst, &mut rng, out);
     }
     conn.close(t + at(CLOSE_AT_SECS), Dir::ToServer, out);
 }
