@@ -275,17 +275,9 @@ fn tls_session(
 ) {
     let mut rng = Rng::new(seed);
     let mut conn = TcpConn::new(client, server, RTT_NS, &mut rng);
-    let mut now = conn.open(t, out);
+    let now = conn.open(t, out);
     let spec = ClientHelloSpec { sni, alpn: &["h2", "http/1.1"], quic_transport_parameters: None };
-    let hello = tls::client_hello(&spec, &mut rng);
-    now = conn.send(now, Dir::ToServer, &tls::record(tls::CONTENT_HANDSHAKE, &hello), out);
-    now = conn.send(now, Dir::ToClient, &tls::server_first_flight(&hello, &mut rng), out);
-    now = conn.send(now, Dir::ToServer, &tls::client_finished(&mut rng), out);
-    for &(up, down) in exchanges {
-        now = conn.send(now, Dir::ToServer, &tls::application_data(up, &mut rng), out);
-        now = conn.send(now, Dir::ToClient, &tls::application_data(down, &mut rng), out);
-    }
-    conn.close(now + 200 * NANOS_PER_MILLI, Dir::ToServer, out);
+    tls::session(&mut conn, now, &spec, exchanges, &mut rng, out);
 }
 
 /// Cleartext GET with WhatsApp's User-Agent and two cookies (pseudo-random values).

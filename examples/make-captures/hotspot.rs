@@ -187,17 +187,9 @@ fn tls_session(t: u64, s: &TlsSession, exchanges: &[(usize, usize)], out: &mut V
     let mut rng = Rng::new(s.seed);
     let mut conn =
         TcpConn::new(sock(PHONE, s.client_port), sock(s.server, HTTPS_PORT), s.rtt_ns, &mut rng);
-    let mut now = conn.open(t, out);
+    let now = conn.open(t, out);
     let spec = ClientHelloSpec { sni: s.sni, alpn: s.alpn, quic_transport_parameters: None };
-    let hello = tls::client_hello(&spec, &mut rng);
-    now = conn.send(now, Dir::ToServer, &tls::record(tls::CONTENT_HANDSHAKE, &hello), out);
-    now = conn.send(now, Dir::ToClient, &tls::server_first_flight(&hello, &mut rng), out);
-    now = conn.send(now, Dir::ToServer, &tls::client_finished(&mut rng), out);
-    for &(up, down) in exchanges {
-        now = conn.send(now, Dir::ToServer, &tls::application_data(up, &mut rng), out);
-        now = conn.send(now, Dir::ToClient, &tls::application_data(down, &mut rng), out);
-    }
-    conn.close(now + 200 * NANOS_PER_MILLI, Dir::ToServer, out);
+    tls::session(&mut conn, now, &spec, exchanges, &mut rng, out);
 }
 
 /// Media: a photo download (~400 kB) then an upload (~150 kB) to mmg.

@@ -2,7 +2,7 @@
 //! BoringSSL-style extension set with GREASE), and a matching server side.
 //! Key material is pseudo-random: nothing here is a usable key.
 
-use crate::packets::Rng;
+use crate::packets::{Dir, IpPacket, NANOS_PER_MILLI, Rng, TcpConn};
 
 pub const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
 pub const CONTENT_HANDSHAKE: u8 = 22;
@@ -257,4 +257,25 @@ pub fn put_vec16(out: &mut Vec<u8>, data: &[u8]) {
 
 pub fn put_u16(out: &mut Vec<u8>, value: u16) {
     out.extend_from_slice(&value.to_be_bytes());
+}
+
+/// A TLS 1.3 connection on an opened `conn`: ClientHello, server flight, client finish, then
+/// (client bytes, server bytes) exchanges of application data; the client closes 200 ms later.
+pub fn session(
+    conn: &mut TcpConn,
+    now: u64,
+    spec: &ClientHelloSpec,
+    exchanges: &[(usize, usize)],
+    rng: &mut Rng,
+    out: &mut Vec<IpPacket>,
+) {
+    let hello = client_hello(spec, rng);
+    let mut now = conn.send(now, Dir::ToServer, &record(CONTENT_HANDSHAKE, &hello), out);
+    now = conn.send(now, Dir::ToClient, &server_first_flight(&hello, rng), out);
+    now = conn.send(now, Dir::ToServer, &client_finished(rng), out);
+    for &(up, down) in exchanges {
+        now = conn.send(now, Dir::ToServer, &application_data(up, rng), out);
+        now = conn.send(now, Dir::ToClient, &application_data(down, rng), out);
+    }
+    conn.close(now + 200 * NANOS_PER_MILLI, Dir::ToServer, out);
 }
