@@ -125,7 +125,7 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
     let c = &o.capture;
     eprintln!(
         "leakscope: {} received, {} dropped by the kernel, {} by the interface, {} delivered; \
-         {} flow records ({} to Meta, {} bytes), {} decode errors, {} packets to pcap, {:.1} s",
+         {} flow records ({} to Meta, {} bytes), {} decode errors, {:.1} s",
         c.received,
         c.dropped,
         c.if_dropped,
@@ -134,9 +134,11 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         o.run.meta_records,
         o.bytes_written,
         o.run.packets.decode_errors.total(),
-        o.pcap_written,
         o.elapsed.as_secs_f64()
     );
+    if let Some(p) = o.pcap {
+        eprintln!("leakscope: {}", leakscope::output::pcap::summary(&p));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

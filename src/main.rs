@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use leakscope::flow::FlowConfig;
 use leakscope::live::Handoff;
-use leakscope::live::pcap_out::PcapKeep;
+use leakscope::output::pcap::PcapKeep;
 use leakscope::replay::{ReplayOptions, replay};
 
 mod capture_cmd;
@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Replay pcap/pcapng files (or directories of them) through the pipeline.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Measure replay throughput: prints packets/s and MB/s (median of several runs).
     Bench(BenchArgs),
     /// Capture live from an interface until SIGINT/SIGTERM (SIGHUP reopens outputs, reloads rules).
@@ -222,6 +222,12 @@ struct ReplayArgs {
     exposure: ExposureArgs,
     #[command(flatten)]
     anonymize: AnonymizeArgs,
+    /// Also save the packets of Meta-labelled flows to this pcap file (holds payload!).
+    #[arg(long, value_name = "FILE")]
+    write_pcap: Option<PathBuf>,
+    /// Which packets --write-pcap keeps.
+    #[arg(long, value_enum, value_name = "WHICH", default_value = "meta")]
+    write_pcap_keep: PcapKeep,
 }
 
 #[derive(Args)]
@@ -342,6 +348,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         exposure: a.exposure.config()?,
         sqlite: a.exposure.sqlite.clone(),
         anonymize: a.anonymize.config()?,
+        write_pcap: a.write_pcap.clone().map(|p| (p, a.write_pcap_keep)),
         ..a.classify.options(a.paths.clone(), Some(a.out.clone()), &a.flow, a.flows_only)
     };
     let o = replay(&opts)?;
@@ -358,6 +365,9 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         o.faults.len(),
         o.elapsed.as_secs_f64()
     );
+    if let Some(p) = &o.pcap {
+        eprintln!("leakscope: {}", leakscope::output::pcap::summary(p));
+    }
     let refused = leakscope::dissect::stream::refused();
     if refused > 0 {
         eprintln!(

@@ -7,6 +7,7 @@ use crate::capture::{Packet, PacketSink, Timestamp};
 use crate::classify::{Classifier, Confidence, FlowFacts, Geo, Ruleset};
 use crate::decode::{self, DecodeError};
 use crate::dissect::{FlowDissect, Observation};
+use crate::flow::activity::ActivityTrack;
 use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
 };
@@ -78,6 +79,27 @@ impl DecodeErrors {
 /// Tunnels followed inside one another at most.
 const MAX_TUNNEL_DEPTH: usize = 2;
 
+/// What the pipeline knows, while a flow runs, about whether it is Meta's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowMark {
+    /// Points at a Meta endpoint (sticky: names, signatures, relays, prefixes).
+    Meta,
+    /// Not decided yet: a dissector may still name it.
+    Undecided,
+    /// Decided: not Meta's.
+    NotMeta,
+}
+
+/// The flows each packet touched and the verdicts of flows that ended, for outputs that keep
+/// whole flows by verdict (`--write-pcap`). Off unless asked for: it costs a push per packet.
+#[derive(Debug, Default)]
+pub struct FlowVerdicts {
+    /// (flow id, mark) of the flows the last packet went to (two for a tunnelled packet).
+    pub touched: Vec<(u64, FlowMark)>,
+    /// (flow id, labelled Meta) of flows whose record was written since last drained.
+    pub ended: Vec<(u64, bool)>,
+}
+
 /// Receives what the flow table emits: runs dissectors and the classifier, writes records.
 struct Sinks {
     sink: Box<dyn RecordSink>,
@@ -86,11 +108,15 @@ struct Sinks {
     observations: Vec<Observation>,
     records: u64,
     meta_records: u64,
+    verdicts: Option<FlowVerdicts>,
 }
 
 impl FlowHandler<FlowData> for Sinks {
     fn packet(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
         if !self.classify {
+            if let Some(v) = self.verdicts.as_mut() {
+                v.touched.push((flow.id, FlowMark::Undecided));
+            }
             return;
         }
         if !flow.data.started() {
@@ -101,9 +127,17 @@ impl FlowHandler<FlowData> for Sinks {
             }
         }
         flow.data.packet(pkt.decoded, pkt.from_orig, &mut self.observations);
+        // A DNS flow is judged message by message: an answer naming a Meta host is kept with
+        // the query before it, other answers are not.
+        let mut dns_mark = None;
         for obs in self.observations.drain(..) {
             match obs {
                 Observation::Dns(msg) => {
+                    if self.verdicts.is_some() {
+                        let rules = self.classifier.rules();
+                        let meta = msg.questions.iter().any(|(q, _)| rules.match_host(q).is_some());
+                        dns_mark = Some(if meta { FlowMark::Meta } else { FlowMark::NotMeta });
+                    }
                     let d = pkt.decoded;
                     // The response's destination is the device that asked.
                     self.classifier.learn_dns(pkt.ts, d.dst, &msg);
@@ -139,6 +173,15 @@ impl FlowHandler<FlowData> for Sinks {
             }
         }
         crate::exposure::track::activity(&self.classifier, flow, pkt);
+        if let Some(v) = self.verdicts.as_mut() {
+            let mark = dns_mark.unwrap_or(match flow.data.activity {
+                ActivityTrack::On(_) => FlowMark::Meta,
+                ActivityTrack::Off if flow.data.app.app_proto == Some("dns") => FlowMark::Undecided,
+                ActivityTrack::Off => FlowMark::NotMeta,
+                ActivityTrack::Undecided | ActivityTrack::Checked(_) => FlowMark::Undecided,
+            });
+            v.touched.push((flow.id, mark));
+        }
     }
 
     fn end(&mut self, flow: &mut Flow<FlowData>, reason: EndReason) {
@@ -148,6 +191,9 @@ impl FlowHandler<FlowData> for Sinks {
             classify_record(&mut self.classifier, flow, &mut rec);
             rec.activity = flow.data.activity.take_log();
             self.meta_records += u64::from(rec.service.is_some());
+        }
+        if let Some(v) = self.verdicts.as_mut() {
+            v.ended.push((flow.id, rec.service.is_some()));
         }
         self.sink.flow(&rec);
     }
@@ -237,6 +283,7 @@ impl Pipeline {
                 observations: Vec::new(),
                 records: 0,
                 meta_records: 0,
+                verdicts: None,
             },
             stats: PacketStats::default(),
         }
@@ -261,6 +308,22 @@ impl Pipeline {
     /// Replaces the rules (SIGHUP reload); learnt DNS names are kept.
     pub fn set_rules(&mut self, rules: Ruleset) {
         self.sinks.classifier.set_rules(rules);
+    }
+
+    /// Starts noting which flows each packet touches and how ended flows were labelled.
+    pub fn track_verdicts(&mut self) {
+        self.sinks.verdicts.get_or_insert_default();
+    }
+
+    /// The notes of [`Pipeline::track_verdicts`]: the caller reads `touched` after each packet
+    /// (it is cleared when the next one arrives) and drains `ended`.
+    pub fn verdicts(&mut self) -> Option<&mut FlowVerdicts> {
+        self.sinks.verdicts.as_mut()
+    }
+
+    /// Writes every open flow (end of input), leaving the outputs open.
+    pub fn flush_flows(&mut self) {
+        self.table.flush(&mut self.sinks);
     }
 
     /// Counters so far.
@@ -323,6 +386,9 @@ impl Pipeline {
 
 impl PacketSink for Pipeline {
     fn packet(&mut self, pkt: &Packet<'_>) {
+        if let Some(v) = self.sinks.verdicts.as_mut() {
+            v.touched.clear();
+        }
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
         match decode::decode(pkt) {

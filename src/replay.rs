@@ -12,6 +12,7 @@ use crate::capture::filter::Filter;
 use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
+use crate::output::pcap::{PcapKeep, PcapOut, PcapOutStats};
 use crate::output::{JsonlSink, NullSink, RecordSink};
 use crate::pipeline::{Pipeline, PipelineConfig, RunStats};
 
@@ -43,6 +44,8 @@ pub struct ReplayOptions {
     pub sqlite: Option<PathBuf>,
     /// Replace device identifiers with keyed pseudonyms in every output.
     pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
+    /// Also save packets to this pcap file (`--write-pcap`), with the link type of the first.
+    pub write_pcap: Option<(PathBuf, PcapKeep)>,
 }
 
 impl ReplayOptions {
@@ -61,6 +64,7 @@ impl ReplayOptions {
             exposure: crate::exposure::ExposureConfig::default(),
             sqlite: None,
             anonymize: None,
+            write_pcap: None,
         }
     }
 
@@ -112,13 +116,38 @@ pub struct ReplayOutcome {
     pub files: usize,
     /// One message per damaged or unreadable input.
     pub faults: Vec<String>,
+    /// What `--write-pcap` did, when asked for.
+    pub pcap: Option<PcapOutStats>,
     /// Wall time.
     pub elapsed: Duration,
+}
+
+/// The `--write-pcap` file, created at the first packet (whose link type it takes).
+struct PcapTarget {
+    path: PathBuf,
+    keep: PcapKeep,
+    out: Option<PcapOut>,
+    error: Option<String>,
+}
+
+impl PcapTarget {
+    fn packet(&mut self, pkt: &Packet<'_>, pipeline: &mut Pipeline) {
+        if self.out.is_none() && self.error.is_none() {
+            match PcapOut::create(&self.path, pkt.linktype, self.keep) {
+                Ok(o) => self.out = Some(o),
+                Err(e) => self.error = Some(e),
+            }
+        }
+        if let Some(o) = self.out.as_mut() {
+            o.packet(pkt, pipeline.verdicts());
+        }
+    }
 }
 
 /// Forwards packets to the pipeline and ticks the progress bar now and then.
 struct Progress<'a> {
     inner: &'a mut Pipeline,
+    pcap: Option<&'a mut PcapTarget>,
     bar: &'a ProgressBar,
     started: Instant,
 }
@@ -128,6 +157,9 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 impl PacketSink for Progress<'_> {
     fn packet(&mut self, pkt: &Packet<'_>) {
         self.inner.packet(pkt);
+        if let Some(p) = self.pcap.as_mut() {
+            p.packet(pkt, self.inner);
+        }
         let n = self.inner.stats().packets;
         if n.is_multiple_of(PROGRESS_EVERY) {
             let s = self.inner.stats();
@@ -152,6 +184,12 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         None => None,
     };
     let mut pipeline = Pipeline::new(opts.pipeline_config()?);
+    let mut pcap = opts.write_pcap.as_ref().map(|(path, keep)| {
+        if *keep == PcapKeep::Meta {
+            pipeline.track_verdicts();
+        }
+        PcapTarget { path: path.clone(), keep: *keep, out: None, error: None }
+    });
     let bar = if opts.progress {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
     } else {
@@ -165,7 +203,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     let mut faults = Vec::new();
     for path in &files {
         let _span = tracing::info_span!("file", path = %path.display()).entered();
-        let mut sink = Progress { inner: &mut pipeline, bar: &bar, started };
+        let mut sink = Progress { inner: &mut pipeline, pcap: pcap.as_mut(), bar: &bar, started };
         let (summary, err) = read_file(path, filter.as_mut(), &mut sink);
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
         if summary.unsupported > 0 {
@@ -187,6 +225,21 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // Every open flow is written first, so that the packets held for a verdict get one.
+    pipeline.flush_flows();
+    let pcap = match pcap {
+        None => None,
+        Some(PcapTarget { error: Some(e), .. }) => anyhow::bail!(e),
+        Some(PcapTarget { out: Some(mut o), .. }) => {
+            Some(o.finish(pipeline.verdicts()).map_err(|e| anyhow::anyhow!(e))?)
+        }
+        // No packet at all: an empty file with the most common link type.
+        Some(PcapTarget { path, keep, .. }) => Some(
+            PcapOut::create(&path, crate::capture::LinkType::ETHERNET, keep)
+                .and_then(|mut o| o.finish(None))
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
+    };
     let stats = pipeline.finish().map_err(|e| anyhow::anyhow!(e))?;
-    Ok(ReplayOutcome { stats, files: files.len(), faults, elapsed: started.elapsed() })
+    Ok(ReplayOutcome { stats, files: files.len(), faults, pcap, elapsed: started.elapsed() })
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::pcap_out::PcapKeep;
+use crate::output::pcap::PcapKeep;
 
 /// The file as written. Every field is optional: the command line or a default fills the rest.
 #[derive(Debug, Default, Deserialize)]

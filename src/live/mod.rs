@@ -18,7 +18,6 @@
 //! drops (the one place where drops are counted).
 
 pub mod config;
-pub mod pcap_out;
 pub mod privs;
 
 use std::path::PathBuf;
@@ -35,9 +34,9 @@ use crate::capture::live::{LiveConfig, LiveSource, LiveStats};
 use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
+use crate::output::pcap::{PcapKeep, PcapOut};
 use crate::output::{JsonlWriter, LiveJsonlSink, LiveOutputs, OutputOptions};
 use crate::pipeline::{PacketStats, Pipeline, PipelineConfig, RunStats};
-use pcap_out::{PcapKeep, PcapOut};
 
 /// Everything `leakscope capture` needs, after config file and flags were merged.
 #[derive(Clone, Debug)]
@@ -92,8 +91,8 @@ pub struct LiveOutcome {
     pub run: RunStats,
     /// Bytes written to `flows.jsonl` and `events.jsonl` (all rotated files).
     pub bytes_written: u64,
-    /// Packets written by `--write-pcap`.
-    pub pcap_written: u64,
+    /// What `--write-pcap` did, when asked for.
+    pub pcap: Option<crate::output::pcap::PcapOutStats>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -226,7 +225,7 @@ impl Driver {
     fn packet(&mut self, pkt: &Packet<'_>) {
         self.pipeline.packet(pkt);
         if let Some(w) = self.pcap_out.as_mut() {
-            w.packet(pkt);
+            w.packet(pkt, self.pipeline.verdicts());
         }
     }
 
@@ -249,6 +248,9 @@ impl Driver {
     fn tick(&mut self) {
         let now = self.now();
         self.pipeline.tick(now);
+        if let Some(w) = self.pcap_out.as_mut() {
+            w.tick(now, self.pipeline.verdicts());
+        }
         let flushed = {
             let mut o = lock(&self.outputs);
             o.set_clock(now);
@@ -302,16 +304,8 @@ impl Driver {
                 ok = false;
             }
         }
-        // Loaded twice: the classifier and the pcap predicate each own a compiled set.
-        match Ruleset::load(&self.rules_dirs, true)
-            .and_then(|r| Ruleset::load(&self.rules_dirs, true).map(|r2| (r, r2)))
-        {
-            Ok((rules, for_pcap)) => {
-                self.pipeline.set_rules(rules);
-                if let Some(p) = self.pcap_out.as_mut() {
-                    p.set_rules(for_pcap);
-                }
-            }
+        match Ruleset::load(&self.rules_dirs, true) {
+            Ok(rules) => self.pipeline.set_rules(rules),
             Err(e) => {
                 tracing::error!("SIGHUP: rules not reloaded, the old ones stay:\n{e}");
                 ok = false;
@@ -399,10 +393,9 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let iface = source.interface().to_owned();
     // Files outside the output directory are opened while still privileged.
     let pcap_out = match &opts.write_pcap {
-        Some(p) => Some(
-            PcapOut::create(p, linktype, opts.write_pcap_keep, load_rules(opts)?)
-                .map_err(|e| anyhow!(e))?,
-        ),
+        Some(p) => {
+            Some(PcapOut::create(p, linktype, opts.write_pcap_keep).map_err(|e| anyhow!(e))?)
+        }
         None => None,
     };
     let user = privs::target_user(opts.user.as_deref())?;
@@ -420,7 +413,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let stats_path = opts.out.join("stats.jsonl");
     let stats_out = JsonlWriter::open_live(&stats_path, &opts.output, now)
         .with_context(|| format!("{}: cannot open{who}", stats_path.display()))?;
-    let pipeline = Pipeline::new(PipelineConfig {
+    let mut pipeline = Pipeline::new(PipelineConfig {
         flow: opts.flow.clone(),
         // The exposure map (devices, sessions, activities) runs live too; device and exposure
         // summaries are written when the capture stops.
@@ -436,6 +429,9 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         rules,
         geo,
     });
+    if pcap_out.as_ref().is_some_and(PcapOut::needs_verdicts) {
+        pipeline.track_verdicts();
+    }
     let driver = Arc::new(Mutex::new(Driver {
         iface: iface.clone(),
         pipeline,
@@ -527,9 +523,13 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
             return Err(anyhow!("interface {iface}: capture thread still holds the pipeline"));
         }
     };
-    let Driver { pipeline, mut stats_out, pcap_out, mut errors, .. } = driver;
-    let pcap_written = pcap_out.as_ref().map_or(0, PcapOut::written);
-    drop(pcap_out);
+    let Driver { mut pipeline, mut stats_out, pcap_out, mut errors, .. } = driver;
+    // Every open flow is written first, so that the packets held for a verdict get one.
+    pipeline.flush_flows();
+    let pcap = match pcap_out {
+        Some(mut p) => Some(p.finish(pipeline.verdicts()).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
     // Writes every open flow (end_of_input) and closes flows.jsonl and events.jsonl.
     let run = pipeline.finish().map_err(|e| anyhow!(e))?;
     let bytes_written = lock(&outputs).bytes();
@@ -550,5 +550,5 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     if !errors.is_empty() {
         return Err(anyhow!(errors.swap_remove(0)));
     }
-    Ok(LiveOutcome { capture, run, bytes_written, pcap_written, elapsed: started.elapsed() })
+    Ok(LiveOutcome { capture, run, bytes_written, pcap, elapsed: started.elapsed() })
 }

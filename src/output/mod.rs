@@ -1,8 +1,10 @@
-//! Output sinks. Records are metadata only; sinks never see payload bytes.
+//! Output sinks. Records are metadata only; sinks never see payload bytes. The exception is
+//! the opt-in `--write-pcap` file ([`pcap`]), which holds whole packets of Meta flows.
 
 pub mod events;
 pub mod jsonl;
 pub mod observed;
+pub mod pcap;
 pub mod rotate;
 pub mod sink;
 pub mod sqlite;
