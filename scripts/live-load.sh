@@ -7,11 +7,16 @@
 #
 # The capture is rewritten with tcprewrite: every IPv4 address into 10.99.0.0/16 (host bits
 # kept, so flows stay distinct), destination MAC to the capturing veth.
-# Environment: BUFFER, SNAPLEN (capture settings), HANDOFF=batch|inline, PARALLEL, DRAIN (below).
+# Environment: BUFFER, SNAPLEN (capture settings), HANDOFF=batch|inline, PARALLEL, DRAIN (below),
+# SENDER=mmsg|tcpreplay (default mmsg: examples/load-sender.rs, 256 frames per sendmmsg; build it
+# with `cargo build --release --example load-sender`), PPS=RATE (mmsg only: send at that rate).
 set -euo pipefail
 pcap=${1:-/work/bench/bench.pcap}
 loops=${2:-1}
-bin=${LEAKSCOPE:-$(cd "$(dirname "$0")/.." && pwd)/target/release/leakscope}
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${LEAKSCOPE:-$root/target/release/leakscope}
+sender=${SENDER:-mmsg}
+sendbin=$root/target/release/examples/load-sender
 id=$$
 phone=lsp-load-$id laptop=lsl-load-$id a=lsvl$id b=lsvp$id
 work=$(mktemp -d)
@@ -51,13 +56,18 @@ for _ in $(seq 100); do grep -q "capturing on" "$work/capture.err" && break; sle
 # PARALLEL=N runs N tcpreplay processes at once (one sender saturates a core first).
 start=$(date +%s.%N)
 for i in $(seq "${PARALLEL:-1}"); do
-  ip netns exec "$phone" tcpreplay --topspeed --preload-pcap --loop="$loops" -i "$b" \
-    "$work/load.pcap" >"$work/replay$i.out" 2>&1 &
+  if [ "$sender" = tcpreplay ]; then
+    ip netns exec "$phone" tcpreplay --topspeed --preload-pcap --loop="$loops" -i "$b" \
+      "$work/load.pcap" >"$work/replay$i.out" 2>&1 &
+  else
+    ip netns exec "$phone" "$sendbin" "$b" "$work/load.pcap" --loops "$loops" \
+      ${PPS:+--pps "$PPS"} >"$work/replay$i.out" 2>&1 &
+  fi
 done
 wait $(jobs -p | grep -v "^$cap_pid\$")
 end=$(date +%s.%N)
-grep -hE "Actual|Rated|Failed" "$work"/replay*.out
-sent=$(grep -h "Actual:" "$work"/replay*.out | awk '{s+=$2} END {print s}')
+grep -hE "Actual|Rated|Failed|^sent" "$work"/replay*.out
+sent=$(grep -hE "Actual:|^sent" "$work"/replay*.out | awk '{s+=$2} END {print s}')
 awk -v s="$sent" -v a="$start" -v b="$end" \
   'BEGIN {printf "all senders: %d packets in %.2f s = %.0f packets/s\n", s, b-a, s/(b-a)}'
 
