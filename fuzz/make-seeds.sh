@@ -9,10 +9,13 @@ CAPTURES="${LEAKSCOPE_SHARED_CAPTURES:-../shared/captures}"
 OUT=fuzz/seeds
 command -v tshark >/dev/null || { echo "make-seeds: tshark is needed (apt-get install tshark)" >&2; exit 1; }
 [ -d "$CAPTURES/ndpi" ] || { echo "make-seeds: no captures at $CAPTURES" >&2; exit 1; }
-rm -rf "$OUT"
-mkdir -p "$OUT"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+# Inputs that once crashed a target (crash-*) are kept: they are regression seeds.
+mkdir -p "$TMP/crashes"
+(cd "$OUT" 2>/dev/null && find . -name 'crash-*' -exec cp --parents {} "$TMP/crashes/" \;) || true
+rm -rf "$OUT"
+mkdir -p "$OUT"
 
 # One TSV per capture: encapsulation, frame number, stream, flags, hex payloads. tshark prints
 # fields; python below turns them into seeds.
@@ -29,6 +32,7 @@ for p in json.load(sys.stdin):
         -e frame.number -e tcp.srcport -e tcp.dstport -e udp.srcport -e udp.dstport \
         -e tcp.payload -e udp.payload -e tls.handshake.type -e quic.long.packet_type \
         -e http.request -e stun.type -e dhcp.type -e rtp.version -e rtcp.version \
+        -e dtls.handshake.type \
         -o tcp.desegment_tcp_streams:FALSE \
         >"$TMP/$name.fields" 2>/dev/null || true
 done
@@ -39,11 +43,12 @@ import glob, hashlib, os, sys
 tmp, out = sys.argv[1], sys.argv[2]
 CAP = 200          # seeds per target at most
 seeds = {}
-def add(target, data):
+extra = {}         # uncapped seeds, not counted against CAP
+def add(target, data, capped=True):
     if not data or len(data) > 65536:
         return
-    s = seeds.setdefault(target, {})
-    if len(s) < CAP:
+    s = seeds.setdefault(target, {}) if capped else extra.setdefault(target, {})
+    if len(s) < CAP or not capped:
         s[hashlib.sha1(data).hexdigest()] = data
 def unhex(h):
     h = h.split(",")[0].replace(":", "").strip()
@@ -74,8 +79,9 @@ for frames in sorted(glob.glob(f"{tmp}/*.frames")):
 for fields in sorted(glob.glob(f"{tmp}/*.fields")):
     for line in open(fields):
         c = line.rstrip("\n").split("\t")
-        c += [""] * (14 - len(c))
-        (_, tsp, tdp, usp, udp_, tpay, upay, hs, qlong, httpreq, stun, dhcp, rtp, rtcp) = c[:14]
+        c += [""] * (15 - len(c))
+        (_, tsp, tdp, usp, udp_, tpay, upay, hs, qlong, httpreq, stun, dhcp, rtp, rtcp,
+         dtls_hs) = c[:15]
         tp, up = unhex(tpay), unhex(upay)
         ports = {tsp, tdp, usp, udp_}
         if "53" in ports:
@@ -84,6 +90,8 @@ for fields in sorted(glob.glob(f"{tmp}/*.fields")):
             add("tls", tp)
             if len(tp) > 5 and tp[0] == 0x16:
                 add("tls", tp[5:])     # the handshake entry point
+        if up and "1" in dtls_hs.split(","):
+            add("tls", up, capped=False)   # DTLS hellos: few, and past the TCP ones' cap
         if up and "0" in qlong.split(","):
             add("quic", up)
         if tp and httpreq:
@@ -113,6 +121,8 @@ for f in sorted(glob.glob(f"{tmp}/*.toml")):
     add("rules", open(f, "rb").read())
 add("rules", b'[service.x.role.y]\nprefix_file = "p.txt"\n#--prefixes--\n10.0.0.0/8\n::1/128 # c\n')
 
+for target, s in extra.items():
+    seeds.setdefault(target, {}).update(s)
 for target, s in sorted(seeds.items()):
     d = os.path.join(out, target)
     os.makedirs(d, exist_ok=True)
@@ -120,4 +130,5 @@ for target, s in sorted(seeds.items()):
         open(os.path.join(d, h), "wb").write(data)
     print(f"{target}: {len(s)} seeds")
 PY
+cp -r "$TMP/crashes/." "$OUT/"
 du -sh "$OUT"

@@ -27,7 +27,7 @@ pub struct AppInfo {
     pub app_proto: Option<&'static str>,
     /// TLS/QUIC SNI, HTTP Host.
     pub server_name: Option<Box<str>>,
-    /// Where `server_name` came from: `tls_sni`, `quic_sni`, `http_host`.
+    /// Where `server_name` came from: `tls_sni`, `quic_sni`, `dtls_sni`, `http_host`.
     pub name_source: Option<&'static str>,
     /// First ALPN value offered.
     pub alpn: Option<Box<str>>,
@@ -338,6 +338,16 @@ fn udp_datagram(
         note_stun(app, info, out);
         return UdpStep::Stun;
     }
+    // Either end may be the DTLS client (in WebRTC the roles follow ICE, not the first packet).
+    if tls::looks_like_dtls_handshake(payload) {
+        if let Ok(hello) = tls::parse_dtls_client_hello(payload) {
+            app.app_proto = Some("dtls");
+            record_hello(app, &hello, Ja4Transport::Dtls, "dtls_sni");
+            out.push(Observation::Hello(Box::new(hello)));
+            return UdpStep::Done;
+        }
+        return UdpStep::More;
+    }
     if let Ok(msg) = dhcp::parse(payload)
         && msg.message_type.is_some()
     {
@@ -379,6 +389,15 @@ fn feed_quic(
 fn stun_flow_datagram(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
     if let Some(info) = stun::classify(payload) {
         note_stun(app, info, out);
+    } else if app.ja4.is_none()
+        && tls::looks_like_dtls_handshake(payload)
+        && let Ok(hello) = tls::parse_dtls_client_hello(payload)
+    {
+        // WebRTC's DTLS handshake after ICE: fingerprinted, while the flow stays a STUN/media
+        // flow (its name, if any, is the relay's realm).
+        app.ja4 = Some(ja4::ja4(&hello, Ja4Transport::Dtls).into());
+        app.ja3 = Some(ja4::ja3_hash(&hello).into());
+        app.alpn = hello.alpn.first().map(|a| a.as_str().into());
     } else if stun::looks_like_rtp(payload).is_some() || stun::looks_like_rtcp(payload).is_some() {
         app.rtp_packets += 1;
         app.app_proto = Some("rtp");

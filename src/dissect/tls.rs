@@ -351,15 +351,74 @@ pub fn parse_client_hello_handshake(buf: &[u8]) -> Result<ClientHello, ParseErro
     parse_body(body)
 }
 
+// ---------------------------------------------------------------------------------------------
+// DTLS (RFC 6347 §4.1, §4.2.2; RFC 9147 keeps the same plaintext ClientHello framing).
+
+/// DTLS record header: type, version, epoch, 48-bit sequence number, length.
+const DTLS_RECORD_HEADER_LEN: usize = 13;
+/// DTLS handshake header: type, length, message_seq, fragment_offset, fragment_length.
+const DTLS_HANDSHAKE_HEADER_LEN: usize = 12;
+
+fn u24(b: &[u8]) -> usize {
+    b.iter().take(3).fold(0, |n, &x| n << 8 | usize::from(x))
+}
+
+/// Whether a datagram starts like a DTLS handshake record of epoch 0 (a plaintext hello).
+pub fn looks_like_dtls_handshake(d: &[u8]) -> bool {
+    d.len() > DTLS_RECORD_HEADER_LEN + DTLS_HANDSHAKE_HEADER_LEN
+        && d[0] == ContentType::HANDSHAKE.0
+        && matches!(u16::from_be_bytes([d[1], d[2]]), 0xfeff | 0xfefd | 0xfefc)
+        && d[3..5] == [0, 0]
+}
+
+/// Parses a ClientHello carried whole in the first record of a DTLS datagram. A hello split
+/// over several handshake fragments (rare: only very large hellos) is not reassembled.
+pub fn parse_dtls_client_hello(datagram: &[u8]) -> Result<ClientHello, ParseError> {
+    if !looks_like_dtls_handshake(datagram) {
+        return Err(ParseError::NotTls);
+    }
+    let record_version = u16::from_be_bytes([datagram[1], datagram[2]]);
+    let record_len = usize::from(u16::from_be_bytes([datagram[11], datagram[12]]));
+    let record = &datagram[DTLS_RECORD_HEADER_LEN..];
+    let record = record.get(..record_len).ok_or(ParseError::Malformed("DTLS record truncated"))?;
+    let Some(hdr) = record.first_chunk::<DTLS_HANDSHAKE_HEADER_LEN>() else {
+        return Err(ParseError::Malformed("DTLS handshake header truncated"));
+    };
+    if HandshakeType(hdr[0]) != HandshakeType::CLIENT_HELLO {
+        return Err(ParseError::Malformed("first handshake message is not a ClientHello"));
+    }
+    let (len, offset, fragment) = (u24(&hdr[1..4]), u24(&hdr[6..9]), u24(&hdr[9..12]));
+    if len > MAX_HELLO_LEN {
+        return Err(ParseError::Malformed("ClientHello too large"));
+    }
+    if offset != 0 || fragment != len {
+        return Err(ParseError::Malformed("fragmented DTLS ClientHello"));
+    }
+    let body = record[DTLS_HANDSHAKE_HEADER_LEN..]
+        .get(..len)
+        .ok_or(ParseError::Malformed("DTLS ClientHello truncated"))?;
+    let mut ch = parse_body_of(body, true)?;
+    ch.record_version = record_version;
+    Ok(ch)
+}
+
 /// Parses the ClientHello body (RFC 8446 §4.1.2), which is complete at this point: any
 /// shortfall inside it is malformation, not incompleteness.
 fn parse_body(body: &[u8]) -> Result<ClientHello, ParseError> {
+    parse_body_of(body, false)
+}
+
+/// [`parse_body`] for TLS or, with `dtls`, DTLS (a cookie follows the session id).
+fn parse_body_of(body: &[u8], dtls: bool) -> Result<ClientHello, ParseError> {
     let mut r = Reader::new(body);
     let mut ch = ClientHello { legacy_version: r.u16("legacy_version")?, ..ClientHello::default() };
     r.take(32, "random")?;
     let session_id = r.vec8("session_id")?;
     if session_id.buf.len() > 32 {
         return Err(ParseError::Malformed("session_id longer than 32"));
+    }
+    if dtls {
+        r.vec8("cookie")?;
     }
     let ciphers = r.vec16("cipher_suites")?;
     ch.truncated |= read_u16_list(ciphers, &mut ch.cipher_suites, "cipher_suites")?;
@@ -583,6 +642,49 @@ mod tests {
         msg
     }
 
+    /// A DTLS datagram around `msg` (a TLS handshake message from [`synth_hello`]): the body
+    /// gains a cookie after the session id, the headers their DTLS fields.
+    fn dtls_datagram(msg: &[u8], version: u16, cookie: &[u8], fragment: Option<usize>) -> Vec<u8> {
+        let mut body = msg[4..4 + 2 + 32 + 1].to_vec(); // version, random, empty session id
+        body.push(cookie.len() as u8);
+        body.extend_from_slice(cookie);
+        body.extend_from_slice(&msg[4 + 2 + 32 + 1..]);
+        let len = (body.len() as u32).to_be_bytes();
+        let frag = (fragment.unwrap_or(body.len()) as u32).to_be_bytes();
+        let mut hs = vec![1, len[1], len[2], len[3], 0, 0, 0, 0, 0, frag[1], frag[2], frag[3]];
+        hs.extend_from_slice(&body[..fragment.unwrap_or(body.len())]);
+        let mut d = vec![22];
+        d.extend_from_slice(&version.to_be_bytes());
+        d.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]); // epoch 0, sequence 1
+        d.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        d.extend_from_slice(&hs);
+        d
+    }
+
+    #[test]
+    fn dtls_hello_with_cookie() {
+        let msg =
+            synth_hello(&[0xc02b, 0x0a0a], &[(0, sni_ext(b"relay.example")), (0x0e, vec![0; 5])]);
+        let d = dtls_datagram(&msg, 0xfefd, &[7; 20], None);
+        assert!(looks_like_dtls_handshake(&d));
+        let ch = parse_dtls_client_hello(&d).unwrap();
+        assert_eq!(ch.record_version, 0xfefd);
+        assert_eq!(ch.cipher_suites, [0xc02b, 0x0a0a]);
+        assert_eq!(ch.extensions, [0, 0x0e]);
+        assert_eq!(ch.sni.as_deref(), Some("relay.example"));
+        // Fragments are not reassembled; a truncated record or epoch 1 is refused.
+        let frag = dtls_datagram(&msg, 0xfefd, &[], Some(30));
+        assert!(parse_dtls_client_hello(&frag).is_err());
+        assert!(parse_dtls_client_hello(&d[..d.len() - 3]).is_err());
+        let mut epoch1 = d.clone();
+        epoch1[4] = 1;
+        assert!(!looks_like_dtls_handshake(&epoch1));
+        // TLS records are not DTLS.
+        assert!(!looks_like_dtls_handshake(&[
+            22, 3, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+        ]));
+    }
+
     fn sni_ext(name: &[u8]) -> Vec<u8> {
         let mut d = ((name.len() + 3) as u16).to_be_bytes().to_vec();
         d.push(0);
@@ -622,6 +724,7 @@ mod tests {
         fn never_panics_on_random_input(data in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = parse_client_hello_records(&data);
             let _ = parse_client_hello_handshake(&data);
+            let _ = parse_dtls_client_hello(&data);
         }
 
         #[test]

@@ -11,6 +11,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
+use foldhash::fast::RandomState;
+
 use crate::capture::{LinkType, Packet, Timestamp};
 use crate::pipeline::{FlowMark, FlowVerdicts};
 
@@ -77,7 +79,7 @@ pub struct PcapOut {
     keep: PcapKeep,
     queue: VecDeque<Held>,
     held_bytes: usize,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending, RandomState>,
     stats: PcapOutStats,
 }
 
@@ -94,7 +96,7 @@ impl PcapOut {
             keep,
             queue: VecDeque::new(),
             held_bytes: 0,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             stats: PcapOutStats::default(),
         })
     }
