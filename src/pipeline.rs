@@ -195,7 +195,7 @@ impl FlowHandler<FlowData> for Sinks {
         if let Some(v) = self.verdicts.as_mut() {
             v.ended.push((flow.id, rec.service.is_some()));
         }
-        self.sink.flow(&rec);
+        self.sink.flow(&mut rec);
     }
 }
 

@@ -24,8 +24,14 @@ impl<S: RecordSink> AnonymizeSink<S> {
 
     /// The flow record as it may be shared.
     pub fn flow_record(&self, rec: &FlowRecord) -> FlowRecord {
-        let a = &self.anon;
         let mut r = rec.clone();
+        self.rewrite_flow(&mut r);
+        r
+    }
+
+    /// [`Self::flow_record`] in place.
+    pub fn rewrite_flow(&self, r: &mut FlowRecord) {
+        let a = &self.anon;
         r.orig_h = a.ip(r.orig_h);
         r.resp_h = a.ip(r.resp_h);
         r.orig_mac = r.orig_mac.as_deref().map(|m| a.mac_text(m));
@@ -33,7 +39,6 @@ impl<S: RecordSink> AnonymizeSink<S> {
         r.server_name = r.server_name.as_deref().map(|n| a.dns_name(n).into());
         r.evidence = r.evidence.iter().map(|e| a.evidence(e)).collect();
         r.device = r.device.as_deref().map(|d| a.device_id(d).into());
-        r
     }
 
     /// The event as it may be shared. Exhaustive on purpose: a new event kind must decide here
@@ -124,9 +129,9 @@ impl<S: RecordSink> AnonymizeSink<S> {
 }
 
 impl<S: RecordSink> RecordSink for AnonymizeSink<S> {
-    fn flow(&mut self, rec: &FlowRecord) {
-        let r = self.flow_record(rec);
-        self.inner.flow(&r);
+    fn flow(&mut self, rec: &mut FlowRecord) {
+        self.rewrite_flow(rec);
+        self.inner.flow(rec);
     }
     fn event(&mut self, ev: &Event) {
         let e = self.event_record(ev);

@@ -415,7 +415,7 @@ impl<S: RecordSink> ExposureSink<S> {
 }
 
 impl<S: RecordSink> RecordSink for ExposureSink<S> {
-    fn flow(&mut self, rec: &FlowRecord) {
+    fn flow(&mut self, rec: &mut FlowRecord) {
         let (id, ip, mac) = self.identify(rec);
         let local_is_orig = ip == rec.orig_h;
         let dev = self.device(&id, rec.ts);
@@ -439,11 +439,11 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
                 self.stun.remove(&rec.uid);
             }
         }
-        let mut out = rec.clone();
-        out.activity = None;
-        out.device = Some(id.into());
-        self.inner.flow(&out);
-        self.advance(rec.ts + rec.duration);
+        let end = rec.ts + rec.duration;
+        rec.activity = None;
+        rec.device = Some(id.into());
+        self.inner.flow(rec);
+        self.advance(end);
     }
 
     fn event(&mut self, ev: &Event) {

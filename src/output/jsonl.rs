@@ -282,7 +282,7 @@ impl JsonlSink {
 }
 
 impl super::sink::RecordSink for JsonlSink {
-    fn flow(&mut self, rec: &crate::flow::FlowRecord) {
+    fn flow(&mut self, rec: &mut crate::flow::FlowRecord) {
         self.flows.write(rec);
     }
     fn event(&mut self, ev: &super::events::Event) {
@@ -357,7 +357,7 @@ impl LiveJsonlSink {
 }
 
 impl super::sink::RecordSink for LiveJsonlSink {
-    fn flow(&mut self, rec: &crate::flow::FlowRecord) {
+    fn flow(&mut self, rec: &mut crate::flow::FlowRecord) {
         self.lock().flows.write(rec);
     }
     fn event(&mut self, ev: &super::events::Event) {

@@ -9,8 +9,10 @@ use super::events::Event;
 /// A consumer of the pipeline's records. Implementations keep write errors and report them from
 /// [`finish`](RecordSink::finish), so a full disk is never silent.
 pub trait RecordSink: Send {
-    /// One flow record.
-    fn flow(&mut self, rec: &FlowRecord);
+    /// One flow record. Wrappers may rewrite it in place before passing it on (the pipeline
+    /// does not read it afterwards), which spares a copy per flow; sinks that only write it
+    /// leave it as it is, so that every sink of a [`Fanout`] sees the same record.
+    fn flow(&mut self, rec: &mut FlowRecord);
     /// One event.
     fn event(&mut self, ev: &Event);
     /// End of input: write what is pending, flush, and report the first error.
@@ -26,8 +28,10 @@ pub trait RecordSink: Send {
 pub struct Fanout(pub Vec<Box<dyn RecordSink>>);
 
 impl RecordSink for Fanout {
-    fn flow(&mut self, rec: &FlowRecord) {
-        self.0.iter_mut().for_each(|s| s.flow(rec));
+    fn flow(&mut self, rec: &mut FlowRecord) {
+        for s in &mut self.0 {
+            s.flow(rec);
+        }
     }
     fn event(&mut self, ev: &Event) {
         self.0.iter_mut().for_each(|s| s.event(ev));
@@ -47,7 +51,7 @@ impl RecordSink for Fanout {
 pub struct NullSink;
 
 impl RecordSink for NullSink {
-    fn flow(&mut self, _: &FlowRecord) {}
+    fn flow(&mut self, _: &mut FlowRecord) {}
     fn event(&mut self, _: &Event) {}
     fn finish(&mut self) -> Result<(), String> {
         Ok(())
@@ -56,7 +60,7 @@ impl RecordSink for NullSink {
 
 /// A boxed sink is a sink, so wrappers (`AnonymizeSink<Box<dyn RecordSink>>`) compose.
 impl RecordSink for Box<dyn RecordSink> {
-    fn flow(&mut self, rec: &FlowRecord) {
+    fn flow(&mut self, rec: &mut FlowRecord) {
         (**self).flow(rec)
     }
     fn event(&mut self, ev: &Event) {

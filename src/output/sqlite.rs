@@ -193,7 +193,7 @@ fn event_rows(c: &Connection, ev: &Event) -> rusqlite::Result<()> {
 }
 
 impl RecordSink for SqliteSink {
-    fn flow(&mut self, rec: &FlowRecord) {
+    fn flow(&mut self, rec: &mut FlowRecord) {
         self.run(|c| flow_row(c, rec));
     }
     fn event(&mut self, ev: &Event) {
@@ -266,7 +266,7 @@ mod tests {
         {
             let mut sink = SqliteSink::create(&path).unwrap();
             for i in 0..BATCH + 7 {
-                sink.flow(&record(i));
+                sink.flow(&mut record(i));
             }
             // Dropped without finish(): the process was interrupted mid-batch.
         }
@@ -282,7 +282,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.db");
         let mut sink = SqliteSink::create(&path).unwrap();
-        sink.flow(&record(0));
+        sink.flow(&mut record(0));
         sink.finish().unwrap();
         let conn = Connection::open(&path).unwrap();
         let plan: String = conn
