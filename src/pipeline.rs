@@ -331,6 +331,11 @@ impl Pipeline {
         self.stats
     }
 
+    /// Flow records labelled with a Meta service so far.
+    pub fn meta_records(&self) -> u64 {
+        self.sinks.meta_records
+    }
+
     /// Live flows.
     pub fn live_flows(&self) -> usize {
         self.table.len()

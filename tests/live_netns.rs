@@ -328,6 +328,16 @@ fn live_capture_of_a_phone_equals_replay() {
     let stats = final_stats(&out);
     assert_eq!(u(&stats, &["dropped"]), 0, "{stats}");
     assert_accounted(&stats, &flows);
+    let meta = flows.iter().filter(|f| !f["service"].is_null()).count() as u64;
+    assert_eq!(u(&stats, &["meta_records"]), meta, "{stats}");
+    // The pcap holds the Meta flows' packets and the DNS exchange, as counted.
+    let dns_and_meta: u64 = flows
+        .iter()
+        .filter(|f| !f["service"].is_null() || f["app_proto"] == "dns")
+        .map(|f| u(f, &["orig_pkts"]) + u(f, &["resp_pkts"]))
+        .sum();
+    assert_eq!(u(&stats, &["write_pcap", "written"]), dns_and_meta, "{stats}");
+    assert_eq!(tcpdump_count(&live_pcap, ""), dns_and_meta, "packets in {}", live_pcap.display());
 
     // Live equals replay of tcpdump's capture; replaying leakscope's own pcap gives the same
     // Meta flows and the DNS conversation that named them, nothing else.

@@ -111,10 +111,15 @@ struct StatsEvent<'a> {
     flows_active: usize,
     /// Flow records written.
     records: u64,
+    /// Flow records labelled with a Meta service.
+    meta_records: u64,
     /// Bytes written to flow files.
     bytes_written: u64,
     /// Pipeline packet counters (`packets` equals `delivered` once the channel is drained).
     pipeline: PacketStats,
+    /// What `--write-pcap` did, when on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write_pcap: Option<crate::output::pcap::PcapOutStats>,
     /// Set on the last line, written at shutdown.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     r#final: bool,
@@ -281,8 +286,10 @@ impl Driver {
             capture,
             flows_active: self.pipeline.live_flows(),
             records,
+            meta_records: self.pipeline.meta_records(),
             bytes_written,
             pipeline: self.pipeline.stats(),
+            write_pcap: self.pcap_out.as_ref().map(PcapOut::stats),
             r#final: false,
         };
         write_stats(&mut self.stats_out, &ev);
@@ -327,6 +334,7 @@ fn write_stats(out: &mut JsonlWriter, ev: &StatsEvent<'_>) {
         if_dropped = c.if_dropped,
         flows_active = ev.flows_active,
         records = ev.records,
+        meta_records = ev.meta_records,
         bytes_written = ev.bytes_written,
         "stats"
     );
@@ -540,8 +548,10 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         capture: fin,
         flows_active: 0,
         records: run.records,
+        meta_records: run.meta_records,
         bytes_written,
         pipeline: run.packets,
+        write_pcap: pcap,
         r#final: true,
     };
     write_stats(&mut stats_out, &last);
