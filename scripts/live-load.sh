@@ -9,7 +9,8 @@
 # kept, so flows stay distinct), destination MAC to the capturing veth.
 # Environment: BUFFER, SNAPLEN (capture settings), HANDOFF=batch|inline, PARALLEL, DRAIN (below),
 # SENDER=mmsg|tcpreplay (default mmsg: examples/load-sender.rs, 256 frames per sendmmsg; build it
-# with `cargo build --release --example load-sender`), PPS=RATE (mmsg only: send at that rate).
+# with `cargo build --release --example load-sender`), PPS=RATE (mmsg only: send at that rate),
+# WRITE_PCAP=1 (also --write-pcap of the Meta flows; its counters are in the last stats line).
 set -euo pipefail
 pcap=${1:-/work/bench/bench.pcap}
 loops=${2:-1}
@@ -46,7 +47,8 @@ tcprewrite --infile="$pcap" --outfile="$work/load.pcap" \
 
 ip netns exec "$laptop" "$bin" capture -i "$a" -o "$work/out" --user root \
   --buffer-size "${BUFFER:-256M}" --snaplen "${SNAPLEN:-4096}" --stats-interval 3600 \
-  --handoff "${HANDOFF:-inline}" 2>"$work/capture.err" &
+  --handoff "${HANDOFF:-inline}" ${WRITE_PCAP:+--write-pcap "$work/meta.pcap"} \
+  2>"$work/capture.err" &
 cap_pid=$!
 for _ in $(seq 100); do grep -q "capturing on" "$work/capture.err" && break; sleep 0.1; done
 # DRAIN=1: leakscope is stopped (SIGSTOP) while the packets are sent, so they queue in the kernel
