@@ -227,19 +227,17 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     bar.finish_and_clear();
     // Every open flow is written first, so that the packets held for a verdict get one.
     pipeline.flush_flows();
-    let pcap = match pcap {
-        None => None,
-        Some(PcapTarget { error: Some(e), .. }) => anyhow::bail!(e),
-        Some(PcapTarget { out: Some(mut o), .. }) => {
-            Some(o.finish(pipeline.verdicts()).map_err(|e| anyhow::anyhow!(e))?)
-        }
+    let pcap = pcap.map(|t| match t {
+        PcapTarget { error: Some(e), .. } => Err(e),
+        PcapTarget { out: Some(mut o), .. } => o.finish(pipeline.verdicts()),
         // No packet at all: an empty file with the most common link type.
-        Some(PcapTarget { path, keep, .. }) => Some(
+        PcapTarget { path, keep, .. } => {
             PcapOut::create(&path, crate::capture::LinkType::ETHERNET, keep)
                 .and_then(|mut o| o.finish(None))
-                .map_err(|e| anyhow::anyhow!(e))?,
-        ),
-    };
+        }
+    });
+    // The flow outputs are closed whatever happened to the pcap file, then its error reported.
     let stats = pipeline.finish().map_err(|e| anyhow::anyhow!(e))?;
+    let pcap = pcap.transpose().map_err(|e| anyhow::anyhow!(e))?;
     Ok(ReplayOutcome { stats, files: files.len(), faults, pcap, elapsed: started.elapsed() })
 }

@@ -534,10 +534,14 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let Driver { mut pipeline, mut stats_out, pcap_out, mut errors, .. } = driver;
     // Every open flow is written first, so that the packets held for a verdict get one.
     pipeline.flush_flows();
-    let pcap = match pcap_out {
-        Some(mut p) => Some(p.finish(pipeline.verdicts()).map_err(|e| anyhow!(e))?),
-        None => None,
-    };
+    // A pcap write error is reported, after the flow outputs are closed all the same.
+    let pcap = pcap_out.map(|mut p| {
+        if let Err(e) = p.finish(pipeline.verdicts()) {
+            tracing::error!("{e}");
+            errors.push(e);
+        }
+        p.stats()
+    });
     // Writes every open flow (end_of_input) and closes flows.jsonl and events.jsonl.
     let run = pipeline.finish().map_err(|e| anyhow!(e))?;
     let bytes_written = lock(&outputs).bytes();

@@ -9,6 +9,8 @@
 //! still undecided at its limit is dropped and counted.
 
 use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use foldhash::fast::RandomState;
@@ -71,9 +73,18 @@ struct Pending {
     held: u32,
 }
 
-/// The pcap writer and its hold queue.
+/// Nanosecond-resolution pcap (libpcap ≥ 1.5, Wireshark, tcpdump read it): timestamps are kept
+/// exactly as captured, so a replay of the file gives the same records.
+const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
+/// Largest frame a record may announce; ours are never longer than the captured frame.
+const PCAP_SNAPLEN: u32 = 262_144;
+
+/// The pcap writer and its hold queue. The file is written here, not through libpcap's
+/// `pcap_dump`, whose stdio buffering loses write errors (a full disk would go unnoticed).
 pub struct PcapOut {
-    save: pcap::Savefile,
+    out: BufWriter<File>,
+    /// First write error, reported by [`PcapOut::flush`] and [`PcapOut::finish`].
+    error: Option<String>,
     path: PathBuf,
     linktype: LinkType,
     keep: PcapKeep,
@@ -86,11 +97,19 @@ pub struct PcapOut {
 impl PcapOut {
     /// Creates (truncates) `path` for frames of `linktype`.
     pub fn create(path: &Path, linktype: LinkType, keep: PcapKeep) -> Result<PcapOut, String> {
-        let err = |e: pcap::Error| format!("{}: cannot write pcap: {e}", path.display());
-        let dead = pcap::Capture::dead(pcap::Linktype(linktype.0 as i32)).map_err(err)?;
-        let save = dead.savefile(path).map_err(err)?;
+        let err = |e: std::io::Error| format!("{}: cannot write pcap: {e}", path.display());
+        let mut out = BufWriter::with_capacity(1 << 16, File::create(path).map_err(err)?);
+        let mut header = [0u8; 24];
+        header[0..4].copy_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
+        header[4..6].copy_from_slice(&2u16.to_le_bytes());
+        header[6..8].copy_from_slice(&4u16.to_le_bytes());
+        // thiszone and sigfigs stay 0.
+        header[16..20].copy_from_slice(&PCAP_SNAPLEN.to_le_bytes());
+        header[20..24].copy_from_slice(&linktype.0.to_le_bytes());
+        out.write_all(&header).map_err(err)?;
         Ok(PcapOut {
-            save,
+            out,
+            error: None,
             path: path.to_owned(),
             linktype,
             keep,
@@ -218,17 +237,20 @@ impl PcapOut {
     }
 
     fn write(&mut self, ts: Timestamp, wire_len: u32, data: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
         let nanos = ts.nanos();
-        let header = pcap::PacketHeader {
-            ts: libc::timeval {
-                tv_sec: nanos.div_euclid(1_000_000_000) as libc::time_t,
-                tv_usec: (nanos.rem_euclid(1_000_000_000) / 1000) as libc::suseconds_t,
-            },
-            caplen: data.len() as u32,
-            len: wire_len,
-        };
-        self.save.write(&pcap::Packet::new(&header, data));
-        self.stats.written += 1;
+        let data = &data[..data.len().min(PCAP_SNAPLEN as usize)];
+        let mut header = [0u8; 16];
+        header[0..4].copy_from_slice(&(nanos.div_euclid(1_000_000_000) as u32).to_le_bytes());
+        header[4..8].copy_from_slice(&(nanos.rem_euclid(1_000_000_000) as u32).to_le_bytes());
+        header[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        header[12..16].copy_from_slice(&wire_len.max(data.len() as u32).to_le_bytes());
+        match self.out.write_all(&header).and_then(|()| self.out.write_all(data)) {
+            Ok(()) => self.stats.written += 1,
+            Err(e) => self.error = Some(format!("{}: write failed: {e}", self.path.display())),
+        }
     }
 
     /// Counters so far.
@@ -246,9 +268,14 @@ impl PcapOut {
         self.queue.len()
     }
 
-    /// Flushes to disk.
+    /// Flushes to disk; reports the first write error, if any.
     pub fn flush(&mut self) -> Result<(), String> {
-        self.save.flush().map_err(|e| format!("{}: {e}", self.path.display()))
+        if self.error.is_none()
+            && let Err(e) = self.out.flush()
+        {
+            self.error = Some(format!("{}: write failed: {e}", self.path.display()));
+        }
+        self.error.clone().map_or(Ok(()), Err)
     }
 }
 
