@@ -363,12 +363,7 @@ impl Ruleset {
     pub fn load(dirs: &[PathBuf], include_builtin: bool) -> Result<Ruleset, RulesErrors> {
         let mut loader = Loader::default();
         if include_builtin {
-            let files: Vec<(Arc<str>, String)> = BUILTIN
-                .iter()
-                .filter(|(name, _)| name.ends_with(".toml"))
-                .map(|(name, text)| (Arc::from(*name), text.to_string()))
-                .collect();
-            loader.layer(files, &Origin::Builtin);
+            loader.builtin_layer();
         }
         for dir in dirs {
             let at = Location { file: dir.display().to_string().into(), line: 0 };
@@ -390,12 +385,7 @@ impl Ruleset {
     ) -> Result<Ruleset, RulesErrors> {
         let mut loader = Loader::default();
         if include_builtin {
-            let files: Vec<(Arc<str>, String)> = BUILTIN
-                .iter()
-                .filter(|(name, _)| name.ends_with(".toml"))
-                .map(|(name, text)| (Arc::from(*name), text.to_string()))
-                .collect();
-            loader.layer(files, &Origin::Builtin);
+            loader.builtin_layer();
         }
         let given: Vec<(Arc<str>, String)> =
             files.iter().map(|(n, t)| (Arc::from(*n), t.to_string())).collect();
@@ -642,6 +632,16 @@ fn claim<K: Ord + Clone>(
 impl Loader {
     fn error(&mut self, at: Location, kind: RuleErrorKind) {
         self.errors.push(RuleError { at, kind });
+    }
+
+    /// The rule files embedded in the binary, as the first layer.
+    fn builtin_layer(&mut self) {
+        let files = BUILTIN
+            .iter()
+            .filter(|(name, _)| name.ends_with(".toml"))
+            .map(|(name, text)| (Arc::from(*name), text.to_string()))
+            .collect();
+        self.layer(files, &Origin::Builtin);
     }
 
     fn layer(&mut self, files: Vec<(Arc<str>, String)>, origin: &Origin) {

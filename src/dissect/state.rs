@@ -395,9 +395,7 @@ fn stun_flow_datagram(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observati
     {
         // WebRTC's DTLS handshake after ICE: fingerprinted, while the flow stays a STUN/media
         // flow (its name, if any, is the relay's realm).
-        app.ja4 = Some(ja4::ja4(&hello, Ja4Transport::Dtls).into());
-        app.ja3 = Some(ja4::ja3_hash(&hello).into());
-        app.alpn = hello.alpn.first().map(|a| a.as_str().into());
+        record_fingerprints(app, &hello, Ja4Transport::Dtls);
     } else if stun::looks_like_rtp(payload).is_some() || stun::looks_like_rtcp(payload).is_some() {
         app.rtp_packets += 1;
         app.app_proto = Some("rtp");
@@ -441,6 +439,11 @@ fn record_hello(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport, source:
         app.server_name = Some(sni.as_str().into());
         app.name_source = Some(source);
     }
+    record_fingerprints(app, hello, t);
+}
+
+/// The hello's ALPN, JA4 and JA3, without naming the flow.
+fn record_fingerprints(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport) {
     app.alpn = hello.alpn.first().map(|a| a.as_str().into());
     app.ja4 = Some(ja4::ja4(hello, t).into());
     app.ja3 = Some(ja4::ja3_hash(hello).into());
