@@ -335,7 +335,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("leakscope: {e:#}");
+            // Several outputs may fail at once (a full disk): one line each.
+            for line in format!("{e:#}").lines() {
+                eprintln!("leakscope: {line}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -433,8 +436,12 @@ fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let report = leakscope::report::load(&a.input)?;
     match &a.html {
         Some(path) => {
-            std::fs::write(path, leakscope::report::html::render(&report))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            use leakscope::output::create;
+            use std::io::Write;
+            // Like every output: never written through a link.
+            create::open(path, create::Mode::Truncate)
+                .and_then(|mut f| f.write_all(leakscope::report::html::render(&report).as_bytes()))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!("leakscope: wrote {}", path.display());
         }
         None => {

@@ -13,6 +13,7 @@ use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
 use crate::output::pcap::{PcapKeep, PcapOut, PcapOutStats};
+use crate::output::sink::all_of;
 use crate::output::{JsonlSink, NullSink, RecordSink};
 use crate::pipeline::{Pipeline, PipelineConfig, RunStats};
 
@@ -236,8 +237,14 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
                 .and_then(|mut o| o.finish(None))
         }
     });
-    // The flow outputs are closed whatever happened to the pcap file, then its error reported.
-    let stats = pipeline.finish().map_err(|e| anyhow::anyhow!(e))?;
-    let pcap = pcap.transpose().map_err(|e| anyhow::anyhow!(e))?;
+    // The flow outputs are closed whatever happened to the pcap file; every failed output is
+    // reported (one a line).
+    let (stats, pcap) = match (pipeline.finish(), pcap.transpose()) {
+        (Ok(stats), Ok(pcap)) => (stats, pcap),
+        (a, b) => {
+            let e = all_of([a.map(drop), b.map(drop)]).expect_err("one failed");
+            return Err(anyhow::anyhow!(e));
+        }
+    };
     Ok(ReplayOutcome { stats, files: files.len(), faults, pcap, elapsed: started.elapsed() })
 }

@@ -1,22 +1,38 @@
 //! JSON Lines writer: one serde-serialized record per line, buffered. The first write error is
-//! kept and reported at the end, so a full disk is never silent.
+//! kept and reported at the end, so a full disk is never silent; the file is then cut back to
+//! its last complete line, so that a reader never meets half a record.
 //!
 //! A writer opened with [`JsonlWriter::open_live`] also reopens its file on request (SIGHUP after
 //! logrotate) and rotates it by size or packet time (see [`super::rotate`]), always between two
 //! records; the pipeline only ever calls [`JsonlWriter::write`].
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::create;
 use super::rotate::{self, OutputOptions, Rotate};
 use crate::capture::Timestamp;
 
+/// Buffered bytes that trigger a write.
+const BUFFER: usize = 1 << 16;
+
+/// Where the lines go.
+enum Dest {
+    File(File),
+    Stdout(io::Stdout),
+}
+
 /// A `.jsonl` sink (file or stdout).
 pub struct JsonlWriter {
-    out: BufWriter<Box<dyn Write + Send>>,
+    dest: Dest,
+    /// Whole records not written out yet.
+    buf: Vec<u8>,
+    /// Bytes the file holds up to the end of the last successful write: every one of them
+    /// belongs to a complete line.
+    committed: u64,
     path: PathBuf,
     records: u64,
     error: Option<io::Error>,
@@ -24,8 +40,6 @@ pub struct JsonlWriter {
     bytes: u64,
     /// Set for long-running writers (live capture).
     live: Option<LiveFile>,
-    /// Serialisation buffer, reused: a record goes out whole or not at all.
-    line: Vec<u8>,
 }
 
 /// Reopen and rotation state of a live writer.
@@ -47,26 +61,25 @@ struct LiveFile {
 impl JsonlWriter {
     /// Creates (truncates) `path`; `-` writes to stdout.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let sink: Box<dyn Write + Send> = if path == Path::new("-") {
-            Box::new(io::stdout())
+        let dest = if path == Path::new("-") {
+            Dest::Stdout(io::stdout())
         } else {
-            // The OS error alone does not say which file: name it.
-            Box::new(File::create(path).map_err(|e| {
-                io::Error::new(e.kind(), format!("{}: cannot create: {e}", path.display()))
-            })?)
+            // Errors name the file; a link or a non-regular file there is refused.
+            Dest::File(create::open(path, create::Mode::Truncate)?)
         };
-        Ok(Self::from_sink(sink, path.to_owned(), None))
+        Ok(Self::from_dest(dest, 0, path.to_owned(), None))
     }
 
-    fn from_sink(sink: Box<dyn Write + Send>, path: PathBuf, live: Option<LiveFile>) -> Self {
+    fn from_dest(dest: Dest, committed: u64, path: PathBuf, live: Option<LiveFile>) -> Self {
         JsonlWriter {
-            out: BufWriter::with_capacity(1 << 16, sink),
+            dest,
+            buf: Vec::with_capacity(BUFFER + 4096),
+            committed,
             path,
             records: 0,
             error: None,
             bytes: 0,
             live,
-            line: Vec::with_capacity(1024),
         }
     }
 
@@ -87,7 +100,8 @@ impl JsonlWriter {
         let path = live.next_path(now);
         let file = rotate::open_append(&path)?;
         live.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Self::from_sink(Box::new(file), path, Some(live)))
+        let committed = live.file_bytes;
+        Ok(Self::from_dest(Dest::File(file), committed, path, Some(live)))
     }
 
     /// Appends one record. After a failure further records are dropped and counted as not
@@ -96,28 +110,64 @@ impl JsonlWriter {
         if self.error.is_some() {
             return;
         }
-        self.line.clear();
-        let res = serde_json::to_writer(&mut self.line, record).map_err(io::Error::from);
-        self.line.push(b'\n');
-        let res = res.and_then(|()| self.out.write_all(&self.line));
-        match res {
-            Ok(()) => {
-                self.records += 1;
-                self.bytes += self.line.len() as u64;
-            }
-            Err(e) => {
-                self.error = Some(e);
-                return;
-            }
+        let start = self.buf.len();
+        if let Err(e) = serde_json::to_writer(&mut self.buf, record) {
+            self.buf.truncate(start); // a record goes out whole or not at all
+            self.error = Some(e.into());
+            return;
+        }
+        self.buf.push(b'\n');
+        let len = (self.buf.len() - start) as u64;
+        self.records += 1;
+        self.bytes += len;
+        if self.buf.len() >= BUFFER {
+            self.write_out();
         }
         let Some(live) = self.live.as_mut() else { return };
-        live.file_bytes += self.line.len() as u64;
+        live.file_bytes += len;
         if let Some(Rotate::Size(limit)) = live.opts.rotate
             && live.file_bytes >= limit
         {
             let now = live.now;
             self.rotate_at(now);
         }
+    }
+
+    /// Writes the buffered records out. On a failure (a full disk) the file may end inside a
+    /// record: it is cut back to its last complete line and the error kept.
+    fn write_out(&mut self) {
+        if self.buf.is_empty() || self.error.is_some() {
+            return;
+        }
+        let res = match &mut self.dest {
+            Dest::File(f) => f.write_all(&self.buf),
+            Dest::Stdout(o) => o.write_all(&self.buf).and_then(|()| o.flush()),
+        };
+        match res {
+            Ok(()) => self.committed += self.buf.len() as u64,
+            Err(e) => {
+                let cut = match &self.dest {
+                    Dest::File(f) => self.cut_back(f),
+                    Dest::Stdout(_) => None,
+                };
+                let msg = match cut {
+                    Some(Ok(len)) => format!("{e}; the file was cut back to its last complete line ({len} bytes)"),
+                    Some(Err(c)) => format!("{e}; cutting the file back to its last complete line failed too: {c}"),
+                    None => e.to_string(),
+                };
+                self.error = Some(io::Error::new(e.kind(), msg));
+            }
+        }
+        self.buf.clear();
+    }
+
+    /// Truncates `f` to the end of the last whole line of a partial write of `buf`.
+    fn cut_back(&self, f: &File) -> Option<io::Result<u64>> {
+        let len = f.metadata().ok()?.len();
+        let written = (len.saturating_sub(self.committed) as usize).min(self.buf.len());
+        let whole = self.buf[..written].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let keep = self.committed + whole as u64;
+        Some(f.set_len(keep).map(|()| keep))
     }
 
     /// The output's name for messages: the path, or `standard output` for `-`.
@@ -168,16 +218,17 @@ impl JsonlWriter {
         self.flush_checked()?;
         let Some(live) = self.live.as_mut() else { return Ok(()) };
         let file = rotate::open_append(&self.path)
-            .map_err(|e| format!("{}: cannot reopen: {e}", self.path.display()))?;
+            .map_err(|e| format!("cannot reopen: {e}"))?;
         live.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-        self.out = BufWriter::with_capacity(1 << 16, Box::new(file));
+        self.committed = live.file_bytes;
+        self.dest = Dest::File(file);
         Ok(())
     }
 
     /// Closes the current file and starts the next one.
     fn rotate_at(&mut self, now: Timestamp) {
-        if let Err(e) = self.out.flush() {
-            self.error = Some(e);
+        self.write_out();
+        if self.error.is_some() {
             return;
         }
         let live = self.live.as_mut().expect("rotation only on live writers");
@@ -185,8 +236,9 @@ impl JsonlWriter {
         match rotate::open_append(&path) {
             Ok(file) => {
                 let old = std::mem::replace(&mut self.path, path);
-                // Dropping the old BufWriter closes the old file (already flushed).
-                self.out = BufWriter::with_capacity(1 << 16, Box::new(file));
+                // Dropping the old file closes it (already written out).
+                self.dest = Dest::File(file);
+                self.committed = 0;
                 let was_empty = live.file_bytes == 0;
                 live.file_bytes = 0;
                 live.rotated += 1;
@@ -200,7 +252,7 @@ impl JsonlWriter {
                 }
             }
             Err(e) => {
-                self.error = Some(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+                self.error = Some(e); // names the file
             }
         }
     }
@@ -212,11 +264,7 @@ impl JsonlWriter {
     }
 
     fn flush_checked(&mut self) -> Result<(), String> {
-        if self.error.is_none()
-            && let Err(e) = self.out.flush()
-        {
-            self.error = Some(e);
-        }
+        self.write_out();
         match &self.error {
             None => Ok(()),
             Some(e) => Err(format!("{}: write failed: {e}", self.name())),
@@ -293,7 +341,7 @@ impl super::sink::RecordSink for JsonlSink {
     fn finish(&mut self) -> Result<(), String> {
         let flows = self.flows.finish();
         let events = self.events.as_mut().map(|w| w.finish()).transpose();
-        flows.and(events).map(|_| ())
+        super::sink::all_of([flows.map(drop), events.map(drop)])
     }
     fn reopen(&mut self) -> Result<(), String> {
         self.finish()?;
@@ -319,11 +367,8 @@ pub struct LiveOutputs {
 impl LiveOutputs {
     /// Opens both files in `dir` (which must exist) with [`JsonlWriter::open_live`].
     pub fn open(dir: &Path, opts: &OutputOptions, now: Timestamp) -> io::Result<Self> {
-        let open = |name: &str| {
-            let path = dir.join(name);
-            JsonlWriter::open_live(&path, opts, now)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-        };
+        // Errors name the file.
+        let open = |name: &str| JsonlWriter::open_live(&dir.join(name), opts, now);
         Ok(LiveOutputs { flows: open("flows.jsonl")?, events: open("events.jsonl")? })
     }
 
@@ -336,7 +381,7 @@ impl LiveOutputs {
     /// Flushes both; the first error.
     pub fn flush(&mut self) -> Result<(), String> {
         let flows = self.flows.flush();
-        flows.and(self.events.flush())
+        super::sink::all_of([flows, self.events.flush()])
     }
 
     /// Bytes written to both.
@@ -366,12 +411,12 @@ impl super::sink::RecordSink for LiveJsonlSink {
     fn finish(&mut self) -> Result<(), String> {
         let mut o = self.lock();
         let flows = o.flows.finish();
-        flows.and(o.events.finish()).map(|_| ())
+        super::sink::all_of([flows, o.events.finish()])
     }
     fn reopen(&mut self) -> Result<(), String> {
         let mut o = self.lock();
         let flows = o.flows.reopen();
-        flows.and(o.events.reopen())
+        super::sink::all_of([flows, o.events.reopen()])
     }
 }
 

@@ -1,6 +1,7 @@
 //! Output sinks. Records are metadata only; sinks never see payload bytes. The exception is
 //! the opt-in `--write-pcap` file ([`pcap`]), which holds whole packets of Meta flows.
 
+pub mod create;
 pub mod events;
 pub mod jsonl;
 pub mod observed;

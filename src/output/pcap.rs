@@ -97,8 +97,10 @@ pub struct PcapOut {
 impl PcapOut {
     /// Creates (truncates) `path` for frames of `linktype`.
     pub fn create(path: &Path, linktype: LinkType, keep: PcapKeep) -> Result<PcapOut, String> {
+        let file = super::create::open(path, super::create::Mode::Truncate)
+            .map_err(|e| format!("cannot write pcap: {e}"))?;
         let err = |e: std::io::Error| format!("{}: cannot write pcap: {e}", path.display());
-        let mut out = BufWriter::with_capacity(1 << 16, File::create(path).map_err(err)?);
+        let mut out = BufWriter::with_capacity(1 << 16, file);
         let mut header = [0u8; 24];
         header[0..4].copy_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
         header[4..6].copy_from_slice(&2u16.to_le_bytes());

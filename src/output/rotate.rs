@@ -2,7 +2,7 @@
 //! boundary and a new timestamped file started, always between two records.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -110,7 +110,7 @@ pub fn stamped_path(base: &Path, ts: Timestamp) -> PathBuf {
 /// Opens `path` for appending, creating it: a restarted daemon or a SIGHUP after logrotate never
 /// truncates what is there.
 pub fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    super::create::open(path, super::create::Mode::Append)
 }
 
 /// Compresses `path` to `path.gz` and removes `path`, on a background thread so that the
@@ -128,7 +128,7 @@ fn compress(path: &Path) -> io::Result<()> {
     gz_name.push(".gz");
     let gz_path = PathBuf::from(gz_name);
     let mut input = BufReader::new(File::open(path)?);
-    let out = BufWriter::new(File::create(&gz_path)?);
+    let out = BufWriter::new(super::create::open(&gz_path, super::create::Mode::New)?);
     let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
     io::copy(&mut input, &mut enc)?;
     enc.finish()?.flush()?;

@@ -37,14 +37,18 @@ impl RecordSink for Fanout {
         self.0.iter_mut().for_each(|s| s.event(ev));
     }
     fn finish(&mut self) -> Result<(), String> {
-        // Finish all, even after a failure, then report the first error.
-        let results: Vec<_> = self.0.iter_mut().map(|s| s.finish()).collect();
-        results.into_iter().collect()
+        // Finish all, even after a failure, then report every error.
+        all_of(self.0.iter_mut().map(|s| s.finish()).collect::<Vec<_>>())
     }
     fn reopen(&mut self) -> Result<(), String> {
-        let results: Vec<_> = self.0.iter_mut().map(|s| s.reopen()).collect();
-        results.into_iter().collect()
+        all_of(self.0.iter_mut().map(|s| s.reopen()).collect::<Vec<_>>())
     }
+}
+
+/// Every error of `results`, one a line (a full disk fails each output: say so for each).
+pub fn all_of<T>(results: impl IntoIterator<Item = Result<T, String>>) -> Result<(), String> {
+    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
 }
 
 /// Discards everything (benchmarks).

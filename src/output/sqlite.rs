@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OpenFlags, params};
 
+use super::create;
 use super::events::Event;
 use super::sink::RecordSink;
 use crate::flow::FlowRecord;
@@ -14,8 +15,16 @@ use crate::flow::FlowRecord;
 /// Records per transaction.
 pub const BATCH: usize = 10_000;
 
+/// `PRAGMA application_id` of a leakscope database ("LKSP"): `--sqlite` replaces only a file that
+/// carries it (or, from before it was set, has exactly leakscope's tables).
+pub const APPLICATION_ID: i32 = 0x4c4b_5350;
+
+/// leakscope's tables, sorted.
+const TABLES: [&str; 5] = ["devices", "events", "exposures", "flows", "sessions"];
+
 const SCHEMA: &str = "
 PRAGMA synchronous = NORMAL;
+PRAGMA application_id = 1280004944; -- APPLICATION_ID
 CREATE TABLE flows (
   uid TEXT NOT NULL, ts REAL NOT NULL, hour INTEGER NOT NULL, device TEXT, proto TEXT NOT NULL,
   orig_h TEXT NOT NULL, orig_p INTEGER NOT NULL, resp_h TEXT NOT NULL, resp_p INTEGER NOT NULL,
@@ -59,16 +68,22 @@ pub struct SqliteSink {
 }
 
 impl SqliteSink {
-    /// Creates `path` (replacing an existing database) with the schema.
+    /// Creates `path` with the schema. An existing file is replaced only if it is a leakscope
+    /// database (or empty); a link, a device or any other file is refused.
     pub fn create(path: &Path) -> Result<Self, String> {
         let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        replaceable(path)?;
         for suffix in ["", "-journal", "-wal", "-shm"] {
             let p = PathBuf::from(format!("{}{suffix}", path.display()));
-            if p.exists() {
+            // A link is removed, never followed.
+            if std::fs::symlink_metadata(&p).is_ok() {
                 std::fs::remove_file(&p).map_err(|e| fail(&e))?;
             }
         }
-        let conn = Connection::open(path).map_err(|e| fail(&e))?;
+        // Created here, exclusively: SQLite then opens the very file made for it.
+        drop(create::open(path, create::Mode::New).map_err(|e| e.to_string())?);
+        let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| fail(&e))?;
         conn.execute_batch(SCHEMA).map_err(|e| fail(&e))?;
         conn.execute_batch("BEGIN").map_err(|e| fail(&e))?;
         Ok(SqliteSink { conn, path: path.to_owned(), pending: 0, error: None })
@@ -89,6 +104,49 @@ impl SqliteSink {
         if let Err(e) = res {
             self.error = Some(format!("{}: write failed: {e}", self.path.display()));
         }
+    }
+}
+
+/// Whether `path` may be replaced: missing, empty, or a leakscope database.
+fn replaceable(path: &Path) -> Result<(), String> {
+    let refuse = |why: String| Err(format!("{}: {why}", path.display()));
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return refuse(e.to_string()),
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("is a symbolic link: refusing to replace it".into());
+    }
+    if !meta.is_file() {
+        return refuse("exists and is not a regular file: refusing to replace it".into());
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let mut head = [0u8; 100];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if n < 100 || !head.starts_with(b"SQLite format 3\0") {
+        return refuse("exists and is not a SQLite database: refusing to replace it".into());
+    }
+    if i32::from_be_bytes([head[68], head[69], head[70], head[71]]) == APPLICATION_ID {
+        return Ok(());
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let tables = Connection::open_with_flags(path, flags).and_then(|c| {
+        let mut st =
+            c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+        st.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()
+    });
+    match tables {
+        Ok(t) if t == TABLES => Ok(()),
+        _ => refuse(
+            "exists and is not a leakscope database: refusing to replace it (remove it, or \
+             choose another name)"
+                .into(),
+        ),
     }
 }
 
@@ -293,5 +351,29 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("flows_meta_by_device_hour"), "{plan}");
+    }
+
+    #[test]
+    fn replaces_only_a_leakscope_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.db");
+        SqliteSink::create(&path).unwrap().finish().unwrap();
+        let head = std::fs::read(&path).unwrap();
+        assert_eq!(i32::from_be_bytes(head[68..72].try_into().unwrap()), APPLICATION_ID);
+        SqliteSink::create(&path).unwrap().finish().unwrap(); // ours: replaced
+
+        let notes = dir.path().join("notes.db");
+        std::fs::write(&notes, "precious").unwrap();
+        let e = SqliteSink::create(&notes).err().unwrap();
+        assert!(e.contains("not a SQLite database"), "{e}");
+        let other = dir.path().join("other.db");
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+        let e = SqliteSink::create(&other).err().unwrap();
+        assert!(e.contains("not a leakscope database"), "{e}");
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&notes, &link).unwrap();
+        let e = SqliteSink::create(&link).err().unwrap();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&notes).unwrap(), "precious");
     }
 }
