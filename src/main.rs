@@ -439,9 +439,9 @@ fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
             use leakscope::output::create;
             use std::io::Write;
             // Like every output: never written through a link.
-            create::open(path, create::Mode::Truncate)
-                .and_then(|mut f| f.write_all(leakscope::report::html::render(&report).as_bytes()))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut f = create::open(path, create::Mode::Truncate)?;
+            f.write_all(leakscope::report::html::render(&report).as_bytes())
+                .map_err(|e| anyhow::anyhow!("{}: write failed: {e}", path.display()))?;
             eprintln!("leakscope: wrote {}", path.display());
         }
         None => {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::capture::file::read_file;
+use crate::capture::file::read_input;
 use crate::capture::filter::Filter;
 use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
@@ -117,6 +117,9 @@ pub struct ReplayOutcome {
     pub files: usize,
     /// One message per damaged or unreadable input.
     pub faults: Vec<String>,
+    /// One note per directory entry not read (a link loop, a second name of a file already
+    /// read, a FIFO or device): printed, but not a fault.
+    pub skipped: Vec<String>,
     /// What `--write-pcap` did, when asked for.
     pub pcap: Option<PcapOutStats>,
     /// Wall time.
@@ -178,8 +181,11 @@ impl PacketSink for Progress<'_> {
 
 /// Replays `opts.inputs` through one pipeline.
 pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
-    let files =
+    let paths::Expanded { files, skipped } =
         paths::expand(&opts.inputs).map_err(|(p, e)| anyhow::anyhow!("{}: {e}", p.display()))?;
+    for note in &skipped {
+        eprintln!("leakscope: {note}");
+    }
     let mut filter = match &opts.filter {
         Some(expr) => Some(Filter::new(expr).map_err(|e| anyhow::anyhow!("filter {expr:?}: {e}"))?),
         None => None,
@@ -202,10 +208,11 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     bar.set_length(files.len() as u64);
     let started = Instant::now();
     let mut faults = Vec::new();
-    for path in &files {
+    for input in &files {
+        let path = &input.path;
         let _span = tracing::info_span!("file", path = %path.display()).entered();
         let mut sink = Progress { inner: &mut pipeline, pcap: pcap.as_mut(), bar: &bar, started };
-        let (summary, err) = read_file(path, filter.as_mut(), &mut sink);
+        let (summary, err) = read_input(input, filter.as_mut(), &mut sink);
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
         if summary.unsupported > 0 {
             let types: Vec<String> =
@@ -246,5 +253,12 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
             return Err(anyhow::anyhow!(e));
         }
     };
-    Ok(ReplayOutcome { stats, files: files.len(), faults, pcap, elapsed: started.elapsed() })
+    Ok(ReplayOutcome {
+        stats,
+        files: files.len(),
+        faults,
+        skipped,
+        pcap,
+        elapsed: started.elapsed(),
+    })
 }

@@ -4,14 +4,16 @@
 //! A damaged file does not stop the run: every complete packet is delivered, then the fault is
 //! reported with the byte offset where it starts.
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::filter::Filter;
+use super::paths::Input;
 use super::{LinkType, Packet, PacketSink, Timestamp};
 
 /// Initial reader buffer; grown for larger records up to [`MAX_BUFFER`].
@@ -48,6 +50,37 @@ pub enum CaptureError {
         path: PathBuf,
         /// The first bytes, in hex.
         magic: String,
+    },
+    /// The file ends inside its file header (pcap) or first section header (pcapng).
+    #[error("{}: truncated: the file ends inside its {what} header, after {len} bytes{}", path.display(), gz_note(*.compressed))]
+    TruncatedHeader {
+        /// The input.
+        path: PathBuf,
+        /// "pcap" or "pcapng".
+        what: &'static str,
+        /// Bytes the file holds.
+        len: u64,
+        /// Whether `len` counts uncompressed bytes of a gzip file.
+        compressed: bool,
+    },
+    /// Reading failed part way (damaged gzip data, an I/O error): the complete records before
+    /// the fault were read.
+    #[error("{}: {}", path.display(), stream_msg(*.offset, *.compressed, detail))]
+    Stream {
+        /// The input.
+        path: PathBuf,
+        /// Bytes read before the fault (uncompressed for gzip).
+        offset: u64,
+        /// Whether the file is gzip-compressed.
+        compressed: bool,
+        /// The fault, in words.
+        detail: String,
+    },
+    /// A file found in a directory is no longer a regular file when opened.
+    #[error("{}: not a regular file (it changed after the directory was listed): skipped", path.display())]
+    NotRegular {
+        /// The input.
+        path: PathBuf,
     },
     /// The file ends in the middle of a record.
     #[error("{}: truncated: last record incomplete at byte offset {offset}{}", path.display(), gz_note(*.compressed))]
@@ -93,6 +126,15 @@ pub enum CaptureError {
     },
 }
 
+fn stream_msg(offset: u64, compressed: bool, detail: &str) -> String {
+    let at = if compressed {
+        format!("damaged gzip data after {offset} uncompressed bytes")
+    } else {
+        format!("read failed at byte offset {offset}")
+    };
+    format!("{at}: {detail}; the complete records before it were read")
+}
+
 fn gz_note(compressed: bool) -> &'static str {
     if compressed { " (uncompressed)" } else { "" }
 }
@@ -120,38 +162,157 @@ struct Interface {
     offset_secs: i64,
 }
 
-/// Opens a capture file, undoing gzip, and checks its magic. Peeking goes through `fill_buf`, so
-/// nothing is consumed and the parser's first read sees a full buffer.
-fn open(path: &Path) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
+/// What the byte stream met, shared between the parser's reader and the file reader.
+#[derive(Default)]
+struct StreamState {
+    /// Bytes read from the (decompressed) stream.
+    bytes: u64,
+    /// The read error that ended it, if one did.
+    error: Option<io::Error>,
+    /// The end was reached.
+    done: bool,
+}
+
+/// The (decompressed) capture as the parser reads it. Each read fills the buffer, so a short
+/// read means the end, and a read error (damaged gzip data, EIO) ends the stream instead of
+/// failing the read: the parser then delivers every complete record before the fault, and the
+/// error is reported after them. Bytes peeked at open are served first.
+struct Stream {
+    inner: Box<dyn Read + Send>,
+    head: Vec<u8>,
+    head_pos: usize,
+    state: Arc<Mutex<StreamState>>,
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let from_head = (self.head.len() - self.head_pos).min(buf.len());
+        buf[..from_head].copy_from_slice(&self.head[self.head_pos..self.head_pos + from_head]);
+        self.head_pos += from_head;
+        let mut n = from_head;
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while n < buf.len() && !st.done {
+            match self.inner.read(&mut buf[n..]) {
+                Ok(0) => st.done = true,
+                Ok(k) => {
+                    n += k;
+                    st.bytes += k as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    st.error = Some(e);
+                    st.done = true;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// An opened capture: its stream, its first bytes and whether it is gzip.
+struct Opened {
+    stream: Stream,
+    head: Vec<u8>,
+    compressed: bool,
+}
+
+/// Opens a capture file, undoing gzip, and checks its magic. A file found in a directory is
+/// opened without blocking and must be a regular file (it may have changed since the listing).
+fn open(input: &Input) -> Result<Opened, CaptureError> {
+    let path = input.path.as_path();
     let io_err = |source| CaptureError::Io { path: path.to_owned(), source };
-    let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io_err)?);
-    let compressed = file.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC);
-    let mut reader: Box<dyn BufRead + Send> = if compressed {
-        Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(file)))
+    let raw: Box<dyn Read + Send> = if path == Path::new("-") {
+        Box::new(io::stdin())
     } else {
+        let mut o = std::fs::OpenOptions::new();
+        o.read(true);
+        if !input.named {
+            o.custom_flags(libc::O_NONBLOCK);
+        }
+        let file = o.open(path).map_err(io_err)?;
+        if !input.named && !file.metadata().map_err(io_err)?.is_file() {
+            return Err(CaptureError::NotRegular { path: path.to_owned() });
+        }
         Box::new(file)
     };
-    let head = reader.fill_buf().map_err(io_err)?;
+    let mut raw = BufReader::with_capacity(1 << 16, raw);
+    let compressed = raw.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC);
+    let inner: Box<dyn Read + Send> = if compressed {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let state = Arc::new(Mutex::new(StreamState::default()));
+    let mut stream = Stream { inner, head: Vec::new(), head_pos: 0, state };
+    let mut head = vec![0u8; HEAD];
+    let n = stream.read(&mut head).map_err(io_err)?;
+    head.truncate(n);
+    stream.head = head.clone();
     let magic: [u8; 4] = head.get(..4).and_then(|h| h.try_into().ok()).unwrap_or_default();
     if !PCAP_MAGICS.contains(&magic) && magic != PCAPNG_MAGIC {
+        let st = stream.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = &st.error {
+            let detail = e.to_string();
+            return Err(CaptureError::Stream { path: path.to_owned(), offset: 0, compressed, detail });
+        }
+        let partial = !head.is_empty()
+            && head.len() < 4
+            && PCAP_MAGICS.iter().chain([&PCAPNG_MAGIC]).any(|m| m.starts_with(&head));
+        if partial {
+            let what = if PCAPNG_MAGIC.starts_with(&head) { "pcapng" } else { "pcap" };
+            return Err(CaptureError::TruncatedHeader {
+                path: path.to_owned(),
+                what,
+                len: head.len() as u64,
+                compressed,
+            });
+        }
         let magic = head.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
         return Err(CaptureError::NotACapture { path: path.to_owned(), magic });
     }
-    Ok((Box::new(reader), compressed))
+    Ok(Opened { stream, head, compressed })
 }
 
-/// Reads every packet of `path` into `sink`, applying `filter`. On a fault, the packets before it
-/// have been delivered and the error says where the file went wrong.
+/// Bytes peeked at open: the magic, and enough of a pcapng section header to read its length.
+const HEAD: usize = 12;
+
+/// Reads every packet of the capture `path` (named on the command line) into `sink`, applying
+/// `filter`. On a fault, the packets before it have been delivered and the error says where
+/// the file went wrong.
 pub fn read_file<S: PacketSink>(
     path: &Path,
     filter: Option<&mut Filter>,
     sink: &mut S,
 ) -> (FileSummary, Option<CaptureError>) {
+    read_input(&Input { path: path.to_owned(), named: true }, filter, sink)
+}
+
+/// Like [`read_file`], for an input from [`super::paths::expand`].
+pub fn read_input<S: PacketSink>(
+    input: &Input,
+    filter: Option<&mut Filter>,
+    sink: &mut S,
+) -> (FileSummary, Option<CaptureError>) {
     let mut summary = FileSummary::default();
-    let err = match open(path) {
-        Ok((reader, compressed)) => {
-            let mut ctx = FileReader { path, compressed, filter, summary: &mut summary };
-            ctx.run(reader, sink).err()
+    let err = match open(input) {
+        Ok(Opened { stream, head, compressed }) => {
+            let path = input.path.as_path();
+            let state = stream.state.clone();
+            let mut ctx = FileReader { path, compressed, filter, summary: &mut summary, head };
+            let err = ctx.run(stream, sink).err();
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            match (st.error.take(), err) {
+                // The stream's fault explains an early end better than the parser does.
+                (Some(e), None | Some(CaptureError::Truncated { .. })) => {
+                    Some(CaptureError::Stream {
+                        path: path.to_owned(),
+                        offset: st.bytes,
+                        compressed,
+                        detail: e.to_string(),
+                    })
+                }
+                (_, err) => err,
+            }
         }
         Err(e) => Some(e),
     };
@@ -163,23 +324,55 @@ struct FileReader<'p> {
     compressed: bool,
     filter: Option<&'p mut Filter>,
     summary: &'p mut FileSummary,
+    /// The file's first bytes (up to [`HEAD`]).
+    head: Vec<u8>,
+}
+
+/// A parser error, without the borrowed buffer some variants carry (never shown: it holds
+/// capture bytes).
+enum Fault {
+    Eof,
+    Incomplete,
+    UnexpectedEof,
+    BufferTooSmall,
+    ReadError,
+    Invalid,
+}
+
+impl Fault {
+    fn of<I>(e: &PcapError<I>) -> Fault {
+        match e {
+            PcapError::Eof => Fault::Eof,
+            PcapError::Incomplete(_) => Fault::Incomplete,
+            PcapError::UnexpectedEof => Fault::UnexpectedEof,
+            PcapError::BufferTooSmall => Fault::BufferTooSmall,
+            PcapError::ReadError => Fault::ReadError,
+            PcapError::HeaderNotRecognized
+            | PcapError::NomError(..)
+            | PcapError::OwnedNomError(..) => Fault::Invalid,
+        }
+    }
 }
 
 impl FileReader<'_> {
-    fn run<S: PacketSink>(
-        &mut self,
-        input: Box<dyn Read + Send>,
-        sink: &mut S,
-    ) -> Result<(), CaptureError> {
-        let mut reader = pcap_parser::create_reader(INITIAL_BUFFER, input)
-            .map_err(|e| self.malformed(0, format!("{e:?}")))?;
+    fn run<S: PacketSink>(&mut self, input: Stream, sink: &mut S) -> Result<(), CaptureError> {
+        let state = input.state.clone();
+        let mut reader = match pcap_parser::create_reader(INITIAL_BUFFER, input) {
+            Ok(r) => r,
+            Err(e) => {
+                let fault = Fault::of(&e);
+                let st = state.lock().unwrap_or_else(|e| e.into_inner());
+                return Err(self.header_fault(fault, st.bytes, st.done));
+            }
+        };
         let mut legacy: Option<(LinkType, bool)> = None;
         let mut ifaces: Vec<Interface> = Vec::new();
         let mut capacity = INITIAL_BUFFER;
         let mut last_ts = Timestamp::default();
+        let mut big_endian = false;
         loop {
             let offset = reader.consumed() as u64;
-            match reader.next() {
+            let fault = match reader.next() {
                 Ok((len, block)) => {
                     match block {
                         PcapBlockOwned::LegacyHeader(h) => {
@@ -196,12 +389,29 @@ impl FileReader<'_> {
                         }
                         PcapBlockOwned::Legacy(b) => {
                             let (lt, nanos) = legacy.unwrap_or((LinkType::ETHERNET, false));
+                            let (limit, unit) = if nanos {
+                                (1_000_000_000, "nanoseconds")
+                            } else {
+                                (1_000_000, "microseconds")
+                            };
+                            if b.ts_usec >= limit {
+                                return Err(self.malformed(
+                                    offset,
+                                    format!(
+                                        "the {unit} field of the timestamp is {}, not below {limit}",
+                                        b.ts_usec
+                                    ),
+                                ));
+                            }
                             let frac =
                                 if nanos { b.ts_usec as i64 } else { b.ts_usec as i64 * 1000 };
                             last_ts = Timestamp::from_secs_nanos(b.ts_sec as i64, frac);
                             self.deliver(sink, last_ts, lt, b.data, b.origlen)?;
                         }
-                        PcapBlockOwned::NG(Block::SectionHeader(_)) => ifaces.clear(),
+                        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                            big_endian = shb.big_endian();
+                            ifaces.clear()
+                        }
                         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                             let linktype = LinkType(idb.linktype.0 as u32);
                             if linktype.is_supported() {
@@ -237,35 +447,75 @@ impl FileReader<'_> {
                         PcapBlockOwned::NG(_) => {} // statistics, name resolution, custom, unknown
                     }
                     reader.consume(len);
+                    continue;
                 }
-                Err(PcapError::Eof) => return Ok(()),
-                Err(PcapError::Incomplete(_)) => {
-                    reader.refill().map_err(|e| self.malformed(offset, format!("{e:?}")))?
-                }
-                Err(PcapError::UnexpectedEof) => return Err(self.truncated(offset)),
-                Err(PcapError::BufferTooSmall) => {
+                Err(e) => Fault::of(&e),
+            };
+            match fault {
+                Fault::Eof => return Ok(()),
+                Fault::Incomplete => reader.refill().map_err(|_| self.read_failed(offset))?,
+                Fault::UnexpectedEof => return Err(self.truncated(offset)),
+                Fault::BufferTooSmall => {
                     if capacity >= MAX_BUFFER || !reader.grow(capacity * 2) {
                         return Err(self
                             .malformed(offset, format!("record larger than {MAX_BUFFER} bytes")));
                     }
                     capacity *= 2;
-                    reader.refill().map_err(|e| self.malformed(offset, format!("{e:?}")))?;
+                    reader.refill().map_err(|_| self.read_failed(offset))?;
                 }
-                Err(PcapError::ReadError) => {
-                    return Err(CaptureError::Io {
-                        path: self.path.to_owned(),
-                        source: io::Error::other("read failed (corrupt gzip stream?)"),
-                    });
-                }
-                Err(e) => {
-                    let detail = format!("{e:?}");
+                Fault::ReadError => return Err(self.read_failed(offset)),
+                Fault::Invalid => {
                     // A parse error right at the end of a short file is a truncation, not corruption.
                     if reader.reader_exhausted() {
                         return Err(self.truncated(offset));
                     }
+                    let detail = if legacy.is_some() {
+                        "record header invalid".to_owned()
+                    } else {
+                        describe_ng_block(reader.data(), big_endian)
+                    };
                     return Err(self.malformed(offset, detail));
                 }
             }
+        }
+    }
+
+    /// Why the file header could not be read: the file ends inside it, or it is invalid.
+    fn header_fault(&self, fault: Fault, len: u64, at_end: bool) -> CaptureError {
+        let ng = self.head.starts_with(&PCAPNG_MAGIC);
+        let (what, need) = if ng {
+            // Block total length, in the section's byte order (its magic follows at 8..12).
+            let be = self.head.get(8..12) == Some(&[0x1a, 0x2b, 0x3c, 0x4d][..]);
+            let n = self.head.get(4..8).map_or(12, |b| {
+                let b: [u8; 4] = b.try_into().expect("4 bytes");
+                if be { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+            });
+            ("pcapng", u64::from(n.max(12)))
+        } else {
+            ("pcap", 24)
+        };
+        if at_end && len < need || matches!(fault, Fault::Incomplete | Fault::UnexpectedEof) {
+            return CaptureError::TruncatedHeader {
+                path: self.path.to_owned(),
+                what,
+                len,
+                compressed: self.compressed,
+            };
+        }
+        let detail = match fault {
+            Fault::ReadError => return self.read_failed(0),
+            _ if ng => describe_ng_block(&self.head, false),
+            _ => "file header invalid".into(),
+        };
+        self.malformed(0, detail)
+    }
+
+    fn read_failed(&self, offset: u64) -> CaptureError {
+        CaptureError::Stream {
+            path: self.path.to_owned(),
+            offset,
+            compressed: self.compressed,
+            detail: "read failed".into(),
         }
     }
 
@@ -330,6 +580,34 @@ impl FileReader<'_> {
             compressed: self.compressed,
             detail,
         }
+    }
+}
+
+/// A pcapng block the parser rejected, in words: what its header says and what is wrong with it.
+/// `data` starts at the block; `big_endian` is the section's byte order. Never shows its bytes.
+fn describe_ng_block(data: &[u8], big_endian: bool) -> String {
+    let word = |at: usize| {
+        let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+        Some(if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    };
+    let (Some(ty), Some(len)) = (word(0), word(4)) else {
+        return "block header cut short".into();
+    };
+    if ty == 0x0a0d_0d0a {
+        return "section header block invalid (byte-order magic or length)".into();
+    }
+    let block = format!("block of type 0x{ty:08x}");
+    if len < 12 {
+        return format!("{block} claims {len} bytes, less than the 12-byte minimum");
+    }
+    if len % 4 != 0 {
+        return format!("{block} claims {len} bytes, not a multiple of 4");
+    }
+    match word(len as usize - 4) {
+        Some(end) if end != len => {
+            format!("{block}: length {len} at its start but {end} at its end")
+        }
+        _ => format!("{block}, {len} bytes: contents inconsistent with its length"),
     }
 }
 

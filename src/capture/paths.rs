@@ -1,38 +1,181 @@
 //! Expands the command line's inputs: files as given, directories recursively, sorted, so that
 //! replaying a directory is deterministic.
+//!
+//! Each real directory and file is read once, whatever links lead to it (device and inode
+//! number identify it), so a link to `.` or to a parent directory cannot make the walk loop or
+//! replay a file twice. Inside a directory only regular files are read: a FIFO, socket or device
+//! there would block or never end. Inputs named on the command line are read whatever they are
+//! (`-` for standard input, a FIFO). Everything skipped is said, one note each.
 
+use std::collections::HashMap;
+use std::fs::Metadata;
 use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+
+/// A capture to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    /// The file (`-`: standard input).
+    pub path: PathBuf,
+    /// Named on the command line (read whatever it is), rather than found in a directory (read
+    /// only if it is a regular file).
+    pub named: bool,
+}
+
+/// What the inputs expand to.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// Captures, in reading order.
+    pub files: Vec<Input>,
+    /// One note per entry not read, naming it and saying why.
+    pub skipped: Vec<String>,
+}
+
+/// Device and inode: what a file is, whatever its name.
+type FileId = (u64, u64);
+
+fn id(m: &Metadata) -> FileId {
+    (m.dev(), m.ino())
+}
 
 /// Expands `inputs` into capture files. Directories are walked recursively; their entries are
 /// sorted by path and hidden files are skipped. A missing input is an error naming it.
-pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, (PathBuf, io::Error)> {
-    let mut out = Vec::new();
+pub fn expand(inputs: &[PathBuf]) -> Result<Expanded, (PathBuf, io::Error)> {
+    let mut w = Walk::default();
     for input in inputs {
-        let meta = std::fs::metadata(input).map_err(|e| (input.clone(), e))?;
-        if meta.is_dir() {
-            walk(input, &mut out).map_err(|e| (input.clone(), e))?;
-        } else {
-            out.push(input.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<io::Result<_>>()?;
-    entries.sort();
-    for path in entries {
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-        if hidden {
+        if input == Path::new("-") {
+            w.out.files.push(Input { path: input.clone(), named: true });
             continue;
         }
-        if path.is_dir() {
-            walk(&path, out)?;
+        let meta = std::fs::metadata(input).map_err(|e| (input.clone(), e))?;
+        if meta.is_dir() {
+            w.walk(input, &meta).map_err(|e| (input.clone(), e))?;
         } else {
-            out.push(path);
+            w.file(input, &meta, true);
         }
     }
-    Ok(())
+    Ok(w.out)
+}
+
+#[derive(Default)]
+struct Walk {
+    /// Directories walked, with the path they were first met under.
+    dirs: HashMap<FileId, PathBuf>,
+    /// Files taken, likewise.
+    files: HashMap<FileId, PathBuf>,
+    out: Expanded,
+}
+
+impl Walk {
+    fn file(&mut self, path: &Path, meta: &Metadata, named: bool) {
+        if let Some(first) = self.files.get(&id(meta)) {
+            let msg = format!("the same file as {}", first.display());
+            return self.skip(path, &msg);
+        }
+        self.files.insert(id(meta), path.to_owned());
+        self.out.files.push(Input { path: path.to_owned(), named });
+    }
+
+    fn skip(&mut self, path: &Path, why: &str) {
+        self.out.skipped.push(format!("{}: skipped: {why}", path.display()));
+    }
+
+    /// Depth first, entries sorted; an explicit stack, so a deep tree cannot overflow ours.
+    fn walk(&mut self, root: &Path, meta: &Metadata) -> io::Result<()> {
+        // The directories being walked, outermost first: a link to one of them is a loop.
+        let mut chain: Vec<FileId> = Vec::new();
+        let mut stack: Vec<std::vec::IntoIter<PathBuf>> = Vec::new();
+        self.enter(root, meta, &mut chain, &mut stack)?;
+        while let Some(entries) = stack.last_mut() {
+            let Some(path) = entries.next() else {
+                stack.pop();
+                chain.pop();
+                continue;
+            };
+            let hidden =
+                path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            if hidden {
+                continue;
+            }
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.skip(&path, &format!("cannot follow: {e}"));
+                    continue;
+                }
+            };
+            let t = meta.file_type();
+            if t.is_dir() {
+                self.enter(&path, &meta, &mut chain, &mut stack)?;
+            } else if t.is_file() {
+                self.file(&path, &meta, false);
+            } else {
+                let kind = if t.is_fifo() {
+                    "a FIFO"
+                } else if t.is_socket() {
+                    "a socket"
+                } else {
+                    "a device"
+                };
+                self.skip(&path, &format!("{kind}, not a regular file (name it to read it)"));
+            }
+        }
+        Ok(())
+    }
+
+    fn enter(
+        &mut self,
+        dir: &Path,
+        meta: &Metadata,
+        chain: &mut Vec<FileId>,
+        stack: &mut Vec<std::vec::IntoIter<PathBuf>>,
+    ) -> io::Result<()> {
+        let me = id(meta);
+        if let Some(first) = self.dirs.get(&me) {
+            let why = if chain.contains(&me) {
+                format!("a link back to {}, which contains it (a loop)", first.display())
+            } else {
+                format!("the same directory as {}", first.display())
+            };
+            self.skip(dir, &why);
+            return Ok(());
+        }
+        let mut entries: Vec<PathBuf> =
+            std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<io::Result<_>>()?;
+        entries.sort();
+        self.dirs.insert(me, dir.to_owned());
+        chain.push(me);
+        stack.push(entries.into_iter());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn links_to_ancestors_and_duplicates_are_read_once() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::write(root.join("a.pcap"), b"x").unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/b.pcap"), b"x").unwrap();
+        symlink(".", root.join("loop1")).unwrap();
+        symlink("..", root.join("sub/up")).unwrap();
+        symlink("a.pcap", root.join("z-again.pcap")).unwrap();
+        symlink("missing", root.join("dangling")).unwrap();
+        let e = expand(&[root.to_owned()]).unwrap();
+        let names: Vec<_> = e.files.iter().map(|i| i.path.strip_prefix(root).unwrap()).collect();
+        assert_eq!(names, [Path::new("a.pcap"), Path::new("sub/b.pcap")]);
+        assert!(e.files.iter().all(|i| !i.named));
+        let notes = e.skipped.join("\n");
+        assert!(notes.contains("loop1: skipped: a link back to"), "{notes}");
+        assert!(notes.contains("up: skipped: a link back to"), "{notes}");
+        assert!(notes.contains("z-again.pcap: skipped: the same file as"), "{notes}");
+        assert!(notes.contains("dangling: skipped: cannot follow"), "{notes}");
+        assert_eq!(e.skipped.len(), 4, "{notes}");
+    }
 }
