@@ -96,7 +96,7 @@ fn check_label(l: &str) -> Result<(), String> {
         return Err("empty label".into());
     }
     if l.len() > 63 {
-        return Err(format!("label \"{l}\" longer than 63 characters"));
+        return Err(format!("label {} longer than 63 characters", super::rules::quote(l)));
     }
     if let Some(c) = l.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
         return Err(if c == '*' {
@@ -174,8 +174,21 @@ pub(crate) struct HostMatcher {
 }
 
 impl HostMatcher {
-    /// Adds a pattern; the caller has already resolved duplicates.
-    pub(crate) fn insert(&mut self, pattern: &HostPattern, endpoint: EndpointId) {
+    /// Builds the matcher from patterns whose duplicates the caller has already resolved; in
+    /// O(n log n), however many label prefixes share an anchor.
+    pub(crate) fn build<'p>(patterns: impl IntoIterator<Item = (&'p HostPattern, EndpointId)>) -> Self {
+        let mut m = HostMatcher::default();
+        for (pattern, endpoint) in patterns {
+            m.insert(pattern, endpoint);
+        }
+        for node in m.nodes.values_mut() {
+            // Longest prefix first; stable, so equal lengths keep their insertion order.
+            node.label_prefixes.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
+        }
+        m
+    }
+
+    fn insert(&mut self, pattern: &HostPattern, endpoint: EndpointId) {
         let idx = self.patterns.len() as u32;
         self.patterns.push(pattern.to_string().into_boxed_str());
         fn node<'a>(nodes: &'a mut FnvMap<Box<str>, Node>, key: &str) -> &'a mut Node {
@@ -187,7 +200,6 @@ impl HostMatcher {
             HostPattern::LabelPrefix { prefix, anchor } => {
                 let list = &mut node(&mut self.nodes, anchor).label_prefixes;
                 list.push((prefix.as_str().into(), endpoint, idx));
-                list.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
             }
         }
     }
@@ -293,11 +305,8 @@ mod tests {
     }
 
     fn matcher(list: &[&str]) -> HostMatcher {
-        let mut m = HostMatcher::default();
-        for (i, s) in list.iter().enumerate() {
-            m.insert(&p(s), EndpointId::test(i as u16));
-        }
-        m
+        let pats: Vec<HostPattern> = list.iter().map(|s| p(s)).collect();
+        HostMatcher::build(pats.iter().enumerate().map(|(i, p)| (p, EndpointId::test(i as u16))))
     }
 
     fn hit<'a>(m: &'a HostMatcher, name: &str) -> Option<&'a str> {

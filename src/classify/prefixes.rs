@@ -17,7 +17,8 @@ pub fn parse_prefix(text: &str) -> Result<IpNet, String> {
         Some((a, l)) => (a, Some(l)),
         None => (text, None),
     };
-    let addr: IpAddr = addr.parse().map_err(|_| format!("invalid IP address \"{addr}\""))?;
+    // The caller quotes the value (shortened): the reason does not repeat it.
+    let addr: IpAddr = addr.parse().map_err(|_| "invalid IP address".to_string())?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let len = match len {
         None => max,
@@ -183,7 +184,7 @@ mod tests {
         assert_eq!(parse_prefix("157.240.0.0/33").unwrap_err(), "invalid prefix length");
         assert_eq!(parse_prefix("2a03:2880::/129").unwrap_err(), "invalid prefix length");
         assert_eq!(parse_prefix("157.240.0.0/x").unwrap_err(), "invalid prefix length");
-        assert_eq!(parse_prefix("157.240.0/16").unwrap_err(), "invalid IP address \"157.240.0\"");
+        assert_eq!(parse_prefix("157.240.0/16").unwrap_err(), "invalid IP address");
         assert_eq!(
             parse_prefix("157.240.1.0/16").unwrap_err(),
             "host bits set (the network is 157.240.0.0/16)"

@@ -204,8 +204,9 @@ impl Catalogue {
 
     /// Reads a catalogue file.
     pub fn load(path: &Path) -> Result<Catalogue, PolicyErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyErrors(vec![format!("{}: {e}", path.display())]))?;
+        // Like rule files: a regular file, size-capped, UTF-8 (the error names the file).
+        let text = crate::classify::rules::read_text(path)
+            .map_err(|e| PolicyErrors(vec![format!("{}: cannot read: {e}", path.display())]))?;
         Catalogue::parse(&path.display().to_string(), &text)
     }
 
