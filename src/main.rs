@@ -335,8 +335,15 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            // Several outputs may fail at once (a full disk): one line each.
-            for line in format!("{e:#}").lines() {
+            // Each cause once (some errors already include their source), then one line per
+            // failed output (a full disk fails several).
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1).map(ToString::to_string) {
+                if !msg.contains(&cause) {
+                    msg = format!("{msg}: {cause}");
+                }
+            }
+            for line in msg.lines() {
                 eprintln!("leakscope: {line}");
             }
             ExitCode::FAILURE

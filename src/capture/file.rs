@@ -237,11 +237,8 @@ fn open(input: &Input) -> Result<Opened, CaptureError> {
     };
     let mut raw = BufReader::with_capacity(1 << 16, raw);
     let compressed = raw.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC);
-    let inner: Box<dyn Read + Send> = if compressed {
-        Box::new(flate2::read::MultiGzDecoder::new(raw))
-    } else {
-        Box::new(raw)
-    };
+    let inner: Box<dyn Read + Send> =
+        if compressed { Box::new(flate2::read::MultiGzDecoder::new(raw)) } else { Box::new(raw) };
     let state = Arc::new(Mutex::new(StreamState::default()));
     let mut stream = Stream { inner, head: Vec::new(), head_pos: 0, state };
     let mut head = vec![0u8; HEAD];
@@ -253,7 +250,12 @@ fn open(input: &Input) -> Result<Opened, CaptureError> {
         let st = stream.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = &st.error {
             let detail = e.to_string();
-            return Err(CaptureError::Stream { path: path.to_owned(), offset: 0, compressed, detail });
+            return Err(CaptureError::Stream {
+                path: path.to_owned(),
+                offset: 0,
+                compressed,
+                detail,
+            });
         }
         let partial = !head.is_empty()
             && head.len() < 4
@@ -308,7 +310,11 @@ pub fn read_input<S: PacketSink>(
                         path: path.to_owned(),
                         offset: st.bytes,
                         compressed,
-                        detail: e.to_string(),
+                        detail: if e.kind() == io::ErrorKind::UnexpectedEof {
+                            "the data ends early (truncated)".into()
+                        } else {
+                            e.to_string()
+                        },
                     })
                 }
                 (_, err) => err,

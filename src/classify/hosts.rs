@@ -176,7 +176,9 @@ pub(crate) struct HostMatcher {
 impl HostMatcher {
     /// Builds the matcher from patterns whose duplicates the caller has already resolved; in
     /// O(n log n), however many label prefixes share an anchor.
-    pub(crate) fn build<'p>(patterns: impl IntoIterator<Item = (&'p HostPattern, EndpointId)>) -> Self {
+    pub(crate) fn build<'p>(
+        patterns: impl IntoIterator<Item = (&'p HostPattern, EndpointId)>,
+    ) -> Self {
         let mut m = HostMatcher::default();
         for (pattern, endpoint) in patterns {
             m.insert(pattern, endpoint);

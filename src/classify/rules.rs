@@ -642,7 +642,8 @@ struct Lines(Vec<usize>);
 
 impl Lines {
     fn new(text: &str) -> Lines {
-        let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        let starts =
+            std::iter::once(0).chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
         Lines(starts.collect())
     }
     /// 1-based line of `offset`.
@@ -1008,7 +1009,8 @@ impl Loader {
             // A file that is not a prefix list (a wrong path) is not echoed line by line.
             if bad == MAX_BAD_PREFIX_LINES {
                 let at = Location { file: name.clone(), line: i + 1 };
-                let msg = format!("{bad} bad lines so far: not a prefix list? The rest is not read");
+                let msg =
+                    format!("{bad} bad lines so far: not a prefix list? The rest is not read");
                 return self.error(at, RuleErrorKind::Syntax(msg));
             }
         }

@@ -151,8 +151,12 @@ impl JsonlWriter {
                     Dest::Stdout(_) => None,
                 };
                 let msg = match cut {
-                    Some(Ok(len)) => format!("{e}; the file was cut back to its last complete line ({len} bytes)"),
-                    Some(Err(c)) => format!("{e}; cutting the file back to its last complete line failed too: {c}"),
+                    Some(Ok(len)) => format!(
+                        "{e}; the file was cut back to its last complete line ({len} bytes)"
+                    ),
+                    Some(Err(c)) => format!(
+                        "{e}; cutting the file back to its last complete line failed too: {c}"
+                    ),
                     None => e.to_string(),
                 };
                 self.error = Some(io::Error::new(e.kind(), msg));
@@ -217,8 +221,7 @@ impl JsonlWriter {
     pub fn reopen(&mut self) -> Result<(), String> {
         self.flush_checked()?;
         let Some(live) = self.live.as_mut() else { return Ok(()) };
-        let file = rotate::open_append(&self.path)
-            .map_err(|e| format!("cannot reopen: {e}"))?;
+        let file = rotate::open_append(&self.path).map_err(|e| format!("cannot reopen: {e}"))?;
         live.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         self.committed = live.file_bytes;
         self.dest = Dest::File(file);
