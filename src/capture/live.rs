@@ -253,7 +253,8 @@ impl LiveSource {
     /// for [`WAIT_MS`], so a sink that batches can hand its batch on.
     /// On stop, the kernel's counters are read first and then everything already queued is
     /// drained, so that `delivered >= received - dropped`: each packet pcap counted as received
-    /// and not dropped reached the sink.
+    /// and not dropped reached the sink. On the loopback device the kernel counts each packet
+    /// twice and libpcap delivers it once: there `delivered >= (received - dropped) / 2`.
     pub fn run<S: PacketSink>(
         mut self,
         sink: &mut S,
