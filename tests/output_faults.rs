@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use builders::{Pcap, bin, in_ci, replay_bin, udp};
+use builders::{Pcap, Tmpfs, bin, in_ci, replay_bin, udp};
 
 /// A capture of `n` one-packet UDP flows.
 fn capture(dir: &Path, n: u32) -> std::path::PathBuf {
@@ -90,28 +90,9 @@ fn full_device_on_stdout() {
 /// file holds only whole lines up to the fault.
 #[test]
 fn file_system_fills_up() {
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+    let Some(tmpfs) = Tmpfs::mount("64k", "file_system_fills_up") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = is_root
-        && Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-            .arg(&mnt)
-            .status()
-            .is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(!in_ci(), "cannot mount a tmpfs (root needed) in CI");
-        eprintln!("SKIPPED file_system_fills_up: cannot mount a tmpfs (not root?)");
-        return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _guard = Unmount(&mnt);
+    let mnt = &tmpfs.path;
     // ~2000 flow records of ~400 bytes: several times 64 KiB.
     let input = capture(dir.path(), 2000);
     let out = mnt.join("out");

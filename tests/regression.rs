@@ -49,7 +49,7 @@ mod issue12 {
     use std::process::{Command, Output, Stdio};
     use std::time::{Duration, Instant};
 
-    use super::builders::{Pcap, Pcapng, in_ci, udp};
+    use super::builders::{Pcap, Pcapng, Tmpfs, udp};
 
     fn bin() -> PathBuf {
         std::env::var_os("LEAKSCOPE_REGRESSION_BIN")
@@ -301,28 +301,9 @@ mod issue12 {
     /// failed output is reported.
     #[test]
     fn full_disk_leaves_whole_lines_and_reports_every_output() {
-        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+        let Some(tmpfs) = Tmpfs::mount("256k", "full_disk_leaves_whole_lines") else { return };
         let d = tempfile::tempdir().unwrap();
-        let mnt = d.path().join("mnt");
-        std::fs::create_dir(&mnt).unwrap();
-        let mounted = is_root
-            && Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-                .arg(&mnt)
-                .status()
-                .is_ok_and(|s| s.success());
-        if !mounted {
-            assert!(!in_ci(), "cannot mount a tmpfs (root needed) in CI");
-            eprintln!("SKIPPED full_disk_leaves_whole_lines: cannot mount a tmpfs (not root?)");
-            return;
-        }
-        struct Unmount<'a>(&'a Path);
-        impl Drop for Unmount<'_> {
-            fn drop(&mut self) {
-                let _ = Command::new("umount").arg(self.0).status();
-            }
-        }
-        let _guard = Unmount(&mnt);
+        let mnt = &tmpfs.path;
         let input = d.path().join("in.pcap");
         capture(&input, 5000);
         let out = mnt.join("out");

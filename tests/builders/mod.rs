@@ -255,3 +255,39 @@ pub fn fixture_payloads(rel: &str) -> Vec<Vec<u8>> {
         .filter(|p| !p.is_empty())
         .collect()
 }
+
+/// A small tmpfs mounted for a disk-full test; unmounted on drop, also when the test fails.
+pub struct Tmpfs {
+    /// The mount point (inside `dir`, removed with it).
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. `64k`), or says why not: it needs root, so outside CI
+    /// the caller skips (`None`), in CI it fails.
+    pub fn mount(size: &str, test: &str) -> Option<Tmpfs> {
+        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mnt");
+        std::fs::create_dir(&path).expect("mount point");
+        let mounted = is_root
+            && Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&path)
+                .status()
+                .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(!in_ci(), "cannot mount a tmpfs (root needed) in CI");
+            eprintln!("SKIPPED {test}: cannot mount a tmpfs (not root?)");
+            return None;
+        }
+        Some(Tmpfs { path, _dir: dir })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
