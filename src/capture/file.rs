@@ -645,4 +645,31 @@ mod tests {
         let bin = Interface { units_per_sec: 1 << 20, ..us };
         assert_eq!(ng_timestamp(1 << 20, bin).0, 1_000_000_000);
     }
+
+    #[test]
+    fn bad_pcapng_blocks_are_described_from_their_header() {
+        let block = |ty: u32, len: u32, end: u32| {
+            let mut b = [ty.to_le_bytes(), len.to_le_bytes()].concat();
+            b.resize(len.max(8) as usize - 4, 0xee);
+            b.extend_from_slice(&end.to_le_bytes());
+            b
+        };
+        let d = |b: &[u8]| describe_ng_block(b, false);
+        assert_eq!(
+            d(&block(6, 8, 8)),
+            "block of type 0x00000006 claims 8 bytes, less than the 12-byte minimum"
+        );
+        assert_eq!(
+            d(&block(6, 30, 30)),
+            "block of type 0x00000006 claims 30 bytes, not a multiple of 4"
+        );
+        assert_eq!(
+            d(&block(6, 32, 28)),
+            "block of type 0x00000006: length 32 at its start but 28 at its end"
+        );
+        assert!(d(&block(6, 32, 32)).ends_with("contents inconsistent with its length"));
+        assert_eq!(d(&[1, 2]), "block header cut short");
+        // Never the block's bytes.
+        assert!(!d(&block(6, 32, 28)).contains("238"));
+    }
 }
