@@ -500,7 +500,7 @@ impl FileReader<'_> {
         } else {
             ("pcap", 24)
         };
-        if at_end && len < need || matches!(fault, Fault::Incomplete | Fault::UnexpectedEof) {
+        if (at_end && len < need) || matches!(fault, Fault::Incomplete | Fault::UnexpectedEof) {
             return CaptureError::TruncatedHeader {
                 path: self.path.to_owned(),
                 what,
