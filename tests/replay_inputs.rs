@@ -165,3 +165,36 @@ fn raw_ip_pcap_and_gzip_by_magic_not_name() {
         (Some(40000), Some(5000))
     );
 }
+
+/// Inputs named on the command line are read whatever they are: `-` (standard input) and a
+/// FIFO give the same flows as the file (a FIFO inside a directory is skipped instead).
+#[test]
+fn stdin_and_a_named_fifo_are_read() {
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/sample-hotspot.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let flows = |out: &std::path::Path| std::fs::read(out.join("flows.jsonl")).unwrap();
+    let file_out = dir.path().join("file");
+    let o = leakscope().args(["-q", "replay", "-o"]).arg(&file_out).arg(&sample).output().unwrap();
+    assert!(o.status.success());
+
+    let stdin_out = dir.path().join("stdin");
+    let o = leakscope()
+        .args(["-q", "replay", "-o"])
+        .arg(&stdin_out)
+        .arg("-")
+        .stdin(std::fs::File::open(&sample).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(flows(&stdin_out) == flows(&file_out));
+
+    let fifo = dir.path().join("fifo.pcap");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let fifo_out = dir.path().join("fifo-out");
+    let child = leakscope().args(["-q", "replay", "-o"]).arg(&fifo_out).arg(&fifo).spawn().unwrap();
+    std::fs::write(&fifo, std::fs::read(&sample).unwrap()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert!(flows(&fifo_out) == flows(&file_out));
+}
