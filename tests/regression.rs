@@ -36,3 +36,14 @@ fn ipv6_in_ipv4_with_truncated_extension_chain() {
     p.packet(&Packet { ts: Timestamp(0), linktype: LinkType::ETHERNET, data: frame, wire_len: 0 });
     p.finish().expect("finish");
 }
+
+// ---- Issue 12 (hardening II): one test per item, each failing on the code before its fix. ----
+
+/// Issue 12 item 15: a live flow cost ~880 B at 1 M flows. The inline part of a flow was 400 B
+/// (168 of them an `AppInfo` most flows never fill); the index kept a second copy of every key.
+/// `tests/flood.rs` measures the whole (RSS, < 512 B per flow); this pins the inline part.
+#[test]
+fn issue12_15_flow_inline_size() {
+    let size = std::mem::size_of::<leakscope::flow::Flow<leakscope::pipeline::FlowData>>();
+    assert!(size <= 256, "a live flow's inline state is {size} B");
+}

@@ -80,6 +80,44 @@ impl AppInfo {
     }
 }
 
+/// An [`AppInfo`] allocated only once a parser finds something: most flows of a flood (and
+/// every flow a parser gives up on) find nothing, and an inline `AppInfo` would cost each live
+/// flow 168 bytes. Reads see an empty `AppInfo`; the first write allocates.
+#[derive(Debug, Default, Clone)]
+pub struct Findings(Option<Box<AppInfo>>);
+
+static NOTHING_FOUND: AppInfo = AppInfo {
+    app_proto: None,
+    server_name: None,
+    name_source: None,
+    alpn: None,
+    ja4: None,
+    ja3: None,
+    quic_version: None,
+    wa_version: None,
+    wa_edge_routing: false,
+    dns_responses: 0,
+    dns_name: None,
+    stun_messages: 0,
+    stun_whatsapp_relay: false,
+    stun_facebook_realm: false,
+    rtp_packets: 0,
+    user_agent: None,
+};
+
+impl std::ops::Deref for Findings {
+    type Target = AppInfo;
+    fn deref(&self) -> &AppInfo {
+        self.0.as_deref().unwrap_or(&NOTHING_FOUND)
+    }
+}
+
+impl std::ops::DerefMut for Findings {
+    fn deref_mut(&mut self) -> &mut AppInfo {
+        self.0.get_or_insert_default()
+    }
+}
+
 /// Something a parser found that outlives the flow record (events, name caches).
 #[derive(Debug)]
 pub enum Observation {
@@ -128,7 +166,7 @@ pub struct FlowDissect {
     active: Option<Active>,
     started: bool,
     /// Findings so far.
-    pub app: AppInfo,
+    pub app: Findings,
     /// Activity over time, for flows that look like Meta's.
     pub activity: crate::flow::activity::ActivityTrack,
 }
@@ -240,7 +278,7 @@ const MAX_DNS_PER_SEGMENT: usize = 16;
 
 /// Parses the DNS responses at the start of a responder segment (RFC 1035 §4.2.2 framing).
 /// Returns whether any was found. A message split over segments is skipped, not reassembled.
-fn tcp_dns_responses(mut buf: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+fn tcp_dns_responses(mut buf: &[u8], app: &mut Findings, out: &mut Vec<Observation>) -> bool {
     let mut found = false;
     for _ in 0..MAX_DNS_PER_SEGMENT {
         let Ok((msg, used)) = dns::parse_tcp(buf) else { break };
@@ -257,7 +295,7 @@ fn tcp_dns_responses(mut buf: &[u8], app: &mut AppInfo, out: &mut Vec<Observatio
 }
 
 /// Runs the TCP parsers on the client's bytes.
-fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observation>) {
+fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observation>) {
     let bytes = t.stream.bytes();
     if t.tls {
         match tls::parse_client_hello_records(bytes) {
@@ -321,7 +359,7 @@ fn udp_datagram(
     payload: &[u8],
     from_orig: bool,
     quic: &mut Option<Box<QuicInitialState>>,
-    app: &mut AppInfo,
+    app: &mut Findings,
     out: &mut Vec<Observation>,
 ) -> UdpStep {
     if let Some(state) = quic.as_mut() {
@@ -369,7 +407,7 @@ fn udp_datagram(
 fn feed_quic(
     state: &mut QuicInitialState,
     payload: &[u8],
-    app: &mut AppInfo,
+    app: &mut Findings,
     out: &mut Vec<Observation>,
 ) -> UdpStep {
     match state.feed_client_datagram(payload) {
@@ -386,7 +424,7 @@ fn feed_quic(
 
 /// A datagram on a flow already seen carrying STUN: more STUN, or RTP/RTCP media. Returns
 /// whether there is nothing more to learn.
-fn stun_flow_datagram(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+fn stun_flow_datagram(payload: &[u8], app: &mut Findings, out: &mut Vec<Observation>) -> bool {
     if let Some(info) = stun::classify(payload) {
         note_stun(app, info, out);
     } else if app.ja4.is_none()
@@ -407,7 +445,7 @@ fn stun_flow_datagram(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observati
 /// Bounded number of STUN messages reported as observations per flow.
 const MAX_STUN_OBSERVATIONS: u16 = 4;
 
-fn note_stun(app: &mut AppInfo, info: StunInfo, out: &mut Vec<Observation>) {
+fn note_stun(app: &mut Findings, info: StunInfo, out: &mut Vec<Observation>) {
     if app.app_proto.is_none() {
         app.app_proto = Some("stun");
     }
@@ -425,7 +463,7 @@ fn note_stun(app: &mut AppInfo, info: StunInfo, out: &mut Vec<Observation>) {
     }
 }
 
-fn dns_response(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) {
+fn dns_response(payload: &[u8], app: &mut Findings, out: &mut Vec<Observation>) {
     if let Ok(msg) = dns::parse(payload)
         && msg.is_response
     {
@@ -434,7 +472,7 @@ fn dns_response(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) {
     }
 }
 
-fn record_hello(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport, source: &'static str) {
+fn record_hello(app: &mut Findings, hello: &ClientHello, t: Ja4Transport, source: &'static str) {
     if let Some(sni) = &hello.sni {
         app.server_name = Some(sni.as_str().into());
         app.name_source = Some(source);
@@ -443,7 +481,7 @@ fn record_hello(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport, source:
 }
 
 /// The hello's ALPN, JA4 and JA3, without naming the flow.
-fn record_fingerprints(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport) {
+fn record_fingerprints(app: &mut Findings, hello: &ClientHello, t: Ja4Transport) {
     app.alpn = hello.alpn.first().map(|a| a.as_str().into());
     app.ja4 = Some(ja4::ja4(hello, t).into());
     app.ja3 = Some(ja4::ja3_hash(hello).into());
