@@ -158,7 +158,14 @@ enum Active {
     Dns,
     /// DNS over TCP: every responder segment is parsed as length-prefixed messages.
     DnsTcp,
+    /// A DHCP flow: every datagram is parsed. Many clients share one flow (0.0.0.0:68 →
+    /// 255.255.255.255:67 carries every DISCOVER of the network), so a per-flow window would
+    /// miss the devices that join later; one message per datagram bounds the work.
+    Dhcp,
 }
+
+/// The BOOTP server and client ports.
+const DHCP_PORTS: [u16; 2] = [67, 68];
 
 /// Per-flow dissection state.
 #[derive(Debug, Default)]
@@ -193,6 +200,11 @@ impl FlowDissect {
                     http: true,
                     ..TcpTries::default()
                 }))),
+                Transport::Udp { sport, dport, .. }
+                    if DHCP_PORTS.contains(&sport) && DHCP_PORTS.contains(&dport) =>
+                {
+                    Some(Active::Dhcp)
+                }
                 Transport::Udp { .. } => Some(Active::Udp { seen: 0, quic: None, stun: false }),
                 _ => None,
             };
@@ -243,6 +255,10 @@ impl FlowDissect {
                             self.active = Some(Active::Dns);
                             return;
                         }
+                        UdpStep::Dhcp => {
+                            self.active = Some(Active::Dhcp);
+                            return;
+                        }
                         UdpStep::Stun => {
                             *stun = true;
                             false
@@ -254,6 +270,10 @@ impl FlowDissect {
             }
             (Active::Dns, Transport::Udp { payload, .. }) => {
                 dns_response(payload, &mut self.app, out);
+                false
+            }
+            (Active::Dhcp, Transport::Udp { payload, .. }) => {
+                dhcp_message(payload, &mut self.app, out);
                 false
             }
             _ => false,
@@ -347,6 +367,8 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observat
 enum UdpStep {
     /// The flow is DNS: keep parsing responses.
     Dns,
+    /// The flow is DHCP: keep parsing messages.
+    Dhcp,
     /// The flow is STUN: look for more STUN and the media that follows.
     Stun,
     /// Nothing more to learn.
@@ -386,14 +408,9 @@ fn udp_datagram(
         }
         return UdpStep::More;
     }
-    if let Ok(msg) = dhcp::parse(payload)
-        && msg.message_type.is_some()
-    {
-        // DHCP: every message of the exchange matters (DISCOVER, REQUEST, ACK), each its own
-        // datagram; the flow's window of datagrams bounds the work.
-        app.app_proto = Some("dhcp");
-        out.push(Observation::Dhcp(Box::new(msg)));
-        return UdpStep::More;
+    if dhcp_message(payload, app, out) {
+        // DHCP on other ports (relays): from now on every datagram, as on ports 67/68.
+        return UdpStep::Dhcp;
     }
     if dns::looks_like_dns_response(payload) {
         app.app_proto = Some("dns");
@@ -460,6 +477,19 @@ fn note_stun(app: &mut Findings, info: StunInfo, out: &mut Vec<Observation>) {
     }
     if app.stun_messages <= MAX_STUN_OBSERVATIONS {
         out.push(Observation::Stun(Box::new(info)));
+    }
+}
+
+/// Parses one DHCP message (every message of an exchange matters: DISCOVER, REQUEST, ACK).
+/// Returns whether it was one.
+fn dhcp_message(payload: &[u8], app: &mut Findings, out: &mut Vec<Observation>) -> bool {
+    match dhcp::parse(payload) {
+        Ok(msg) if msg.message_type.is_some() => {
+            app.app_proto = Some("dhcp");
+            out.push(Observation::Dhcp(Box::new(msg)));
+            true
+        }
+        _ => false,
     }
 }
 

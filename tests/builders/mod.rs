@@ -255,3 +255,36 @@ pub fn fixture_payloads(rel: &str) -> Vec<Vec<u8>> {
         .filter(|p| !p.is_empty())
         .collect()
 }
+
+/// A DHCPDISCOVER (BOOTP request, magic cookie, options 53, 12 host name, 55, end) from `mac`.
+pub fn dhcp_discover(mac: [u8; 6], xid: u32, hostname: &[u8]) -> Vec<u8> {
+    let mut m = vec![1, 1, 6, 0];
+    m.extend(xid.to_be_bytes());
+    m.extend([0u8; 20]); // secs, flags, ciaddr, yiaddr, siaddr, giaddr
+    m.extend(mac);
+    m.extend([0u8; 10 + 64 + 128]); // chaddr padding, sname, file
+    m.extend([0x63, 0x82, 0x53, 0x63, 53, 1, 1, 12, hostname.len() as u8]);
+    m.extend(hostname);
+    m.extend([55, 4, 1, 3, 6, 15, 255]);
+    m
+}
+
+/// An Ethernet frame of a DHCPDISCOVER on the shared 0.0.0.0:68 → 255.255.255.255:67 flow.
+pub fn dhcp_discover_frame(mac: [u8; 6], xid: u32, hostname: &[u8]) -> Vec<u8> {
+    udp_macs(
+        mac,
+        [0xff; 6],
+        (Ipv4Addr::UNSPECIFIED, 68),
+        (Ipv4Addr::BROADCAST, 67),
+        &dhcp_discover(mac, xid, hostname),
+    )
+}
+
+/// The JSON lines of `out/events.jsonl` of this kind.
+pub fn events_of_kind(out: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(out.join("events.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
