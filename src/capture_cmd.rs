@@ -80,6 +80,11 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         max_flows: a.max_flows.or(flows.and_then(|s| s.max_flows)).unwrap_or(1_000_000).max(1),
         ..FlowConfig::default()
     };
+    let max_devices = a
+        .max_devices
+        .or(flows.and_then(|s| s.max_devices))
+        .unwrap_or(leakscope::exposure::DEFAULT_MAX_DEVICES)
+        .max(1);
     let rules_dirs: Vec<PathBuf> = if a.rules_dir.is_empty() {
         c.rules_dir.clone().unwrap_or_default()
     } else {
@@ -110,6 +115,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         asn_db: a.asn_db.clone().or(c.asn_db.clone()),
         country_db: a.country_db.clone().or(c.country_db.clone()),
         local_networks,
+        max_devices,
         handoff: a.handoff,
     })
 }

@@ -140,6 +140,10 @@ struct CaptureArgs {
     /// Most live flows [default: 1000000].
     #[arg(long)]
     max_flows: Option<usize>,
+    /// Most devices held; the least recently seen are written and forgotten beyond
+    /// [default: 10000].
+    #[arg(long)]
+    max_devices: Option<usize>,
     /// How frames reach the pipeline: inline on the capture thread, or batches over a channel
     /// (for benchmarks).
     #[arg(long, value_enum, default_value_t = Handoff::Inline, hide = true)]
@@ -245,6 +249,10 @@ struct ExposureArgs {
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Most devices held; the least recently seen are written (their `device` event) and
+    /// forgotten beyond.
+    #[arg(long, value_name = "N", default_value_t = leakscope::exposure::DEFAULT_MAX_DEVICES)]
+    max_devices: usize,
 }
 
 #[derive(Args)]
@@ -418,6 +426,7 @@ impl ExposureArgs {
     fn config(&self) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
         let mut cfg = leakscope::exposure::ExposureConfig {
             local_nets: self.local_nets.clone(),
+            max_devices: self.max_devices.max(1),
             ..Default::default()
         };
         cfg.heuristics.session_gap_secs = self.session_gap.max(0.0);

@@ -77,3 +77,45 @@ fn issue12_14_dhcp_read_on_every_packet() {
     assert_eq!(names, want);
     assert_eq!(builders::events_of_kind(&out, "dhcp").len(), 12);
 }
+
+/// Issue 12 item 3: devices were unbounded (100 000 MACs: ~470 MB whatever `--max-flows`).
+/// Now at most `--max-devices` are held; the least recently seen are written and forgotten,
+/// counted, and every device still gets its `device` event.
+#[test]
+fn issue12_3_devices_are_capped() {
+    use std::net::Ipv4Addr;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cap = builders::Pcap::ethernet();
+    let n = 3000u32;
+    for i in 0..n {
+        let b = i.to_be_bytes();
+        let mac = [0x02, 0, 0, b[1], b[2], b[3]];
+        let src = (Ipv4Addr::new(10, 1, b[2], b[3]), 40000);
+        let frame = builders::udp_macs(
+            mac,
+            builders::GW_MAC,
+            src,
+            (Ipv4Addr::new(157, 240, 1, 35), 443),
+            b"x",
+        );
+        cap.record(1_700_000_000_000_000 + u64::from(i) * 1000, &frame);
+    }
+    let pcap = dir.path().join("macs.pcap");
+    cap.write(&pcap);
+    let out = dir.path().join("out");
+    let run = builders::replay_bin(&out, &[&pcap], &["--max-devices", "100"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let devices = builders::events_of_kind(&out, "device");
+    let mut ids: Vec<&str> = devices.iter().filter_map(|d| d["device"].as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((devices.len(), ids.len()), (n as usize, n as usize), "each device written once");
+    let evicted: u64 = stderr
+        .split("devices: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no eviction count in {stderr}"));
+    assert!((u64::from(n) - 100..u64::from(n)).contains(&evicted), "{evicted} evicted");
+}
