@@ -126,10 +126,10 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
     let out: &Path = &opts.out;
     let o = live::run(&opts, |iface, lt| {
         // The line tests and scripts wait for: capture has started.
-        eprintln!("leakscope: capturing on {iface} ({}), writing to {}", lt.name(), out.display());
+        leakscope::term::say(&format!("leakscope: capturing on {iface} ({}), writing to {}", lt.name(), out.display()));
     })?;
     let c = &o.capture;
-    eprintln!(
+    leakscope::term::say(&format!(
         "leakscope: {} received, {} dropped by the kernel, {} by the interface, {} delivered; \
          {} flow records ({} to Meta, {} bytes), {} decode errors, {:.1} s",
         c.received,
@@ -141,9 +141,9 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         o.bytes_written,
         o.run.packets.decode_errors.total(),
         o.elapsed.as_secs_f64()
-    );
+    ));
     if let Some(p) = o.pcap {
-        eprintln!("leakscope: {}", leakscope::output::pcap::summary(&p));
+        leakscope::term::say(&format!("leakscope: {}", leakscope::output::pcap::summary(&p)));
     }
     Ok(ExitCode::SUCCESS)
 }

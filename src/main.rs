@@ -324,7 +324,12 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Escaped, never failing (see `term`): a closed stderr must not stop a daemon.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(|| leakscope::term::Stderr)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -343,7 +348,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("leakscope: {e:#}");
+            leakscope::term::say(&format!("leakscope: {e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -361,7 +366,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     };
     let o = replay(&opts)?;
     let s = &o.stats;
-    eprintln!(
+    leakscope::term::say(&format!(
         "leakscope: {} file(s), {} packets ({:.1} MB), {} flow records ({} to Meta), {} evicted, {} decode errors, {} damaged input(s), {:.2} s",
         o.files,
         s.packets.packets,
@@ -372,15 +377,15 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         s.packets.decode_errors.total(),
         o.faults.len(),
         o.elapsed.as_secs_f64()
-    );
+    ));
     if let Some(p) = &o.pcap {
-        eprintln!("leakscope: {}", leakscope::output::pcap::summary(p));
+        leakscope::term::say(&format!("leakscope: {}", leakscope::output::pcap::summary(p)));
     }
     let refused = leakscope::dissect::stream::refused();
     if refused > 0 {
-        eprintln!(
+        leakscope::term::say(&format!(
             "leakscope: {refused} TCP segments were not reassembled: the reassembly memory cap was reached"
-        );
+        ));
     }
     Ok(if o.faults.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -394,12 +399,12 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         let secs = o.elapsed.as_secs_f64().max(1e-9);
         let (p, b) = (o.stats.packets.packets as f64, o.stats.packets.bytes as f64);
         if run > 0 {
-            eprintln!(
+            leakscope::term::say(&format!(
                 "run {run}: {:.3} s, {:.0} packets/s, {:.1} MB/s",
                 secs,
                 p / secs,
                 b / secs / 1e6
-            );
+            ));
             rates.push((secs, p / secs, b / secs / 1e6));
         }
         last = Some(o);
@@ -444,7 +449,7 @@ fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             std::fs::write(path, leakscope::report::html::render(&report))
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            eprintln!("leakscope: wrote {}", path.display());
+            leakscope::term::say(&format!("leakscope: wrote {}", path.display()));
         }
         None => {
             use std::io::Write;
@@ -467,7 +472,7 @@ fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
         if p.is_file()
             && let Err(errors) = leakscope::policy::Catalogue::load(&p)
         {
-            errors.0.iter().for_each(|e| eprintln!("leakscope: {e}"));
+            errors.0.iter().for_each(|e| leakscope::term::say(&format!("leakscope: {e}")));
             policy_ok = false;
         }
     }
@@ -481,9 +486,9 @@ fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
         Err(errors) => {
             for e in &errors.0 {
-                eprintln!("leakscope: {e}");
+                leakscope::term::say(&format!("leakscope: {e}"));
             }
-            eprintln!("leakscope: {} problem(s) in the rules", errors.0.len());
+            leakscope::term::say(&format!("leakscope: {} problem(s) in the rules", errors.0.len()));
             Ok(ExitCode::FAILURE)
         }
     }

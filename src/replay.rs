@@ -215,11 +215,11 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
                 summary.unsupported,
                 types.join(", ")
             );
-            bar.suspend(|| eprintln!("leakscope: {msg}"));
+            bar.suspend(|| crate::term::say(&format!("leakscope: {msg}")));
             faults.push(msg);
         }
         if let Some(e) = err {
-            bar.suspend(|| eprintln!("leakscope: {e}"));
+            bar.suspend(|| crate::term::say(&format!("leakscope: {e}")));
             faults.push(e.to_string());
         }
         bar.inc(1);
