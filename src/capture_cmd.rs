@@ -126,7 +126,11 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
     let out: &Path = &opts.out;
     let o = live::run(&opts, |iface, lt| {
         // The line tests and scripts wait for: capture has started.
-        leakscope::term::say(&format!("leakscope: capturing on {iface} ({}), writing to {}", lt.name(), out.display()));
+        leakscope::term::say(&format!(
+            "leakscope: capturing on {iface} ({}), writing to {}",
+            lt.name(),
+            out.display()
+        ));
     })?;
     let c = &o.capture;
     leakscope::term::say(&format!(

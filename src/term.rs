@@ -64,7 +64,8 @@ impl Write for Stderr {
             Some(b) => (b, "\n"),
             None => (&*text, ""),
         };
-        let _ = write!(std::io::stderr().lock(), "{}{end}", escape_lines(body).replace('\n', "\\n"));
+        let _ =
+            write!(std::io::stderr().lock(), "{}{end}", escape_lines(body).replace('\n', "\\n"));
         Ok(buf.len())
     }
 

@@ -123,7 +123,8 @@ fn issue12_3_devices_are_capped() {
 /// Markup and terminal escapes put into every string of a real events file (the bundled
 /// exposure-day capture's), `media` and host names included.
 fn crafted_events(dir: &std::path::Path) -> std::path::PathBuf {
-    const EVIL: &str = "<img src=x onerror=alert(1)>\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\nforged line";
+    const EVIL: &str =
+        "<img src=x onerror=alert(1)>\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\nforged line";
     fn poison(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::String(s) => s.push_str(EVIL),
@@ -173,7 +174,8 @@ fn crafted_events(dir: &std::path::Path) -> std::path::PathBuf {
 fn issue12_6_report_escapes_control_characters() {
     let dir = tempfile::tempdir().unwrap();
     let events = crafted_events(dir.path());
-    let run = std::process::Command::new(builders::bin()).arg("report").arg(&events).output().unwrap();
+    let run =
+        std::process::Command::new(builders::bin()).arg("report").arg(&events).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let text = String::from_utf8(run.stdout).unwrap();
     assert!(text.contains("alices-iphone"), "{text}");
@@ -203,4 +205,24 @@ fn issue12_7_html_report_escapes_every_value() {
     assert!(html.contains("video&lt;img src=x onerror=alert(1)&gt;"), "media shown, escaped");
     assert!(!html.contains("<img"), "markup from the events file reached the page");
     assert!(!html.contains("&amp;lt;"), "escaped twice");
+}
+
+/// Issue 12 item 11, without root: a replay whose stderr pipe is closed panicked (exit 101) on
+/// its summary line. Messages now go through a writer that drops what cannot be written.
+#[test]
+fn issue12_11_closed_stderr_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/exposure-day.pcap");
+    let out = dir.path().join("out");
+    let mut child = std::process::Command::new(builders::bin())
+        .args(["replay", "-q", "-o"])
+        .arg(&out)
+        .arg(&pcap)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // nobody reads stderr any more
+    let st = child.wait().unwrap();
+    assert!(st.success(), "replay exit {st}");
+    assert!(std::fs::read_to_string(out.join("flows.jsonl")).unwrap().lines().count() > 0);
 }

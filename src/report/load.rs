@@ -16,7 +16,9 @@ fn map_all<T: serde::Serialize + serde::de::DeserializeOwned>(
         match v {
             Value::String(s) => Value::String(f(&s)),
             Value::Array(a) => Value::Array(a.into_iter().map(|x| walk(x, f)).collect()),
-            Value::Object(m) => Value::Object(m.into_iter().map(|(k, x)| (f(&k), walk(x, f))).collect()),
+            Value::Object(m) => {
+                Value::Object(m.into_iter().map(|(k, x)| (f(&k), walk(x, f))).collect())
+            }
             other => other,
         }
     }
