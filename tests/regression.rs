@@ -226,3 +226,67 @@ fn issue12_11_closed_stderr_is_ignored() {
     assert!(st.success(), "replay exit {st}");
     assert!(std::fs::read_to_string(out.join("flows.jsonl")).unwrap().lines().count() > 0);
 }
+
+/// Issue 12 item 8: `--anonymize` kept an SNI/Host that is a device's address literal, device
+/// names under suffixes outside a fixed list (`.fritz.box`, `.router`, `.station`), and the OUI
+/// vendor name. Names are now judged by what they are: a DHCP host name's names, names DNS
+/// answered with a device address, address literals; the vendor goes without
+/// `--anonymize-keep-oui`.
+#[test]
+fn issue12_8_anonymize_device_names_literals_and_vendor() {
+    use builders::{Flags, GW_MAC};
+    use std::net::Ipv4Addr;
+    let phone = Ipv4Addr::new(192, 168, 178, 23);
+    let router = Ipv4Addr::new(192, 168, 178, 1);
+    let mac = [0x3c, 0x22, 0xfb, 0x12, 0x34, 0x56]; // an Apple OUI
+    let mut cap = builders::Pcap::ethernet();
+    let t0 = 1_700_000_000_000_000u64;
+    cap.record(t0, &builders::dhcp_discover_frame(mac, 7, b"alices-iphone"));
+    let answers = [
+        ("alices-iphone.fritz.box", None),
+        ("alices-iphone.router", None),
+        ("nas.station", Some(Ipv4Addr::new(192, 168, 178, 10))),
+    ];
+    for (i, (name, addr)) in answers.into_iter().enumerate() {
+        let resp = builders::dns_response(i as u16, name, addr);
+        let frame = builders::udp_macs(GW_MAC, mac, (router, 53), (phone, 40000 + i as u16), &resp);
+        cap.record(t0 + 1_000_000 + i as u64 * 1000, &frame);
+    }
+    let get = b"GET / HTTP/1.1\r\nHost: 192.168.178.1:8080\r\nUser-Agent: x\r\n\r\n";
+    builders::tcp_session(&mut cap, t0 + 2_000_000, (phone, 41000), (router, 8080), &[get], &[]);
+    let hello = builders::tcp(
+        (phone, 42000),
+        (Ipv4Addr::new(157, 240, 1, 35), 443),
+        1,
+        0,
+        Flags { syn: true, ..Default::default() },
+        b"",
+    );
+    cap.record(t0 + 3_000_000, &hello);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("names.pcap");
+    cap.write(&pcap);
+
+    let plain = dir.path().join("plain");
+    assert!(builders::replay_bin(&plain, &[&pcap], &[]).status.success());
+    let plain_text = std::fs::read_to_string(plain.join("events.jsonl")).unwrap()
+        + &std::fs::read_to_string(plain.join("flows.jsonl")).unwrap();
+    let secrets =
+        ["alices-iphone", "nas.station", "192.168.178.1:8080", "192.168.178.23", "3c:22:fb"];
+    for s in secrets {
+        assert!(plain_text.contains(s), "the capture shows {s} without --anonymize");
+    }
+
+    let out = dir.path().join("anon");
+    let run = builders::replay_bin(&out, &[&pcap], &["--anonymize", "k"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let text = std::fs::read_to_string(out.join("events.jsonl")).unwrap()
+        + &std::fs::read_to_string(out.join("flows.jsonl")).unwrap();
+    for s in secrets {
+        assert!(!text.to_ascii_lowercase().contains(s), "{s} left in:\n{text}");
+    }
+    assert!(text.contains("157.240.1.35"), "server addresses stay");
+    for d in builders::events_of_kind(&out, "device") {
+        assert!(d.get("oui_vendor").is_none(), "vendor kept without --anonymize-keep-oui: {d}");
+    }
+}

@@ -288,3 +288,20 @@ pub fn events_of_kind(out: &Path, kind: &str) -> Vec<serde_json::Value> {
         .filter(|v| v["kind"] == kind)
         .collect()
 }
+
+/// A DNS response for `name` (type A): one answer when `addr` is given, else NXDOMAIN.
+pub fn dns_response(id: u16, name: &str, addr: Option<Ipv4Addr>) -> Vec<u8> {
+    let rcode = if addr.is_some() { 0 } else { 3 };
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend([0x81, 0x80 | rcode, 0, 1, 0, u8::from(addr.is_some()), 0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend(label.as_bytes());
+    }
+    m.extend([0, 0, 1, 0, 1]);
+    if let Some(a) = addr {
+        m.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        m.extend(a.octets());
+    }
+    m
+}
