@@ -58,6 +58,9 @@ struct Totals {
     down: u64,
 }
 
+/// A service's totals and flows per endpoint, in [`Device`].
+type ServiceEntry = (Box<str>, Totals, Vec<(Box<str>, u64)>);
+
 /// One device.
 #[derive(Clone, Debug, Default)]
 pub struct Device {
@@ -82,7 +85,7 @@ pub struct Device {
     meta: Totals,
     // Sorted vectors, not BTreeMaps: a map's first node reserves 11 slots (~1 KB here), and
     // most devices have one or two services and a few hours.
-    services: Vec<(Box<str>, Totals, Vec<(Box<str>, u64)>)>,
+    services: Vec<ServiceEntry>,
     hours: Vec<(i64, Totals)>,
     /// Evidence per signal.
     pub tallies: BTreeMap<String, Tally>,

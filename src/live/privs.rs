@@ -107,7 +107,9 @@ pub fn threads_with_capabilities() -> Vec<String> {
         let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
         let held = status.lines().any(|l| {
             (l.starts_with("CapEff:") || l.starts_with("CapPrm:"))
-                && l.split_whitespace().nth(1).is_some_and(|v| v.trim_start_matches('0') != "")
+                && l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|v| !v.trim_start_matches('0').is_empty())
         });
         if held {
             kept.push(task.file_name().to_string_lossy().into_owned());

@@ -66,7 +66,7 @@ const KINDS: [(&str, &str); 6] = [
 pub fn render(r: &Report) -> String {
     // Every value read back (events.jsonl, the database) is escaped here, once, before any of it
     // is laid out: below, report values are written as they are, and no field can be missed.
-    let escaped = r.map_strings(|s| esc(s));
+    let escaped = r.map_strings(esc);
     let r = &escaped;
     let mut o = String::with_capacity(64 * 1024);
     o.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
