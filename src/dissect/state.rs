@@ -86,29 +86,16 @@ impl AppInfo {
 #[derive(Debug, Default, Clone)]
 pub struct Findings(Option<Box<AppInfo>>);
 
-static NOTHING_FOUND: AppInfo = AppInfo {
-    app_proto: None,
-    server_name: None,
-    name_source: None,
-    alpn: None,
-    ja4: None,
-    ja3: None,
-    quic_version: None,
-    wa_version: None,
-    wa_edge_routing: false,
-    dns_responses: 0,
-    dns_name: None,
-    stun_messages: 0,
-    stun_whatsapp_relay: false,
-    stun_facebook_realm: false,
-    rtp_packets: 0,
-    user_agent: None,
-};
+/// What reads of a flow with no findings see.
+static NOTHING_FOUND: std::sync::LazyLock<AppInfo> = std::sync::LazyLock::new(AppInfo::default);
 
 impl std::ops::Deref for Findings {
     type Target = AppInfo;
     fn deref(&self) -> &AppInfo {
-        self.0.as_deref().unwrap_or(&NOTHING_FOUND)
+        match self.0.as_deref() {
+            Some(found) => found,
+            None => &NOTHING_FOUND,
+        }
     }
 }
 
