@@ -64,8 +64,8 @@ impl Write for Stderr {
             Some(b) => (b, "\n"),
             None => (&*text, ""),
         };
-        let _ =
-            write!(std::io::stderr().lock(), "{}{end}", escape_lines(body).replace('\n', "\\n"));
+        // A newline inside the record is escaped too: a value cannot forge a log line.
+        let _ = write!(std::io::stderr().lock(), "{}{end}", escape(body));
         Ok(buf.len())
     }
 
