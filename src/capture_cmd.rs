@@ -80,6 +80,11 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         max_flows: a.max_flows.or(flows.and_then(|s| s.max_flows)).unwrap_or(1_000_000).max(1),
         ..FlowConfig::default()
     };
+    let max_devices = a
+        .max_devices
+        .or(flows.and_then(|s| s.max_devices))
+        .unwrap_or(leakscope::exposure::DEFAULT_MAX_DEVICES)
+        .max(1);
     let rules_dirs: Vec<PathBuf> = if a.rules_dir.is_empty() {
         c.rules_dir.clone().unwrap_or_default()
     } else {
@@ -110,6 +115,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         asn_db: a.asn_db.clone().or(c.asn_db.clone()),
         country_db: a.country_db.clone().or(c.country_db.clone()),
         local_networks,
+        max_devices,
         handoff: a.handoff,
     })
 }
@@ -120,10 +126,14 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
     let out: &Path = &opts.out;
     let o = live::run(&opts, |iface, lt| {
         // The line tests and scripts wait for: capture has started.
-        eprintln!("leakscope: capturing on {iface} ({}), writing to {}", lt.name(), out.display());
+        leakscope::term::say(&format!(
+            "leakscope: capturing on {iface} ({}), writing to {}",
+            lt.name(),
+            out.display()
+        ));
     })?;
     let c = &o.capture;
-    eprintln!(
+    leakscope::term::say(&format!(
         "leakscope: {} received, {} dropped by the kernel, {} by the interface, {} delivered; \
          {} flow records ({} to Meta, {} bytes), {} decode errors, {:.1} s",
         c.received,
@@ -135,9 +145,9 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         o.bytes_written,
         o.run.packets.decode_errors.total(),
         o.elapsed.as_secs_f64()
-    );
+    ));
     if let Some(p) = o.pcap {
-        eprintln!("leakscope: {}", leakscope::output::pcap::summary(&p));
+        leakscope::term::say(&format!("leakscope: {}", leakscope::output::pcap::summary(&p)));
     }
     Ok(ExitCode::SUCCESS)
 }

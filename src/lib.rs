@@ -19,3 +19,4 @@ pub mod pipeline;
 pub mod policy;
 pub mod replay;
 pub mod report;
+pub mod term;

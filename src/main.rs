@@ -140,6 +140,10 @@ struct CaptureArgs {
     /// Most live flows [default: 1000000].
     #[arg(long)]
     max_flows: Option<usize>,
+    /// Most devices held; the least recently seen are written and forgotten beyond
+    /// [default: 10000].
+    #[arg(long)]
+    max_devices: Option<usize>,
     /// How frames reach the pipeline: inline on the capture thread, or batches over a channel
     /// (for benchmarks).
     #[arg(long, value_enum, default_value_t = Handoff::Inline, hide = true)]
@@ -245,6 +249,10 @@ struct ExposureArgs {
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Most devices held; the least recently seen are written (their `device` event) and
+    /// forgotten beyond.
+    #[arg(long, value_name = "N", default_value_t = leakscope::exposure::DEFAULT_MAX_DEVICES)]
+    max_devices: usize,
 }
 
 #[derive(Args)]
@@ -316,7 +324,12 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Escaped, never failing (see `term`): a closed stderr must not stop a daemon.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(|| leakscope::term::Stderr)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -344,7 +357,7 @@ fn main() -> ExitCode {
                 }
             }
             for line in msg.lines() {
-                eprintln!("leakscope: {line}");
+                leakscope::term::say(&format!("leakscope: {line}"));
             }
             ExitCode::FAILURE
         }
@@ -363,7 +376,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     };
     let o = replay(&opts)?;
     let s = &o.stats;
-    eprintln!(
+    leakscope::term::say(&format!(
         "leakscope: {} file(s), {} packets ({:.1} MB), {} flow records ({} to Meta), {} evicted, {} decode errors, {} damaged input(s), {:.2} s",
         o.files,
         s.packets.packets,
@@ -374,15 +387,15 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         s.packets.decode_errors.total(),
         o.faults.len(),
         o.elapsed.as_secs_f64()
-    );
+    ));
     if let Some(p) = &o.pcap {
-        eprintln!("leakscope: {}", leakscope::output::pcap::summary(p));
+        leakscope::term::say(&format!("leakscope: {}", leakscope::output::pcap::summary(p)));
     }
     let refused = leakscope::dissect::stream::refused();
     if refused > 0 {
-        eprintln!(
+        leakscope::term::say(&format!(
             "leakscope: {refused} TCP segments were not reassembled: the reassembly memory cap was reached"
-        );
+        ));
     }
     Ok(if o.faults.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -396,12 +409,12 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         let secs = o.elapsed.as_secs_f64().max(1e-9);
         let (p, b) = (o.stats.packets.packets as f64, o.stats.packets.bytes as f64);
         if run > 0 {
-            eprintln!(
+            leakscope::term::say(&format!(
                 "run {run}: {:.3} s, {:.0} packets/s, {:.1} MB/s",
                 secs,
                 p / secs,
                 b / secs / 1e6
-            );
+            ));
             rates.push((secs, p / secs, b / secs / 1e6));
         }
         last = Some(o);
@@ -428,6 +441,7 @@ impl ExposureArgs {
     fn config(&self) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
         let mut cfg = leakscope::exposure::ExposureConfig {
             local_nets: self.local_nets.clone(),
+            max_devices: self.max_devices.max(1),
             ..Default::default()
         };
         cfg.heuristics.session_gap_secs = self.session_gap.max(0.0);
@@ -449,7 +463,7 @@ fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
             let mut f = create::open(path, create::Mode::Truncate)?;
             f.write_all(leakscope::report::html::render(&report).as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: write failed: {e}", path.display()))?;
-            eprintln!("leakscope: wrote {}", path.display());
+            leakscope::term::say(&format!("leakscope: wrote {}", path.display()));
         }
         None => {
             use std::io::Write;
@@ -472,7 +486,7 @@ fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
         if p.is_file()
             && let Err(errors) = leakscope::policy::Catalogue::load(&p)
         {
-            errors.0.iter().for_each(|e| eprintln!("leakscope: {e}"));
+            errors.0.iter().for_each(|e| leakscope::term::say(&format!("leakscope: {e}")));
             policy_ok = false;
         }
     }
@@ -486,9 +500,9 @@ fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
         Err(errors) => {
             for e in &errors.0 {
-                eprintln!("leakscope: {e}");
+                leakscope::term::say(&format!("leakscope: {e}"));
             }
-            eprintln!("leakscope: {} problem(s) in the rules", errors.0.len());
+            leakscope::term::say(&format!("leakscope: {} problem(s) in the rules", errors.0.len()));
             Ok(ExitCode::FAILURE)
         }
     }

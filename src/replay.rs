@@ -184,7 +184,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     let paths::Expanded { files, skipped } =
         paths::expand(&opts.inputs).map_err(|(p, e)| anyhow::anyhow!("{}: {e}", p.display()))?;
     for note in &skipped {
-        eprintln!("leakscope: {note}");
+        crate::term::say(&format!("leakscope: {note}"));
     }
     let mut filter = match &opts.filter {
         Some(expr) => Some(Filter::new(expr).map_err(|e| anyhow::anyhow!("filter {expr:?}: {e}"))?),
@@ -223,11 +223,11 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
                 summary.unsupported,
                 types.join(", ")
             );
-            bar.suspend(|| eprintln!("leakscope: {msg}"));
+            bar.suspend(|| crate::term::say(&format!("leakscope: {msg}")));
             faults.push(msg);
         }
         if let Some(e) = err {
-            bar.suspend(|| eprintln!("leakscope: {e}"));
+            bar.suspend(|| crate::term::say(&format!("leakscope: {e}")));
             faults.push(e.to_string());
         }
         bar.inc(1);

@@ -59,11 +59,47 @@ fn is_device(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether a server name or Host is a device's address literal (`192.168.1.1`, with a port, or
+/// `[fe80::1]`).
+fn device_literal(s: &str) -> bool {
+    let ip = s
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|sa| sa.ip()))
+        .or_else(|| s.strip_prefix('[')?.strip_suffix(']')?.parse().ok());
+    ip.is_some_and(is_device)
+}
+
 /// Every string in the outputs that names a device: private addresses, MACs (unicast), DHCP
-/// host names and client ids.
+/// host names and client ids, and name fields: DNS names answered with a device address,
+/// server names and Hosts that are device address literals, MAC vendor names.
 fn device_identifiers(o: &Out) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     for v in lines(&o.flows).iter().chain(lines(&o.events).iter()) {
+        let answers_device = v["answers"].as_array().is_some_and(|a| {
+            a.iter().any(|x| x["addr"].as_str().and_then(|s| s.parse().ok()).is_some_and(is_device))
+        });
+        if v["kind"] == "dns" && answers_device {
+            ids.extend(v["query"].as_str().map(str::to_owned));
+            ids.extend(
+                v["cnames"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.as_str())
+                    .map(str::to_owned),
+            );
+        }
+        for k in ["server_name", "host"] {
+            if let Some(s) = v[k].as_str()
+                && device_literal(s)
+            {
+                ids.insert(s.to_owned());
+            }
+        }
+        if let Some(s) = v["oui_vendor"].as_str() {
+            ids.insert(s.to_owned());
+        }
         for k in ["orig_h", "resp_h", "client", "server", "requested_ip", "assigned_ip"] {
             if let Some(ip) = v[k].as_str().and_then(|s| s.parse::<IpAddr>().ok())
                 && is_device(ip)
@@ -300,8 +336,9 @@ fn every_output_key_was_reviewed() {
         "cookie_names",
         // stun events: the public (NAT) address is replaced whole.
         "mapped_address",
-        // device events: mac, addresses, hostname rewritten; vendor, counts, timing, Meta
-        // services and fingerprints kept (they are the finding, not an identity).
+        // device events: mac, addresses, hostname rewritten; the OUI vendor dropped (kept with
+        // --anonymize-keep-oui); counts, timing, Meta services and fingerprints kept (they are
+        // the finding, not an identity).
         "addresses",
         "oui_vendor",
         "first_seen",

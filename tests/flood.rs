@@ -109,7 +109,8 @@ fn floods_stay_bounded() {
     let (rss1, _) = rss_kib();
     let per_flow = (rss1.saturating_sub(rss0)) * 1024 / n;
     line(format!("per-flow: {n} live SYN flows: RSS {rss0} KiB -> {rss1} KiB = {per_flow} B/flow"));
-    assert!(per_flow <= 1024, "{per_flow} B per flow > 1 KiB");
+    // The flows go to a Meta prefix, so each also keeps an activity log: the classifier's cost.
+    assert!(per_flow < 512, "{per_flow} B per flow >= 512 B");
     let s = p.finish().unwrap();
     assert_eq!(s.records, n);
 

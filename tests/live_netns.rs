@@ -464,3 +464,122 @@ fn silent_link_expires_flows_and_sighup_reopens_outputs() {
         }
     }
 }
+
+/// The (CapEff, CapPrm, CapBnd) masks of every thread of `pid`.
+fn thread_caps(pid: u32) -> Vec<(String, u64, u64, u64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("task dir").flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let mask = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or(u64::MAX)
+        };
+        let name = task.file_name().to_string_lossy().into_owned();
+        out.push((name, mask("CapEff:"), mask("CapPrm:"), mask("CapBnd:")));
+    }
+    out
+}
+
+/// Issue 12 item 10: after the interface is open, no thread of the daemon holds a capability,
+/// as root (switching to nobody, bounding set emptied) and as a setcap binary run by a user
+/// (which kept CAP_NET_RAW and CAP_NET_ADMIN for the whole run before).
+#[test]
+fn no_thread_keeps_a_capability() {
+    let test = "no_thread_keeps_a_capability";
+    let Some(ns) = Netns::create(test, "d") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let pid_is_leakscope = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "leakscope")
+    };
+
+    // Root mode.
+    let mut capture = start_capture(&ns, &dir.path().join("root-out"), &[]);
+    let pid = capture.child.id();
+    assert!(pid_is_leakscope(pid), "pid {pid} is the daemon");
+    std::thread::sleep(Duration::from_millis(300)); // the capture thread is up
+    let caps = thread_caps(pid);
+    assert!(caps.len() >= 2, "the capture thread runs: {caps:?}");
+    for (tid, eff, prm, bnd) in &caps {
+        assert_eq!((*eff, *prm, *bnd), (0, 0, 0), "root mode, thread {tid}");
+    }
+    let st = capture.terminate(Duration::from_secs(20));
+    assert!(st.success(), "capture exit {st}; output:\n{}", capture.seen.join("\n"));
+
+    // setcap mode: a copy of the binary with the two capabilities, run by nobody.
+    let bin = dir.path().join("leakscope");
+    std::fs::copy(env!("CARGO_BIN_EXE_leakscope"), &bin).unwrap();
+    if !Command::new("setcap")
+        .arg("cap_net_raw,cap_net_admin+ep")
+        .arg(&bin)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        skip(test, "setcap is not available or the filesystem has no file capabilities");
+        return;
+    }
+    let out = dir.path().join("setcap-out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let mut cmd =
+        ns.exec(&ns.laptop, &["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]);
+    cmd.arg(&bin).args(["capture", "-i", &ns.iface]).arg("-o").arg(&out);
+    cmd.args(["--stats-interval", "1"]);
+    let mut capture = Proc::spawn(cmd, false);
+    capture.wait_for("capturing on", Duration::from_secs(10));
+    let pid = capture.child.id();
+    assert!(pid_is_leakscope(pid), "pid {pid} is the daemon");
+    std::thread::sleep(Duration::from_millis(300)); // the capture thread is up
+    for (tid, eff, prm, _) in thread_caps(pid) {
+        assert_eq!((eff, prm), (0, 0), "setcap mode, thread {tid}");
+    }
+    let st = capture.terminate(Duration::from_secs(20));
+    assert!(st.success(), "capture exit {st}; output:\n{}", capture.seen.join("\n"));
+    assert!(out.join("stats.jsonl").exists(), "the setcap daemon wrote its outputs");
+}
+
+/// Issue 12 item 11: with its stderr pipe closed, the daemon died (exit 101) at its next log
+/// line and flushed nothing. Now a broken stderr is ignored: it captures on, and SIGTERM still
+/// writes everything.
+#[test]
+fn closed_stderr_neither_kills_nor_loses() {
+    let test = "closed_stderr_neither_kills_nor_loses";
+    let Some(ns) = Netns::create(test, "e") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let mut cmd =
+        ns.exec(&ns.laptop, &[env!("CARGO_BIN_EXE_leakscope"), "capture", "-i", &ns.iface]);
+    cmd.arg("-o").arg(&out).args(["--stats-interval", "1"]);
+    cmd.stderr(Stdio::piped()).stdout(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("capturing on") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "daemon ended before capturing");
+    }
+    drop(err); // the pipe's reader is gone: every later write to stderr fails
+    let mut server = ns.exec(&ns.laptop, &["python3"]);
+    server.arg(traffic_py()).args(["serve", LAPTOP_ADDR]);
+    let mut server = Proc::spawn(server, true);
+    server.wait_for("ready", Duration::from_secs(10));
+    phone_once(&ns);
+    std::thread::sleep(Duration::from_millis(2500)); // stats lines (1 s) meet the closed pipe
+    assert!(child.try_wait().unwrap().is_none(), "the daemon died on a closed stderr");
+    nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let st = child.wait().unwrap();
+    drop(server);
+    assert!(st.success(), "capture exit {st}");
+    let flows = read_jsonl(&out.join("flows.jsonl"));
+    for port in [53, 443, 5222] {
+        assert!(
+            flows.iter().any(|f| f["resp_p"] == port),
+            "flow to port {port} written: {flows:#?}"
+        );
+    }
+    final_stats(&out); // the last stats line is the final one
+}

@@ -14,8 +14,16 @@
 //!   `keep_oui` the vendor prefix (OUI) is kept and only the device half replaced. Keeping the OUI
 //!   tells researchers the vendor (a useful signal) but narrows who the device is: off by default.
 //!   Multicast and broadcast MACs stay.
-//! - **Names**: DHCP host names and client ids, `.local` names and reverse lookups of device
-//!   addresses become `h-` + 16 hex chars of HMAC-SHA256.
+//! - **Names**: a name is a device's by what it is, not by its suffix: a DHCP host name or
+//!   client id; a name whose first label is a DHCP host name seen (`alices-iphone.fritz.box`);
+//!   a name DNS answered with a device address (`nas.station` → 192.168.1.10); a bare name; a
+//!   reverse lookup of a device address; a name under the special-use local domains (`.local`,
+//!   `.home.arpa`). Those become `h-` + 16 hex chars of HMAC-SHA256. A server name that is an
+//!   address literal (`Host: 192.168.1.1:8080`, an SNI of `[fe80::1]`) is the address: a device's
+//!   is pseudonymised like the address, port kept. Names are learnt as events pass (bounded, see
+//!   [`Learnt`]): a device name first seen in a record written *before* its DHCP message or DNS
+//!   answer stays.
+//! - **Vendors**: the OUI vendor name of a device goes with the OUI: dropped unless `keep_oui`.
 //! - **Keys**: HKDF-SHA256 from the passphrase (salt `leakscope-anonymize-v1`), one sub-key per use.
 
 mod cryptopan;
@@ -67,6 +75,36 @@ const LOCAL_V4: [(u32, u8); 6] = [
     (0x7f00_0000, 8),  // 127/8
 ];
 
+/// Names learnt to be devices', oldest forgotten first beyond [`Learnt::MAX`].
+#[derive(Default)]
+pub struct Learnt {
+    set: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Learnt {
+    /// Names kept (a home network has tens; this bounds a flood of DHCP or DNS messages).
+    pub const MAX: usize = 65_536;
+
+    fn add(&mut self, name: &str) {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() || self.set.contains(&name) {
+            return;
+        }
+        if self.order.len() >= Self::MAX
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.order.push_back(name.clone());
+        self.set.insert(name);
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.set.contains(name)
+    }
+}
+
 /// The keyed pseudonym functions.
 pub struct Anonymizer {
     pan: CryptoPan,
@@ -74,6 +112,13 @@ pub struct Anonymizer {
     name_key: [u8; 32],
     keep_oui: bool,
     local: Vec<IpNet>,
+    /// DHCP host names seen (lowercase): a name whose first label is one is a device's.
+    host_names: Learnt,
+    /// Names DNS answered with a device address.
+    device_names: Learnt,
+    /// Names DNS answered with a server address: never a device's by their first label
+    /// (a phone calling itself `android` does not make `android.clients.google.com` its own).
+    server_names: Learnt,
 }
 
 impl Anonymizer {
@@ -93,6 +138,9 @@ impl Anonymizer {
             name_key,
             keep_oui: cfg.keep_oui,
             local: cfg.local_prefixes.iter().map(|p| p.trunc()).collect(),
+            host_names: Learnt::default(),
+            device_names: Learnt::default(),
+            server_names: Learnt::default(),
         }
     }
 
@@ -177,15 +225,19 @@ impl Anonymizer {
 
     /// Exposure evidence, `signal=value` with an optional ` (lan)` note: values that identify
     /// the device or its owner are rewritten, the rest (user agents, fingerprints, cookie names,
-    /// Meta endpoints) stays.
-    pub fn exposure_evidence(&self, text: &str) -> String {
+    /// Meta endpoints) stays; `None`: the item goes (a vendor name without `keep_oui`).
+    pub fn exposure_evidence(&self, text: &str) -> Option<String> {
         let (body, note) = match text.strip_suffix(" (lan)") {
             Some(b) => (b, " (lan)"),
             None => (text, ""),
         };
-        let Some((signal, value)) = body.split_once('=') else { return text.to_owned() };
+        let Some((signal, value)) = body.split_once('=') else { return Some(text.to_owned()) };
         let value = match signal {
             "dhcp_hostname" | "dhcp_client_id" | "hostname" => self.name(value),
+            // The vendor names the OUI: it goes with it.
+            "oui_vendor" if !self.keep_oui => return None,
+            // Server names (an endpoint's sample is its server name or address).
+            s if s.starts_with("endpoint:") => self.dns_name(value),
             "mac" | "device_mac" => self.mac_text(value),
             "public_address" => match value.parse::<IpAddr>() {
                 Ok(ip) => self.public_ip(ip).to_string(),
@@ -196,7 +248,7 @@ impl Anonymizer {
                 Err(_) => value.to_owned(),
             },
         };
-        format!("{signal}={value}{note}")
+        Some(format!("{signal}={value}{note}"))
     }
 
     /// [`ip`](Self::ip) for an IPv4 address (its pseudonym is IPv4 too).
@@ -250,19 +302,62 @@ impl Anonymizer {
         out
     }
 
-    /// A DNS or server name: names that can only be a device's (`.local`, `.lan`, `.home.arpa`,
-    /// reverse lookups of device addresses) are hashed; the rest (servers' names) stay.
-    pub fn dns_name(&self, name: &str) -> String {
-        let lower = name.trim_end_matches('.').to_ascii_lowercase();
-        let device_suffix = [".local", ".lan", ".home", ".home.arpa", ".internal", ".localdomain"]
-            .iter()
-            .any(|s| lower.ends_with(s));
-        let reverse = reverse_lookup_addr(&lower).is_some_and(|ip| self.is_device(ip));
-        if device_suffix || reverse || (!lower.contains('.') && !lower.is_empty()) {
-            self.name(&lower)
-        } else {
-            name.to_owned()
+    /// Notes a DHCP host name: names starting with it are the device's.
+    pub fn learn_host_name(&mut self, name: &str) {
+        self.host_names.add(name);
+    }
+
+    /// Notes a DNS answer: a name answered with a device address is a device's.
+    pub fn learn_answer(&mut self, name: &str, addr: IpAddr) {
+        if self.is_device(addr) {
+            self.device_names.add(name);
+        } else if !addr.is_unspecified() && !addr.is_loopback() {
+            self.server_names.add(name);
         }
+    }
+
+    /// Whether `name` (lowercase, no trailing dot) names a local device (see the module doc).
+    fn is_device_name(&self, lower: &str) -> bool {
+        let first = lower.split('.').next().unwrap_or("");
+        // Domains reserved for local use (RFC 6762 mDNS, RFC 8375, RFC 6761, ICANN's
+        // `.internal`): nothing else lives there. Conventions such as `.lan` or `.fritz.box`
+        // are not reserved: names there are known by a DHCP host name or a DNS answer.
+        let special_use =
+            [".local", ".home.arpa", ".internal", ".localhost"].iter().any(|s| lower.ends_with(s));
+        (!lower.is_empty() && !lower.contains('.'))
+            || special_use
+            || (self.host_names.contains(first) && !self.server_names.contains(lower))
+            || self.device_names.contains(lower)
+            || reverse_lookup_addr(lower).is_some_and(|ip| self.is_device(ip))
+    }
+
+    /// A DNS or server name: an address literal is treated as the address; a device's name is
+    /// hashed; the rest (servers' names) stays.
+    pub fn dns_name(&self, name: &str) -> String {
+        if let Some(literal) = self.address_literal(name) {
+            return literal;
+        }
+        let lower = name.trim_end_matches('.').to_ascii_lowercase();
+        if self.is_device_name(&lower) { self.name(&lower) } else { name.to_owned() }
+    }
+
+    /// `name` rewritten as an address when it is one (`192.168.1.1`, `192.168.1.1:8080`,
+    /// `[fe80::1]:443`, `fe80::1`), as an SNI or Host header may hold.
+    fn address_literal(&self, name: &str) -> Option<String> {
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            return Some(self.ip(ip).to_string());
+        }
+        if let Ok(sa) = name.parse::<std::net::SocketAddr>() {
+            return Some(std::net::SocketAddr::new(self.ip(sa.ip()), sa.port()).to_string());
+        }
+        let inner = name.strip_prefix('[')?.strip_suffix(']')?;
+        let ip = inner.parse::<std::net::Ipv6Addr>().ok()?;
+        Some(format!("[{}]", self.ip(IpAddr::V6(ip))))
+    }
+
+    /// Whether the OUI (and the vendor name it gives) may be shown.
+    pub fn keep_oui(&self) -> bool {
+        self.keep_oui
     }
 
     /// Evidence text: addresses inside (`relay:IP:PORT`, `call_socket:IP:PORT`) and DNS names
@@ -381,5 +476,30 @@ mod tests {
         let ev = a.evidence("call_socket:192.168.1.20:40000");
         assert!(!ev.contains("192.168.1.20:") && ev.starts_with("call_socket:192.168."));
         assert_eq!(a.evidence("relay:157.240.1.1:3478"), "relay:157.240.1.1:3478");
+    }
+
+    #[test]
+    fn names_by_what_they_are() {
+        let mut a = anon("k");
+        let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Address literals as an SNI or Host header holds them.
+        assert!(
+            a.dns_name("192.168.1.1").starts_with("192.168.")
+                && a.dns_name("192.168.1.1") != "192.168.1.1"
+        );
+        let hp = a.dns_name("192.168.1.1:8080");
+        assert!(hp.ends_with(":8080") && !hp.starts_with("192.168.1.1:"), "{hp}");
+        assert_ne!(a.dns_name("[fe80::1]"), "[fe80::1]");
+        assert_eq!(a.dns_name("157.240.1.35"), "157.240.1.35");
+        // Device names under any suffix: by a DHCP host name, or a DNS answer.
+        assert_eq!(a.dns_name("alices-iphone.fritz.box"), "alices-iphone.fritz.box");
+        a.learn_host_name("Alices-iPhone");
+        assert!(a.dns_name("alices-iphone.fritz.box").starts_with("h-"));
+        a.learn_answer("nas.station", v4("192.168.1.10"));
+        assert!(a.dns_name("NAS.station.").starts_with("h-"));
+        a.learn_host_name("android");
+        a.learn_answer("android.clients.google.com", v4("142.250.1.1"));
+        assert_eq!(a.dns_name("android.clients.google.com"), "android.clients.google.com");
+        assert!(a.exposure_evidence("oui_vendor=Apple, Inc. (lan)").is_none());
     }
 }

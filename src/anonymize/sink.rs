@@ -41,9 +41,32 @@ impl<S: RecordSink> AnonymizeSink<S> {
         r.device = r.device.as_deref().map(|d| a.device_id(d).into());
     }
 
+    /// Learns from an event which names are devices' (DHCP host names, DNS names answered with
+    /// a device address), before it or anything later is rewritten.
+    fn learn(&mut self, ev: &Event) {
+        let a = &mut self.anon;
+        match ev {
+            Event::Dhcp(e) => {
+                if let Some(h) = &e.hostname {
+                    a.learn_host_name(h);
+                }
+            }
+            Event::Dns(e) => {
+                for x in &e.answers {
+                    a.learn_answer(&e.query, x.addr);
+                    for c in &e.cnames {
+                        a.learn_answer(c, x.addr);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The event as it may be shared. Exhaustive on purpose: a new event kind must decide here
     /// what it reveals before it compiles.
-    pub fn event_record(&self, ev: &Event) -> Event {
+    pub fn event_record(&mut self, ev: &Event) -> Event {
+        self.learn(ev);
         let a = &self.anon;
         match ev {
             Event::Dns(e) => Event::Dns(DnsEvent {
@@ -106,6 +129,9 @@ impl<S: RecordSink> AnonymizeSink<S> {
                 d.mac = d.mac.as_deref().map(|m| a.mac_text(m));
                 d.addresses = d.addresses.iter().map(|&ip| a.ip(ip)).collect();
                 d.hostname = d.hostname.as_deref().map(|h| a.name(h));
+                if !a.keep_oui() {
+                    d.oui_vendor = None;
+                }
                 Event::Device(d)
             }
             Event::Session(e) => {
@@ -121,7 +147,7 @@ impl<S: RecordSink> AnonymizeSink<S> {
             Event::Exposure(e) => {
                 let mut x = e.clone();
                 x.device = a.device_id(&x.device);
-                x.evidence = x.evidence.iter().map(|t| a.exposure_evidence(t)).collect();
+                x.evidence = x.evidence.iter().filter_map(|t| a.exposure_evidence(t)).collect();
                 Event::Exposure(x)
             }
         }

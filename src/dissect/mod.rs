@@ -12,4 +12,4 @@ pub mod stun;
 pub mod tls;
 pub mod whatsapp;
 
-pub use state::{AppInfo, FlowDissect, Observation};
+pub use state::{AppInfo, Findings, FlowDissect, Observation};

@@ -80,6 +80,31 @@ impl AppInfo {
     }
 }
 
+/// An [`AppInfo`] allocated only once a parser finds something: most flows of a flood (and
+/// every flow a parser gives up on) find nothing, and an inline `AppInfo` would cost each live
+/// flow 168 bytes. Reads see an empty `AppInfo`; the first write allocates.
+#[derive(Debug, Default, Clone)]
+pub struct Findings(Option<Box<AppInfo>>);
+
+/// What reads of a flow with no findings see.
+static NOTHING_FOUND: std::sync::LazyLock<AppInfo> = std::sync::LazyLock::new(AppInfo::default);
+
+impl std::ops::Deref for Findings {
+    type Target = AppInfo;
+    fn deref(&self) -> &AppInfo {
+        match self.0.as_deref() {
+            Some(found) => found,
+            None => &NOTHING_FOUND,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Findings {
+    fn deref_mut(&mut self) -> &mut AppInfo {
+        self.0.get_or_insert_default()
+    }
+}
+
 /// Something a parser found that outlives the flow record (events, name caches).
 #[derive(Debug)]
 pub enum Observation {
@@ -120,7 +145,14 @@ enum Active {
     Dns,
     /// DNS over TCP: every responder segment is parsed as length-prefixed messages.
     DnsTcp,
+    /// A DHCP flow: every datagram is parsed. Many clients share one flow (0.0.0.0:68 →
+    /// 255.255.255.255:67 carries every DISCOVER of the network), so a per-flow window would
+    /// miss the devices that join later; one message per datagram bounds the work.
+    Dhcp,
 }
+
+/// The BOOTP server and client ports.
+const DHCP_PORTS: [u16; 2] = [67, 68];
 
 /// Per-flow dissection state.
 #[derive(Debug, Default)]
@@ -128,7 +160,7 @@ pub struct FlowDissect {
     active: Option<Active>,
     started: bool,
     /// Findings so far.
-    pub app: AppInfo,
+    pub app: Findings,
     /// Activity over time, for flows that look like Meta's.
     pub activity: crate::flow::activity::ActivityTrack,
 }
@@ -155,6 +187,11 @@ impl FlowDissect {
                     http: true,
                     ..TcpTries::default()
                 }))),
+                Transport::Udp { sport, dport, .. }
+                    if DHCP_PORTS.contains(&sport) && DHCP_PORTS.contains(&dport) =>
+                {
+                    Some(Active::Dhcp)
+                }
                 Transport::Udp { .. } => Some(Active::Udp { seen: 0, quic: None, stun: false }),
                 _ => None,
             };
@@ -205,6 +242,10 @@ impl FlowDissect {
                             self.active = Some(Active::Dns);
                             return;
                         }
+                        UdpStep::Dhcp => {
+                            self.active = Some(Active::Dhcp);
+                            return;
+                        }
                         UdpStep::Stun => {
                             *stun = true;
                             false
@@ -216,6 +257,10 @@ impl FlowDissect {
             }
             (Active::Dns, Transport::Udp { payload, .. }) => {
                 dns_response(payload, &mut self.app, out);
+                false
+            }
+            (Active::Dhcp, Transport::Udp { payload, .. }) => {
+                dhcp_message(payload, &mut self.app, out);
                 false
             }
             _ => false,
@@ -240,7 +285,7 @@ const MAX_DNS_PER_SEGMENT: usize = 16;
 
 /// Parses the DNS responses at the start of a responder segment (RFC 1035 §4.2.2 framing).
 /// Returns whether any was found. A message split over segments is skipped, not reassembled.
-fn tcp_dns_responses(mut buf: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+fn tcp_dns_responses(mut buf: &[u8], app: &mut Findings, out: &mut Vec<Observation>) -> bool {
     let mut found = false;
     for _ in 0..MAX_DNS_PER_SEGMENT {
         let Ok((msg, used)) = dns::parse_tcp(buf) else { break };
@@ -257,7 +302,7 @@ fn tcp_dns_responses(mut buf: &[u8], app: &mut AppInfo, out: &mut Vec<Observatio
 }
 
 /// Runs the TCP parsers on the client's bytes.
-fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observation>) {
+fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observation>) {
     let bytes = t.stream.bytes();
     if t.tls {
         match tls::parse_client_hello_records(bytes) {
@@ -309,6 +354,8 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut AppInfo, out: &mut Vec<Observati
 enum UdpStep {
     /// The flow is DNS: keep parsing responses.
     Dns,
+    /// The flow is DHCP: keep parsing messages.
+    Dhcp,
     /// The flow is STUN: look for more STUN and the media that follows.
     Stun,
     /// Nothing more to learn.
@@ -321,7 +368,7 @@ fn udp_datagram(
     payload: &[u8],
     from_orig: bool,
     quic: &mut Option<Box<QuicInitialState>>,
-    app: &mut AppInfo,
+    app: &mut Findings,
     out: &mut Vec<Observation>,
 ) -> UdpStep {
     if let Some(state) = quic.as_mut() {
@@ -348,14 +395,9 @@ fn udp_datagram(
         }
         return UdpStep::More;
     }
-    if let Ok(msg) = dhcp::parse(payload)
-        && msg.message_type.is_some()
-    {
-        // DHCP: every message of the exchange matters (DISCOVER, REQUEST, ACK), each its own
-        // datagram; the flow's window of datagrams bounds the work.
-        app.app_proto = Some("dhcp");
-        out.push(Observation::Dhcp(Box::new(msg)));
-        return UdpStep::More;
+    if dhcp_message(payload, app, out) {
+        // DHCP on other ports (relays): from now on every datagram, as on ports 67/68.
+        return UdpStep::Dhcp;
     }
     if dns::looks_like_dns_response(payload) {
         app.app_proto = Some("dns");
@@ -369,7 +411,7 @@ fn udp_datagram(
 fn feed_quic(
     state: &mut QuicInitialState,
     payload: &[u8],
-    app: &mut AppInfo,
+    app: &mut Findings,
     out: &mut Vec<Observation>,
 ) -> UdpStep {
     match state.feed_client_datagram(payload) {
@@ -386,7 +428,7 @@ fn feed_quic(
 
 /// A datagram on a flow already seen carrying STUN: more STUN, or RTP/RTCP media. Returns
 /// whether there is nothing more to learn.
-fn stun_flow_datagram(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) -> bool {
+fn stun_flow_datagram(payload: &[u8], app: &mut Findings, out: &mut Vec<Observation>) -> bool {
     if let Some(info) = stun::classify(payload) {
         note_stun(app, info, out);
     } else if app.ja4.is_none()
@@ -407,7 +449,7 @@ fn stun_flow_datagram(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observati
 /// Bounded number of STUN messages reported as observations per flow.
 const MAX_STUN_OBSERVATIONS: u16 = 4;
 
-fn note_stun(app: &mut AppInfo, info: StunInfo, out: &mut Vec<Observation>) {
+fn note_stun(app: &mut Findings, info: StunInfo, out: &mut Vec<Observation>) {
     if app.app_proto.is_none() {
         app.app_proto = Some("stun");
     }
@@ -425,7 +467,20 @@ fn note_stun(app: &mut AppInfo, info: StunInfo, out: &mut Vec<Observation>) {
     }
 }
 
-fn dns_response(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) {
+/// Parses one DHCP message (every message of an exchange matters: DISCOVER, REQUEST, ACK).
+/// Returns whether it was one.
+fn dhcp_message(payload: &[u8], app: &mut Findings, out: &mut Vec<Observation>) -> bool {
+    match dhcp::parse(payload) {
+        Ok(msg) if msg.message_type.is_some() => {
+            app.app_proto = Some("dhcp");
+            out.push(Observation::Dhcp(Box::new(msg)));
+            true
+        }
+        _ => false,
+    }
+}
+
+fn dns_response(payload: &[u8], app: &mut Findings, out: &mut Vec<Observation>) {
     if let Ok(msg) = dns::parse(payload)
         && msg.is_response
     {
@@ -434,7 +489,7 @@ fn dns_response(payload: &[u8], app: &mut AppInfo, out: &mut Vec<Observation>) {
     }
 }
 
-fn record_hello(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport, source: &'static str) {
+fn record_hello(app: &mut Findings, hello: &ClientHello, t: Ja4Transport, source: &'static str) {
     if let Some(sni) = &hello.sni {
         app.server_name = Some(sni.as_str().into());
         app.name_source = Some(source);
@@ -443,7 +498,7 @@ fn record_hello(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport, source:
 }
 
 /// The hello's ALPN, JA4 and JA3, without naming the flow.
-fn record_fingerprints(app: &mut AppInfo, hello: &ClientHello, t: Ja4Transport) {
+fn record_fingerprints(app: &mut Findings, hello: &ClientHello, t: Ja4Transport) {
     app.alpn = hello.alpn.first().map(|a| a.as_str().into());
     app.ja4 = Some(ja4::ja4(hello, t).into());
     app.ja3 = Some(ja4::ja3_hash(hello).into());

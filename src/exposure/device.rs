@@ -58,6 +58,9 @@ struct Totals {
     down: u64,
 }
 
+/// A service's totals and flows per endpoint, in [`Device`].
+type ServiceEntry = (Box<str>, Totals, Vec<(Box<str>, u64)>);
+
 /// One device.
 #[derive(Clone, Debug, Default)]
 pub struct Device {
@@ -80,8 +83,10 @@ pub struct Device {
     /// Flow records.
     pub flows: u64,
     meta: Totals,
-    services: BTreeMap<String, (Totals, BTreeMap<String, u64>)>,
-    hours: BTreeMap<i64, Totals>,
+    // Sorted vectors, not BTreeMaps: a map's first node reserves 11 slots (~1 KB here), and
+    // most devices have one or two services and a few hours.
+    services: Vec<ServiceEntry>,
+    hours: Vec<(i64, Totals)>,
     /// Evidence per signal.
     pub tallies: BTreeMap<String, Tally>,
     /// Activities by kind.
@@ -90,6 +95,23 @@ pub struct Device {
     pub sessions: SessionStats,
     user_agents: Vec<String>,
     ja4: Vec<String>,
+}
+
+/// The entry of `key` in a vector sorted by key, inserted by `new` if missing.
+fn sorted_entry<'a, T>(
+    v: &'a mut Vec<T>,
+    key: &str,
+    key_of: impl Fn(&T) -> &str,
+    new: impl FnOnce(&str) -> T,
+) -> &'a mut T {
+    let i = match v.binary_search_by(|x| key_of(x).cmp(key)) {
+        Ok(i) => i,
+        Err(i) => {
+            v.insert(i, new(key));
+            i
+        }
+    };
+    &mut v[i]
 }
 
 /// Most addresses kept per device (privacy addresses rotate).
@@ -142,10 +164,23 @@ impl Device {
             t.down += down;
         };
         add(&mut self.meta);
-        let s = self.services.entry(service.to_owned()).or_default();
-        add(&mut s.0);
-        *s.1.entry(endpoint.to_owned()).or_default() += 1;
-        add(self.hours.entry((ts as i64).div_euclid(3600) * 3600).or_default());
+        let s = sorted_entry(
+            &mut self.services,
+            service,
+            |s| &s.0,
+            |k| (k.into(), Totals::default(), Vec::new()),
+        );
+        add(&mut s.1);
+        sorted_entry(&mut s.2, endpoint, |e| &e.0, |k| (k.into(), 0)).1 += 1;
+        let hour = (ts as i64).div_euclid(3600) * 3600;
+        let h = match self.hours.binary_search_by_key(&hour, |h| h.0) {
+            Ok(i) => i,
+            Err(i) => {
+                self.hours.insert(i, (hour, Totals::default()));
+                i
+            }
+        };
+        add(&mut self.hours[h].1);
     }
 
     /// Remembers a User-Agent and a JA4 (distinct, bounded).
@@ -185,21 +220,21 @@ impl Device {
             services: self
                 .services
                 .iter()
-                .map(|(name, (t, eps))| ServiceTotals {
-                    service: name.clone(),
+                .map(|(name, t, eps)| ServiceTotals {
+                    service: name.to_string(),
                     flows: t.flows,
                     bytes_up: t.up,
                     bytes_down: t.down,
                     endpoints: eps
                         .iter()
-                        .map(|(e, &n)| EndpointCount { endpoint: e.clone(), flows: n })
+                        .map(|(e, n)| EndpointCount { endpoint: e.to_string(), flows: *n })
                         .collect(),
                 })
                 .collect(),
             hours: self
                 .hours
                 .iter()
-                .map(|(&hour, t)| HourTotals {
+                .map(|&(hour, ref t)| HourTotals {
                     hour,
                     flows: t.flows,
                     bytes_up: t.up,

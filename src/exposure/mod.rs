@@ -86,7 +86,14 @@ pub struct ExposureConfig {
     pub catalogue: Catalogue,
     /// IEEE OUI registry.
     pub oui_file: PathBuf,
+    /// Most devices kept (`--max-devices`); beyond, the least recently seen are written and
+    /// forgotten.
+    pub max_devices: usize,
 }
+
+/// Default of `--max-devices`: far above a home or office network, a bound for a capture of
+/// spoofed MACs (see `docs/limits.md`).
+pub const DEFAULT_MAX_DEVICES: usize = 10_000;
 
 impl Default for ExposureConfig {
     fn default() -> Self {
@@ -96,6 +103,7 @@ impl Default for ExposureConfig {
             settle_secs: 2100.0,
             catalogue: Catalogue::builtin(),
             oui_file: PathBuf::from(oui::DEFAULT_OUI_FILE),
+            max_devices: DEFAULT_MAX_DEVICES,
         }
     }
 }
@@ -117,6 +125,7 @@ impl ExposureConfig {
             watermark: f64::MIN,
             next_settle: f64::MIN,
             next_session: 0,
+            devices_evicted: 0,
         }
     }
 }
@@ -151,10 +160,24 @@ pub struct ExposureSink<S> {
     watermark: f64,
     next_settle: f64,
     next_session: u64,
+    /// Devices written early and forgotten because `max_devices` was reached.
+    devices_evicted: u64,
 }
 
 fn role(endpoint: &str) -> &str {
     endpoint.split_once('.').map_or(endpoint, |(_, r)| r)
+}
+
+impl<S> ExposureSink<S> {
+    /// Devices written early and forgotten because `max_devices` was reached.
+    pub fn devices_evicted(&self) -> u64 {
+        self.devices_evicted
+    }
+
+    /// Devices held now.
+    pub fn devices(&self) -> usize {
+        self.devices.len()
+    }
 }
 
 impl<S: RecordSink> ExposureSink<S> {
@@ -191,9 +214,47 @@ impl<S: RecordSink> ExposureSink<S> {
     fn device(&mut self, id: &str, ts: f64) -> &mut Device {
         // Look up before inserting: most calls find the device, and need no key allocation.
         if !self.devices.contains_key(id) {
+            if self.devices.len() >= self.cfg.max_devices.max(1) {
+                self.evict_devices();
+            }
             self.devices.insert(id.to_owned(), Device::new(id.to_owned(), ts));
         }
         self.devices.get_mut(id).expect("just inserted")
+    }
+
+    /// The table is full: writes and forgets the least recently seen devices, an eighth of the
+    /// table at once (one selection pass per eighth of new devices, not a scan per device).
+    fn evict_devices(&mut self) {
+        let n = (self.devices.len() / 8).max(1);
+        let mut by_sight: Vec<(f64, &str)> =
+            self.devices.values().map(|d| (d.last_seen, d.id.as_str())).collect();
+        if n < by_sight.len() {
+            by_sight.select_nth_unstable_by(n, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+        }
+        let oldest: Vec<String> = by_sight[..n].iter().map(|(_, id)| (*id).to_owned()).collect();
+        let gone: Vec<Device> = oldest.iter().filter_map(|id| self.devices.remove(id)).collect();
+        self.devices_evicted += gone.len() as u64;
+        self.write_devices(gone);
+    }
+
+    /// Writes `device` events (in id order, so output does not depend on hashing) and, for
+    /// devices that talked to Meta, their exposures. One pass over the OUI registry per call.
+    fn write_devices(&mut self, mut devices: Vec<Device>) {
+        devices.sort_by(|a, b| a.id.cmp(&b.id));
+        let macs: Vec<&str> = devices.iter().filter_map(|d| d.mac.as_deref()).collect();
+        let vendors = oui::vendors(&self.cfg.oui_file, &macs);
+        for mut dev in devices {
+            let vendor = dev.mac.as_ref().and_then(|m| vendors.get(m)).cloned();
+            if let Some(v) = &vendor {
+                dev.evidence("oui_vendor", dev.first_seen, 0, Some(v), None);
+            }
+            self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
+            if dev.has_meta() {
+                for e in exposures::judge_all(&self.cfg.catalogue, &dev) {
+                    self.inner.event(&Event::Exposure(e));
+                }
+            }
+        }
     }
 
     fn emit_activity(&mut self, a: ActivityEvent) {
@@ -464,24 +525,14 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
 
     fn finish(&mut self) -> Result<(), String> {
         self.settle(true);
-        let macs: Vec<&str> = self.devices.values().filter_map(|d| d.mac.as_deref()).collect();
-        let vendors = oui::vendors(&self.cfg.oui_file, &macs);
-        for dev in self.devices.values_mut() {
-            if let Some(v) = dev.mac.as_ref().and_then(|m| vendors.get(m)) {
-                dev.evidence("oui_vendor", dev.first_seen, 0, Some(v), None);
-            }
-        }
-        // Devices in id order, so output does not depend on hashing.
-        let mut devices: Vec<&Device> = self.devices.values().collect();
-        devices.sort_by(|a, b| a.id.cmp(&b.id));
-        for dev in devices {
-            let vendor = dev.mac.as_ref().and_then(|m| vendors.get(m)).cloned();
-            self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
-            if dev.has_meta() {
-                for e in exposures::judge_all(&self.cfg.catalogue, dev) {
-                    self.inner.event(&Event::Exposure(e));
-                }
-            }
+        let devices: Vec<Device> = self.devices.drain().map(|(_, d)| d).collect();
+        self.write_devices(devices);
+        if self.devices_evicted > 0 {
+            tracing::warn!(
+                "devices: {} written early and forgotten (more than --max-devices {} at once)",
+                self.devices_evicted,
+                self.cfg.max_devices
+            );
         }
         self.inner.finish()
     }

@@ -68,7 +68,7 @@ impl ActivityLog {
                     self.coarsen();
                     return self.add(ts, from_orig, payload_len);
                 }
-                self.buckets.push(Bucket { start, ..Bucket::default() });
+                self.push(Bucket { start, ..Bucket::default() });
                 self.buckets.last_mut().expect("just pushed")
             }
         };
@@ -92,7 +92,7 @@ impl ActivityLog {
     pub fn seed(&mut self, at: Timestamp, up: (u64, u64), down: (u64, u64)) {
         self.width = BUCKET_NS;
         let start = at.nanos() - at.nanos().rem_euclid(self.width);
-        self.buckets.push(Bucket {
+        self.push(Bucket {
             start,
             pkts_up: up.0 as u32,
             bytes_up: up.1,
@@ -100,6 +100,15 @@ impl ActivityLog {
             bytes_down: down.1,
             ..Bucket::default()
         });
+    }
+
+    /// Appends a bucket. The first is allocated alone: most flows (a flood's, a short request's)
+    /// never fill a second, and `Vec`'s first growth would reserve four (224 bytes).
+    fn push(&mut self, b: Bucket) {
+        if self.buckets.capacity() == 0 {
+            self.buckets.reserve_exact(1);
+        }
+        self.buckets.push(b);
     }
 
     /// Doubles the bucket width, merging neighbours.

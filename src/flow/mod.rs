@@ -1,6 +1,7 @@
 //! Flow stage: bidirectional 5-tuple flows with Zeek-style state, history and records.
 
 pub mod activity;
+mod index;
 pub mod key;
 mod lru;
 pub mod record;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
+use super::index::{Index, Keys};
 use super::key::{Endpoint, FlowKey};
 use super::lru::{Linked, Links, List, NIL};
 use super::record::{EndReason, FlowRecord, mac_string, secs_us};
@@ -267,6 +268,12 @@ struct FragEntry {
 /// Slab of flows: `None` slots are on the free list.
 struct Slab<T>(Vec<Option<Flow<T>>>);
 
+impl<T> Keys for Slab<T> {
+    fn key(&self, i: u32) -> &FlowKey {
+        &self.0[i as usize].as_ref().expect("indexed slot is live").key
+    }
+}
+
 impl<T> Linked for Slab<T> {
     fn links(&mut self, i: u32) -> &mut Links {
         &mut self.0[i as usize].as_mut().expect("linked slot is live").links
@@ -276,7 +283,7 @@ impl<T> Linked for Slab<T> {
 /// The flow table.
 pub struct FlowTable<T> {
     cfg: FlowConfig,
-    map: HashMap<FlowKey, u32, RandomState>,
+    map: Index,
     slab: Slab<T>,
     free: Vec<u32>,
     lists: [List; 4],
@@ -292,7 +299,7 @@ impl<T: Default> FlowTable<T> {
     pub fn new(cfg: FlowConfig) -> Self {
         FlowTable {
             cfg,
-            map: HashMap::default(),
+            map: Index::default(),
             slab: Slab(Vec::new()),
             free: Vec::new(),
             lists: [List::default(); 4],
@@ -316,7 +323,7 @@ impl<T: Default> FlowTable<T> {
 
     /// Whether no flow is live.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.len() == 0
     }
 
     /// Accounts one decoded packet.
@@ -398,7 +405,7 @@ impl<T: Default> FlowTable<T> {
         tcp_flags: Option<u8>,
         h: &mut H,
     ) -> u32 {
-        if let Some(&idx) = self.map.get(&key) {
+        if let Some(idx) = self.map.get(&key, &self.slab) {
             let flow = self.slab.0[idx as usize].as_ref().expect("mapped flow is live");
             // A new SYN on a closed 4-tuple is a new connection (port reuse).
             let new_syn = tcp_flags.is_some_and(|f| f & (SYN | ACK) == SYN);
@@ -468,7 +475,7 @@ impl<T: Default> FlowTable<T> {
                 (self.slab.0.len() - 1) as u32
             }
         };
-        self.map.insert(key, idx);
+        self.map.insert(&key, idx, &self.slab);
         self.lists[class as usize].push_back(&mut self.slab, idx);
         self.stats.peak_live = self.stats.peak_live.max(self.map.len() as u64);
         idx
@@ -479,7 +486,7 @@ impl<T: Default> FlowTable<T> {
         let class = self.slab.0[idx as usize].as_ref().expect("live").class;
         self.lists[class as usize].remove(&mut self.slab, idx);
         let mut flow = self.slab.0[idx as usize].take().expect("live");
-        self.map.remove(&flow.key);
+        self.map.remove(&flow.key, idx);
         self.free.push(idx);
         let reason = reason.or(flow.close_reason).unwrap_or(EndReason::Idle);
         h.end(&mut flow, reason);
@@ -564,7 +571,8 @@ impl<T: Default> FlowTable<T> {
         let (src, dst) = (Endpoint::new(d.src, 0), Endpoint::new(d.dst, 0));
         let fk = FragKey { src, dst, proto: d.proto, id: frag.id };
         let entry = self.frags.get_mut(&fk);
-        let flow_idx = entry.as_ref().and_then(|e| e.flow).and_then(|k| self.map.get(&k).copied());
+        let flow_idx =
+            entry.as_ref().and_then(|e| e.flow).and_then(|k| self.map.get(&k, &self.slab));
         match (entry, flow_idx) {
             (Some(e), Some(idx)) => {
                 e.seen = ts;

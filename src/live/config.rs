@@ -63,6 +63,8 @@ pub struct FlowSection {
     pub active_timeout: Option<u64>,
     /// Most live flows.
     pub max_flows: Option<usize>,
+    /// Most devices held.
+    pub max_devices: Option<usize>,
 }
 
 /// A size given as a number of bytes or as text with a unit.

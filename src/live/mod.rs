@@ -67,6 +67,8 @@ pub struct LiveOptions {
     pub country_db: Option<PathBuf>,
     /// The watched devices' networks.
     pub local_networks: Vec<ipnet::IpNet>,
+    /// Most devices held by the exposure map.
+    pub max_devices: usize,
     /// How frames reach the pipeline (a benchmarking switch).
     pub handoff: Handoff,
 }
@@ -408,10 +410,13 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     };
     let user = privs::target_user(opts.user.as_deref())?;
     privs::prepare_dir(&opts.out, user.as_ref())?;
-    if let Some(u) = &user {
-        privs::drop_to(u)?;
-        tracing::info!(user = %u.name, "dropped privileges");
-    }
+    // Every capability goes now, root or setcap: nothing after this needs one.
+    let dropped = privs::drop_capabilities(user.as_ref())?;
+    tracing::info!(
+        user = user.as_ref().map_or("(unchanged)", |u| u.name.as_str()),
+        bounding_set_emptied = dropped.bounding,
+        "dropped privileges: no capability left"
+    );
     let now = wall_now();
     // After the switch, a directory under /root is out of reach: say who tried.
     let who = user.as_ref().map(|u| format!(" as user {}", u.name)).unwrap_or_default();
@@ -428,6 +433,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         sink: Box::new(
             crate::exposure::ExposureConfig {
                 local_nets: opts.local_networks.clone(),
+                max_devices: opts.max_devices,
                 settle_secs: (opts.flow.active_timeout + opts.flow.tcp_idle) as f64 / 1e9,
                 ..crate::exposure::ExposureConfig::default()
             }

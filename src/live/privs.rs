@@ -59,3 +59,61 @@ pub fn drop_to(user: &User) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// What [`drop_capabilities`] could do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapsDropped {
+    /// The bounding set was emptied (needs `CAP_SETPCAP`: root can, a setcap binary cannot).
+    pub bounding: bool,
+}
+
+/// Gives up every capability for good, once the interface is open and the files outside the
+/// output directory are created: in root mode (after switching user, which needs `CAP_SETUID`)
+/// and in setcap mode, where the process keeps `CAP_NET_RAW`/`CAP_NET_ADMIN` otherwise. Empties
+/// the bounding set where allowed and sets no-new-privs, so nothing can be regained through
+/// exec. Must run before any thread is started (capabilities are per thread; later threads
+/// inherit the empty sets); it checks every thread of the process and fails if one kept any.
+pub fn drop_capabilities(user: Option<&User>) -> anyhow::Result<CapsDropped> {
+    use caps::CapSet;
+    // The bounding set first: dropping from it needs CAP_SETPCAP, gone a moment later.
+    let bounding =
+        caps::has_cap(None, CapSet::Effective, caps::Capability::CAP_SETPCAP).unwrap_or(false);
+    if bounding {
+        for cap in caps::runtime::thread_all_supported() {
+            caps::drop(None, CapSet::Bounding, cap)
+                .with_context(|| format!("cannot drop {cap} from the bounding set"))?;
+        }
+    }
+    if let Some(u) = user {
+        drop_to(u)?;
+    }
+    nix::sys::prctl::set_no_new_privs().context("cannot set no-new-privs")?;
+    for set in [CapSet::Ambient, CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
+        caps::clear(None, set).with_context(|| format!("cannot clear the {set:?} capabilities"))?;
+    }
+    let kept = threads_with_capabilities();
+    if !kept.is_empty() {
+        bail!("capabilities still held by thread(s) {}", kept.join(", "));
+    }
+    Ok(CapsDropped { bounding })
+}
+
+/// Threads of this process whose effective or permitted set is not empty (from
+/// `/proc/self/task/*/status`).
+pub fn threads_with_capabilities() -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    let mut kept = Vec::new();
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let held = status.lines().any(|l| {
+            (l.starts_with("CapEff:") || l.starts_with("CapPrm:"))
+                && l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|v| !v.trim_start_matches('0').is_empty())
+        });
+        if held {
+            kept.push(task.file_name().to_string_lossy().into_owned());
+        }
+    }
+    kept
+}

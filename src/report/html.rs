@@ -64,6 +64,10 @@ const KINDS: [(&str, &str); 6] = [
 
 /// The whole page.
 pub fn render(r: &Report) -> String {
+    // Every value read back (events.jsonl, the database) is escaped here, once, before any of it
+    // is laid out: below, report values are written as they are, and no field can be missed.
+    let escaped = r.map_strings(esc);
+    let r = &escaped;
     let mut o = String::with_capacity(64 * 1024);
     o.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     o.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
@@ -108,10 +112,10 @@ fn devices_table(o: &mut String, r: &Report) {
         let _ = write!(
             o,
             "<tr class=\"dev\" data-target=\"dev-{i}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"addr\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{calls}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(&d.device),
-            esc(d.hostname.as_deref().unwrap_or("")),
-            esc(d.oui_vendor.as_deref().unwrap_or("")),
-            esc(&addrs),
+            d.device,
+            d.hostname.as_deref().unwrap_or(""),
+            d.oui_vendor.as_deref().unwrap_or(""),
+            addrs,
             d.meta_flows,
             bytes(d.meta_bytes_up),
             bytes(d.meta_bytes_down),
@@ -124,9 +128,9 @@ fn devices_table(o: &mut String, r: &Report) {
 }
 
 fn device_section(o: &mut String, r: &Report, d: &DeviceEvent, i: usize) {
-    let _ = write!(o, "<section class=\"device\" id=\"dev-{i}\"><h2>{}", esc(&d.device));
+    let _ = write!(o, "<section class=\"device\" id=\"dev-{i}\"><h2>{}", d.device);
     if let Some(h) = &d.hostname {
-        let _ = write!(o, " — {}", esc(h));
+        let _ = write!(o, " — {h}");
     }
     o.push_str("</h2><dl>");
     let addrs: Vec<String> = d.addresses.iter().map(|a| a.to_string()).collect();
@@ -159,7 +163,7 @@ fn device_section(o: &mut String, r: &Report, d: &DeviceEvent, i: usize) {
     ];
     for (k, v) in facts {
         if let Some(v) = v {
-            let _ = write!(o, "<dt>{k}</dt><dd>{}</dd>", esc(&v));
+            let _ = write!(o, "<dt>{k}</dt><dd>{v}</dd>");
         }
     }
     o.push_str("</dl><h3>Timeline of Meta contacts</h3>");
@@ -230,7 +234,7 @@ fn timeline(o: &mut String, r: &Report, d: &DeviceEvent) {
             "<rect x=\"{a:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"14\" rx=\"3\" fill=\"#264653\"><title>{} {} for {}, {} bursts</title></rect>",
             8.0 + row_h,
             (b - a).max(3.0),
-            esc(&s.session),
+            s.session,
             time(s.ts),
             duration(s.duration),
             s.bursts
@@ -268,7 +272,7 @@ fn service_bars(o: &mut String, d: &DeviceEvent) {
     );
     for (i, s) in d.services.iter().enumerate() {
         let y = 6.0 + i as f64 * 40.0;
-        let _ = write!(o, "<text x=\"4\" y=\"{:.1}\">{}</text>", y + 20.0, esc(&s.service));
+        let _ = write!(o, "<text x=\"4\" y=\"{:.1}\">{}</text>", y + 20.0, s.service);
         for (j, (v, colour, what)) in
             [(s.bytes_up, "#e76f51", "sent"), (s.bytes_down, "#2a9d8f", "received")]
                 .into_iter()
@@ -332,16 +336,16 @@ fn policy_table<'a>(o: &mut String, exposures: impl Iterator<Item = &'a Exposure
         let _ = write!(
             o,
             "<tr><td>{}</td><td><span class=\"st st-{1}\">{1}</span></td><td><span class=\"st st-{2}\">{2}</span></td><td class=\"n\">{3}</td><td class=\"n\">{4}</td><td>{5}</td><td class=\"ev\">",
-            esc(&e.field),
-            esc(&e.observability),
-            esc(&e.status),
+            e.field,
+            e.observability,
+            e.status,
             e.count,
             if e.bytes > 0 { bytes(e.bytes) } else { String::new() },
             when
         );
         for (k, ev) in e.evidence.iter().enumerate() {
             let class = if k >= 3 { " class=\"hidden\"" } else { "" };
-            let _ = write!(o, "<span{class}>{}</span>", esc(ev));
+            let _ = write!(o, "<span{class}>{ev}</span>");
         }
         if e.evidence.len() > 3 {
             let _ = write!(o, "<span class=\"more\">{} more</span>", e.evidence.len() - 3);

@@ -7,6 +7,28 @@ use anyhow::Context;
 
 use crate::exposure::events::{ActivityEvent, DeviceEvent, ExposureEvent, SessionEvent};
 
+fn map_all<T: serde::Serialize + serde::de::DeserializeOwned>(
+    items: &[T],
+    f: &impl Fn(&str) -> String,
+) -> Vec<T> {
+    fn walk(v: serde_json::Value, f: &impl Fn(&str) -> String) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => Value::String(f(&s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(|x| walk(x, f)).collect()),
+            Value::Object(m) => {
+                Value::Object(m.into_iter().map(|(k, x)| (f(&k), walk(x, f))).collect())
+            }
+            other => other,
+        }
+    }
+    items
+        .iter()
+        .filter_map(|x| serde_json::to_value(x).ok())
+        .filter_map(|v| serde_json::from_value(walk(v, f)).ok())
+        .collect()
+}
+
 /// Everything a report shows.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -21,6 +43,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report with every string in it (values and map keys, in every event, whatever the
+    /// field) passed through `f`: the one place read-back values are made safe for a page or a
+    /// terminal. An event that no longer reads back (impossible: typed fields hold no character
+    /// an escaper changes) is dropped.
+    pub fn map_strings(&self, f: impl Fn(&str) -> String) -> Report {
+        Report {
+            devices: map_all(&self.devices, &f),
+            sessions: map_all(&self.sessions, &f),
+            activities: map_all(&self.activities, &f),
+            exposures: map_all(&self.exposures, &f),
+        }
+    }
+
     fn line(&mut self, kind: &str, json: &str) -> anyhow::Result<()> {
         match kind {
             "device" => self.devices.push(serde_json::from_str(json)?),

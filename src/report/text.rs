@@ -8,6 +8,10 @@ use crate::exposure::events::DeviceEvent;
 
 /// The summary as text.
 pub fn render(r: &Report) -> String {
+    // Every value read back is escaped here, once (host names, User-Agents, anything a crafted
+    // events file holds): no control character reaches the terminal, no value adds a line.
+    let escaped = r.map_strings(|s| crate::term::escape(s).into_owned());
+    let r = &escaped;
     let mut o = String::new();
     let meta: Vec<&DeviceEvent> = r.devices.iter().filter(|d| d.meta_flows > 0).collect();
     let first = r.devices.iter().map(|d| d.first_seen).reduce(f64::min);

@@ -291,3 +291,53 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg(&self.path).status();
     }
 }
+
+/// A DHCPDISCOVER (BOOTP request, magic cookie, options 53, 12 host name, 55, end) from `mac`.
+pub fn dhcp_discover(mac: [u8; 6], xid: u32, hostname: &[u8]) -> Vec<u8> {
+    let mut m = vec![1, 1, 6, 0];
+    m.extend(xid.to_be_bytes());
+    m.extend([0u8; 20]); // secs, flags, ciaddr, yiaddr, siaddr, giaddr
+    m.extend(mac);
+    m.extend([0u8; 10 + 64 + 128]); // chaddr padding, sname, file
+    m.extend([0x63, 0x82, 0x53, 0x63, 53, 1, 1, 12, hostname.len() as u8]);
+    m.extend(hostname);
+    m.extend([55, 4, 1, 3, 6, 15, 255]);
+    m
+}
+
+/// An Ethernet frame of a DHCPDISCOVER on the shared 0.0.0.0:68 → 255.255.255.255:67 flow.
+pub fn dhcp_discover_frame(mac: [u8; 6], xid: u32, hostname: &[u8]) -> Vec<u8> {
+    udp_macs(
+        mac,
+        [0xff; 6],
+        (Ipv4Addr::UNSPECIFIED, 68),
+        (Ipv4Addr::BROADCAST, 67),
+        &dhcp_discover(mac, xid, hostname),
+    )
+}
+
+/// The JSON lines of `out/events.jsonl` of this kind.
+pub fn events_of_kind(out: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(out.join("events.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
+
+/// A DNS response for `name` (type A): one answer when `addr` is given, else NXDOMAIN.
+pub fn dns_response(id: u16, name: &str, addr: Option<Ipv4Addr>) -> Vec<u8> {
+    let rcode = if addr.is_some() { 0 } else { 3 };
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend([0x81, 0x80 | rcode, 0, 1, 0, u8::from(addr.is_some()), 0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend(label.as_bytes());
+    }
+    m.extend([0, 0, 1, 0, 1]);
+    if let Some(a) = addr {
+        m.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        m.extend(a.octets());
+    }
+    m
+}
