@@ -3,18 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use leakscope::flow::FlowConfig;
 use leakscope::live::Handoff;
 use leakscope::output::pcap::PcapKeep;
 use leakscope::replay::{ReplayOptions, replay};
 
 mod capture_cmd;
+mod cli_generate;
 
 #[derive(Parser)]
 #[command(
     name = "leakscope",
-    version,
+    version = cli_generate::VERSION,
     about = "See what WhatsApp and other Meta apps send to Meta, from the network alone"
 )]
 struct Cli {
@@ -44,6 +45,11 @@ enum Command {
     Rules {
         #[command(subcommand)]
         cmd: RulesCmd,
+    },
+    /// Write man pages or shell completions (bash, zsh, fish) to a directory.
+    Generate {
+        #[command(subcommand)]
+        cmd: cli_generate::GenerateCmd,
     },
 }
 
@@ -331,6 +337,7 @@ fn main() -> ExitCode {
         Command::Interfaces => capture_cmd::interfaces(),
         Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
+        Command::Generate { cmd } => cli_generate::run(cmd, Cli::command()),
     };
     match result {
         Ok(code) => code,
