@@ -110,6 +110,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         asn_db: a.asn_db.clone().or(c.asn_db.clone()),
         country_db: a.country_db.clone().or(c.country_db.clone()),
         local_networks,
+        oui_file: a.oui_file.clone().or(c.oui_file.clone()),
         handoff: a.handoff,
     })
 }

@@ -131,6 +131,9 @@ struct CaptureArgs {
     /// Network of the watched devices, CIDR (repeatable), e.g. 10.42.0.0/24.
     #[arg(long = "local-net", value_name = "CIDR")]
     local_networks: Vec<String>,
+    /// OUI registry for MAC vendor names [default: searched like `replay --oui-file`].
+    #[arg(long, value_name = "FILE")]
+    oui_file: Option<PathBuf>,
     /// TCP idle timeout, seconds [default: 300].
     #[arg(long)]
     tcp_timeout: Option<u64>,
@@ -251,6 +254,10 @@ struct ExposureArgs {
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// OUI registry for MAC vendor names (IEEE oui.txt, arp-scan's or nmap's list). Default: the
+    /// first found of /usr/share/ieee-data/oui.txt, /usr/share/hwdata/oui.txt, arp-scan's, nmap's.
+    #[arg(long, value_name = "FILE")]
+    oui_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -423,8 +430,13 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
 
 impl ExposureArgs {
     fn config(&self) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
+        if let Some(p) = &self.oui_file {
+            std::fs::File::open(p)
+                .map_err(|e| anyhow::anyhow!("--oui-file {}: {e}", p.display()))?;
+        }
         let mut cfg = leakscope::exposure::ExposureConfig {
             local_nets: self.local_nets.clone(),
+            oui_file: self.oui_file.clone(),
             ..Default::default()
         };
         cfg.heuristics.session_gap_secs = self.session_gap.max(0.0);

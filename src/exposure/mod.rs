@@ -84,8 +84,8 @@ pub struct ExposureConfig {
     pub settle_secs: f64,
     /// The policy catalogue.
     pub catalogue: Catalogue,
-    /// IEEE OUI registry.
-    pub oui_file: PathBuf,
+    /// OUI registry (`--oui-file`); `None` searches [`oui::SEARCH_PATHS`].
+    pub oui_file: Option<PathBuf>,
 }
 
 impl Default for ExposureConfig {
@@ -95,7 +95,7 @@ impl Default for ExposureConfig {
             heuristics: Heuristics::default(),
             settle_secs: 2100.0,
             catalogue: Catalogue::builtin(),
-            oui_file: PathBuf::from(oui::DEFAULT_OUI_FILE),
+            oui_file: None,
         }
     }
 }
@@ -465,7 +465,8 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
     fn finish(&mut self) -> Result<(), String> {
         self.settle(true);
         let macs: Vec<&str> = self.devices.values().filter_map(|d| d.mac.as_deref()).collect();
-        let vendors = oui::vendors(&self.cfg.oui_file, &macs);
+        let registry = oui::find(self.cfg.oui_file.as_deref());
+        let vendors = oui::vendors(registry.as_deref(), &macs);
         for dev in self.devices.values_mut() {
             if let Some(v) = dev.mac.as_ref().and_then(|m| vendors.get(m)) {
                 dev.evidence("oui_vendor", dev.first_seen, 0, Some(v), None);

@@ -67,6 +67,8 @@ pub struct LiveOptions {
     pub country_db: Option<PathBuf>,
     /// The watched devices' networks.
     pub local_networks: Vec<ipnet::IpNet>,
+    /// OUI registry (`None`: searched in the usual places).
+    pub oui_file: Option<PathBuf>,
     /// How frames reach the pipeline (a benchmarking switch).
     pub handoff: Handoff,
 }
@@ -428,6 +430,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         sink: Box::new(
             crate::exposure::ExposureConfig {
                 local_nets: opts.local_networks.clone(),
+                oui_file: opts.oui_file.clone(),
                 settle_secs: (opts.flow.active_timeout + opts.flow.tcp_idle) as f64 / 1e9,
                 ..crate::exposure::ExposureConfig::default()
             }
