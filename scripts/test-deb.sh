@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Tests the Debian package `make deb` built (or the .deb given): control fields, the file list,
-# then the package unpacked into a temporary root (dpkg -x, no installation on this machine):
-# the installed binary replays captures/sample-hotspot.pcap and finds the flows of
-# captures/EXPECTED.tsv, every man page renders, the bash completion loads and completes, the
+# Tests the Debian package `make deb` built (or the .deb given): control fields, apt's
+# resolution of its dependencies (simulated), the file list, then the package unpacked into a
+# temporary root (dpkg -x, no installation on this machine): the installed binary replays
+# captures/sample-hotspot.pcap and finds the flows of captures/EXPECTED.tsv, every man page renders, the bash completion loads and completes, the
 # systemd unit starts the packaged binary and its documentation link resolves. `make deb-test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
