@@ -2,8 +2,9 @@
 # Tests the Debian package `make deb` built (or the .deb given): control fields, apt's
 # resolution of its dependencies (simulated), the file list, then the package unpacked into a
 # temporary root (dpkg -x, no installation on this machine): the installed binary replays
-# captures/sample-hotspot.pcap and finds the flows of captures/EXPECTED.tsv, every man page renders, the bash completion loads and completes, the
-# systemd unit starts the packaged binary and its documentation link resolves. `make deb-test`.
+# captures/sample-hotspot.pcap and finds the flows of captures/EXPECTED.tsv, every man page
+# renders, the bash completion loads and completes, the systemd unit starts the packaged binary
+# and its documentation link resolves. `make deb-test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deb="${1:-$(ls -t target/debian/leakscope_*.deb 2>/dev/null | head -n1)}"
