@@ -39,7 +39,7 @@ deb-test:
 	scripts/test-deb.sh
 
 # Licence files and package metadata (CI).
-check-metadata:
+check-metadata: deps
 	scripts/check-metadata.py
 
 # Benchmark: make bench BENCH_PCAP=path/to/file.pcap

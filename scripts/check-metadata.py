@@ -52,7 +52,7 @@ for phrase in [
 
 meta = json.loads(
     subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--locked", "--offline"],
+        ["cargo", "metadata", "--format-version", "1", "--locked"],
         check=True,
         capture_output=True,
         text=True,
@@ -104,7 +104,7 @@ if rv:
             )
 
 listed = subprocess.run(
-    ["cargo", "package", "--list", "--allow-dirty", "--offline", "--locked"],
+    ["cargo", "package", "--list", "--allow-dirty", "--locked"],
     check=True,
     capture_output=True,
     text=True,
