@@ -431,8 +431,9 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
 impl ExposureArgs {
     fn config(&self) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
         if let Some(p) = &self.oui_file {
-            std::fs::File::open(p)
-                .map_err(|e| anyhow::anyhow!("--oui-file {}: {e}", p.display()))?;
+            let f = std::fs::File::open(p).and_then(|f| f.metadata());
+            let f = f.map_err(|e| anyhow::anyhow!("--oui-file {}: {e}", p.display()))?;
+            anyhow::ensure!(f.is_file(), "--oui-file {}: not a file", p.display());
         }
         let mut cfg = leakscope::exposure::ExposureConfig {
             local_nets: self.local_nets.clone(),
