@@ -7,7 +7,7 @@ CARGO ?= cargo
 DEMO_CAPTURE ?= captures/sample-hotspot.pcap
 DEMO_OUT ?= out/demo
 
-.PHONY: deps build demo test lint bench captures fixtures fuzz-smoke fuzz fuzz-seeds
+.PHONY: deps build demo test lint bench captures fixtures fuzz-smoke fuzz fuzz-seeds deb deb-test check-metadata
 
 deps:
 	@scripts/install-deps.sh
@@ -30,6 +30,17 @@ test: deps
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Debian package (target/debian/leakscope_*.deb; installs cargo-deb and dpkg-dev when missing)
+# and its test (control fields, file list, the unpacked binary on the sample, man pages, completions).
+deb: deps
+	scripts/deb.sh
+deb-test:
+	scripts/test-deb.sh
+
+# Licence files and package metadata (CI).
+check-metadata: deps
+	scripts/check-metadata.py
 
 # Benchmark: make bench BENCH_PCAP=path/to/file.pcap
 BENCH_PCAP ?= $(DEMO_CAPTURE)

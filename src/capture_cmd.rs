@@ -116,6 +116,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         country_db: a.country_db.clone().or(c.country_db.clone()),
         local_networks,
         max_devices,
+        oui_file: a.oui_file.clone().or(c.oui_file.clone()),
         handoff: a.handoff,
     })
 }

@@ -3,18 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use leakscope::flow::FlowConfig;
 use leakscope::live::Handoff;
 use leakscope::output::pcap::PcapKeep;
 use leakscope::replay::{ReplayOptions, replay};
 
 mod capture_cmd;
+mod cli_generate;
 
 #[derive(Parser)]
 #[command(
     name = "leakscope",
-    version,
+    version = cli_generate::VERSION,
     about = "See what WhatsApp and other Meta apps send to Meta, from the network alone"
 )]
 struct Cli {
@@ -44,6 +45,11 @@ enum Command {
     Rules {
         #[command(subcommand)]
         cmd: RulesCmd,
+    },
+    /// Write man pages or shell completions (bash, zsh, fish) to a directory.
+    Generate {
+        #[command(subcommand)]
+        cmd: cli_generate::GenerateCmd,
     },
 }
 
@@ -125,6 +131,9 @@ struct CaptureArgs {
     /// Network of the watched devices, CIDR (repeatable), e.g. 10.42.0.0/24.
     #[arg(long = "local-net", value_name = "CIDR")]
     local_networks: Vec<String>,
+    /// OUI registry for MAC vendor names [default: searched like `replay --oui-file`].
+    #[arg(long, value_name = "FILE")]
+    oui_file: Option<PathBuf>,
     /// TCP idle timeout, seconds [default: 300].
     #[arg(long)]
     tcp_timeout: Option<u64>,
@@ -253,6 +262,10 @@ struct ExposureArgs {
     /// forgotten beyond.
     #[arg(long, value_name = "N", default_value_t = leakscope::exposure::DEFAULT_MAX_DEVICES)]
     max_devices: usize,
+    /// OUI registry for MAC vendor names (IEEE oui.txt, arp-scan's or nmap's list). Default: the
+    /// first found of /usr/share/ieee-data/oui.txt, /usr/share/hwdata/oui.txt, arp-scan's, nmap's.
+    #[arg(long, value_name = "FILE")]
+    oui_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -344,6 +357,7 @@ fn main() -> ExitCode {
         Command::Interfaces => capture_cmd::interfaces(),
         Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
+        Command::Generate { cmd } => cli_generate::run(cmd, Cli::command()),
     };
     match result {
         Ok(code) => code,
@@ -439,9 +453,15 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
 
 impl ExposureArgs {
     fn config(&self) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
+        if let Some(p) = &self.oui_file {
+            let f = std::fs::File::open(p).and_then(|f| f.metadata());
+            let f = f.map_err(|e| anyhow::anyhow!("--oui-file {}: {e}", p.display()))?;
+            anyhow::ensure!(f.is_file(), "--oui-file {}: not a file", p.display());
+        }
         let mut cfg = leakscope::exposure::ExposureConfig {
             local_nets: self.local_nets.clone(),
             max_devices: self.max_devices.max(1),
+            oui_file: self.oui_file.clone(),
             ..Default::default()
         };
         cfg.heuristics.session_gap_secs = self.session_gap.max(0.0);

@@ -84,8 +84,8 @@ pub struct ExposureConfig {
     pub settle_secs: f64,
     /// The policy catalogue.
     pub catalogue: Catalogue,
-    /// IEEE OUI registry.
-    pub oui_file: PathBuf,
+    /// OUI registry (`--oui-file`); `None` searches [`oui::SEARCH_PATHS`].
+    pub oui_file: Option<PathBuf>,
     /// Most devices kept (`--max-devices`); beyond, the least recently seen are written and
     /// forgotten.
     pub max_devices: usize,
@@ -102,7 +102,7 @@ impl Default for ExposureConfig {
             heuristics: Heuristics::default(),
             settle_secs: 2100.0,
             catalogue: Catalogue::builtin(),
-            oui_file: PathBuf::from(oui::DEFAULT_OUI_FILE),
+            oui_file: None,
             max_devices: DEFAULT_MAX_DEVICES,
         }
     }
@@ -242,7 +242,8 @@ impl<S: RecordSink> ExposureSink<S> {
     fn write_devices(&mut self, mut devices: Vec<Device>) {
         devices.sort_by(|a, b| a.id.cmp(&b.id));
         let macs: Vec<&str> = devices.iter().filter_map(|d| d.mac.as_deref()).collect();
-        let vendors = oui::vendors(&self.cfg.oui_file, &macs);
+        let registry = oui::find(self.cfg.oui_file.as_deref());
+        let vendors = oui::vendors(registry.as_deref(), &macs);
         for mut dev in devices {
             let vendor = dev.mac.as_ref().and_then(|m| vendors.get(m)).cloned();
             if let Some(v) = &vendor {

@@ -1,18 +1,33 @@
-//! MAC vendor names from the IEEE OUI registry as Debian's `ieee-data` ships it
-//! (`/usr/share/ieee-data/oui.txt`). Looked up once at the end, for the MACs seen only, so the
-//! (multi-megabyte) file is never held in memory. Missing file: no vendor names.
+//! MAC vendor names from an OUI registry: the IEEE file as Debian's `ieee-data` and hwdata ship it
+//! (`00-1A-11   (hex)\t\tGoogle, Inc.`), or the one-line-per-prefix lists of arp-scan and nmap
+//! (`001A11\tGoogle, Inc.`). Looked up once at the end, for the MACs seen only, so the
+//! (multi-megabyte) file is never held in memory. No file: no vendor names, and a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Where Debian's `ieee-data` puts the registry.
-pub const DEFAULT_OUI_FILE: &str = "/usr/share/ieee-data/oui.txt";
+/// Where distributions put an OUI registry, searched in this order when `--oui-file` is not given.
+pub const SEARCH_PATHS: &[&str] = &[
+    "/usr/share/ieee-data/oui.txt",      // Debian, Ubuntu: ieee-data
+    "/usr/share/hwdata/oui.txt",         // Fedora, Arch, openSUSE, Alpine: hwdata
+    "/usr/share/arp-scan/ieee-oui.txt",  // arp-scan (Debian, Arch, ...)
+    "/usr/share/nmap/nmap-mac-prefixes", // nmap (any distribution)
+];
+
+/// The registry to read: `explicit` when given, else the first of [`SEARCH_PATHS`] present.
+pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_owned()),
+        None => SEARCH_PATHS.iter().map(PathBuf::from).find(|p| p.is_file()),
+    }
+}
 
 /// What to call a MAC whose locally-administered bit is set (randomised, as phones do per network).
 pub const LOCALLY_ADMINISTERED: &str = "locally administered (randomised)";
 
-/// Vendor names for `macs` (`aa:bb:cc:dd:ee:ff`), keyed by MAC.
-pub fn vendors(path: &Path, macs: &[&str]) -> BTreeMap<String, String> {
+/// Vendor names for `macs` (`aa:bb:cc:dd:ee:ff`), keyed by MAC. `path` is the registry from
+/// [`find`]; `None` or an unreadable file gives the randomised MACs only, with a warning.
+pub fn vendors(path: Option<&Path>, macs: &[&str]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     for &m in macs {
@@ -26,11 +41,40 @@ pub fn vendors(path: &Path, macs: &[&str]) -> BTreeMap<String, String> {
     if wanted.is_empty() {
         return out;
     }
-    let Ok(data) = std::fs::read(path) else { return out };
+    let data = match path.map(|p| (p, std::fs::read(p))) {
+        Some((_, Ok(data))) => data,
+        Some((p, Err(e))) => {
+            tracing::warn!("OUI registry {}: {e}; MAC vendor names left out", p.display());
+            return out;
+        }
+        None => {
+            tracing::warn!(
+                "no OUI registry found (looked for {}); MAC vendor names left out: install ieee-data (Debian, Ubuntu) or hwdata, or pass --oui-file",
+                SEARCH_PATHS.join(", ")
+            );
+            return out;
+        }
+    };
+    let found = if memchr::memmem::find(&data, b"(hex)").is_some() {
+        ieee_lines(&data, &wanted)
+    } else {
+        prefix_lines(&data, &wanted)
+    };
+    for &m in macs {
+        if let Some(v) =
+            m.get(0..8).and_then(|p| found.get(&p.replace(':', "-").to_ascii_uppercase()))
+        {
+            out.insert(m.to_owned(), v.clone());
+        }
+    }
+    out
+}
+
+/// The IEEE file: lines look like "00-00-0C   (hex)\t\tCisco Systems, Inc". Jumps from one
+/// "(hex)" to the next (SIMD search) instead of walking 150 000 lines.
+fn ieee_lines(data: &[u8], wanted: &BTreeSet<String>) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
-    // Lines look like "00-00-0C   (hex)\t\tCisco Systems, Inc".
-    // Jump from one "(hex)" to the next (SIMD search) instead of walking 150 000 lines.
-    for at in memchr::memmem::find_iter(&data, b"(hex)") {
+    for at in memchr::memmem::find_iter(data, b"(hex)") {
         let start = data[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let Some(prefix) = data.get(start..start + 8).and_then(|p| std::str::from_utf8(p).ok())
         else {
@@ -44,14 +88,27 @@ pub fn vendors(path: &Path, macs: &[&str]) -> BTreeMap<String, String> {
         let vendor = String::from_utf8_lossy(&rest[..end]).trim().to_owned();
         found.insert(prefix.to_owned(), vendor);
     }
-    for &m in macs {
-        if let Some(v) =
-            m.get(0..8).and_then(|p| found.get(&p.replace(':', "-").to_ascii_uppercase()))
-        {
-            out.insert(m.to_owned(), v.clone());
+    found
+}
+
+/// arp-scan's and nmap's lists: "001A11<whitespace>Google, Inc.", `#` comments. Longer
+/// prefixes (MA-M, MA-S: 7 or 9 digits) are skipped: a 24-bit OUI is all a MAC is looked up by.
+fn prefix_lines(data: &[u8], wanted: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for line in data.split(|&b| b == b'\n') {
+        let Some(hex) = line.get(..6).filter(|h| h.iter().all(u8::is_ascii_hexdigit)) else {
+            continue;
+        };
+        if !line.get(6).is_some_and(|b| *b == b' ' || *b == b'\t') {
+            continue;
+        }
+        let h = std::str::from_utf8(hex).unwrap_or_default().to_ascii_uppercase();
+        let key = format!("{}-{}-{}", &h[0..2], &h[2..4], &h[4..6]);
+        if wanted.contains(&key) {
+            found.insert(key, String::from_utf8_lossy(&line[7..]).trim().to_owned());
         }
     }
-    out
+    found
 }
 
 #[cfg(test)]
@@ -67,10 +124,48 @@ mod tests {
             "OUI/MA-L\n\n00-1A-11   (hex)\t\tGoogle, Inc.\n001A11     (base 16)\t\tGoogle, Inc.\n",
         )
         .unwrap();
-        let v = vendors(&p, &["00:1a:11:00:00:01", "02:00:00:00:00:01", "00:00:00:00:00:09"]);
+        let macs = ["00:1a:11:00:00:01", "02:00:00:00:00:01", "00:00:00:00:00:09"];
+        let v = vendors(Some(&p), &macs);
         assert_eq!(v["00:1a:11:00:00:01"], "Google, Inc.");
         assert_eq!(v["02:00:00:00:00:01"], LOCALLY_ADMINISTERED);
         assert!(!v.contains_key("00:00:00:00:00:09"));
-        assert!(vendors(Path::new("/nonexistent"), &["00:1a:11:00:00:01"]).is_empty());
+        let v = vendors(Some(Path::new("/nonexistent")), &macs);
+        assert_eq!(v.len(), 1, "only the randomised MAC without a registry: {v:?}");
+        assert_eq!(vendors(None, &macs), v);
+    }
+
+    /// arp-scan's ieee-oui.txt and nmap's nmap-mac-prefixes, as their Debian packages ship them.
+    #[test]
+    fn prefix_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let macs = ["00:1a:11:00:00:01", "f4:f5:d8:00:00:02", "00:00:0c:00:00:03"];
+        for (name, text) in [
+            (
+                "ieee-oui.txt",
+                "# arp-scan\n0050C27D5\tDEUTA-WERKE GmbH\n001A11\tGoogle, Inc.\nF4F5D8\tGoogle, Inc.\n",
+            ),
+            (
+                "nmap-mac-prefixes",
+                "# nmap\n000000 Xerox\n001A11 Google\nf4f5d8 Google\n00000C1 Not an OUI\n",
+            ),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            let v = vendors(Some(&p), &macs);
+            assert!(v["00:1a:11:00:00:01"].starts_with("Google"), "{name}: {v:?}");
+            assert!(v["f4:f5:d8:00:00:02"].starts_with("Google"), "{name}: {v:?}");
+            assert!(
+                !v.contains_key("00:00:0c:00:00:03"),
+                "{name}: a longer prefix is no OUI: {v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn explicit_file_wins_over_the_search() {
+        let p = Path::new("/some/oui.txt");
+        assert_eq!(find(Some(p)).as_deref(), Some(p));
+        let searched = find(None);
+        assert!(searched.as_ref().is_none_or(|f| SEARCH_PATHS.iter().any(|s| f == Path::new(s))));
     }
 }

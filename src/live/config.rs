@@ -31,6 +31,8 @@ pub struct DaemonConfig {
     pub country_db: Option<PathBuf>,
     /// User to switch to after opening the interface (`root` keeps root).
     pub user: Option<String>,
+    /// OUI registry for MAC vendor names (default: searched in the usual places).
+    pub oui_file: Option<PathBuf>,
     /// The watched devices' networks (CIDR), e.g. the hotspot's `10.42.0.0/24`.
     pub local_networks: Option<Vec<Spanned<String>>>,
     /// Bytes kept of each frame.

@@ -69,6 +69,8 @@ pub struct LiveOptions {
     pub local_networks: Vec<ipnet::IpNet>,
     /// Most devices held by the exposure map.
     pub max_devices: usize,
+    /// OUI registry (`None`: searched in the usual places).
+    pub oui_file: Option<PathBuf>,
     /// How frames reach the pipeline (a benchmarking switch).
     pub handoff: Handoff,
 }
@@ -434,6 +436,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
             crate::exposure::ExposureConfig {
                 local_nets: opts.local_networks.clone(),
                 max_devices: opts.max_devices,
+                oui_file: opts.oui_file.clone(),
                 settle_secs: (opts.flow.active_timeout + opts.flow.tcp_idle) as f64 / 1e9,
                 ..crate::exposure::ExposureConfig::default()
             }

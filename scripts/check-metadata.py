@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""CI check of the licence files and the package metadata (`make check-metadata`).
+
+Fails, listing every problem, when: a licence file is missing or not the standard text; a Cargo
+field crates.io and cargo-deb rely on is missing or malformed; rust-version is below a
+dependency's (the build would then fail on the toolchain the manifest promises); the crate
+tarball would leave out the licences; CHANGELOG.md lacks the current version or [Unreleased];
+a file the Debian package installs is missing; the systemd unit's documentation is not packaged.
+"""
+import glob
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+
+os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+problems = []
+
+
+def need(ok, msg):
+    if not ok:
+        problems.append(msg)
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        problems.append(f"{path}: {e.strerror}")
+        return ""
+
+
+# The Apache text must be verbatim (apache.org/licenses/LICENSE-2.0.txt, as Debian ships it in
+# /usr/share/common-licenses/Apache-2.0).
+APACHE_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+apache = read("LICENSE-APACHE")
+need(
+    hashlib.sha256(apache.encode()).hexdigest() == APACHE_SHA256,
+    "LICENSE-APACHE: not the verbatim Apache License 2.0 text",
+)
+mit = " ".join(read("LICENSE-MIT").split())
+need(mit.startswith("MIT License Copyright (c) "), "LICENSE-MIT: no 'MIT License' / copyright line")
+for phrase in [
+    "Permission is hereby granted, free of charge, to any person obtaining a copy",
+    "The above copyright notice and this permission notice shall be included in all copies",
+    'THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND',
+]:
+    need(phrase in mit, f"LICENSE-MIT: lacks {phrase!r}")
+
+meta = json.loads(
+    subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--locked"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+)
+pkgs = {p["id"]: p for p in meta["packages"]}
+me = next(p for p in meta["packages"] if p["name"] == "leakscope" and p["source"] is None)
+need(me["license"] == "MIT OR Apache-2.0", f"Cargo.toml: license = {me['license']!r}, want 'MIT OR Apache-2.0'")
+need(len(me.get("description") or "") >= 20, "Cargo.toml: description missing or too short")
+need(me.get("readme") and os.path.isfile(me["readme"]), "Cargo.toml: readme missing or not a file")
+kw = me.get("keywords") or []
+need(1 <= len(kw) <= 5, f"Cargo.toml: keywords: {len(kw)}, crates.io takes 1 to 5")
+for k in kw:
+    need(re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]{0,19}", k) is not None, f"Cargo.toml: keyword {k!r} invalid")
+# crates.io category slugs used by command-line network tools (crates.io rejects unknown ones).
+KNOWN = {"command-line-utilities", "network-programming", "parser-implementations", "visualization"}
+cats = me.get("categories") or []
+need(cats, "Cargo.toml: no categories")
+for c in cats:
+    need(c in KNOWN, f"Cargo.toml: category {c!r} not a known crates.io slug")
+repo = me.get("repository")
+need(repo is None or re.match(r"https://", repo), f"Cargo.toml: repository {repo!r} not an https URL")
+
+# rust-version: at least the highest rust-version among the dependencies actually built.
+def ver(v):
+    return tuple(int(x) for x in v.split("."))[:3] + (0,) * (3 - len(v.split(".")))
+
+
+rv = me.get("rust_version")
+need(rv is not None, "Cargo.toml: rust-version missing")
+if rv:
+    nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
+    seen, todo = set(), [me["id"]]
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        for d in nodes[i]["deps"]:
+            kinds = {k["kind"] for k in d["dep_kinds"]}
+            if i == me["id"] and kinds == {"dev"}:
+                continue  # dev-dependencies do not build the program
+            todo.append(d["pkg"])
+    for i in seen - {me["id"]}:
+        drv = pkgs[i].get("rust_version")
+        if drv and ver(drv) > ver(rv):
+            problems.append(
+                f"Cargo.toml: rust-version {rv} below {pkgs[i]['name']} {pkgs[i]['version']}'s {drv}"
+            )
+
+listed = subprocess.run(
+    ["cargo", "package", "--list", "--allow-dirty", "--locked"],
+    check=True,
+    capture_output=True,
+    text=True,
+).stdout.split()
+for f in ["LICENSE-MIT", "LICENSE-APACHE", "README.md", "CHANGELOG.md", "build.rs", "Cargo.lock"]:
+    need(f in listed, f"cargo package leaves out {f}")
+
+changelog = read("CHANGELOG.md")
+version = me["version"]
+need("## [Unreleased]" in changelog or f"## [{version}]" in changelog,
+     f"CHANGELOG.md: neither [Unreleased] nor [{version}]")
+need("keepachangelog.com" in changelog, "CHANGELOG.md: does not say it follows Keep a Changelog")
+
+deb = me["metadata"]["deb"]
+for src, *_ in deb["assets"]:
+    if src.startswith("target/"):
+        continue  # built or generated by scripts/deb.sh
+    need(glob.glob(src), f"Cargo.toml [package.metadata.deb] asset {src!r} matches no file")
+unit = read("contrib/leakscope.service")
+docs = re.findall(r"^Documentation=file:///usr/share/doc/leakscope/(\S+)", unit, re.M)
+need(docs, "contrib/leakscope.service: no Documentation= under /usr/share/doc/leakscope")
+for d in docs:
+    need(os.path.isfile(os.path.join("docs", d)), f"contrib/leakscope.service documents {d}, not in docs/")
+need(any(s == "docs/*.md" for s, *_ in deb["assets"]), "the package does not install docs/*.md")
+
+if problems:
+    for p in problems:
+        print(f"check-metadata: {p}", file=sys.stderr)
+    sys.exit(1)
+print(f"check-metadata: licences and metadata of leakscope {version} ok (rust-version {rv})")
