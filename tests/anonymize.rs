@@ -260,7 +260,7 @@ fn every_output_key_was_reviewed() {
         "ja4",
         "ja3",
         "quic_version",
-        "wa_version",
+        "protocol_version",
         "service",
         "endpoint",
         "confidence",

@@ -210,7 +210,7 @@ fn policy_fields_per_device() {
     };
     assert_eq!(ev("cookies"), ["http_cookie=datr", "http_cookie=wa_lang_pref"]);
     assert!(ev("app_version").contains(&"http_user_agent=WhatsApp/2.25.36.73 A".to_owned()));
-    assert!(ev("app_version").contains(&"wa_version=6.3".to_owned()));
+    assert!(ev("app_version").contains(&"protocol_version=6.3".to_owned()));
     assert!(ev("device_details").contains(&"dhcp_hostname=galaxy-s23 (lan)".to_owned()));
     assert_eq!(ev("cross_service"), ["endpoint:facebook.graph=graph.facebook.com"]);
     // The hotspot's public address, as Meta's STUN relays (and the peer) reported it.

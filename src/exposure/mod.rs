@@ -239,8 +239,8 @@ impl<S: RecordSink> ExposureSink<S> {
             dev.evidence("ja4", rec.ts, 0, Some(j), uid);
             dev.strings(None, Some(j));
         }
-        if let Some(v) = rec.wa_version.as_deref() {
-            dev.evidence("wa_version", rec.ts, 0, Some(v), uid);
+        if let Some(v) = rec.protocol_version.as_deref() {
+            dev.evidence("protocol_version", rec.ts, 0, Some(v), uid);
         }
         if let Some(cc) = rec.resp_cc.as_deref() {
             dev.evidence("server_country", rec.ts, 0, Some(cc), uid);

@@ -52,7 +52,7 @@ const PLAIN_SIGNALS: &[&str] = &[
     "http_user_agent",
     "http_cookie",
     "ja4",
-    "wa_version",
+    "protocol_version",
     "server_country",
     "public_address",
     "dhcp_hostname",
