@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use maxminddb::{MaxMindDbError, Reader};
 use serde::Deserialize;
@@ -97,11 +98,11 @@ impl Db {
 }
 
 /// Open ASN and country databases (either may be absent; `Geo::default()` has none and answers
-/// every lookup with an empty [`GeoInfo`]).
-#[derive(Default)]
+/// every lookup with an empty [`GeoInfo`]). Clones share the open files.
+#[derive(Default, Clone)]
 pub struct Geo {
-    asn: Option<Db>,
-    country: Option<Db>,
+    asn: Option<Arc<Db>>,
+    country: Option<Arc<Db>>,
 }
 
 impl std::fmt::Debug for Geo {
@@ -133,8 +134,8 @@ impl Geo {
             })
         };
         Ok(Geo {
-            asn: pick(asn, ASN_NAMES).map(|p| Db::open(&p)).transpose()?,
-            country: pick(country, COUNTRY_NAMES).map(|p| Db::open(&p)).transpose()?,
+            asn: pick(asn, ASN_NAMES).map(|p| Db::open(&p).map(Arc::new)).transpose()?,
+            country: pick(country, COUNTRY_NAMES).map(|p| Db::open(&p).map(Arc::new)).transpose()?,
         })
     }
 

@@ -19,6 +19,7 @@ pub mod local;
 pub mod oui;
 pub mod sessions;
 pub mod track;
+pub mod ua;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 use foldhash::fast::RandomState;
 use ipnet::IpNet;
 
+use crate::classify::{Geo, Ruleset};
 use crate::flow::{EndReason, FlowRecord};
 use crate::output::RecordSink;
 use crate::output::events::Event;
@@ -86,6 +88,12 @@ pub struct ExposureConfig {
     pub catalogue: Catalogue,
     /// IEEE OUI registry.
     pub oui_file: PathBuf,
+    /// Country and ASN databases, for the public address Meta saw (never a private address or a
+    /// call peer's).
+    pub geo: Geo,
+    /// Endpoint names of the rules in use (`whatsapp.chat`, …): a field whose endpoint pattern
+    /// matches none says so.
+    pub known_endpoints: Vec<String>,
 }
 
 impl Default for ExposureConfig {
@@ -96,8 +104,15 @@ impl Default for ExposureConfig {
             settle_secs: 2100.0,
             catalogue: Catalogue::builtin(),
             oui_file: PathBuf::from(oui::DEFAULT_OUI_FILE),
+            geo: Geo::default(),
+            known_endpoints: endpoint_names(&Ruleset::builtin()),
         }
     }
+}
+
+/// The endpoint names of `rules`, for [`ExposureConfig::known_endpoints`].
+pub fn endpoint_names(rules: &Ruleset) -> Vec<String> {
+    rules.endpoints().iter().map(|e| e.name.to_string()).collect()
 }
 
 impl ExposureConfig {
@@ -157,6 +172,30 @@ fn role(endpoint: &str) -> &str {
     endpoint.split_once('.').map_or(endpoint, |(_, r)| r)
 }
 
+/// Whether the server is Meta's own: a Meta prefix or ASN, a Meta protocol signature (a
+/// WhatsApp chat preface, a WhatsApp relay), not a name alone (a third-party cache serves
+/// Meta's names from its own addresses) nor a call's peer-to-peer leg (`call_socket` only).
+pub fn meta_operated(rec: &FlowRecord) -> bool {
+    let has = |kind: &str| rec.evidence.iter().any(|e| e.starts_with(kind));
+    has("prefix:") || has("asn:") || has("relay:") || (has("sig:") && !has("call_socket:"))
+}
+
+/// A legacy client's cleartext login: platform and app version from its resource, the phone
+/// number as the dissector masked it.
+fn legacy_login(dev: &mut Device, wa: bool, rec: &FlowRecord) {
+    let uid = Some(rec.uid.as_str());
+    if let Some(res) = rec.wa_client.as_deref() {
+        let (platform, version) = ua::legacy_resource(res);
+        dev.flow_evidence(wa, "legacy_platform", rec.ts, 0, Some(&platform), uid);
+        if let Some(v) = version {
+            dev.flow_evidence(wa, "legacy_app_version", rec.ts, 0, Some(&v), uid);
+        }
+    }
+    if let Some(phone) = rec.wa_phone.as_deref() {
+        dev.flow_evidence(wa, "legacy_phone", rec.ts, 0, Some(phone), uid);
+    }
+}
+
 impl<S: RecordSink> ExposureSink<S> {
     /// The local side of a flow: (device id, address, MAC).
     fn identify(&mut self, rec: &FlowRecord) -> (String, IpAddr, Option<String>) {
@@ -204,60 +243,89 @@ impl<S: RecordSink> ExposureSink<S> {
             (None, "message_burst") => format!("{} B up/{} B down", a.bytes_up, a.bytes_down),
             _ => format!("{} B", a.bytes_up + a.bytes_down),
         };
+        // A Messenger call is not a WhatsApp interaction; telemetry counts what was sent.
+        let wa = a.endpoint.as_deref().is_none_or(|e| e.starts_with("whatsapp."));
+        let bytes =
+            if a.activity == "telemetry" { a.bytes_up } else { a.bytes_up + a.bytes_down };
         let dev = self.device(&a.device, a.ts);
         *dev.activities.entry(a.activity.clone()).or_default() += 1;
         let signal = format!("activity:{}", a.activity);
-        dev.evidence(
-            &signal,
-            a.ts,
-            a.bytes_up + a.bytes_down,
-            Some(&sample),
-            a.uids.first().map(|s| s.as_str()),
-        );
+        dev.flow_evidence(wa, &signal, a.ts, bytes, Some(&sample), a.uids.first().map(|s| s.as_str()));
         self.inner.event(&Event::Activity(a));
     }
 
-    /// Meta-specific bookkeeping of one record of `device`.
+    /// Meta-specific bookkeeping of one record of `device`. Evidence of a WhatsApp flow speaks
+    /// for the WhatsApp fields, that of another service's flow only for `other_meta` fields;
+    /// cleartext and addresses count only from a Meta-operated server (see [`meta_operated`]).
     fn meta_flow(&mut self, id: &str, rec: &FlowRecord, local_is_orig: bool, local_ip: IpAddr) {
         let service = rec.service.as_deref().unwrap_or("meta");
         let endpoint = rec.endpoint.as_deref().unwrap_or(service).to_owned();
+        let wa = service == "whatsapp";
+        let operated = meta_operated(rec);
         let (up, down) = if local_is_orig {
             (rec.orig_bytes, rec.resp_bytes)
         } else {
             (rec.resp_bytes, rec.orig_bytes)
         };
-        let http = self.http.get(&rec.uid).map(|h| (h.user_agent.clone(), h.cookie_names.clone()));
+        let http = if operated { self.http.get(&rec.uid) } else { None };
+        let http = http.map(|h| (h.user_agent.clone(), h.cookie_names.clone()));
+        let public = self.stun.get(&rec.uid).copied().filter(|_| operated);
+        // Meta sees the device's own address only when it is global (IPv6, no NAT).
+        let global = (!self.local.contains(local_ip) && !local::not_a_host(local_ip))
+            .then(|| local_ip.to_string());
+        let stack = rec.ja4.as_deref().map(|j| match self.cfg.catalogue.tls_stack(j) {
+            Some(family) => format!("{j} ({family})"),
+            None => format!("{j} (TLS stack not in the table)"),
+        });
         let uid = Some(rec.uid.as_str());
         let dev = self.device(id, rec.ts);
         dev.meta_flow(service, &endpoint, rec.ts, up, down);
-        let local = local_ip.to_string();
-        dev.evidence("meta_flow", rec.ts, up + down, Some(&local), uid);
+        dev.flow_evidence(wa, "meta_flow", rec.ts, up + down, None, uid);
+        if let Some(g) = &global {
+            dev.evidence("global_address", rec.ts, 0, Some(g), uid);
+        }
         let named =
             rec.server_name.as_deref().map_or_else(|| rec.resp_h.to_string(), str::to_owned);
         dev.evidence(&format!("endpoint:{endpoint}"), rec.ts, up + down, Some(&named), uid);
-        if let Some(j) = rec.ja4.as_deref() {
-            dev.evidence("ja4", rec.ts, 0, Some(j), uid);
+        if let (Some(j), Some(stack)) = (rec.ja4.as_deref(), stack.as_deref()) {
+            dev.flow_evidence(wa, "ja4", rec.ts, 0, Some(stack), uid);
             dev.strings(None, Some(j));
         }
         if let Some(v) = rec.protocol_version.as_deref() {
-            dev.evidence("protocol_version", rec.ts, 0, Some(v), uid);
+            dev.flow_evidence(wa, "protocol_version", rec.ts, 0, Some(v), uid);
         }
-        if let Some(cc) = rec.resp_cc.as_deref() {
-            dev.evidence("server_country", rec.ts, 0, Some(cc), uid);
+        if operated && let Some(cc) = rec.resp_cc.as_deref() {
+            dev.evidence("server_region", rec.ts, 0, Some(cc), uid);
         }
-        if let Some(public) = self.stun.get(&rec.uid).copied() {
-            let public = public.to_string();
-            let dev = self.device(id, rec.ts);
-            dev.evidence("public_address", rec.ts, 0, Some(&public), uid);
+        if operated {
+            legacy_login(dev, wa, rec);
         }
-        let dev = self.device(id, rec.ts);
+        if let Some(public) = public {
+            dev.evidence("public_address", rec.ts, 0, Some(&public.to_string()), uid);
+        }
         if let Some((ua, cookies)) = http {
             if let Some(ua) = ua.as_deref() {
-                dev.evidence("http_user_agent", rec.ts, 0, Some(ua), uid);
+                dev.flow_evidence(wa, "http_user_agent", rec.ts, 0, Some(ua), uid);
                 dev.strings(Some(ua), None);
+                let f = ua::facts(ua);
+                for (signal, v) in
+                    [("ua_os", f.os), ("ua_app_version", f.app_version), ("ua_device", f.device)]
+                {
+                    if let Some(v) = v {
+                        dev.flow_evidence(wa, signal, rec.ts, 0, Some(&v), uid);
+                    }
+                }
             }
+            let names = &self.cfg.catalogue.cookies;
+            let dev = self.devices.get_mut(id).expect("device exists");
             for c in &cookies {
-                dev.evidence("http_cookie", rec.ts, 0, Some(c), uid);
+                dev.flow_evidence(wa, "http_cookie", rec.ts, 0, Some(c), uid);
+                if names.identifying.iter().any(|n| n == c) {
+                    dev.flow_evidence(wa, "id_cookie", rec.ts, 0, Some(c), uid);
+                }
+                if names.language.iter().any(|n| n == c) {
+                    dev.flow_evidence(wa, "lang_cookie", rec.ts, 0, Some(c), uid);
+                }
             }
         }
         self.activities(id, rec, &endpoint);
@@ -284,7 +352,8 @@ impl<S: RecordSink> ExposureSink<S> {
                 }
             }
             "registration" => self.emit_activity(activity::whole_flow(rec, id, "registration")),
-            "telemetry" | "crashlogs" | "analytics" => {
+            // Logs sent to WhatsApp; a Facebook SDK script download is not telemetry.
+            "telemetry" | "crashlogs" | "analytics" if endpoint.starts_with("whatsapp.") => {
                 self.emit_activity(activity::whole_flow(rec, id, "telemetry"))
             }
             _ => {}
@@ -414,6 +483,29 @@ impl<S: RecordSink> ExposureSink<S> {
     }
 }
 
+/// Country and carrier of the public addresses Meta saw (STUN answers, the device's global
+/// address): looked up once per device at the end, never for a private address or a peer.
+fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
+    let mut addrs: Vec<(IpAddr, f64, Option<String>)> = Vec::new();
+    for signal in ["public_address", "global_address"] {
+        if let Some(t) = dev.tallies.get(signal) {
+            let uid = t.uids.first().cloned();
+            addrs.extend(t.samples.iter().filter_map(|s| s.parse().ok()).map(|ip| (ip, t.first, uid.clone())));
+        }
+    }
+    for (ip, ts, uid) in addrs {
+        let info = geo.lookup(ip);
+        if let Some(cc) = info.cc.as_deref() {
+            dev.evidence("public_country", ts, 0, Some(cc), uid.as_deref());
+        }
+        if cat.mobile_carriers.matches(info.asn, info.as_org.as_deref()) {
+            let asn = info.asn.map_or_else(String::new, |a| format!("AS{a} "));
+            let carrier = format!("{asn}{}", info.as_org.as_deref().unwrap_or(""));
+            dev.evidence("mobile_carrier", ts, 0, Some(carrier.trim()), uid.as_deref());
+        }
+    }
+}
+
 impl<S: RecordSink> RecordSink for ExposureSink<S> {
     fn flow(&mut self, rec: &mut FlowRecord) {
         let (id, ip, mac) = self.identify(rec);
@@ -470,6 +562,7 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
             if let Some(v) = dev.mac.as_ref().and_then(|m| vendors.get(m)) {
                 dev.evidence("oui_vendor", dev.first_seen, 0, Some(v), None);
             }
+            public_address_facts(dev, &self.cfg.geo, &self.cfg.catalogue);
         }
         // Devices in id order, so output does not depend on hashing.
         let mut devices: Vec<&Device> = self.devices.values().collect();
@@ -478,7 +571,8 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
             let vendor = dev.mac.as_ref().and_then(|m| vendors.get(m)).cloned();
             self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
             if dev.has_meta() {
-                for e in exposures::judge_all(&self.cfg.catalogue, dev) {
+                let known = &self.cfg.known_endpoints;
+                for e in exposures::judge_all(&self.cfg.catalogue, dev, known) {
                     self.inner.event(&Event::Exposure(e));
                 }
             }
