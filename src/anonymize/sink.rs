@@ -39,6 +39,8 @@ impl<S: RecordSink> AnonymizeSink<S> {
         r.server_name = r.server_name.as_deref().map(|n| a.dns_name(n).into());
         r.evidence = r.evidence.iter().map(|e| a.evidence(e)).collect();
         r.device = r.device.as_deref().map(|d| a.device_id(d).into());
+        // The masked phone number still narrows the account down: removed.
+        r.wa_phone = None;
     }
 
     /// The event as it may be shared. Exhaustive on purpose: a new event kind must decide here
@@ -121,7 +123,13 @@ impl<S: RecordSink> AnonymizeSink<S> {
             Event::Exposure(e) => {
                 let mut x = e.clone();
                 x.device = a.device_id(&x.device);
-                x.evidence = x.evidence.iter().map(|t| a.exposure_evidence(t)).collect();
+                x.evidence = x
+                    .evidence
+                    .iter()
+                    .filter(|t| !a.drops_evidence(t))
+                    .map(|t| a.exposure_evidence(t))
+                    .collect();
+                x.value = x.value.as_deref().and_then(|v| a.exposure_value(&x.field, v));
                 Event::Exposure(x)
             }
         }

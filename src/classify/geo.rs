@@ -135,7 +135,9 @@ impl Geo {
         };
         Ok(Geo {
             asn: pick(asn, ASN_NAMES).map(|p| Db::open(&p).map(Arc::new)).transpose()?,
-            country: pick(country, COUNTRY_NAMES).map(|p| Db::open(&p).map(Arc::new)).transpose()?,
+            country: pick(country, COUNTRY_NAMES)
+                .map(|p| Db::open(&p).map(Arc::new))
+                .transpose()?,
         })
     }
 

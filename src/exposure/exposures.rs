@@ -105,7 +105,16 @@ pub fn judge(field: &Field, dev: &Device, known_endpoints: &[String]) -> Exposur
         .filter(|f| reached.is_some() && f.0 == reached)
         .filter(|f| matches!(f.1, Signal::Plain(p) if *p != "session"))
         .find_map(|f| f.3.samples.first().cloned())
-        .or_else(|| reached.and(field.fallback.clone()));
+        .or_else(|| reached.and(field.fallback.clone()))
+        .or_else(|| {
+            // A contact line: the endpoints contacted.
+            let eps: Vec<&str> = found
+                .iter()
+                .filter(|f| reached.is_some() && f.0 == reached)
+                .filter_map(|f| f.2.strip_prefix("endpoint:"))
+                .collect();
+            (!eps.is_empty()).then(|| eps.join(", "))
+        });
     let mut e = ExposureEvent {
         ts: found.iter().map(|f| f.3.first).reduce(f64::min).unwrap_or(dev.first_seen),
         device: dev.id.clone(),

@@ -245,12 +245,18 @@ impl<S: RecordSink> ExposureSink<S> {
         };
         // A Messenger call is not a WhatsApp interaction; telemetry counts what was sent.
         let wa = a.endpoint.as_deref().is_none_or(|e| e.starts_with("whatsapp."));
-        let bytes =
-            if a.activity == "telemetry" { a.bytes_up } else { a.bytes_up + a.bytes_down };
+        let bytes = if a.activity == "telemetry" { a.bytes_up } else { a.bytes_up + a.bytes_down };
         let dev = self.device(&a.device, a.ts);
         *dev.activities.entry(a.activity.clone()).or_default() += 1;
         let signal = format!("activity:{}", a.activity);
-        dev.flow_evidence(wa, &signal, a.ts, bytes, Some(&sample), a.uids.first().map(|s| s.as_str()));
+        dev.flow_evidence(
+            wa,
+            &signal,
+            a.ts,
+            bytes,
+            Some(&sample),
+            a.uids.first().map(|s| s.as_str()),
+        );
         self.inner.event(&Event::Activity(a));
     }
 
@@ -490,14 +496,32 @@ fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
     for signal in ["public_address", "global_address"] {
         if let Some(t) = dev.tallies.get(signal) {
             let uid = t.uids.first().cloned();
-            addrs.extend(t.samples.iter().filter_map(|s| s.parse().ok()).map(|ip| (ip, t.first, uid.clone())));
+            addrs.extend(
+                t.samples
+                    .iter()
+                    .filter_map(|s| s.parse().ok())
+                    .map(|ip| (ip, t.first, uid.clone())),
+            );
         }
     }
     for (ip, ts, uid) in addrs {
-        let info = geo.lookup(ip);
-        if let Some(cc) = info.cc.as_deref() {
-            dev.evidence("public_country", ts, 0, Some(cc), uid.as_deref());
+        if !local::geolocatable(ip) {
+            dev.evidence(
+                "public_country",
+                ts,
+                0,
+                Some("unknown (reserved address)"),
+                uid.as_deref(),
+            );
+            continue;
         }
+        let info = geo.lookup(ip);
+        let cc = match (info.cc.as_deref(), geo.country_path()) {
+            (Some(cc), _) => cc,
+            (None, Some(_)) => "unknown (not in the country database)",
+            (None, None) => "unknown (no country database: see leakscope geo status)",
+        };
+        dev.evidence("public_country", ts, 0, Some(cc), uid.as_deref());
         if cat.mobile_carriers.matches(info.asn, info.as_org.as_deref()) {
             let asn = info.asn.map_or_else(String::new, |a| format!("AS{a} "));
             let carrier = format!("{asn}{}", info.as_org.as_deref().unwrap_or(""));

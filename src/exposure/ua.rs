@@ -77,10 +77,8 @@ fn android_model(ua: &str) -> Option<String> {
 pub fn legacy_resource(resource: &str) -> (String, Option<String>) {
     let mut parts = resource.split('-');
     let platform = parts.next().unwrap_or(resource);
-    let version = parts
-        .next()
-        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
-        .map(str::to_owned);
+    let version =
+        parts.next().filter(|v| v.starts_with(|c: char| c.is_ascii_digit())).map(str::to_owned);
     let os = match platform {
         "iPhone" => "iOS (iPhone)".to_owned(),
         p => p.to_owned(),
@@ -119,7 +117,10 @@ mod tests {
             os("Mozilla/5.0 (iPhone; CPU iPhone OS 16_5 like Mac OS X)").as_deref(),
             Some("iOS 16.5")
         );
-        assert_eq!(os("Mozilla/5.0 (Windows NT 6.1) AppleWebKit").as_deref(), Some("Windows NT 6.1"));
+        assert_eq!(
+            os("Mozilla/5.0 (Windows NT 6.1) AppleWebKit").as_deref(),
+            Some("Windows NT 6.1")
+        );
         assert_eq!(os("Wget/1.16.3 (linux-gnu)").as_deref(), Some("Linux"));
         assert_eq!(os("okhttp/3.10.0"), None);
     }

@@ -212,7 +212,10 @@ pub struct Field {
 impl Field {
     /// Every signal of the field with its grade (`None`: related).
     pub fn graded(&self) -> impl Iterator<Item = (&Signal, Option<Grade>)> {
-        fn g(list: &[Signal], grade: Option<Grade>) -> impl Iterator<Item = (&Signal, Option<Grade>)> {
+        fn g(
+            list: &[Signal],
+            grade: Option<Grade>,
+        ) -> impl Iterator<Item = (&Signal, Option<Grade>)> {
             list.iter().map(move |s| (s, grade))
         }
         g(&self.observed, Some(Grade::Observed))
@@ -496,18 +499,32 @@ mod tests {
             assert!(ids.contains(&id), "{id} missing");
         }
         let mobile = c.fields.iter().find(|f| f.id == "mobile_network").unwrap();
-        assert_eq!(mobile.observability, Observability::NotObservable);
+        assert_eq!(mobile.observability, Observability::Inferred);
+        // A JA4 only suggests an OS: inferred, never observed.
+        let os = c.fields.iter().find(|f| f.id == "operating_system").unwrap();
+        let ja4 = Signal::Plain("ja4");
+        assert!(os.inferred.contains(&ja4) && !os.observed.contains(&ja4));
+        assert!(c.cookies.identifying.iter().any(|n| n == "datr"));
+        assert!(!c.cookies.identifying.iter().any(|n| n.starts_with("wa_")));
+        assert!(c.mobile_carriers.matches(Some(26615), Some("TIM S/A")));
+        assert!(c.mobile_carriers.matches(Some(1), Some("T-Mobile USA, Inc.")));
+        assert!(!c.mobile_carriers.matches(Some(32934), Some("Facebook, Inc.")));
+        assert!(c.tls_stack("t13d1516h2_8daaf6152771_02713d6af862").is_some());
+        assert!(c.tls_stack("t13d1516h2_000000000000_02713d6af862").is_none());
     }
 
     #[test]
     fn every_problem_has_file_and_line() {
-        let text = "[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"observed\"\nwhy = \"w\"\nsignals = [\"meta_flow\",\n  \"bogus\", \"endpoint:x\"]\n\n[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"observed\"\nwhy = \"w\"\nrequires = [\"activity:dance\"]\n";
+        let text = "[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"observed\"\nwhy = \"w\"\nobserved = [\"meta_flow\",\n  \"bogus\", \"endpoint:x\"]\n\n[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"observed\"\nwhy = \"w\"\nrequires = [\"activity:dance\"]\ninferred = [\"oui_vendor\"]\nlan_only = [\"ja4\"]\n\n[[tls_stack]]\ncipher_hash = \"XYZ\"\nfamily = \"f\"\nsource = \"s\"\n";
         let e = Catalogue::parse("p.toml", text).unwrap_err().0;
-        assert_eq!(e.len(), 4, "{e:?}");
+        assert_eq!(e.len(), 7, "{e:?}");
         assert!(e[0].starts_with("p.toml:7: signal \"bogus\""), "{e:?}");
         assert!(e[1].starts_with("p.toml:7: signal \"endpoint:x\""), "{e:?}");
         assert!(e[2].starts_with("p.toml:10: field id \"a\": duplicate"), "{e:?}");
-        assert!(e[3].starts_with("p.toml:14: signal \"activity:dance\""), "{e:?}");
+        assert!(e[3].starts_with("p.toml:15: signal oui_vendor: seen on the LAN only"), "{e:?}");
+        assert!(e[4].starts_with("p.toml:16: signal ja4: not a LAN signal"), "{e:?}");
+        assert!(e[5].starts_with("p.toml:14: signal \"activity:dance\""), "{e:?}");
+        assert!(e[6].starts_with("p.toml:18: tls_stack cipher_hash \"XYZ\""), "{e:?}");
         let unknown =
             "[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"seen\"\nwhy = \"w\"\n";
         let e = Catalogue::parse("p.toml", unknown).unwrap_err().0;
