@@ -151,6 +151,16 @@ impl Geo {
         self.country.as_ref().map(|d| d.path.as_path())
     }
 
+    /// `(database type, build time in epoch seconds)` of the ASN and the country database.
+    pub fn describe(&self) -> [Option<(String, u64)>; 2] {
+        [&self.asn, &self.country].map(|d| {
+            d.as_ref().map(|d| {
+                let m = d.reader.metadata();
+                (m.database_type.clone(), m.build_epoch)
+            })
+        })
+    }
+
     /// Looks `ip` up in both databases. A miss, a record of another shape or a damaged record
     /// leaves the field empty: enrichment never stops classification.
     pub fn lookup(&self, ip: IpAddr) -> GeoInfo {
