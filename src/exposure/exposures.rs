@@ -102,12 +102,12 @@ pub fn judge(field: &Field, dev: &Device, known_endpoints: &[String]) -> Exposur
     let reached = best.filter(|&g| g != Grade::LanOnly);
     let value = found
         .iter()
-        .filter(|f| reached.is_some() && f.0 == reached)
+        .filter(|f| reached.is_some() && f.0 == reached && scope == Scope::Whatsapp)
         .filter(|f| matches!(f.1, Signal::Plain(p) if *p != "session"))
         .find_map(|f| f.3.samples.first().cloned())
         .or_else(|| reached.and(field.fallback.clone()))
         .or_else(|| {
-            // A contact line: the endpoints contacted.
+            // A contact line (other Meta services): the endpoints contacted.
             let eps: Vec<&str> = found
                 .iter()
                 .filter(|f| reached.is_some() && f.0 == reached)
