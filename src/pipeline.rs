@@ -228,6 +228,7 @@ fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut
     rec.protocol_version = app.protocol_version.clone();
     rec.wa_client = app.wa_client.clone();
     rec.wa_phone = app.wa_phone.clone();
+    rec.set_cookie_names = app.set_cookie_names.clone();
     let c = classifier.classify(&facts(flow));
     if let Some(v) = c.verdict {
         let rules = classifier.rules();

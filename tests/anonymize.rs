@@ -265,6 +265,8 @@ fn every_output_key_was_reviewed() {
         // number is removed.
         "wa_client",
         "wa_phone",
+        // Cookie names set by the server: names only, kept like the request's cookie names.
+        "set_cookie_names",
         "service",
         "endpoint",
         "confidence",

@@ -60,6 +60,8 @@ pub struct AppInfo {
     pub rtp_packets: u16,
     /// HTTP User-Agent of the first request.
     pub user_agent: Option<Box<str>>,
+    /// Cookie names the server's first HTTP response head sets (never values).
+    pub set_cookie_names: Vec<String>,
 }
 
 impl AppInfo {
@@ -174,6 +176,9 @@ impl FlowDissect {
                         false
                     } else {
                         t.server_checked = true;
+                        if self.app.app_proto == Some("http") {
+                            self.app.set_cookie_names = http::set_cookie_names(seg.payload);
+                        }
                         if tcp_dns_responses(seg.payload, &mut self.app, out) {
                             self.active = Some(Active::DnsTcp);
                             return;

@@ -274,7 +274,12 @@ impl<S: RecordSink> ExposureSink<S> {
             (rec.resp_bytes, rec.orig_bytes)
         };
         let http = if operated { self.http.get(&rec.uid) } else { None };
-        let http = http.map(|h| (h.user_agent.clone(), h.cookie_names.clone()));
+        let mut http = http.map(|h| (h.user_agent.clone(), h.cookie_names.clone()));
+        if operated && !rec.set_cookie_names.is_empty() {
+            // Names the server set count like names the client sent: both tie the device.
+            let (_, names) = http.get_or_insert_with(Default::default);
+            names.extend(rec.set_cookie_names.iter().cloned());
+        }
         let public = self.stun.get(&rec.uid).copied().filter(|_| operated);
         // Meta sees the device's own address only when it is global (IPv6, no NAT).
         let global = (!self.local.contains(local_ip) && !local::not_a_host(local_ip))

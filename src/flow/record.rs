@@ -114,6 +114,9 @@ pub struct FlowRecord {
     /// `--anonymize`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wa_phone: Option<Box<str>>,
+    /// Cookie names the server's first cleartext HTTP response sets (`Set-Cookie`), never values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set_cookie_names: Vec<String>,
     /// Service family the flow goes to: `whatsapp`, `facebook`, `instagram`, `messenger`,
     /// `threads`, `meta` (shared infrastructure).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -176,6 +176,7 @@ impl<T> Flow<T> {
             protocol_version: None,
             wa_client: None,
             wa_phone: None,
+            set_cookie_names: Vec::new(),
             service: None,
             endpoint: None,
             confidence: None,

@@ -249,6 +249,7 @@ mod tests {
             protocol_version: None,
             wa_client: None,
             wa_phone: None,
+            set_cookie_names: Vec::new(),
             service: Some("whatsapp".into()),
             endpoint: Some("whatsapp.chat".into()),
             confidence: None,
