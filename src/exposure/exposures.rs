@@ -164,3 +164,95 @@ pub fn judge_all(cat: &Catalogue, dev: &Device, known_endpoints: &[String]) -> V
         .map(|f| judge(f, dev, known_endpoints))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field<'c>(cat: &'c Catalogue, id: &str) -> &'c Field {
+        cat.fields.iter().find(|f| f.id == id).expect("field")
+    }
+
+    fn device() -> Device {
+        let mut d = Device::new("phone".into(), 0.0);
+        d.meta_flow("whatsapp", "whatsapp.chat", 1.0, 10, 10);
+        d.evidence("endpoint:whatsapp.chat", 1.0, 20, Some("g.whatsapp.net"), Some("C1"));
+        d
+    }
+
+    #[test]
+    fn cross_service_is_linkable_unless_a_whatsapp_flow_carries_an_identifier() {
+        let cat = Catalogue::builtin();
+        let f = field(&cat, "cross_service");
+        let mut d = device();
+        assert_eq!(judge(f, &d, &[]).status, "not_seen");
+        d.meta_flow("facebook", "facebook.graph", 2.0, 5, 5);
+        d.evidence("endpoint:facebook.graph", 2.0, 10, Some("graph.facebook.com"), Some("C2"));
+        let e = judge(f, &d, &[]);
+        assert_eq!(
+            (e.status.as_str(), e.value.as_deref()),
+            ("inferred", Some("linkable by address and time"))
+        );
+        // A datr cookie on a Facebook flow stays with the other services' line.
+        d.flow_evidence(false, "id_cookie", 2.0, 0, Some("datr"), Some("C2"));
+        assert_eq!(judge(f, &d, &[]).status, "inferred");
+        let other = judge(field(&cat, "meta_services"), &d, &[]);
+        assert_eq!(other.status, "observed");
+        assert_eq!(other.value.as_deref(), Some("facebook.graph"));
+        // On a WhatsApp flow it is carried: observed.
+        d.flow_evidence(true, "id_cookie", 3.0, 0, Some("datr"), Some("C1"));
+        let e = judge(f, &d, &[]);
+        assert_eq!((e.status.as_str(), e.value.as_deref()), ("observed", Some("datr")));
+    }
+
+    #[test]
+    fn status_is_the_strongest_evidence() {
+        let cat = Catalogue::builtin();
+        let os = field(&cat, "operating_system");
+        let mut d = device();
+        d.evidence("dhcp_vendor_class", 0.5, 0, Some("android-dhcp-14"), None);
+        let e = judge(os, &d, &[]);
+        assert_eq!((e.status.as_str(), e.value.as_deref()), ("lan_only", None));
+        assert_eq!(e.evidence, ["dhcp_vendor_class=android-dhcp-14 (lan)"]);
+        d.evidence("ja4", 1.0, 0, Some("t13d1516h2_8daaf6152771_02713d6af862 (BoringSSL)"), None);
+        assert_eq!(judge(os, &d, &[]).status, "inferred", "a JA4 names a stack, not an OS");
+        d.evidence("ua_os", 2.0, 0, Some("Android 14"), None);
+        let e = judge(os, &d, &[]);
+        assert_eq!((e.status.as_str(), e.value.as_deref()), ("observed", Some("Android 14")));
+        assert_eq!(e.note, None, "operating_system is normally observable");
+    }
+
+    #[test]
+    fn cleartext_raises_a_hidden_field_and_says_so() {
+        let cat = Catalogue::builtin();
+        let phone = field(&cat, "phone_number");
+        let known = crate::exposure::endpoint_names(&crate::classify::Ruleset::builtin());
+        let mut d = device();
+        d.evidence("endpoint:whatsapp.registration", 1.0, 100, Some("v.whatsapp.net"), None);
+        let e = judge(phone, &d, &known);
+        assert_eq!(e.status, "not_observable", "a registration contact is no phone number");
+        assert_eq!(e.evidence, ["endpoint:whatsapp.registration=v.whatsapp.net (related)"]);
+        d.evidence("legacy_phone", 1.0, 0, Some("+55…10"), None);
+        let e = judge(phone, &d, &known);
+        assert_eq!((e.status.as_str(), e.value.as_deref()), ("observed", Some("+55…10")));
+        assert_eq!(e.note.as_deref(), Some(NOTE_LEGACY));
+        let pay = judge(field(&cat, "transaction_payment"), &d, &known);
+        assert_eq!(
+            pay.note.as_deref(),
+            Some("no rule names an endpoint matching endpoint:*.payments")
+        );
+        let pay = judge(field(&cat, "transaction_payment"), &d, &["whatsapp.payments".into()]);
+        assert_eq!(pay.note, None, "a rule names a payment endpoint");
+    }
+
+    #[test]
+    fn only_whatsapp_devices_get_the_whatsapp_map() {
+        let cat = Catalogue::builtin();
+        let mut d = Device::new("laptop".into(), 0.0);
+        d.meta_flow("instagram", "instagram.api", 1.0, 1, 1);
+        let ids: Vec<String> = judge_all(&cat, &d, &[]).into_iter().map(|e| e.field).collect();
+        assert_eq!(ids, ["meta_services"]);
+        d.meta_flow("whatsapp", "whatsapp.chat", 2.0, 1, 1);
+        assert!(judge_all(&cat, &d, &[]).len() > 10);
+    }
+}

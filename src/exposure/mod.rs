@@ -175,8 +175,8 @@ fn role(endpoint: &str) -> &str {
 /// Whether the server is Meta's own: a Meta prefix or ASN, a Meta protocol signature (a
 /// WhatsApp chat preface, a WhatsApp relay), not a name alone (a third-party cache serves
 /// Meta's names from its own addresses) nor a call's peer-to-peer leg (`call_socket` only).
-pub fn meta_operated(rec: &FlowRecord) -> bool {
-    let has = |kind: &str| rec.evidence.iter().any(|e| e.starts_with(kind));
+pub fn meta_operated(evidence: &[String]) -> bool {
+    let has = |kind: &str| evidence.iter().any(|e| e.starts_with(kind));
     has("prefix:") || has("asn:") || has("relay:") || (has("sig:") && !has("call_socket:"))
 }
 
@@ -267,7 +267,7 @@ impl<S: RecordSink> ExposureSink<S> {
         let service = rec.service.as_deref().unwrap_or("meta");
         let endpoint = rec.endpoint.as_deref().unwrap_or(service).to_owned();
         let wa = service == "whatsapp";
-        let operated = meta_operated(rec);
+        let operated = meta_operated(&rec.evidence);
         let (up, down) = if local_is_orig {
             (rec.orig_bytes, rec.resp_bytes)
         } else {
@@ -611,5 +611,24 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
 
     fn reopen(&mut self) -> Result<(), String> {
         self.inner.reopen()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_operated_needs_more_than_a_name() {
+        let op = |ev: &[&str]| meta_operated(&ev.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        // An Instagram name on an Akamai address (http_ipv6.pcap, tls_2_reasms.pcapng).
+        assert!(!op(&["sni:i.instagram.com"]));
+        assert!(!op(&["http:s-static.ak.facebook.com"]));
+        assert!(op(&["http:www.facebook.com", "prefix:173.252.64.0/18", "asn:AS32934"]));
+        // 2015 WhatsApp servers outside Meta's prefixes: the chat preface answers for them.
+        assert!(op(&["sig:whatsapp_preface", "dns:e12.whatsapp.net"]));
+        // A call's peer-to-peer leg goes to the other party, not to Meta.
+        assert!(!op(&["sig:stun_whatsapp_relay", "call_socket:10.0.0.2:4000"]));
+        assert!(op(&["relay:157.240.1.1:3478"]));
     }
 }
