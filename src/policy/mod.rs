@@ -60,8 +60,8 @@ pub const CLEAR_SIGNALS: &[&str] = &[
     "http_cookie",
 ];
 
-/// Every signal name without argument (`docs/exposure.md` describes each).
-const PLAIN_SIGNALS: &[&str] = &[
+/// The other signals without argument (`docs/exposure.md` describes each).
+const WIRE_SIGNALS: &[&str] = &[
     "meta_flow",
     "session",
     "public_address",
@@ -72,20 +72,12 @@ const PLAIN_SIGNALS: &[&str] = &[
     "http_user_agent",
     "ja4",
     "protocol_version",
-    "legacy_phone",
-    "legacy_platform",
-    "legacy_app_version",
-    "ua_os",
-    "ua_app_version",
-    "ua_device",
-    "id_cookie",
-    "lang_cookie",
-    "http_cookie",
-    "dhcp_hostname",
-    "dhcp_vendor_class",
-    "dhcp_parameter_request_list",
-    "oui_vendor",
 ];
+
+/// Every signal name without argument.
+fn plain_signals() -> impl Iterator<Item = &'static str> {
+    WIRE_SIGNALS.iter().chain(CLEAR_SIGNALS).chain(LAN_SIGNALS).copied()
+}
 
 /// An observation that counts as evidence for a field.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,10 +121,10 @@ impl Signal {
                     )
                 });
         }
-        PLAIN_SIGNALS.iter().find(|&&s| s == text).map(|&s| Signal::Plain(s)).ok_or_else(|| {
+        plain_signals().find(|&s| s == text).map(Signal::Plain).ok_or_else(|| {
             format!(
                 "signal {text:?}: unknown, expected one of {}, endpoint:…, activity:…",
-                PLAIN_SIGNALS.join(", ")
+                plain_signals().collect::<Vec<_>>().join(", ")
             )
         })
     }
