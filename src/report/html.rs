@@ -43,6 +43,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0}dt{c
 svg text{font:11px system-ui,sans-serif;fill:#45505c}
 .note{color:#5b6672;font-size:12px}
 .clear{display:block;color:#9b1c1c;font-size:11px;font-weight:600}
+.remark{display:block;color:#5b6672;font-size:11px}
 ";
 
 const SCRIPT: &str = "
@@ -330,10 +331,10 @@ fn policy_table<'a>(o: &mut String, exposures: impl Iterator<Item = &'a Exposure
             Some(l) if e.count > 0 => format!("{} – {}", time(e.ts), &time(l)[11..]),
             _ => String::new(),
         };
-        let note = e
-            .note
-            .as_deref()
-            .map_or_else(String::new, |n| format!(" <span class=\"clear\">{}</span>", esc(n)));
+        let note = e.note.as_deref().map_or_else(String::new, |n| {
+            let class = if n.starts_with("seen in clear") { "clear" } else { "remark" };
+            format!(" <span class=\"{class}\">{}</span>", esc(n))
+        });
         let value = esc(e.value.as_deref().unwrap_or(""));
         let _ = write!(
             o,
