@@ -51,6 +51,24 @@ enum Command {
         #[command(subcommand)]
         cmd: cli_generate::GenerateCmd,
     },
+    /// Country and ASN databases (for the public address Meta saw, and server enrichment).
+    Geo {
+        #[command(subcommand)]
+        cmd: GeoCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum GeoCmd {
+    /// Which databases are in use, where they were looked for, and where to get them.
+    Status {
+        /// ASN database to check instead of the default search.
+        #[arg(long, value_name = "FILE")]
+        asn_db: Option<PathBuf>,
+        /// Country database to check instead of the default search.
+        #[arg(long, value_name = "FILE")]
+        country_db: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -358,6 +376,9 @@ fn main() -> ExitCode {
         Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
         Command::Generate { cmd } => cli_generate::run(cmd, Cli::command()),
+        Command::Geo { cmd: GeoCmd::Status { asn_db, country_db } } => {
+            geo_status(asn_db.as_deref(), country_db.as_deref())
+        }
     };
     match result {
         Ok(code) => code,
@@ -494,6 +515,54 @@ fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
                 _ => {}
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn geo_status(
+    asn: Option<&std::path::Path>,
+    country: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use leakscope::classify::geo::{ASN_NAMES, COUNTRY_NAMES, DEFAULT_DIRS};
+    let geo = leakscope::classify::Geo::open(asn, country)?;
+    let [asn_meta, country_meta] = geo.describe();
+    let lines = [
+        ("ASN", geo.asn_path(), asn_meta, ASN_NAMES),
+        ("country", geo.country_path(), country_meta, COUNTRY_NAMES),
+    ];
+    for (what, path, meta, names) in lines {
+        match (path, meta) {
+            (Some(p), Some((kind, built))) => {
+                let day = leakscope::report::time(built as f64);
+                let day = day.split(' ').next().unwrap_or("");
+                println!("{what} database: {} ({kind}, built {day})", p.display());
+            }
+            _ => println!(
+                "{what} database: none found (looked for {} in {})",
+                names.join(", "),
+                DEFAULT_DIRS.join(", ")
+            ),
+        }
+    }
+    if geo.asn_path().is_some() || geo.country_path().is_some() {
+        let probe: std::net::IpAddr = "157.240.0.1".parse().expect("address");
+        let g = geo.lookup(probe);
+        println!(
+            "check: {probe} -> AS{} {}, country {}",
+            g.asn.map_or_else(|| "?".into(), |a| a.to_string()),
+            g.as_org.as_deref().unwrap_or("?"),
+            g.cc.as_deref().unwrap_or("?")
+        );
+    }
+    if geo.asn_path().is_none() || geo.country_path().is_none() {
+        println!(
+            "Without them the exposure map shows no country for the public address and no mobile carrier.\n\
+             Get one (see docs/exposure.md, \"Country and ASN databases\"):\n\
+             - DB-IP Lite (CC BY 4.0): https://db-ip.com/db/lite.php -> dbip-country-lite.mmdb, dbip-asn-lite.mmdb\n\
+             - ip-location-db (CC BY 4.0): https://github.com/sapics/ip-location-db (npm @ip-location-db/*-mmdb)\n\
+             - MaxMind GeoLite2 (free account): geoipupdate -> /var/lib/GeoIP/GeoLite2-Country.mmdb, GeoLite2-ASN.mmdb\n\
+             Put them in /usr/share/GeoIP or /var/lib/GeoIP, or pass --asn-db/--country-db."
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -225,7 +225,10 @@ fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut
     rec.ja4 = app.ja4.clone();
     rec.ja3 = app.ja3.clone();
     rec.quic_version = app.quic_version.map(|v| format!("{v:#010x}"));
-    rec.wa_version = app.wa_version.clone();
+    rec.protocol_version = app.protocol_version.clone();
+    rec.wa_client = app.wa_client.clone();
+    rec.wa_phone = app.wa_phone.clone();
+    rec.set_cookie_names = app.set_cookie_names.clone();
     let c = classifier.classify(&facts(flow));
     if let Some(v) = c.verdict {
         let rules = classifier.rules();

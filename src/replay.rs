@@ -97,6 +97,8 @@ impl ReplayOptions {
                 };
                 if self.classify {
                     let mut cfg = self.exposure.clone();
+                    cfg.geo = geo.clone();
+                    cfg.known_endpoints = crate::exposure::endpoint_names(&rules);
                     cfg.settle_secs = (self.flow.active_timeout + self.flow.tcp_idle) as f64 / 1e9;
                     Box::new(cfg.build(outputs))
                 } else {

@@ -171,7 +171,7 @@ fn policy_fields_per_device() {
             })
             .collect()
     };
-    let want_phone = [
+    let mut want_phone = vec![
         ("phone_number", "not_observable"),
         ("account_info", "not_observable"),
         ("usage", "inferred"),
@@ -181,22 +181,19 @@ fn policy_fields_per_device() {
         ("app_version", "observed"),
         ("device_details", "observed"),
         ("ip_address", "observed"),
-        ("mobile_network", "not_observable"),
+        ("mobile_network", "not_seen"),
         ("transaction_payment", "not_observable"),
         ("cookies", "observed"),
         ("location", "inferred"),
         ("cross_service", "observed"),
     ];
+    want_phone.push(("meta_services", "observed"));
     let got = status(PHONE);
     assert_eq!(got, want_phone.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect());
     let laptop = status(LAPTOP);
-    assert_eq!(
-        laptop["cross_service"], "not_seen",
-        "Facebook without WhatsApp is not cross-service"
-    );
-    assert_eq!(laptop["device_details"], "lan_only");
-    assert_eq!(laptop["usage"], "not_seen");
-    assert_eq!(laptop["ip_address"], "observed");
+    // Facebook without WhatsApp: no WhatsApp policy map, its own line.
+    assert_eq!(laptop.keys().collect::<Vec<_>>(), ["meta_services"]);
+    assert_eq!(laptop["meta_services"], "observed");
 
     let phone = out.of("exposure", PHONE);
     let field = |id: &str| *phone.iter().find(|e| e["field"] == id).unwrap();
@@ -209,17 +206,37 @@ fn policy_fields_per_device() {
             .collect()
     };
     assert_eq!(ev("cookies"), ["http_cookie=datr", "http_cookie=wa_lang_pref"]);
-    assert!(ev("app_version").contains(&"http_user_agent=WhatsApp/2.25.36.73 A".to_owned()));
-    assert!(ev("app_version").contains(&"wa_version=6.3".to_owned()));
+    assert_eq!(ev("app_version"), ["ua_app_version=2.25.36.73", "protocol_version=6.3 (related)"]);
+    assert_eq!(field("app_version")["value"], "2.25.36.73");
+    assert_eq!(ev("device_identifiers"), ["id_cookie=datr"], "wa_lang_pref identifies nobody");
+    assert!(ev("device_details").contains(&"lang_cookie=wa_lang_pref".to_owned()));
+    assert_eq!(field("operating_system")["value"], "Android", "the User-Agent names it");
     assert!(ev("device_details").contains(&"dhcp_hostname=galaxy-s23 (lan)".to_owned()));
-    assert_eq!(ev("cross_service"), ["endpoint:facebook.graph=graph.facebook.com"]);
-    // The hotspot's public address, as Meta's STUN relays (and the peer) reported it.
-    assert_eq!(ev("location")[0], "public_address=198.51.100.23");
-    assert!(ev("ip_address").contains(&"public_address=198.51.100.23".to_owned()));
+    // The datr cookie rides on a WhatsApp flow: the link is carried, not only address and time.
+    assert_eq!(
+        ev("cross_service"),
+        ["id_cookie=datr", "endpoint:facebook.graph=graph.facebook.com"]
+    );
+    // The hotspot's public address, as Meta's STUN relays reported it (not the peer's leg).
+    assert_eq!(field("ip_address")["value"], "198.51.100.23");
+    assert_eq!(ev("ip_address"), ["public_address=198.51.100.23", "meta_flow x11"]);
+    // TEST-NET addresses have no country: unknown, never the server's.
+    assert!(field("location")["value"].as_str().unwrap().starts_with("unknown ("));
+    assert!(ev("location").iter().all(|e| !e.contains("192.168.")));
     assert_eq!(field("phone_number")["count"], 1, "the registration contact is listed");
+    assert_eq!(field("phone_number")["status"], "not_observable", "a contact is no number");
+    let other = field("meta_services");
+    assert_eq!(
+        (other["status"].as_str(), other["value"].as_str()),
+        (Some("observed"), Some("facebook.graph"))
+    );
     assert_eq!(field("usage")["count"], 5, "4 sessions and 1 telemetry upload");
     assert_eq!(field("interactions")["count"], 12, "8 bursts, 2 media, 2 calls");
-    assert_eq!(field("ip_address")["count"], 12 + 3, "every Meta flow, 3 STUN answers");
+    assert_eq!(
+        field("ip_address")["count"],
+        11 + 2,
+        "every WhatsApp flow, 2 answers of Meta's STUN servers"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use leakscope::capture::{LinkType, Packet, PacketSink, Timestamp};
 use leakscope::classify::{Geo, Ruleset};
 use leakscope::decode;
 use leakscope::dissect::quic::QuicInitialState;
-use leakscope::dissect::{dhcp, dns, http, ja4, quic, stun, tls, whatsapp};
+use leakscope::dissect::{dhcp, dns, http, ja4, quic, stun, tls, wa_legacy, whatsapp};
 use leakscope::flow::FlowConfig;
 use leakscope::output::NullSink;
 use leakscope::pipeline::{Pipeline, PipelineConfig};
@@ -54,12 +54,14 @@ fn dissect_all(data: &[u8]) {
     let _ = QuicInitialState::new().feed_client_datagram(data);
     let _ = http::looks_like_http_request(data);
     let _ = http::parse_request(data);
+    let _ = http::set_cookie_names(data);
     let _ = stun::classify(data);
     let _ = stun::classify_tcp(data);
     let _ = stun::looks_like_rtp(data);
     let _ = stun::looks_like_rtcp(data);
     let _ = dhcp::parse(data);
     let _ = whatsapp::detect_preface(data);
+    let _ = wa_legacy::login(data);
 }
 
 /// A pipeline with dissection and (empty) classification on, writing nothing.

@@ -111,3 +111,26 @@ fn real_shared_databases() {
     let rules = Ruleset::builtin();
     assert_eq!(fb.asn_evidence(&rules).unwrap().text, "asn:AS32934");
 }
+
+/// `leakscope geo status` names the databases in use, their type, and answers a probe.
+#[test]
+fn geo_status_names_the_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let asn = write(dir.path(), "GeoLite2-ASN.mmdb", &tiny_asn());
+    let mut c = Writer::new("geo-whois-asn-country");
+    c.insert("157.240.0.0/16", &map(&[("country_code", s("US"))]));
+    let country = write(dir.path(), "country.mmdb", &c);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leakscope"))
+        .args(["geo", "status", "--asn-db"])
+        .arg(&asn)
+        .arg("--country-db")
+        .arg(&country)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("ASN database: {} (GeoLite2-ASN", asn.display())), "{text}");
+    assert!(text.contains(&format!("country database: {}", country.display())), "{text}");
+    assert!(text.contains("check: 157.240.0.1 -> AS32934 Facebook, Inc., country US"), "{text}");
+    assert!(!text.contains("Get one"), "both databases are there: {text}");
+}

@@ -61,7 +61,7 @@ fn meta_contacts_per_device_per_hour_agree_with_flows_jsonl() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(observed, 7);
+    assert_eq!(observed, 8);
     // The report reads the database like the directory.
     let from_db = leakscope::report::load(&db).unwrap();
     let from_dir = leakscope::report::load(&dir.path().join("out")).unwrap();

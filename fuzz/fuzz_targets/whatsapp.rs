@@ -1,9 +1,13 @@
-//! WhatsApp chat connection preface (`WA`/`ED` + version + Noise start).
+//! WhatsApp chat connection preface (`WA`/`ED` + version + Noise start) and a legacy client's
+//! clear login frames.
 #![no_main]
 
-use leakscope::dissect::whatsapp;
+use leakscope::dissect::{wa_legacy, whatsapp};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = whatsapp::detect_preface(data);
+    if let whatsapp::Detect::Match(p) = whatsapp::detect_preface(data) {
+        let _ = wa_legacy::login(&data[p.header_end.min(data.len())..]);
+    }
+    let _ = wa_legacy::login(data);
 });

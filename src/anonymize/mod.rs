@@ -239,7 +239,7 @@ impl Anonymizer {
             // Server names (an endpoint's sample is its server name or address).
             s if s.starts_with("endpoint:") => self.dns_name(value),
             "mac" | "device_mac" => self.mac_text(value),
-            "public_address" => match value.parse::<IpAddr>() {
+            "public_address" | "global_address" => match value.parse::<IpAddr>() {
                 Ok(ip) => self.public_ip(ip).to_string(),
                 Err(_) => self.name(value),
             },
@@ -249,6 +249,23 @@ impl Anonymizer {
             },
         };
         Some(format!("{signal}={value}{note}"))
+    }
+
+    /// Whether a piece of exposure evidence must go entirely: the (masked) phone number.
+    pub fn drops_evidence(&self, text: &str) -> bool {
+        text.starts_with("legacy_phone=")
+    }
+
+    /// An exposure's `value` as it may be shared: the phone number goes, public addresses get
+    /// their pseudonym, the rest (countries, versions, carriers) is the finding.
+    pub fn exposure_value(&self, field: &str, value: &str) -> Option<String> {
+        if field == "phone_number" {
+            return None;
+        }
+        Some(match value.parse::<IpAddr>() {
+            Ok(ip) => self.public_ip(ip).to_string(),
+            Err(_) => value.to_owned(),
+        })
     }
 
     /// [`ip`](Self::ip) for an IPv4 address (its pseudonym is IPv4 too).

@@ -39,6 +39,8 @@ impl<S: RecordSink> AnonymizeSink<S> {
         r.server_name = r.server_name.as_deref().map(|n| a.dns_name(n).into());
         r.evidence = r.evidence.iter().map(|e| a.evidence(e)).collect();
         r.device = r.device.as_deref().map(|d| a.device_id(d).into());
+        // The masked phone number still narrows the account down: removed.
+        r.wa_phone = None;
     }
 
     /// Learns from an event which names are devices' (DHCP host names, DNS names answered with
@@ -147,7 +149,13 @@ impl<S: RecordSink> AnonymizeSink<S> {
             Event::Exposure(e) => {
                 let mut x = e.clone();
                 x.device = a.device_id(&x.device);
-                x.evidence = x.evidence.iter().filter_map(|t| a.exposure_evidence(t)).collect();
+                x.evidence = x
+                    .evidence
+                    .iter()
+                    .filter(|t| !a.drops_evidence(t))
+                    .filter_map(|t| a.exposure_evidence(t))
+                    .collect();
+                x.value = x.value.as_deref().and_then(|v| a.exposure_value(&x.field, v));
                 Event::Exposure(x)
             }
         }

@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use maxminddb::{MaxMindDbError, Reader};
 use serde::Deserialize;
@@ -97,11 +98,11 @@ impl Db {
 }
 
 /// Open ASN and country databases (either may be absent; `Geo::default()` has none and answers
-/// every lookup with an empty [`GeoInfo`]).
-#[derive(Default)]
+/// every lookup with an empty [`GeoInfo`]). Clones share the open files.
+#[derive(Default, Clone)]
 pub struct Geo {
-    asn: Option<Db>,
-    country: Option<Db>,
+    asn: Option<Arc<Db>>,
+    country: Option<Arc<Db>>,
 }
 
 impl std::fmt::Debug for Geo {
@@ -133,8 +134,10 @@ impl Geo {
             })
         };
         Ok(Geo {
-            asn: pick(asn, ASN_NAMES).map(|p| Db::open(&p)).transpose()?,
-            country: pick(country, COUNTRY_NAMES).map(|p| Db::open(&p)).transpose()?,
+            asn: pick(asn, ASN_NAMES).map(|p| Db::open(&p).map(Arc::new)).transpose()?,
+            country: pick(country, COUNTRY_NAMES)
+                .map(|p| Db::open(&p).map(Arc::new))
+                .transpose()?,
         })
     }
 
@@ -146,6 +149,16 @@ impl Geo {
     /// The country database in use.
     pub fn country_path(&self) -> Option<&Path> {
         self.country.as_ref().map(|d| d.path.as_path())
+    }
+
+    /// `(database type, build time in epoch seconds)` of the ASN and the country database.
+    pub fn describe(&self) -> [Option<(String, u64)>; 2] {
+        [&self.asn, &self.country].map(|d| {
+            d.as_ref().map(|d| {
+                let m = d.reader.metadata();
+                (m.database_type.clone(), m.build_epoch)
+            })
+        })
     }
 
     /// Looks `ip` up in both databases. A miss, a record of another shape or a damaged record

@@ -171,6 +171,34 @@ fn cookie_names(out: &mut Vec<String>, value: &[u8]) {
     }
 }
 
+/// The cookie *names* a response head sets (`Set-Cookie: datr=…; Path=/`), from the bytes of
+/// the server's first segment; values and attributes are never read. Empty when `buf` does not
+/// start an HTTP/1.x response. The head may be cut by the segment's end: a name counts once
+/// its `=` arrived, so a name cut short does not.
+pub fn set_cookie_names(buf: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let window = &buf[..buf.len().min(MAX_HEAD_LEN)];
+    if !window.starts_with(b"HTTP/1.") {
+        return out;
+    }
+    let head = find(window, b"\r\n\r\n").map_or(window, |end| &window[..end]);
+    for line in head.split(|&b| b == b'\n').skip(1).take(MAX_HEADERS) {
+        let line = trim_cr(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        if out.len() < MAX_COOKIE_NAMES && line[..colon].eq_ignore_ascii_case(b"set-cookie") {
+            let value = trim(&line[colon + 1..]);
+            let pair = value.split(|&b| b == b';').next().unwrap_or_default();
+            if let Some(eq) = pair.iter().position(|&b| b == b'=') {
+                let name = trim(&pair[..eq]);
+                if !name.is_empty() {
+                    out.push(bounded_text(name, MAX_COOKIE_NAME_LEN));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Lossy UTF-8 of at most `max` bytes, cut on a character boundary.
 fn bounded_text(b: &[u8], max: usize) -> String {
     let s = String::from_utf8_lossy(&b[..b.len().min(max)]);
@@ -297,6 +325,16 @@ Content-Type: application/octet-stream\r\n\
 X-Other: ignored\r\n\
 \r\n\
 BODY";
+
+    #[test]
+    fn set_cookie_names_only() {
+        let head = b"HTTP/1.1 200 OK\r\nSet-Cookie: datr=SECRET; expires=Thu; Max-Age=63072000; path=/; domain=.facebook.com; secure; httponly\r\nset-cookie: fr=SECRET2; Path=/\r\nContent-Type: text/html\r\n\r\nbody";
+        assert_eq!(set_cookie_names(head), ["datr", "fr"]);
+        // Cut inside the second header: the first name counts, the cut one does not.
+        assert_eq!(set_cookie_names(&head[..70]), ["datr"]);
+        assert_eq!(set_cookie_names(&head[..30]), Vec::<String>::new());
+        assert!(set_cookie_names(b"GET / HTTP/1.1\r\nSet-Cookie: a=b\r\n\r\n").is_empty());
+    }
 
     #[test]
     fn parses_request_head_metadata_only() {

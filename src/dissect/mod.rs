@@ -10,6 +10,7 @@ pub mod state;
 pub mod stream;
 pub mod stun;
 pub mod tls;
+pub mod wa_legacy;
 pub mod whatsapp;
 
 pub use state::{AppInfo, Findings, FlowDissect, Observation};

@@ -10,6 +10,7 @@ use super::quic::{self, QuicInitialState, QuicProgress};
 use super::stream::ClientStream;
 use super::stun::{self, StunInfo};
 use super::tls::{self, ClientHello, ParseError};
+use super::wa_legacy;
 use super::whatsapp::{self, Detect};
 use crate::decode::{Decoded, Transport, tcp_flags};
 
@@ -38,9 +39,13 @@ pub struct AppInfo {
     /// QUIC version of the Initial.
     pub quic_version: Option<u32>,
     /// WhatsApp chat protocol version from the preface, e.g. "6.3".
-    pub wa_version: Option<Box<str>>,
+    pub protocol_version: Option<Box<str>>,
     /// The WhatsApp preface used edge routing (`ED` prefix).
     pub wa_edge_routing: bool,
+    /// Legacy (1.x) stream: the client build it named in clear, e.g. `Android-2.12.84`.
+    pub wa_client: Option<Box<str>>,
+    /// Legacy (1.x) stream: the account's phone number from its clear login, masked (`+55…10`).
+    pub wa_phone: Option<Box<str>>,
     /// Responses parsed on a DNS flow.
     pub dns_responses: u32,
     /// Name the client looked up for the server address (DNS cache), set at the flow's start.
@@ -55,6 +60,8 @@ pub struct AppInfo {
     pub rtp_packets: u16,
     /// HTTP User-Agent of the first request.
     pub user_agent: Option<Box<str>>,
+    /// Cookie names the server's first HTTP response head sets (never values).
+    pub set_cookie_names: Vec<String>,
 }
 
 impl AppInfo {
@@ -62,7 +69,7 @@ impl AppInfo {
     /// a signature, STUN): the classifier only needs another look when they change.
     pub fn naming_signals(&self) -> u8 {
         u8::from(self.server_name.is_some())
-            | u8::from(self.wa_version.is_some()) << 1
+            | u8::from(self.protocol_version.is_some()) << 1
             | u8::from(self.stun_whatsapp_relay) << 2
             | u8::from(self.stun_facebook_realm) << 3
             | u8::from(self.stun_messages > 0 || self.rtp_packets > 0) << 4
@@ -71,7 +78,7 @@ impl AppInfo {
     /// Names of the dissector signatures that matched (see `classify::KNOWN_SIGNATURES`).
     pub fn signatures(&self) -> impl Iterator<Item = &'static str> {
         [
-            (self.wa_version.is_some(), "whatsapp_preface"),
+            (self.protocol_version.is_some(), "whatsapp_preface"),
             (self.stun_whatsapp_relay, "stun_whatsapp_relay"),
             (self.stun_facebook_realm, "stun_realm_facebook"),
         ]
@@ -127,6 +134,8 @@ struct TcpTries {
     segments: u8,
     tls: bool,
     wa: bool,
+    /// A legacy (1.x) WhatsApp stream: where its clear frames start, until its login is read.
+    legacy: Option<usize>,
     http: bool,
     /// The responder's first data was checked for a DNS-over-TCP response.
     server_checked: bool,
@@ -204,6 +213,9 @@ impl FlowDissect {
                         false
                     } else {
                         t.server_checked = true;
+                        if self.app.app_proto == Some("http") {
+                            self.app.set_cookie_names = http::set_cookie_names(seg.payload);
+                        }
                         if tcp_dns_responses(seg.payload, &mut self.app, out) {
                             self.active = Some(Active::DnsTcp);
                             return;
@@ -274,7 +286,7 @@ impl FlowDissect {
 impl TcpTries {
     /// Whether every client-side parser has decided, or the window is spent.
     fn client_decided(&self) -> bool {
-        !(self.tls || self.wa || self.http)
+        !(self.tls || self.wa || self.http || self.legacy.is_some())
             || self.segments >= MAX_TCP_SEGMENTS
             || self.stream.full()
     }
@@ -323,12 +335,22 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observat
                 t.wa = false;
                 t.tls = false;
                 app.app_proto = Some("whatsapp_chat");
-                app.wa_version = Some(p.version.to_string().into());
+                app.protocol_version = Some(p.version.to_string().into());
                 app.wa_edge_routing = p.edge_routing;
+                if p.version.major == 1 {
+                    t.legacy = Some(p.header_end);
+                }
             }
             Detect::Need(_) => {}
             Detect::NoMatch => t.wa = false,
         }
+    }
+    if let Some(at) = t.legacy
+        && let wa_legacy::Step::Done(login) = wa_legacy::login(bytes.get(at..).unwrap_or(&[]))
+    {
+        t.legacy = None;
+        app.wa_client = login.resource.map(Into::into);
+        app.wa_phone = login.phone.map(|p| p.to_string().into());
     }
     if t.http && !http::looks_like_http_request(bytes) && bytes.len() >= 8 {
         t.http = false;

@@ -146,9 +146,17 @@ fn prefix_matches(buf: &[u8], at: usize, magic: &[u8]) -> Result<(), Detect> {
 /// FunXMPP list (`f8`) whose first short string (`fc` + length) is the resource, e.g.
 /// `00 00 17 f8 05 01 a5 91 89 fc 0f "Android-2.12.84"`. Best effort: `None` when absent.
 fn legacy_resource(version: WaVersion, frame: &[u8]) -> Option<String> {
+    if version.major != 1 {
+        return None;
+    }
+    stream_start_resource(frame)
+}
+
+/// The resource of a legacy stream-start frame (with its 3-byte header).
+pub(crate) fn stream_start_resource(frame: &[u8]) -> Option<String> {
     /// The resource follows within the first few tokens of the list.
     const SCAN: usize = 16;
-    if version.major != 1 || frame.get(3) != Some(&0xf8) {
+    if frame.get(3) != Some(&0xf8) {
         return None;
     }
     let scan = frame.get(4..frame.len().min(SCAN))?;

@@ -6,6 +6,10 @@ use std::net::IpAddr;
 
 use super::events::{DeviceEvent, EndpointCount, HourTotals, ServiceTotals, SessionStats};
 
+/// Key prefix of evidence from flows to Meta services other than WhatsApp: judged only for
+/// `other_meta` fields, so that an Instagram flow never speaks for WhatsApp.
+pub const OTHER: &str = "other:";
+
 /// Samples of evidence kept per signal.
 const MAX_SAMPLES: usize = 6;
 /// Flow uids kept per signal.
@@ -154,6 +158,34 @@ impl Device {
             Some(t) => t.add(ts, bytes, sample, uid),
             None => self.tallies.entry(signal.to_owned()).or_default().add(ts, bytes, sample, uid),
         }
+    }
+
+    /// Evidence from a flow: WhatsApp's under the signal's name, other services' under
+    /// [`OTHER`].
+    pub fn flow_evidence(
+        &mut self,
+        whatsapp: bool,
+        signal: &str,
+        ts: f64,
+        bytes: u64,
+        sample: Option<&str>,
+        uid: Option<&str>,
+    ) {
+        if whatsapp {
+            self.evidence(signal, ts, bytes, sample, uid);
+        } else {
+            self.evidence(&format!("{OTHER}{signal}"), ts, bytes, sample, uid);
+        }
+    }
+
+    /// Whether the device had WhatsApp flows.
+    pub fn has_whatsapp(&self) -> bool {
+        self.services.iter().any(|(s, _, _)| &**s == "whatsapp")
+    }
+
+    /// Whether the device had flows to Meta services other than WhatsApp.
+    pub fn has_other_meta(&self) -> bool {
+        self.services.iter().any(|(s, _, _)| &**s != "whatsapp")
     }
 
     /// Accounts a flow record to a Meta service.

@@ -184,11 +184,25 @@ pub struct ExposureEvent {
     pub device: String,
     /// Policy field id (`rules/policy.toml`).
     pub field: String,
-    /// `observed`, `inferred` or `not_observable`, from the catalogue.
+    /// Short name for reports, when the catalogue gives one (e.g. `other Meta services`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// How observable the field normally is: `observed`, `inferred` or `not_observable`, from the
+    /// catalogue.
     pub observability: String,
-    /// What this capture shows: `observed`, `inferred`, `lan_only` (seen on the LAN, not sent to
-    /// Meta on the wire), `not_seen`, or `not_observable`.
+    /// What this capture shows, the strongest grade of its evidence: `observed` (the datum
+    /// itself reached a Meta-operated endpoint), `inferred` (follows from timing, sizes,
+    /// fingerprints, address databases), `lan_only` (seen on the LAN, not sent to Meta on the
+    /// wire); without evidence `not_seen`, or `not_observable`.
     pub status: String,
+    /// What Meta received, as far as the wire shows: e.g. the public address, its country, the
+    /// masked phone number, the app version; the catalogue's fallback when no evidence names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Remarks: `seen in clear — legacy client` (cleartext raised a normally not observable
+    /// field), `seen in clear`, `no rule names an endpoint matching …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Pieces of evidence (flows, events, sessions).
     pub count: u64,
     /// Payload bytes of the flows behind the evidence, both directions.
@@ -196,7 +210,8 @@ pub struct ExposureEvent {
     /// Last evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<f64>,
-    /// Evidence, one short string each: `signal=value`.
+    /// Evidence, one short string each: `signal=value` or `signal xN`, marked ` (lan)` when seen
+    /// on the LAN only and ` (related)` when listed without grading the field.
     pub evidence: Vec<String>,
     /// Some of the flows behind the evidence.
     pub uids: Vec<String>,

@@ -48,6 +48,26 @@ pub fn not_a_host(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether a geolocation database may be asked about `ip`: a globally routed unicast address,
+/// not a local, documentation (RFC 5737, RFC 3849), benchmarking (RFC 2544) or reserved one.
+pub fn geolocatable(ip: IpAddr) -> bool {
+    if LocalNets::default().contains(ip) || not_a_host(ip) {
+        return false;
+    }
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            let doc = matches!((o[0], o[1], o[2]), (192, 0, 2) | (198, 51, 100) | (203, 0, 113));
+            !(doc || (o[0] == 198 && (o[1] & 0xfe) == 18) || o[0] >= 240 || o[0] == 0)
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            // Global unicast is 2000::/3; 2001:db8::/32 is documentation.
+            (s[0] & 0xe000) == 0x2000 && !(s[0] == 0x2001 && s[1] == 0x0db8)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +80,14 @@ mod tests {
         }
         for a in ["157.240.1.1", "2a03:2880::1", "100.128.0.1"] {
             assert!(!l.contains(a.parse().unwrap()), "{a}");
+        }
+        for a in ["191.162.107.92", "2a03:2880::1"] {
+            assert!(geolocatable(a.parse().unwrap()), "{a}");
+        }
+        for a in
+            ["192.168.1.2", "198.51.100.23", "2001:db8::1", "fe80::1", "100.64.0.1", "198.18.0.1"]
+        {
+            assert!(!geolocatable(a.parse().unwrap()), "{a}");
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod local;
 pub mod oui;
 pub mod sessions;
 pub mod track;
+pub mod ua;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 use foldhash::fast::RandomState;
 use ipnet::IpNet;
 
+use crate::classify::{Geo, Ruleset};
 use crate::flow::{EndReason, FlowRecord};
 use crate::output::RecordSink;
 use crate::output::events::Event;
@@ -89,6 +91,12 @@ pub struct ExposureConfig {
     /// Most devices kept (`--max-devices`); beyond, the least recently seen are written and
     /// forgotten.
     pub max_devices: usize,
+    /// Country and ASN databases, for the public address Meta saw (never a private address or a
+    /// call peer's).
+    pub geo: Geo,
+    /// Endpoint names of the rules in use (`whatsapp.chat`, …): a field whose endpoint pattern
+    /// matches none says so.
+    pub known_endpoints: Vec<String>,
 }
 
 /// Default of `--max-devices`: far above a home or office network, a bound for a capture of
@@ -104,8 +112,15 @@ impl Default for ExposureConfig {
             catalogue: Catalogue::builtin(),
             oui_file: None,
             max_devices: DEFAULT_MAX_DEVICES,
+            geo: Geo::default(),
+            known_endpoints: endpoint_names(&Ruleset::builtin()),
         }
     }
+}
+
+/// The endpoint names of `rules`, for [`ExposureConfig::known_endpoints`].
+pub fn endpoint_names(rules: &Ruleset) -> Vec<String> {
+    rules.endpoints().iter().map(|e| e.name.to_string()).collect()
 }
 
 impl ExposureConfig {
@@ -180,6 +195,30 @@ impl<S> ExposureSink<S> {
     }
 }
 
+/// Whether the server is Meta's own: a Meta prefix or ASN, a Meta protocol signature (a
+/// WhatsApp chat preface, a WhatsApp relay), not a name alone (a third-party cache serves
+/// Meta's names from its own addresses) nor a call's peer-to-peer leg (`call_socket` only).
+pub fn meta_operated(evidence: &[String]) -> bool {
+    let has = |kind: &str| evidence.iter().any(|e| e.starts_with(kind));
+    has("prefix:") || has("asn:") || has("relay:") || (has("sig:") && !has("call_socket:"))
+}
+
+/// A legacy client's cleartext login: platform and app version from its resource, the phone
+/// number as the dissector masked it.
+fn legacy_login(dev: &mut Device, wa: bool, rec: &FlowRecord) {
+    let uid = Some(rec.uid.as_str());
+    if let Some(res) = rec.wa_client.as_deref() {
+        let (platform, version) = ua::legacy_resource(res);
+        dev.flow_evidence(wa, "legacy_platform", rec.ts, 0, Some(&platform), uid);
+        if let Some(v) = version {
+            dev.flow_evidence(wa, "legacy_app_version", rec.ts, 0, Some(&v), uid);
+        }
+    }
+    if let Some(phone) = rec.wa_phone.as_deref() {
+        dev.flow_evidence(wa, "legacy_phone", rec.ts, 0, Some(phone), uid);
+    }
+}
+
 impl<S: RecordSink> ExposureSink<S> {
     /// The local side of a flow: (device id, address, MAC).
     fn identify(&mut self, rec: &FlowRecord) -> (String, IpAddr, Option<String>) {
@@ -249,9 +288,10 @@ impl<S: RecordSink> ExposureSink<S> {
             if let Some(v) = &vendor {
                 dev.evidence("oui_vendor", dev.first_seen, 0, Some(v), None);
             }
+            public_address_facts(&mut dev, &self.cfg.geo, &self.cfg.catalogue);
             self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
             if dev.has_meta() {
-                for e in exposures::judge_all(&self.cfg.catalogue, &dev) {
+                for e in exposures::judge_all(&self.cfg.catalogue, &dev, &self.cfg.known_endpoints) {
                     self.inner.event(&Event::Exposure(e));
                 }
             }
@@ -266,60 +306,100 @@ impl<S: RecordSink> ExposureSink<S> {
             (None, "message_burst") => format!("{} B up/{} B down", a.bytes_up, a.bytes_down),
             _ => format!("{} B", a.bytes_up + a.bytes_down),
         };
+        // A Messenger call is not a WhatsApp interaction; telemetry counts what was sent.
+        let wa = a.endpoint.as_deref().is_none_or(|e| e.starts_with("whatsapp."));
+        let bytes = if a.activity == "telemetry" { a.bytes_up } else { a.bytes_up + a.bytes_down };
         let dev = self.device(&a.device, a.ts);
         *dev.activities.entry(a.activity.clone()).or_default() += 1;
         let signal = format!("activity:{}", a.activity);
-        dev.evidence(
+        dev.flow_evidence(
+            wa,
             &signal,
             a.ts,
-            a.bytes_up + a.bytes_down,
+            bytes,
             Some(&sample),
             a.uids.first().map(|s| s.as_str()),
         );
         self.inner.event(&Event::Activity(a));
     }
 
-    /// Meta-specific bookkeeping of one record of `device`.
+    /// Meta-specific bookkeeping of one record of `device`. Evidence of a WhatsApp flow speaks
+    /// for the WhatsApp fields, that of another service's flow only for `other_meta` fields;
+    /// cleartext and addresses count only from a Meta-operated server (see [`meta_operated`]).
     fn meta_flow(&mut self, id: &str, rec: &FlowRecord, local_is_orig: bool, local_ip: IpAddr) {
         let service = rec.service.as_deref().unwrap_or("meta");
         let endpoint = rec.endpoint.as_deref().unwrap_or(service).to_owned();
+        let wa = service == "whatsapp";
+        let operated = meta_operated(&rec.evidence);
         let (up, down) = if local_is_orig {
             (rec.orig_bytes, rec.resp_bytes)
         } else {
             (rec.resp_bytes, rec.orig_bytes)
         };
-        let http = self.http.get(&rec.uid).map(|h| (h.user_agent.clone(), h.cookie_names.clone()));
+        let http = if operated { self.http.get(&rec.uid) } else { None };
+        let mut http = http.map(|h| (h.user_agent.clone(), h.cookie_names.clone()));
+        if operated && !rec.set_cookie_names.is_empty() {
+            // Names the server set count like names the client sent: both tie the device.
+            let (_, names) = http.get_or_insert_with(Default::default);
+            names.extend(rec.set_cookie_names.iter().cloned());
+        }
+        let public = self.stun.get(&rec.uid).copied().filter(|_| operated);
+        // Meta sees the device's own address only when it is global (IPv6, no NAT).
+        let global = (!self.local.contains(local_ip) && !local::not_a_host(local_ip))
+            .then(|| local_ip.to_string());
+        let stack = rec.ja4.as_deref().map(|j| match self.cfg.catalogue.tls_stack(j) {
+            Some(family) => format!("{j} ({family})"),
+            None => format!("{j} (TLS stack not in the table)"),
+        });
         let uid = Some(rec.uid.as_str());
         let dev = self.device(id, rec.ts);
         dev.meta_flow(service, &endpoint, rec.ts, up, down);
-        let local = local_ip.to_string();
-        dev.evidence("meta_flow", rec.ts, up + down, Some(&local), uid);
+        dev.flow_evidence(wa, "meta_flow", rec.ts, up + down, None, uid);
+        if let Some(g) = &global {
+            dev.evidence("global_address", rec.ts, 0, Some(g), uid);
+        }
         let named =
             rec.server_name.as_deref().map_or_else(|| rec.resp_h.to_string(), str::to_owned);
         dev.evidence(&format!("endpoint:{endpoint}"), rec.ts, up + down, Some(&named), uid);
-        if let Some(j) = rec.ja4.as_deref() {
-            dev.evidence("ja4", rec.ts, 0, Some(j), uid);
+        if let (Some(j), Some(stack)) = (rec.ja4.as_deref(), stack.as_deref()) {
+            dev.flow_evidence(wa, "ja4", rec.ts, 0, Some(stack), uid);
             dev.strings(None, Some(j));
         }
-        if let Some(v) = rec.wa_version.as_deref() {
-            dev.evidence("wa_version", rec.ts, 0, Some(v), uid);
+        if let Some(v) = rec.protocol_version.as_deref() {
+            dev.flow_evidence(wa, "protocol_version", rec.ts, 0, Some(v), uid);
         }
-        if let Some(cc) = rec.resp_cc.as_deref() {
-            dev.evidence("server_country", rec.ts, 0, Some(cc), uid);
+        if operated && let Some(cc) = rec.resp_cc.as_deref() {
+            dev.evidence("server_region", rec.ts, 0, Some(cc), uid);
         }
-        if let Some(public) = self.stun.get(&rec.uid).copied() {
-            let public = public.to_string();
-            let dev = self.device(id, rec.ts);
-            dev.evidence("public_address", rec.ts, 0, Some(&public), uid);
+        if operated {
+            legacy_login(dev, wa, rec);
         }
-        let dev = self.device(id, rec.ts);
+        if let Some(public) = public {
+            dev.evidence("public_address", rec.ts, 0, Some(&public.to_string()), uid);
+        }
         if let Some((ua, cookies)) = http {
             if let Some(ua) = ua.as_deref() {
-                dev.evidence("http_user_agent", rec.ts, 0, Some(ua), uid);
+                dev.flow_evidence(wa, "http_user_agent", rec.ts, 0, Some(ua), uid);
                 dev.strings(Some(ua), None);
+                let f = ua::facts(ua);
+                for (signal, v) in
+                    [("ua_os", f.os), ("ua_app_version", f.app_version), ("ua_device", f.device)]
+                {
+                    if let Some(v) = v {
+                        dev.flow_evidence(wa, signal, rec.ts, 0, Some(&v), uid);
+                    }
+                }
             }
+            let names = &self.cfg.catalogue.cookies;
+            let dev = self.devices.get_mut(id).expect("device exists");
             for c in &cookies {
-                dev.evidence("http_cookie", rec.ts, 0, Some(c), uid);
+                dev.flow_evidence(wa, "http_cookie", rec.ts, 0, Some(c), uid);
+                if names.identifying.iter().any(|n| n == c) {
+                    dev.flow_evidence(wa, "id_cookie", rec.ts, 0, Some(c), uid);
+                }
+                if names.language.iter().any(|n| n == c) {
+                    dev.flow_evidence(wa, "lang_cookie", rec.ts, 0, Some(c), uid);
+                }
             }
         }
         self.activities(id, rec, &endpoint);
@@ -346,7 +426,8 @@ impl<S: RecordSink> ExposureSink<S> {
                 }
             }
             "registration" => self.emit_activity(activity::whole_flow(rec, id, "registration")),
-            "telemetry" | "crashlogs" | "analytics" => {
+            // Logs sent to WhatsApp; a Facebook SDK script download is not telemetry.
+            "telemetry" | "crashlogs" | "analytics" if endpoint.starts_with("whatsapp.") => {
                 self.emit_activity(activity::whole_flow(rec, id, "telemetry"))
             }
             _ => {}
@@ -476,6 +557,47 @@ impl<S: RecordSink> ExposureSink<S> {
     }
 }
 
+/// Country and carrier of the public addresses Meta saw (STUN answers, the device's global
+/// address): looked up once per device at the end, never for a private address or a peer.
+fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
+    let mut addrs: Vec<(IpAddr, f64, Option<String>)> = Vec::new();
+    for signal in ["public_address", "global_address"] {
+        if let Some(t) = dev.tallies.get(signal) {
+            let uid = t.uids.first().cloned();
+            addrs.extend(
+                t.samples
+                    .iter()
+                    .filter_map(|s| s.parse().ok())
+                    .map(|ip| (ip, t.first, uid.clone())),
+            );
+        }
+    }
+    for (ip, ts, uid) in addrs {
+        if !local::geolocatable(ip) {
+            dev.evidence(
+                "public_country",
+                ts,
+                0,
+                Some("unknown (reserved address)"),
+                uid.as_deref(),
+            );
+            continue;
+        }
+        let info = geo.lookup(ip);
+        let cc = match (info.cc.as_deref(), geo.country_path()) {
+            (Some(cc), _) => cc,
+            (None, Some(_)) => "unknown (not in the country database)",
+            (None, None) => "unknown (no country database: see leakscope geo status)",
+        };
+        dev.evidence("public_country", ts, 0, Some(cc), uid.as_deref());
+        if cat.mobile_carriers.matches(info.asn, info.as_org.as_deref()) {
+            let asn = info.asn.map_or_else(String::new, |a| format!("AS{a} "));
+            let carrier = format!("{asn}{}", info.as_org.as_deref().unwrap_or(""));
+            dev.evidence("mobile_carrier", ts, 0, Some(carrier.trim()), uid.as_deref());
+        }
+    }
+}
+
 impl<S: RecordSink> RecordSink for ExposureSink<S> {
     fn flow(&mut self, rec: &mut FlowRecord) {
         let (id, ip, mac) = self.identify(rec);
@@ -540,5 +662,24 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
 
     fn reopen(&mut self) -> Result<(), String> {
         self.inner.reopen()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_operated_needs_more_than_a_name() {
+        let op = |ev: &[&str]| meta_operated(&ev.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        // An Instagram name on an Akamai address (http_ipv6.pcap, tls_2_reasms.pcapng).
+        assert!(!op(&["sni:i.instagram.com"]));
+        assert!(!op(&["http:s-static.ak.facebook.com"]));
+        assert!(op(&["http:www.facebook.com", "prefix:173.252.64.0/18", "asn:AS32934"]));
+        // 2015 WhatsApp servers outside Meta's prefixes: the chat preface answers for them.
+        assert!(op(&["sig:whatsapp_preface", "dns:e12.whatsapp.net"]));
+        // A call's peer-to-peer leg goes to the other party, not to Meta.
+        assert!(!op(&["sig:stun_whatsapp_relay", "call_socket:10.0.0.2:4000"]));
+        assert!(op(&["relay:157.240.1.1:3478"]));
     }
 }

@@ -105,7 +105,18 @@ pub struct FlowRecord {
     pub quic_version: Option<String>,
     /// WhatsApp chat protocol version from the connection preface, e.g. `6.3`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub wa_version: Option<Box<str>>,
+    pub protocol_version: Option<Box<str>>,
+    /// Legacy (1.x) WhatsApp clients: the build named in clear, e.g. `Android-2.12.84`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_client: Option<Box<str>>,
+    /// Legacy (1.x) WhatsApp clients: the account's phone number from the clear login, masked
+    /// to country code and last two digits (`+55…10`); never the full number. Removed under
+    /// `--anonymize`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_phone: Option<Box<str>>,
+    /// Cookie names the server's first cleartext HTTP response sets (`Set-Cookie`), never values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set_cookie_names: Vec<String>,
     /// Service family the flow goes to: `whatsapp`, `facebook`, `instagram`, `messenger`,
     /// `threads`, `meta` (shared infrastructure).
     #[serde(skip_serializing_if = "Option::is_none")]

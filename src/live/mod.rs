@@ -438,6 +438,8 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
                 max_devices: opts.max_devices,
                 oui_file: opts.oui_file.clone(),
                 settle_secs: (opts.flow.active_timeout + opts.flow.tcp_idle) as f64 / 1e9,
+                geo: geo.clone(),
+                known_endpoints: crate::exposure::endpoint_names(&rules),
                 ..crate::exposure::ExposureConfig::default()
             }
             .build(LiveJsonlSink(Arc::clone(&outputs))),

@@ -46,25 +46,43 @@ pub const ACTIVITY_KINDS: &[&str] =
 pub const LAN_SIGNALS: &[&str] =
     &["dhcp_hostname", "dhcp_vendor_class", "dhcp_parameter_request_list", "oui_vendor"];
 
-const PLAIN_SIGNALS: &[&str] = &[
+/// Signals read from cleartext a client sent to Meta (a legacy client's login, HTTP heads):
+/// the only ones that can raise a field that is normally not observable.
+pub const CLEAR_SIGNALS: &[&str] = &[
+    "legacy_phone",
+    "legacy_platform",
+    "legacy_app_version",
+    "ua_os",
+    "ua_app_version",
+    "ua_device",
+    "id_cookie",
+    "lang_cookie",
+    "http_cookie",
+];
+
+/// The other signals without argument (`docs/exposure.md` describes each).
+const WIRE_SIGNALS: &[&str] = &[
     "meta_flow",
     "session",
-    "http_user_agent",
-    "http_cookie",
-    "ja4",
-    "wa_version",
-    "server_country",
     "public_address",
-    "dhcp_hostname",
-    "dhcp_vendor_class",
-    "dhcp_parameter_request_list",
-    "oui_vendor",
+    "global_address",
+    "public_country",
+    "mobile_carrier",
+    "server_region",
+    "http_user_agent",
+    "ja4",
+    "protocol_version",
 ];
+
+/// Every signal name without argument.
+fn plain_signals() -> impl Iterator<Item = &'static str> {
+    WIRE_SIGNALS.iter().chain(CLEAR_SIGNALS).chain(LAN_SIGNALS).copied()
+}
 
 /// An observation that counts as evidence for a field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Signal {
-    /// A signal without argument, e.g. `meta_flow`, `http_cookie` (one of the documented names).
+    /// A signal without argument, e.g. `meta_flow`, `ua_os` (one of the documented names).
     Plain(&'static str),
     /// A flow to an endpoint matching the pattern: `svc.role`, `svc.*`, `*.role`.
     Endpoint(String),
@@ -103,10 +121,10 @@ impl Signal {
                     )
                 });
         }
-        PLAIN_SIGNALS.iter().find(|&&s| s == text).map(|&s| Signal::Plain(s)).ok_or_else(|| {
+        plain_signals().find(|&s| s == text).map(Signal::Plain).ok_or_else(|| {
             format!(
                 "signal {text:?}: unknown, expected one of {}, endpoint:…, activity:…",
-                PLAIN_SIGNALS.join(", ")
+                plain_signals().collect::<Vec<_>>().join(", ")
             )
         })
     }
@@ -124,6 +142,11 @@ impl Signal {
     pub fn lan_only(&self) -> bool {
         matches!(self, Signal::Plain(s) if LAN_SIGNALS.contains(s))
     }
+
+    /// Whether the observation is cleartext a client sent to Meta.
+    pub fn in_clear(&self) -> bool {
+        matches!(self, Signal::Plain(s) if CLEAR_SIGNALS.contains(s))
+    }
 }
 
 impl fmt::Display for Signal {
@@ -136,21 +159,132 @@ impl fmt::Display for Signal {
     }
 }
 
+/// Which devices a field is judged for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Devices with WhatsApp traffic, on the evidence of their WhatsApp flows (device-wide
+    /// facts such as the public address aside).
+    #[default]
+    Whatsapp,
+    /// Devices that contacted Meta services other than WhatsApp, on those flows.
+    OtherMeta,
+}
+
 /// One policy field.
 #[derive(Clone, Debug)]
 pub struct Field {
     /// Identifier, e.g. `ip_address`.
     pub id: String,
+    /// Short label for reports, e.g. "Facebook SDK contact"; the id when absent.
+    pub label: Option<String>,
     /// What the policy means by it.
     pub description: String,
-    /// How observable it is from the network.
+    /// How observable it normally is from the network.
     pub observability: Observability,
     /// Why.
     pub why: String,
-    /// Observations that count as evidence.
-    pub signals: Vec<Signal>,
+    /// Which devices it is judged for.
+    pub scope: Scope,
+    /// Evidence that the datum itself crossed the wire to a Meta-operated endpoint.
+    pub observed: Vec<Signal>,
+    /// Evidence it follows from (timing, sizes, fingerprints, address databases).
+    pub inferred: Vec<Signal>,
+    /// Evidence seen on the LAN only.
+    pub lan_only: Vec<Signal>,
+    /// Listed beside the evidence, never grading the field (e.g. the server region).
+    pub related: Vec<Signal>,
     /// The field counts only when one of these is seen too.
     pub requires: Vec<Signal>,
+    /// What Meta received when no evidence names a value, e.g. "the hotspot's public address
+    /// (not in the capture)".
+    pub fallback: Option<String>,
+}
+
+impl Field {
+    /// Every signal of the field with its grade (`None`: related).
+    pub fn graded(&self) -> impl Iterator<Item = (&Signal, Option<Grade>)> {
+        fn g(
+            list: &[Signal],
+            grade: Option<Grade>,
+        ) -> impl Iterator<Item = (&Signal, Option<Grade>)> {
+            list.iter().map(move |s| (s, grade))
+        }
+        g(&self.observed, Some(Grade::Observed))
+            .chain(g(&self.inferred, Some(Grade::Inferred)))
+            .chain(g(&self.lan_only, Some(Grade::LanOnly)))
+            .chain(g(&self.related, None))
+    }
+}
+
+/// The grade a piece of evidence earns, strongest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grade {
+    /// The datum itself reached Meta.
+    Observed,
+    /// It follows from what reached Meta.
+    Inferred,
+    /// Seen on the LAN only.
+    LanOnly,
+}
+
+impl Grade {
+    /// The status name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grade::Observed => "observed",
+            Grade::Inferred => "inferred",
+            Grade::LanOnly => "lan_only",
+        }
+    }
+}
+
+/// Cookie names that say something: identifiers (device/account) and preferences.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieNames {
+    /// Cookies that identify a browser, device or account (`datr`, `c_user`, …).
+    #[serde(default)]
+    pub identifying: Vec<String>,
+    /// Language and locale preferences (`wa_lang_pref`, `locale`): device details.
+    #[serde(default)]
+    pub language: Vec<String>,
+}
+
+/// How a public address's autonomous system is recognised as a mobile carrier.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MobileCarriers {
+    /// ASNs of mobile carriers.
+    #[serde(default)]
+    pub asns: Vec<u32>,
+    /// Words in the AS organisation name (case-insensitive, whole words) that name a mobile
+    /// carrier, e.g. "mobile", "wireless".
+    #[serde(default)]
+    pub org_words: Vec<String>,
+}
+
+impl MobileCarriers {
+    /// Whether the AS is a mobile carrier's.
+    pub fn matches(&self, asn: Option<u32>, org: Option<&str>) -> bool {
+        asn.is_some_and(|a| self.asns.contains(&a))
+            || org.is_some_and(|o| {
+                o.split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| self.org_words.iter().any(|x| x.eq_ignore_ascii_case(w)))
+            })
+    }
+}
+
+/// A TLS client stack recognised by the cipher-suite hash of its JA4 (part b).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsStack {
+    /// JA4 part b: truncated SHA-256 of the sorted cipher suites, 12 hex digits.
+    pub cipher_hash: String,
+    /// The stack and the systems it runs on.
+    pub family: String,
+    /// Where the mapping comes from.
+    pub source: String,
 }
 
 /// The compiled catalogue, in file order.
@@ -158,6 +292,20 @@ pub struct Field {
 pub struct Catalogue {
     /// The fields.
     pub fields: Vec<Field>,
+    /// Cookie names that count as identifiers or device details.
+    pub cookies: CookieNames,
+    /// Mobile carriers' autonomous systems.
+    pub mobile_carriers: MobileCarriers,
+    /// TLS stacks by JA4 cipher hash.
+    pub tls_stacks: Vec<TlsStack>,
+}
+
+impl Catalogue {
+    /// The stack family a JA4 names, when the table knows its cipher hash.
+    pub fn tls_stack(&self, ja4: &str) -> Option<&str> {
+        let b = ja4.split('_').nth(1)?;
+        self.tls_stacks.iter().find(|t| t.cipher_hash == b).map(|t| t.family.as_str())
+    }
 }
 
 #[derive(Deserialize)]
@@ -165,19 +313,37 @@ pub struct Catalogue {
 struct RawCatalogue {
     #[serde(default)]
     field: Vec<Spanned<RawField>>,
+    #[serde(default)]
+    cookies: CookieNames,
+    #[serde(default)]
+    mobile_carriers: MobileCarriers,
+    #[serde(default)]
+    tls_stack: Vec<Spanned<TlsStack>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawField {
     id: Spanned<String>,
+    #[serde(default)]
+    label: Option<String>,
     description: String,
     observability: Observability,
     why: String,
     #[serde(default)]
-    signals: Vec<Spanned<String>>,
+    scope: Scope,
+    #[serde(default)]
+    observed: Vec<Spanned<String>>,
+    #[serde(default)]
+    inferred: Vec<Spanned<String>>,
+    #[serde(default)]
+    lan_only: Vec<Spanned<String>>,
+    #[serde(default)]
+    related: Vec<Spanned<String>>,
     #[serde(default)]
     requires: Vec<Spanned<String>>,
+    #[serde(default)]
+    fallback: Option<String>,
 }
 
 /// Every problem found in a catalogue, each `file:line: problem`.
@@ -194,6 +360,14 @@ impl std::error::Error for PolicyErrors {}
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Which list a signal sits in, for the LAN check.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum List {
+    Wire,
+    Lan,
+    Any,
 }
 
 impl Catalogue {
@@ -217,10 +391,10 @@ impl Catalogue {
             PolicyErrors(vec![format!("{name}:{line}: {}", e.message())])
         })?;
         let mut errors = Vec::new();
+        let at = |s: std::ops::Range<usize>| format!("{name}:{}", line_of(text, s.start));
         let mut fields: Vec<Field> = Vec::new();
         for spanned in raw.field {
             let f = spanned.into_inner();
-            let at = |s: std::ops::Range<usize>| format!("{name}:{}", line_of(text, s.start));
             let id = f.id.get_ref().clone();
             let valid_id = !id.is_empty()
                 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
@@ -229,27 +403,71 @@ impl Catalogue {
             } else if fields.iter().any(|x| x.id == id) {
                 errors.push(format!("{}: field id {id:?}: duplicate", at(f.id.span())));
             }
-            let mut signals = |list: Vec<Spanned<String>>| -> Vec<Signal> {
+            let mut signals = |list: Vec<Spanned<String>>, kind: List| -> Vec<Signal> {
                 list.into_iter()
                     .filter_map(|s| {
-                        Signal::parse(s.get_ref())
-                            .map_err(|e| errors.push(format!("{}: {e}", at(s.span()))))
-                            .ok()
+                        let parsed = Signal::parse(s.get_ref()).and_then(|sig| {
+                            match (kind, sig.lan_only()) {
+                                (List::Wire, true) => Err(format!(
+                                    "signal {sig}: seen on the LAN only, list it in lan_only"
+                                )),
+                                (List::Lan, false) => Err(format!(
+                                    "signal {sig}: not a LAN signal ({})",
+                                    LAN_SIGNALS.join(", ")
+                                )),
+                                _ => Ok(sig),
+                            }
+                        });
+                        parsed.map_err(|e| errors.push(format!("{}: {e}", at(s.span())))).ok()
                     })
                     .collect()
             };
-            let sigs = signals(f.signals);
-            let requires = signals(f.requires);
+            let observed = signals(f.observed, List::Wire);
+            let inferred = signals(f.inferred, List::Wire);
+            let lan_only = signals(f.lan_only, List::Lan);
+            let related = signals(f.related, List::Any);
+            let requires = signals(f.requires, List::Any);
             fields.push(Field {
                 id,
+                label: f.label,
                 description: f.description,
                 observability: f.observability,
                 why: f.why,
-                signals: sigs,
+                scope: f.scope,
+                observed,
+                inferred,
+                lan_only,
+                related,
                 requires,
+                fallback: f.fallback,
             });
         }
-        if errors.is_empty() { Ok(Catalogue { fields }) } else { Err(PolicyErrors(errors)) }
+        let mut tls_stacks = Vec::new();
+        for t in raw.tls_stack {
+            let span = t.span();
+            let t = t.into_inner();
+            let hex = t.cipher_hash.len() == 12
+                && t.cipher_hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if hex {
+                tls_stacks.push(t);
+            } else {
+                errors.push(format!(
+                    "{}: tls_stack cipher_hash {:?}: expected 12 lowercase hex digits",
+                    at(span),
+                    t.cipher_hash
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Catalogue {
+                fields,
+                cookies: raw.cookies,
+                mobile_carriers: raw.mobile_carriers,
+                tls_stacks,
+            })
+        } else {
+            Err(PolicyErrors(errors))
+        }
     }
 }
 
@@ -274,18 +492,32 @@ mod tests {
             assert!(ids.contains(&id), "{id} missing");
         }
         let mobile = c.fields.iter().find(|f| f.id == "mobile_network").unwrap();
-        assert_eq!(mobile.observability, Observability::NotObservable);
+        assert_eq!(mobile.observability, Observability::Inferred);
+        // A JA4 only suggests an OS: inferred, never observed.
+        let os = c.fields.iter().find(|f| f.id == "operating_system").unwrap();
+        let ja4 = Signal::Plain("ja4");
+        assert!(os.inferred.contains(&ja4) && !os.observed.contains(&ja4));
+        assert!(c.cookies.identifying.iter().any(|n| n == "datr"));
+        assert!(!c.cookies.identifying.iter().any(|n| n.starts_with("wa_")));
+        assert!(c.mobile_carriers.matches(Some(26615), Some("TIM S/A")));
+        assert!(c.mobile_carriers.matches(Some(1), Some("T-Mobile USA, Inc.")));
+        assert!(!c.mobile_carriers.matches(Some(32934), Some("Facebook, Inc.")));
+        assert!(c.tls_stack("t13d1516h2_8daaf6152771_02713d6af862").is_some());
+        assert!(c.tls_stack("t13d1516h2_000000000000_02713d6af862").is_none());
     }
 
     #[test]
     fn every_problem_has_file_and_line() {
-        let text = "[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"observed\"\nwhy = \"w\"\nsignals = [\"meta_flow\",\n  \"bogus\", \"endpoint:x\"]\n\n[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"observed\"\nwhy = \"w\"\nrequires = [\"activity:dance\"]\n";
+        let text = "[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"observed\"\nwhy = \"w\"\nobserved = [\"meta_flow\",\n  \"bogus\", \"endpoint:x\"]\n\n[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"observed\"\nwhy = \"w\"\nrequires = [\"activity:dance\"]\ninferred = [\"oui_vendor\"]\nlan_only = [\"ja4\"]\n\n[[tls_stack]]\ncipher_hash = \"XYZ\"\nfamily = \"f\"\nsource = \"s\"\n";
         let e = Catalogue::parse("p.toml", text).unwrap_err().0;
-        assert_eq!(e.len(), 4, "{e:?}");
+        assert_eq!(e.len(), 7, "{e:?}");
         assert!(e[0].starts_with("p.toml:7: signal \"bogus\""), "{e:?}");
         assert!(e[1].starts_with("p.toml:7: signal \"endpoint:x\""), "{e:?}");
         assert!(e[2].starts_with("p.toml:10: field id \"a\": duplicate"), "{e:?}");
-        assert!(e[3].starts_with("p.toml:14: signal \"activity:dance\""), "{e:?}");
+        assert!(e[3].starts_with("p.toml:15: signal oui_vendor: seen on the LAN only"), "{e:?}");
+        assert!(e[4].starts_with("p.toml:16: signal ja4: not a LAN signal"), "{e:?}");
+        assert!(e[5].starts_with("p.toml:14: signal \"activity:dance\""), "{e:?}");
+        assert!(e[6].starts_with("p.toml:18: tls_stack cipher_hash \"XYZ\""), "{e:?}");
         let unknown =
             "[[field]]\nid = \"a\"\ndescription = \"d\"\nobservability = \"seen\"\nwhy = \"w\"\n";
         let e = Catalogue::parse("p.toml", unknown).unwrap_err().0;

@@ -42,6 +42,8 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0}dt{c
 .more{color:#1d4ed8;cursor:pointer;font-size:12px}.ev span.hidden{display:none}
 svg text{font:11px system-ui,sans-serif;fill:#45505c}
 .note{color:#5b6672;font-size:12px}
+.clear{display:block;color:#9b1c1c;font-size:11px;font-weight:600}
+.remark{display:block;color:#5b6672;font-size:11px}
 ";
 
 const SCRIPT: &str = "
@@ -327,18 +329,23 @@ fn hour_bars(o: &mut String, by_hour: &[u32]) {
 }
 
 fn policy_table<'a>(o: &mut String, exposures: impl Iterator<Item = &'a ExposureEvent>) {
-    o.push_str("<table class=\"policy\"><thead><tr><th>policy field</th><th>observability</th><th>this capture</th><th class=\"n\">evidence</th><th class=\"n\">bytes</th><th>first – last</th><th>what</th></tr></thead><tbody>");
+    o.push_str("<table class=\"policy\"><thead><tr><th>policy field</th><th>normally</th><th>this capture</th><th>what Meta got</th><th class=\"n\">evidence</th><th class=\"n\">bytes</th><th>first – last</th><th>what</th></tr></thead><tbody>");
     for e in exposures {
         let when = match e.last {
             Some(l) if e.count > 0 => format!("{} – {}", time(e.ts), &time(l)[11..]),
             _ => String::new(),
         };
+        let note = e.note.as_deref().map_or_else(String::new, |n| {
+            let class = if n.starts_with("seen in clear") { "clear" } else { "remark" };
+            format!(" <span class=\"{class}\">{n}</span>")
+        });
+        let value = e.value.as_deref().unwrap_or("");
         let _ = write!(
             o,
-            "<tr><td>{}</td><td><span class=\"st st-{1}\">{1}</span></td><td><span class=\"st st-{2}\">{2}</span></td><td class=\"n\">{3}</td><td class=\"n\">{4}</td><td>{5}</td><td class=\"ev\">",
-            e.field,
-            e.observability,
-            e.status,
+            "<tr><td>{}</td><td><span class=\"st st-{1}\">{1}</span></td><td><span class=\"st st-{2}\">{2}</span>{note}</td><td>{value}</td><td class=\"n\">{3}</td><td class=\"n\">{4}</td><td>{5}</td><td class=\"ev\">",
+            e.label.as_deref().unwrap_or(&e.field),
+            &e.observability,
+            &e.status,
             e.count,
             if e.bytes > 0 { bytes(e.bytes) } else { String::new() },
             when
@@ -352,5 +359,5 @@ fn policy_table<'a>(o: &mut String, exposures: impl Iterator<Item = &'a Exposure
         }
         o.push_str("</td></tr>");
     }
-    o.push_str("</tbody></table><p class=\"note\">observed: the wire shows it reaching Meta · inferred: follows from timing, sizes or addresses · lan_only: seen on this network only (DHCP, MAC), not sent to Meta on the wire · not_observable: encrypted; related traffic is listed when seen.</p>");
+    o.push_str("</tbody></table><p class=\"note\">A field's grade is its strongest evidence. observed: the datum itself reached a Meta-operated server · inferred: follows from timing, sizes, fingerprints or the address databases · lan_only: seen on this network only (DHCP, MAC), not sent to Meta on the wire · not_observable: encrypted; related traffic is listed when seen · seen in clear: a normally hidden datum crossed in cleartext (legacy client).</p>");
 }

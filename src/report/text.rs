@@ -88,15 +88,22 @@ fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
     }
     let _ = writeln!(
         o,
-        "   {:<20} {:<15} {:<15} {:>6}  evidence",
-        "policy field", "observability", "status", "count"
+        "   {:<20} {:<15} {:<15} {:>6}  what Meta got / evidence",
+        "policy field", "normally", "this capture", "count"
     );
     for e in r.exposures_of(&d.device) {
         let ev = e.evidence.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+        let value = e.value.as_deref().map_or_else(String::new, |v| format!("{v} · "));
         let _ = writeln!(
             o,
-            "   {:<20} {:<15} {:<15} {:>6}  {ev}",
-            e.field, e.observability, e.status, e.count
+            "   {:<20} {:<15} {:<15} {:>6}  {value}{ev}",
+            e.label.as_deref().unwrap_or(&e.field),
+            e.observability,
+            e.status,
+            e.count
         );
+        if let Some(n) = &e.note {
+            let _ = writeln!(o, "   {:<20} ({n})", "");
+        }
     }
 }
