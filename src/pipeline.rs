@@ -226,7 +226,13 @@ fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut
     rec.ja3 = app.ja3.clone();
     rec.quic_version = app.quic_version.map(|v| format!("{v:#010x}"));
     rec.wa_version = app.wa_version.clone();
-    let c = classifier.classify(&facts(flow));
+    let mut c = classifier.classify(&facts(flow));
+    if let Some(v) = c.verdict.as_mut()
+        && let ActivityTrack::On(log) = &flow.data.activity
+    {
+        let shaped = crate::exposure::track::chat_shaped(log, rec.duration);
+        classifier.chat_by_behaviour(&facts(flow), v, shaped);
+    }
     if let Some(v) = c.verdict {
         let rules = classifier.rules();
         rec.service = Some(rules.service(v.service).name.clone());
@@ -246,6 +252,7 @@ fn confidence_name(c: Confidence) -> &'static str {
         Confidence::HttpHost => "http_host",
         Confidence::Dns => "dns",
         Confidence::Prefix => "prefix",
+        Confidence::Behaviour => "behaviour",
         Confidence::Asn => "asn",
     }
 }

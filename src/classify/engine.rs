@@ -8,7 +8,7 @@ use foldhash::fast::RandomState;
 
 use super::geo::{Geo, GeoInfo};
 use super::names::{NameCache, NameCacheConfig};
-use super::rules::{EndpointId, Ruleset};
+use super::rules::{EndpointId, Ruleset, Transport};
 use super::verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
 use crate::capture::Timestamp;
 use crate::dissect::AppInfo;
@@ -17,6 +17,7 @@ use crate::dissect::dns::{DnsMessage, resolve_addresses};
 /// Call relays (and call sockets) remembered at most; past it the memory starts afresh.
 const MAX_RELAYS: usize = 16_384;
 const PROTO_UDP: u8 = 17;
+const PROTO_TCP: u8 = 6;
 
 /// What the classifier needs to know about a finished flow.
 #[derive(Debug, Clone, Copy)]
@@ -121,10 +122,31 @@ impl Classifier {
         app.signatures().any(|s| self.rules.match_signature(s).is_some())
             || (f.proto == PROTO_UDP
                 && (self.relays.contains_key(&(f.resp_h, f.resp_p))
-                    || self.call_sockets.contains_key(&(f.orig_h, f.orig_p))))
+                    || self.call_sockets.contains_key(&(f.orig_h, f.orig_p))
+                    || self.call_sockets.contains_key(&(f.resp_h, f.resp_p))))
             || named(app.server_name.as_deref())
             || (first && self.rules.match_ip(f.resp_h).is_some())
             || (first && named(app.dns_name.as_deref()))
+    }
+
+    /// Relabels a flow that only an address tied to WhatsApp or Meta (`whatsapp.other`,
+    /// `meta.*`) as the WhatsApp chat endpoint when its traffic has a chat connection's shape
+    /// (`chat_shaped`, judged by the caller from the flow's activity log) and it uses a chat
+    /// port: evidence `behaviour:chat`, confidence `behaviour`, weaker than any name.
+    pub fn chat_by_behaviour(&self, f: &FlowFacts<'_>, v: &mut Verdict, chat_shaped: bool) {
+        if !chat_shaped || v.confidence > Confidence::Prefix || f.proto != PROTO_TCP {
+            return;
+        }
+        let now = self.rules.endpoint(v.endpoint);
+        let generic = &*now.service == "meta" || &*now.name == "whatsapp.other";
+        let Some(chat) = self.rules.endpoint_by_name("whatsapp.chat") else { return };
+        if !generic || !chat.uses_port(Transport::Tcp, f.resp_p) {
+            return;
+        }
+        v.endpoint = chat.id;
+        v.service = chat.id.service();
+        v.confidence = Confidence::Behaviour;
+        v.evidence.insert(0, "behaviour:chat".into());
     }
 
     /// Classifies a flow from all the evidence available.
@@ -155,10 +177,12 @@ impl Classifier {
             if let Some(e) = inherited(&self.relays, (f.resp_h, f.resp_p), "relay") {
                 b.push(e);
             }
+            // The call socket may send first, or answer: the other party may open the direct
+            // media flow to it (the device is then the responder).
             let media = matches!(app.app_proto, Some("stun" | "rtp"));
-            if media
-                && let Some(e) = inherited(&self.call_sockets, (f.orig_h, f.orig_p), "call_socket")
-            {
+            let socket = inherited(&self.call_sockets, (f.orig_h, f.orig_p), "call_socket")
+                .or_else(|| inherited(&self.call_sockets, (f.resp_h, f.resp_p), "call_socket"));
+            if let Some(e) = socket.filter(|_| media) {
                 b.push(e);
             }
         }
