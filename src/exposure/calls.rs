@@ -14,8 +14,6 @@ use super::activity::round_us;
 use super::events::ActivityEvent;
 
 const NS: f64 = 1e9;
-/// Calls being assembled at most (all devices); past it the oldest is written early, counted.
-pub const MAX_PENDING_CALLS: usize = 1024;
 
 /// Whether a Meta flow record belongs to a call.
 pub fn is_call_flow(rec: &FlowRecord) -> bool {
@@ -183,7 +181,7 @@ pub struct CallFlow<'a> {
 #[derive(Default)]
 pub struct Calls {
     pending: Vec<Call>,
-    /// Calls written before they could end because [`MAX_PENDING_CALLS`] were pending.
+    /// Calls written before they could end because the cap was reached.
     pub forced: u64,
 }
 
@@ -193,8 +191,15 @@ impl Calls {
         self.pending.is_empty()
     }
 
-    /// Adds a call flow record of `device`; returns a call written early to stay bounded.
-    pub fn add(&mut self, device: &str, f: &CallFlow<'_>, h: &Heuristics) -> Option<Call> {
+    /// Adds a call flow record of `device`; returns the oldest call when `cap` calls were
+    /// already pending (it is written early, so memory stays bounded).
+    pub fn add(
+        &mut self,
+        device: &str,
+        f: &CallFlow<'_>,
+        h: &Heuristics,
+        cap: usize,
+    ) -> Option<Call> {
         let rec = f.rec;
         let (s, e) = (rec.ts, rec.ts + rec.duration);
         let joins = |c: &Call| {
@@ -208,7 +213,7 @@ impl Calls {
             return None;
         }
         let mut forced = None;
-        if self.pending.len() >= MAX_PENDING_CALLS {
+        if self.pending.len() >= cap.max(1) {
             let oldest = (0..self.pending.len())
                 .min_by(|&a, &b| self.pending[a].end.total_cmp(&self.pending[b].end))
                 .expect("full");

@@ -106,6 +106,11 @@ pub struct ExposureConfig {
     pub catalogue: Catalogue,
     /// IEEE OUI registry.
     pub oui_file: PathBuf,
+    /// Calls being assembled at most (all devices); past it the oldest is written early.
+    pub max_pending_calls: usize,
+    /// Message bursts waiting for their session at most (all devices); past it every pending
+    /// session is written early.
+    pub max_pending_bursts: usize,
 }
 
 impl Default for ExposureConfig {
@@ -116,6 +121,8 @@ impl Default for ExposureConfig {
             settle_secs: 2100.0,
             catalogue: Catalogue::builtin(),
             oui_file: PathBuf::from(oui::DEFAULT_OUI_FILE),
+            max_pending_calls: 1024,
+            max_pending_bursts: 1 << 16,
         }
     }
 }
@@ -146,18 +153,15 @@ impl ExposureConfig {
 const ZERO_MAC: &str = "00:00:00:00:00:00";
 /// Bounds of the per-run maps (cleared when full: a long live run forgets, never grows).
 const MAX_MAP: usize = 1 << 16;
-/// Message bursts waiting for their session at most (all devices); past it every session is
-/// written early, counted.
-pub const MAX_PENDING_BURSTS: usize = 1 << 16;
 /// Packet-time between two looks for sessions and calls that can be written, seconds.
 const SETTLE_EVERY_SECS: f64 = 300.0;
 
 /// What the exposure map did to stay bounded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Overflow {
-    /// Calls written before they could end ([`calls::MAX_PENDING_CALLS`] pending).
+    /// Calls written before they could end (`max_pending_calls` pending).
     pub calls_forced: u64,
-    /// Times every pending session was written early ([`MAX_PENDING_BURSTS`] bursts pending).
+    /// Times every pending session was written early (`max_pending_bursts` bursts pending).
     pub sessions_forced: u64,
 }
 
@@ -306,7 +310,7 @@ impl<S: RecordSink> ExposureSink<S> {
             let socket =
                 if local_is_orig { (rec.orig_h, rec.orig_p) } else { (rec.resp_h, rec.resp_p) };
             let f = calls::CallFlow { rec, log, socket, local_is_orig };
-            if let Some(early) = self.calls.add(id, &f, &h) {
+            if let Some(early) = self.calls.add(id, &f, &h, self.cfg.max_pending_calls) {
                 self.overflow.calls_forced = self.calls.forced;
                 self.emit_activity(early.event(&h));
             }
@@ -328,7 +332,7 @@ impl<S: RecordSink> ExposureSink<S> {
                     let found = activity::bursts(rec, log, &h, handshake, (local_is_orig, client));
                     self.pending_bursts += found.len();
                     self.bursts.entry(id.to_owned()).or_default().extend(found);
-                    if self.pending_bursts > MAX_PENDING_BURSTS {
+                    if self.pending_bursts > self.cfg.max_pending_bursts {
                         self.overflow.sessions_forced += 1;
                         self.settle_sessions(None);
                     }
@@ -345,6 +349,11 @@ impl<S: RecordSink> ExposureSink<S> {
             }
             _ => {}
         }
+    }
+
+    /// The wrapped sink.
+    pub fn inner(&self) -> &S {
+        &self.inner
     }
 
     /// What the exposure map did to stay bounded so far.
