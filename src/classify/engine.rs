@@ -201,3 +201,67 @@ impl Classifier {
         Classification { verdict: b.finish(), geo }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::verdict::Evidence;
+
+    fn facts(app: &AppInfo, proto: u8, resp_p: u16) -> FlowFacts<'_> {
+        let (orig_h, resp_h) = ("10.0.0.2".parse().unwrap(), "185.60.216.54".parse().unwrap());
+        FlowFacts { proto, orig_h, resp_h, orig_p: 40000, resp_p, app }
+    }
+
+    #[test]
+    fn chat_behaviour_relabels_address_only_verdicts_on_chat_ports() {
+        let c = Classifier::new(Ruleset::builtin(), Geo::default());
+        let r = c.rules();
+        let id = |n: &str| r.endpoint_by_name(n).unwrap().id;
+        let by_prefix = || {
+            VerdictBuilder::default()
+                .add(Evidence::prefix(id("whatsapp.other"), "185.60.216.54/32".parse().unwrap()))
+                .finish()
+                .unwrap()
+        };
+        let app = AppInfo::default();
+        let mut v = by_prefix();
+        c.chat_by_behaviour(&facts(&app, PROTO_TCP, 5222), &mut v, true);
+        assert_eq!((v.endpoint, v.confidence), (id("whatsapp.chat"), Confidence::Behaviour));
+        assert_eq!(v.evidence, ["behaviour:chat", "prefix:185.60.216.54/32"]);
+        // Not chat-shaped, not a chat port, not TCP, or named by something stronger: unchanged.
+        for (shaped, proto, port) in
+            [(false, PROTO_TCP, 443), (true, PROTO_TCP, 8443), (true, PROTO_UDP, 443)]
+        {
+            let mut v = by_prefix();
+            c.chat_by_behaviour(&facts(&app, proto, port), &mut v, shaped);
+            assert_eq!(v, by_prefix());
+        }
+        let mut v = VerdictBuilder::default()
+            .add(Evidence::sni(id("whatsapp.media"), "mmg.whatsapp.net"))
+            .finish()
+            .unwrap();
+        c.chat_by_behaviour(&facts(&app, PROTO_TCP, 443), &mut v, true);
+        assert_eq!(v.endpoint, id("whatsapp.media"));
+    }
+
+    #[test]
+    fn call_socket_matches_either_side() {
+        let mut c = Classifier::new(Ruleset::builtin(), Geo::default());
+        let dev: IpAddr = "192.168.1.20".parse().unwrap();
+        c.learn_call("stun_whatsapp_relay", (dev, 40000), ("157.240.1.1".parse().unwrap(), 3478));
+        let app = AppInfo { app_proto: Some("rtp"), ..AppInfo::default() };
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        // The other party opened the flow: the device's socket is the responder.
+        let f = FlowFacts {
+            proto: PROTO_UDP,
+            orig_h: peer,
+            resp_h: dev,
+            orig_p: 50000,
+            resp_p: 40000,
+            app: &app,
+        };
+        assert!(c.looks_meta(&f, true));
+        let v = c.classify(&f).verdict.expect("a verdict");
+        assert_eq!(v.evidence, ["call_socket:192.168.1.20:40000"]);
+    }
+}
