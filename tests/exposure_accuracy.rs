@@ -183,6 +183,11 @@ fn exposure_map_finds_what_people_did() {
                     match inside.first() {
                         Some(a) => {
                             let talk = a.3.unwrap_or(f64::NAN);
+                            println!(
+                                "call in {name}: talk {talk:.1} s (truth {want:.1} s), {} (truth {})",
+                                a.4.as_deref().unwrap_or("-"),
+                                r.media.as_deref().unwrap_or("-")
+                            );
                             if (talk - want).abs() > TALK_TOLERANCE_S || a.4 != r.media {
                                 failures.push(format!(
                                     "{name}: call talk {talk:.1} s (truth {want:.1}), media {:?} (truth {:?})",
