@@ -86,10 +86,12 @@ struct Score {
     false_: u64,
 }
 
+/// A reported activity: (kind, start, end, talk seconds, media), times from the first packet.
+type Act = (String, f64, f64, Option<f64>, Option<String>);
+
 struct Capture {
     name: String,
-    /// (kind, start, end, talk) relative to the first packet.
-    acts: Vec<(String, f64, f64, Option<f64>, Option<String>)>,
+    acts: Vec<Act>,
 }
 
 fn load(shared: &Path, name: &str) -> Capture {
