@@ -39,7 +39,7 @@ pub fn direction(up: u64, down: u64) -> &'static str {
     }
 }
 
-/// A segment seen from the device: (bytes sent, bytes received, packets sent, packets received).
+/// A segment's payload seen from the device: (bytes sent, bytes received).
 fn device_view(s: &Segment, local_is_orig: bool) -> (u64, u64) {
     if local_is_orig { (s.bytes_up, s.bytes_down) } else { (s.bytes_down, s.bytes_up) }
 }
@@ -55,35 +55,42 @@ struct Baseline {
     max_idle_payload: u16,
 }
 
-/// Learns a chat connection's keepalive: a small exchange (at most `KA_MAX_PACKETS` data
-/// packets, each at most `KA_MAX_PAYLOAD`) seen alone — quiet for `burst_gap` before and
-/// after — that recurs at least `keepalive_repeats` times with the same bytes each way (within
-/// `keepalive_tolerance`). Those exchanges are idle; the payload limit for idle traffic is the
-/// floor (`keepalive_floor`), raised to just above the learnt keepalive's largest packet.
+/// Learns a chat connection's keepalive. Segments no more than `burst_gap` apart form an
+/// exchange (a ping and a pong a slow link apart are one); a small exchange (at most
+/// `KA_MAX_PACKETS` data packets, none over `KA_MAX_PAYLOAD`) that recurs at least
+/// `keepalive_repeats` times with the same bytes each way (within `keepalive_tolerance`) is the
+/// keepalive. Its segments are idle; the payload limit for idle traffic is the floor
+/// (`keepalive_floor`), raised to the learnt keepalive's largest packet.
 fn baseline(segs: &[Segment], h: &Heuristics) -> Baseline {
     const KA_MAX_PACKETS: u64 = 4;
     const KA_MAX_PAYLOAD: u16 = 160;
     const KA_MAX_CANDIDATES: usize = 256;
     let gap = (h.burst_gap_secs * NS) as i64;
-    let alone = |i: usize| {
-        let s = &segs[i];
-        let before = i == 0 || s.start - segs[i - 1].end >= gap;
-        let after = i + 1 == segs.len() || segs[i + 1].start - s.end >= gap;
-        before && after && s.packets() <= KA_MAX_PACKETS && s.max_payload() <= KA_MAX_PAYLOAD
-    };
-    let candidates: Vec<usize> =
-        (0..segs.len()).filter(|&i| alone(i)).take(KA_MAX_CANDIDATES).collect();
+    // Exchanges: (first segment, last segment + 1, totals).
+    let mut exchanges: Vec<(usize, usize, Segment)> = Vec::new();
+    for (i, s) in segs.iter().enumerate() {
+        match exchanges.last_mut() {
+            Some((_, end, tot)) if s.start - tot.end < gap => {
+                *end = i + 1;
+                tot.merge(s);
+            }
+            _ => exchanges.push((i, i + 1, *s)),
+        }
+    }
+    let small = |t: &Segment| t.packets() <= KA_MAX_PACKETS && t.max_payload() <= KA_MAX_PAYLOAD;
+    let candidates: Vec<&(usize, usize, Segment)> =
+        exchanges.iter().filter(|e| small(&e.2)).take(KA_MAX_CANDIDATES).collect();
     let tol = u64::from(h.keepalive_tolerance);
     let near = |a: &Segment, b: &Segment| {
         a.bytes_up.abs_diff(b.bytes_up) <= tol && a.bytes_down.abs_diff(b.bytes_down) <= tol
     };
     let mut idle = vec![false; segs.len()];
     let mut max_idle_payload = h.keepalive_floor;
-    for &i in &candidates {
-        let like = candidates.iter().filter(|&&j| near(&segs[i], &segs[j])).count();
+    for (first, end, tot) in &candidates {
+        let like = candidates.iter().filter(|c| near(tot, &c.2)).count();
         if like >= h.keepalive_repeats {
-            idle[i] = true;
-            max_idle_payload = max_idle_payload.max(segs[i].max_payload());
+            idle[*first..*end].iter_mut().for_each(|i| *i = true);
+            max_idle_payload = max_idle_payload.max(tot.max_payload());
         }
     }
     Baseline { idle, max_idle_payload }
@@ -103,11 +110,11 @@ pub fn bursts(
     let segs = &log.segments;
     let base = baseline(segs, h);
     let open_end = (rec.ts + h.handshake_secs) * NS;
-    let handshake_end = match log.first_down() {
-        Some(t) if handshake => open_end.max(t as f64),
-        Some(_) => f64::MIN,
-        None if handshake => f64::MAX,
-        None => f64::MIN,
+    // A connection the server never answered is all handshake.
+    let handshake_end = match (handshake, log.first_down()) {
+        (false, _) => f64::MIN,
+        (true, Some(t)) => open_end.max(t as f64),
+        (true, None) => f64::MAX,
     };
     let mut out: Vec<Burst> = Vec::new();
     for (i, s) in segs.iter().enumerate() {
@@ -168,14 +175,7 @@ pub fn media(
     let mut items: Vec<Segment> = Vec::new();
     for s in &log.segments {
         match items.last_mut() {
-            Some(it) if s.start - it.end >= turn_gap && s.start - it.end < stall => {
-                it.start = it.start.min(s.start);
-                it.end = it.end.max(s.end);
-                it.bytes_up += s.bytes_up;
-                it.bytes_down += s.bytes_down;
-                it.pkts_up = it.pkts_up.saturating_add(s.pkts_up);
-                it.pkts_down = it.pkts_down.saturating_add(s.pkts_down);
-            }
+            Some(it) if s.start - it.end >= turn_gap && s.start - it.end < stall => it.merge(s),
             _ => items.push(*s),
         }
     }
@@ -275,6 +275,20 @@ mod tests {
         // Two repeats are not a baseline: the floor stays.
         let b = baseline(&segs[..2], &h);
         assert_eq!((b.idle, b.max_idle_payload), (vec![false, false], h.keepalive_floor));
+    }
+
+    #[test]
+    fn ping_and_late_pong_are_one_exchange() {
+        let h = Heuristics::default();
+        // Ping and pong 1.5 s apart (a slow link): two segments, one exchange, four times.
+        let segs: Vec<Segment> = (0..4)
+            .flat_map(|i| {
+                let t = f64::from(i) * 30.0;
+                [seg(t, 72, 0, 72), seg(t + 1.5, 0, 69, 69)]
+            })
+            .collect();
+        let b = baseline(&segs, &h);
+        assert!(b.idle.iter().all(|&i| i), "{:?}", b.idle);
     }
 
     #[test]

@@ -52,7 +52,8 @@ impl Segment {
         self.max_up.max(self.max_down)
     }
 
-    fn merge(&mut self, b: &Segment) {
+    /// Folds `b` into this segment.
+    pub fn merge(&mut self, b: &Segment) {
         self.start = self.start.min(b.start);
         self.end = self.end.max(b.end);
         self.bytes_up += b.bytes_up;
