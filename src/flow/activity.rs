@@ -12,7 +12,7 @@ pub const SEGMENT_GAP_NS: i64 = 1_000_000_000;
 /// Most segments kept per record; past it, neighbours merge pairwise (detail halves, counted).
 pub const MAX_SEGMENTS: usize = 1024;
 /// An originator data packet at least this big, after the responder sent at least
-/// [`TURN_MIN_RESPONSE`] since the originator's last data, is a new request and starts a segment:
+/// [`TURN_MIN_RESPONSE`] since the originator's last packet this big, is a new request and starts a segment:
 /// back-to-back downloads on one connection split at their requests. Smaller packets (HTTP/2
 /// window updates, acks) do not; nor does an upload's continuation after a few hundred bytes
 /// from the server (TLS session tickets, a short response).
@@ -77,7 +77,7 @@ pub struct ActivityLog {
     pub tls: u32,
     /// Times segments were merged pairwise because the log was full.
     pub coarsened: u32,
-    /// Responder bytes since the originator's last data (for turns).
+    /// Responder bytes since the originator's last request-sized packet (for turns).
     down_since_up: u64,
 }
 
@@ -128,7 +128,10 @@ impl ActivityLog {
             seg.pkts_up = seg.pkts_up.saturating_add(1);
             seg.bytes_up += u64::from(len);
             seg.max_up = seg.max_up.max(size);
-            self.down_since_up = 0;
+            // Small originator packets (QUIC or TCP acks, window updates) are not requests.
+            if len >= TURN_MIN_PAYLOAD {
+                self.down_since_up = 0;
+            }
         } else {
             seg.pkts_down = seg.pkts_down.saturating_add(1);
             seg.bytes_down += u64::from(len);
@@ -219,6 +222,33 @@ mod tests {
         assert_eq!((log.segments[1].bytes_up, log.segments[2].start), (300, 12 * S));
         assert_eq!((log.framed, log.tls), (2, 1));
         assert_eq!(log.first_down(), Some(10 * S));
+    }
+
+    #[test]
+    fn back_to_back_quic_downloads_split_at_the_request() {
+        // QUIC: the client's ACK-only packets carry payload too (40 B), the next request is
+        // bigger; an upload's continuation after a short server answer is no turn.
+        let mut log = ActivityLog::default();
+        let ms = 1_000_000;
+        let mut t = 10 * S;
+        for item in 0..2 {
+            log.add(Timestamp(t), true, &[0x40], 350); // request
+            for i in 0..20 {
+                t += ms;
+                log.add(Timestamp(t), false, &[0x40], 1200);
+                if i % 4 == 3 {
+                    log.add(Timestamp(t), true, &[0x40], 40); // ACK
+                }
+            }
+            t += 5 * ms;
+            assert_eq!(log.segments.len(), item + 1);
+        }
+        assert_eq!(log.segments[1].bytes_down, 24_000);
+        let mut up = ActivityLog::default();
+        up.add(Timestamp(S), true, &[0x17, 3, 3], 1300);
+        up.add(Timestamp(S + ms), false, &[0x17, 3, 3], 375); // a session ticket
+        up.add(Timestamp(S + 2 * ms), true, &[0x17, 3, 3], 1300);
+        assert_eq!(up.segments.len(), 1);
     }
 
     #[test]
