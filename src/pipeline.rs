@@ -229,7 +229,13 @@ fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut
     rec.wa_client = app.wa_client.clone();
     rec.wa_phone = app.wa_phone.clone();
     rec.set_cookie_names = app.set_cookie_names.clone();
-    let c = classifier.classify(&facts(flow));
+    let mut c = classifier.classify(&facts(flow));
+    if let Some(v) = c.verdict.as_mut()
+        && let ActivityTrack::On(log) = &flow.data.activity
+    {
+        let shaped = crate::exposure::track::chat_shaped(log, rec.duration);
+        classifier.chat_by_behaviour(&facts(flow), v, shaped);
+    }
     if let Some(v) = c.verdict {
         let rules = classifier.rules();
         rec.service = Some(rules.service(v.service).name.clone());
@@ -249,6 +255,7 @@ fn confidence_name(c: Confidence) -> &'static str {
         Confidence::HttpHost => "http_host",
         Confidence::Dns => "dns",
         Confidence::Prefix => "prefix",
+        Confidence::Behaviour => "behaviour",
         Confidence::Asn => "asn",
     }
 }

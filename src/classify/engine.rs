@@ -8,7 +8,7 @@ use foldhash::fast::RandomState;
 
 use super::geo::{Geo, GeoInfo};
 use super::names::{NameCache, NameCacheConfig};
-use super::rules::{EndpointId, Ruleset};
+use super::rules::{EndpointId, Ruleset, Transport};
 use super::verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
 use crate::capture::Timestamp;
 use crate::dissect::AppInfo;
@@ -17,6 +17,7 @@ use crate::dissect::dns::{DnsMessage, resolve_addresses};
 /// Call relays (and call sockets) remembered at most; past it the memory starts afresh.
 const MAX_RELAYS: usize = 16_384;
 const PROTO_UDP: u8 = 17;
+const PROTO_TCP: u8 = 6;
 
 /// What the classifier needs to know about a finished flow.
 #[derive(Debug, Clone, Copy)]
@@ -121,10 +122,31 @@ impl Classifier {
         app.signatures().any(|s| self.rules.match_signature(s).is_some())
             || (f.proto == PROTO_UDP
                 && (self.relays.contains_key(&(f.resp_h, f.resp_p))
-                    || self.call_sockets.contains_key(&(f.orig_h, f.orig_p))))
+                    || self.call_sockets.contains_key(&(f.orig_h, f.orig_p))
+                    || self.call_sockets.contains_key(&(f.resp_h, f.resp_p))))
             || named(app.server_name.as_deref())
             || (first && self.rules.match_ip(f.resp_h).is_some())
             || (first && named(app.dns_name.as_deref()))
+    }
+
+    /// Relabels a flow that only an address tied to WhatsApp or Meta (`whatsapp.other`,
+    /// `meta.*`) as the WhatsApp chat endpoint when its traffic has a chat connection's shape
+    /// (`chat_shaped`, judged by the caller from the flow's activity log) and it uses a chat
+    /// port: evidence `behaviour:chat`, confidence `behaviour`, weaker than any name.
+    pub fn chat_by_behaviour(&self, f: &FlowFacts<'_>, v: &mut Verdict, chat_shaped: bool) {
+        if !chat_shaped || v.confidence > Confidence::Prefix || f.proto != PROTO_TCP {
+            return;
+        }
+        let now = self.rules.endpoint(v.endpoint);
+        let generic = &*now.service == "meta" || &*now.name == "whatsapp.other";
+        let Some(chat) = self.rules.endpoint_by_name("whatsapp.chat") else { return };
+        if !generic || !chat.uses_port(Transport::Tcp, f.resp_p) {
+            return;
+        }
+        v.endpoint = chat.id;
+        v.service = chat.id.service();
+        v.confidence = Confidence::Behaviour;
+        v.evidence.insert(0, "behaviour:chat".into());
     }
 
     /// Classifies a flow from all the evidence available.
@@ -155,10 +177,12 @@ impl Classifier {
             if let Some(e) = inherited(&self.relays, (f.resp_h, f.resp_p), "relay") {
                 b.push(e);
             }
+            // The call socket may send first, or answer: the other party may open the direct
+            // media flow to it (the device is then the responder).
             let media = matches!(app.app_proto, Some("stun" | "rtp"));
-            if media
-                && let Some(e) = inherited(&self.call_sockets, (f.orig_h, f.orig_p), "call_socket")
-            {
+            let socket = inherited(&self.call_sockets, (f.orig_h, f.orig_p), "call_socket")
+                .or_else(|| inherited(&self.call_sockets, (f.resp_h, f.resp_p), "call_socket"));
+            if let Some(e) = socket.filter(|_| media) {
                 b.push(e);
             }
         }
@@ -175,5 +199,69 @@ impl Classifier {
             b.push(e);
         }
         Classification { verdict: b.finish(), geo }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::verdict::Evidence;
+
+    fn facts(app: &AppInfo, proto: u8, resp_p: u16) -> FlowFacts<'_> {
+        let (orig_h, resp_h) = ("10.0.0.2".parse().unwrap(), "185.60.216.54".parse().unwrap());
+        FlowFacts { proto, orig_h, resp_h, orig_p: 40000, resp_p, app }
+    }
+
+    #[test]
+    fn chat_behaviour_relabels_address_only_verdicts_on_chat_ports() {
+        let c = Classifier::new(Ruleset::builtin(), Geo::default());
+        let r = c.rules();
+        let id = |n: &str| r.endpoint_by_name(n).unwrap().id;
+        let by_prefix = || {
+            VerdictBuilder::default()
+                .add(Evidence::prefix(id("whatsapp.other"), "185.60.216.54/32".parse().unwrap()))
+                .finish()
+                .unwrap()
+        };
+        let app = AppInfo::default();
+        let mut v = by_prefix();
+        c.chat_by_behaviour(&facts(&app, PROTO_TCP, 5222), &mut v, true);
+        assert_eq!((v.endpoint, v.confidence), (id("whatsapp.chat"), Confidence::Behaviour));
+        assert_eq!(v.evidence, ["behaviour:chat", "prefix:185.60.216.54/32"]);
+        // Not chat-shaped, not a chat port, not TCP, or named by something stronger: unchanged.
+        for (shaped, proto, port) in
+            [(false, PROTO_TCP, 443), (true, PROTO_TCP, 8443), (true, PROTO_UDP, 443)]
+        {
+            let mut v = by_prefix();
+            c.chat_by_behaviour(&facts(&app, proto, port), &mut v, shaped);
+            assert_eq!(v, by_prefix());
+        }
+        let mut v = VerdictBuilder::default()
+            .add(Evidence::sni(id("whatsapp.media"), "mmg.whatsapp.net"))
+            .finish()
+            .unwrap();
+        c.chat_by_behaviour(&facts(&app, PROTO_TCP, 443), &mut v, true);
+        assert_eq!(v.endpoint, id("whatsapp.media"));
+    }
+
+    #[test]
+    fn call_socket_matches_either_side() {
+        let mut c = Classifier::new(Ruleset::builtin(), Geo::default());
+        let dev: IpAddr = "192.168.1.20".parse().unwrap();
+        c.learn_call("stun_whatsapp_relay", (dev, 40000), ("157.240.1.1".parse().unwrap(), 3478));
+        let app = AppInfo { app_proto: Some("rtp"), ..AppInfo::default() };
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        // The other party opened the flow: the device's socket is the responder.
+        let f = FlowFacts {
+            proto: PROTO_UDP,
+            orig_h: peer,
+            resp_h: dev,
+            orig_p: 50000,
+            resp_p: 40000,
+            app: &app,
+        };
+        assert!(c.looks_meta(&f, true));
+        let v = c.classify(&f).verdict.expect("a verdict");
+        assert_eq!(v.evidence, ["call_socket:192.168.1.20:40000"]);
     }
 }

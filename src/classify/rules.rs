@@ -1404,7 +1404,7 @@ hosts = [".acme.example"]
         let s = check(&[]).unwrap();
         assert_eq!(s.services, 6);
         let chat = s.roles.iter().find(|r| r.endpoint == "whatsapp.chat").unwrap();
-        assert_eq!((chat.hosts, chat.signatures, chat.ports), (19, 1, 2));
+        assert_eq!((chat.hosts, chat.signatures, chat.ports), (19, 1, 4));
         assert!(s.to_string().contains("whatsapp.chat"));
     }
 

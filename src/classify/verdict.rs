@@ -12,6 +12,9 @@ pub enum Confidence {
     Asn,
     /// The address lies in a listed prefix.
     Prefix,
+    /// The traffic's shape matches an endpoint's (`behaviour:chat`: a WhatsApp chat connection
+    /// already open when the capture began): stronger than an address, weaker than any name.
+    Behaviour,
     /// A DNS answer seen on the wire mapped the address to a listed name.
     Dns,
     /// An HTTP `Host` header named a listed host.
@@ -23,11 +26,12 @@ pub enum Confidence {
 }
 
 impl Confidence {
-    /// Prefix of evidence strings: `sig`, `sni`, `http`, `dns`, `prefix`, `asn`.
+    /// Prefix of evidence strings: `sig`, `sni`, `http`, `dns`, `behaviour`, `prefix`, `asn`.
     pub fn tag(self) -> &'static str {
         match self {
             Confidence::Asn => "asn",
             Confidence::Prefix => "prefix",
+            Confidence::Behaviour => "behaviour",
             Confidence::Dns => "dns",
             Confidence::HttpHost => "http",
             Confidence::Sni => "sni",
@@ -193,7 +197,8 @@ mod tests {
         assert_eq!(v.evidence.len(), 2);
         assert!(VerdictBuilder::default().finish().is_none());
         assert!(Confidence::Signature > Confidence::Sni && Confidence::Sni > Confidence::HttpHost);
-        assert!(Confidence::HttpHost > Confidence::Dns && Confidence::Dns > Confidence::Prefix);
+        assert!(Confidence::HttpHost > Confidence::Dns && Confidence::Dns > Confidence::Behaviour);
+        assert!(Confidence::Behaviour > Confidence::Prefix);
         assert!(Confidence::Prefix > Confidence::Asn);
     }
 }

@@ -1,8 +1,9 @@
-//! Activities read from one flow record and its time buckets: message bursts on the chat
-//! connection, media transfers, registration, telemetry. Calls span flows: see `calls.rs`.
+//! Activities read from one flow record and its segments: message bursts on chat connections
+//! (after learning the connection's own keepalive), media items, registration, telemetry. Calls
+//! span flows: see `calls.rs`.
 
 use crate::flow::FlowRecord;
-use crate::flow::activity::{ActivityLog, Bucket};
+use crate::flow::activity::{ActivityLog, Segment};
 
 use super::Heuristics;
 use super::events::ActivityEvent;
@@ -16,7 +17,7 @@ pub struct Burst {
     pub start: f64,
     /// End, epoch seconds.
     pub end: f64,
-    /// Packets.
+    /// Data packets.
     pub packets: u64,
     /// Bytes sent.
     pub up: u64,
@@ -24,76 +25,184 @@ pub struct Burst {
     pub down: u64,
     /// Chat flow.
     pub uid: String,
+    /// Kind of client: `app` (the chat protocol) or `web` (WhatsApp Web's websocket).
+    pub client: &'static str,
 }
 
-fn span(rec: &FlowRecord) -> (f64, f64) {
-    (rec.ts, rec.ts + rec.duration)
+/// `sent` when the device sent at least 3/4 of the payload, `received` when at most 1/4, else
+/// `both`.
+pub fn direction(up: u64, down: u64) -> &'static str {
+    match (up * 4, (up + down) * 3, up + down) {
+        (u, three_q, _) if u >= three_q => "sent",
+        (u, _, total) if u <= total => "received",
+        _ => "both",
+    }
 }
 
-/// Message bursts of a chat flow record: runs of active buckets no more than `burst_gap` apart.
-/// With `skip_handshake`, buckets in the first `handshake` seconds (the Noise handshake that opens
-/// every connection) are not messages.
+/// A segment's payload seen from the device: (bytes sent, bytes received).
+fn device_view(s: &Segment, local_is_orig: bool) -> (u64, u64) {
+    if local_is_orig { (s.bytes_up, s.bytes_down) } else { (s.bytes_down, s.bytes_up) }
+}
+
+fn secs(ns: i64) -> f64 {
+    round_us(ns as f64 / NS)
+}
+
+/// The connection's idle baseline: segments that are its own recurring keepalive, and the
+/// largest payload a packet may have and still be idle traffic.
+struct Baseline {
+    idle: Vec<bool>,
+    max_idle_payload: u16,
+}
+
+/// Learns a chat connection's keepalive. Segments no more than `burst_gap` apart form an
+/// exchange (a ping and a pong a slow link apart are one); a small exchange (at most
+/// `KA_MAX_PACKETS` data packets, none over `KA_MAX_PAYLOAD`) that recurs at least
+/// `keepalive_repeats` times with the same bytes each way (within `keepalive_tolerance`) is the
+/// keepalive. Its segments are idle; the payload limit for idle traffic is the floor
+/// (`keepalive_floor`), raised to the learnt keepalive's largest packet.
+fn baseline(segs: &[Segment], h: &Heuristics) -> Baseline {
+    const KA_MAX_PACKETS: u64 = 4;
+    const KA_MAX_PAYLOAD: u16 = 160;
+    const KA_MAX_CANDIDATES: usize = 256;
+    let gap = (h.burst_gap_secs * NS) as i64;
+    // Exchanges: (first segment, last segment + 1, totals).
+    let mut exchanges: Vec<(usize, usize, Segment)> = Vec::new();
+    for (i, s) in segs.iter().enumerate() {
+        match exchanges.last_mut() {
+            Some((_, end, tot)) if s.start - tot.end < gap => {
+                *end = i + 1;
+                tot.merge(s);
+            }
+            _ => exchanges.push((i, i + 1, *s)),
+        }
+    }
+    let small = |t: &Segment| t.packets() <= KA_MAX_PACKETS && t.max_payload() <= KA_MAX_PAYLOAD;
+    let candidates: Vec<&(usize, usize, Segment)> =
+        exchanges.iter().filter(|e| small(&e.2)).take(KA_MAX_CANDIDATES).collect();
+    let tol = u64::from(h.keepalive_tolerance);
+    let near = |a: &Segment, b: &Segment| {
+        a.bytes_up.abs_diff(b.bytes_up) <= tol && a.bytes_down.abs_diff(b.bytes_down) <= tol
+    };
+    let mut idle = vec![false; segs.len()];
+    let mut max_idle_payload = h.keepalive_floor;
+    for (first, end, tot) in &candidates {
+        let like = candidates.iter().filter(|c| near(tot, &c.2)).count();
+        if like >= h.keepalive_repeats {
+            idle[*first..*end].iter_mut().for_each(|i| *i = true);
+            max_idle_payload = max_idle_payload.max(tot.max_payload());
+        }
+    }
+    Baseline { idle, max_idle_payload }
+}
+
+/// Message bursts of a chat flow record: its non-keepalive segments (not the connection's
+/// learnt keepalive, and with a packet bigger than idle traffic), merged while no more than
+/// `burst_gap` apart. With `handshake`, segments that end before the handshake is over (the
+/// first `handshake_secs` and until the server first answered) are not messages.
 pub fn bursts(
     rec: &FlowRecord,
     log: &ActivityLog,
     h: &Heuristics,
-    skip_handshake: bool,
+    handshake: bool,
+    (local_is_orig, client): (bool, &'static str),
 ) -> Vec<Burst> {
-    let rs = rec.ts;
+    let segs = &log.segments;
+    let base = baseline(segs, h);
+    let open_end = (rec.ts + h.handshake_secs) * NS;
+    // A connection the server never answered is all handshake.
+    let handshake_end = match (handshake, log.first_down()) {
+        (false, _) => f64::MIN,
+        (true, Some(t)) => open_end.max(t as f64),
+        (true, None) => f64::MAX,
+    };
     let mut out: Vec<Burst> = Vec::new();
-    for b in log.buckets.iter().filter(|b| b.active()) {
-        let (start, end) = (round_us(b.first_big as f64 / NS), round_us(b.last_big as f64 / NS));
-        if skip_handshake && end < rs + h.handshake_secs {
+    for (i, s) in segs.iter().enumerate() {
+        if base.idle[i]
+            || s.max_payload() <= base.max_idle_payload
+            || (s.end as f64) < handshake_end
+        {
             continue;
         }
-        let (pk, up, down) = (u64::from(b.pkts_up + b.pkts_down), b.bytes_up, b.bytes_down);
+        let (start, end) = (secs(s.start), secs(s.end));
+        let (up, down) = device_view(s, local_is_orig);
         match out.last_mut() {
             Some(last) if start - last.end <= h.burst_gap_secs => {
                 last.end = end;
-                last.packets += pk;
+                last.packets += s.packets();
                 last.up += up;
                 last.down += down;
             }
-            _ => out.push(Burst { start, end, packets: pk, up, down, uid: rec.uid.clone() }),
+            _ => out.push(Burst {
+                start,
+                end,
+                packets: s.packets(),
+                up,
+                down,
+                uid: rec.uid.clone(),
+                client,
+            }),
         }
     }
     out
 }
 
-/// Media transfers of a media flow record: a `media_download` when the server sent at least
-/// `media_min_bytes`, a `media_upload` when the device did. Bytes are the direction's payload
-/// total; the time span is that of the buckets where that direction moved ≥ 1 KiB.
+/// Media items of a media flow record, each one: its segments (split by silence and by
+/// request/response turns) merged across short stalls (a silence under `media_gap` that is not
+/// a turn), kept when the busier direction moved at least `media_min_bytes`. An item is a
+/// `media_upload` when the device sent more than it received, else a `media_download`.
 pub fn media(
     rec: &FlowRecord,
     log: Option<&ActivityLog>,
     h: &Heuristics,
     device: &str,
+    local_is_orig: bool,
 ) -> Vec<ActivityEvent> {
-    let mut out = Vec::new();
-    type BytesOf = fn(&Bucket) -> u64;
-    let dirs: [(&str, u64, BytesOf); 2] = [
-        ("media_download", rec.resp_bytes, |b| b.bytes_down),
-        ("media_upload", rec.orig_bytes, |b| b.bytes_up),
-    ];
-    for (kind, bytes, of) in dirs {
-        if bytes < h.media_min_bytes {
-            continue;
+    let Some(log) = log.filter(|l| !l.segments.is_empty()) else {
+        // No log (tracking began late or was off): the record is one item.
+        let (up, down) = if local_is_orig {
+            (rec.orig_bytes, rec.resp_bytes)
+        } else {
+            (rec.resp_bytes, rec.orig_bytes)
+        };
+        let span = (rec.ts, rec.ts + rec.duration);
+        return item(rec, device, h, span, rec.orig_pkts + rec.resp_pkts, (up, down))
+            .into_iter()
+            .collect();
+    };
+    let turn_gap = crate::flow::activity::SEGMENT_GAP_NS;
+    let stall = (h.media_gap_secs * NS) as i64;
+    let mut items: Vec<Segment> = Vec::new();
+    for s in &log.segments {
+        match items.last_mut() {
+            Some(it) if s.start - it.end >= turn_gap && s.start - it.end < stall => it.merge(s),
+            _ => items.push(*s),
         }
-        let (mut start, mut end) = span(rec);
-        let mut packets = rec.orig_pkts + rec.resp_pkts;
-        if let Some(log) = log {
-            let moving: Vec<&Bucket> = log.buckets.iter().filter(|b| of(b) >= 1024).collect();
-            if let (Some(f), Some(l)) = (moving.first(), moving.last()) {
-                let width = log.width as f64 / NS;
-                start = (f.start as f64 / NS).max(start);
-                end = (l.start as f64 / NS + width).min(end);
-                packets = moving.iter().map(|b| u64::from(b.pkts_up + b.pkts_down)).sum();
-            }
-        }
-        let (up, down) = if kind == "media_upload" { (bytes, 0) } else { (0, bytes) };
-        out.push(simple(rec, device, kind, (start, end), packets, (up, down)));
     }
-    out
+    items
+        .iter()
+        .filter_map(|s| {
+            let span = (secs(s.start), secs(s.end));
+            item(rec, device, h, span, s.packets(), device_view(s, local_is_orig))
+        })
+        .collect()
+}
+
+fn item(
+    rec: &FlowRecord,
+    device: &str,
+    h: &Heuristics,
+    span: (f64, f64),
+    packets: u64,
+    (up, down): (u64, u64),
+) -> Option<ActivityEvent> {
+    if up.max(down) < h.media_min_bytes {
+        return None;
+    }
+    let kind = if up > down { "media_upload" } else { "media_download" };
+    let mut a = simple(rec, device, kind, span, packets, (up, down));
+    a.direction = Some(if up > down { "sent" } else { "received" }.into());
+    Some(a)
 }
 
 /// A one-flow activity (registration, telemetry) covering the whole record.
@@ -102,7 +211,7 @@ pub fn whole_flow(rec: &FlowRecord, device: &str, kind: &str) -> ActivityEvent {
         rec,
         device,
         kind,
-        span(rec),
+        (rec.ts, rec.ts + rec.duration),
         rec.orig_pkts + rec.resp_pkts,
         (rec.orig_bytes, rec.resp_bytes),
     )
@@ -134,4 +243,59 @@ fn simple(
 /// Rounds seconds to µs so JSON shows at most 6 decimals.
 pub fn round_us(secs: f64) -> f64 {
     (secs * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(at: f64, up: u64, down: u64, max: u16) -> Segment {
+        let t = (at * NS) as i64;
+        Segment {
+            start: t,
+            end: t + 100_000_000,
+            bytes_up: up,
+            bytes_down: down,
+            pkts_up: u16::from(up > 0),
+            pkts_down: u16::from(down > 0),
+            max_up: if up > 0 { max } else { 0 },
+            max_down: if down > 0 { max } else { 0 },
+        }
+    }
+
+    #[test]
+    fn recurring_lone_exchange_is_the_keepalive_and_raises_the_idle_limit() {
+        let h = Heuristics::default();
+        // A 72-byte ping with a 70-byte pong every 30 s, and one 71/300-byte exchange.
+        let mut segs: Vec<Segment> = (0..5).map(|i| seg(f64::from(i) * 30.0, 72, 70, 72)).collect();
+        segs.push(seg(200.0, 71, 300, 300));
+        let b = baseline(&segs, &h);
+        assert_eq!(b.idle, [true, true, true, true, true, false]);
+        assert_eq!(b.max_idle_payload, 72);
+        // Two repeats are not a baseline: the floor stays.
+        let b = baseline(&segs[..2], &h);
+        assert_eq!((b.idle, b.max_idle_payload), (vec![false, false], h.keepalive_floor));
+    }
+
+    #[test]
+    fn ping_and_late_pong_are_one_exchange() {
+        let h = Heuristics::default();
+        // Ping and pong 1.5 s apart (a slow link): two segments, one exchange, four times.
+        let segs: Vec<Segment> = (0..4)
+            .flat_map(|i| {
+                let t = f64::from(i) * 30.0;
+                [seg(t, 72, 0, 72), seg(t + 1.5, 0, 69, 69)]
+            })
+            .collect();
+        let b = baseline(&segs, &h);
+        assert!(b.idle.iter().all(|&i| i), "{:?}", b.idle);
+    }
+
+    #[test]
+    fn direction_by_share() {
+        assert_eq!(direction(900, 100), "sent");
+        assert_eq!(direction(100, 900), "received");
+        assert_eq!(direction(500, 500), "both");
+        assert_eq!(direction(0, 0), "sent");
+    }
 }

@@ -1,14 +1,19 @@
 //! Calls: the STUN, relay and RTP flows of one call (evidence `sig:stun_whatsapp_relay`,
-//! `relay:…`, `call_socket:…`, or a `calls` endpoint) merge into one `call` activity when they
-//! share the device's socket or overlap in time (within `call_gap`).
+//! `relay:…`, `call_socket:…`, or a `calls` endpoint) merge into one call when they share the
+//! device's socket or overlap in time (within `call_gap`). A call is **answered** when media
+//! flowed both ways at voice or video rates on a flow that is not STUN alone; it is then a
+//! `call` (answer to hang-up, with its setup and ringing time), else a `call_attempt`.
 
 use std::net::IpAddr;
 
+use crate::flow::activity::{ActivityLog, Segment};
 use crate::flow::{EndReason, FlowRecord};
 
 use super::Heuristics;
 use super::activity::round_us;
 use super::events::ActivityEvent;
+
+const NS: f64 = 1e9;
 
 /// Whether a Meta flow record belongs to a call.
 pub fn is_call_flow(rec: &FlowRecord) -> bool {
@@ -21,6 +26,31 @@ pub fn is_call_flow(rec: &FlowRecord) -> bool {
         })
 }
 
+/// Whether a segment of a call flow is media: data both ways, each at least `call_media_pps`
+/// packets per second over at least `call_media_secs`. A STUN allocation or teardown is a few
+/// packets in a fraction of a second; the bandwidth probe before ringing (constant-size packets
+/// both ways, seen in a 2019 capture) lasts about half a second; voice is 10–50 packets per
+/// second each way for as long as the call.
+fn is_media(s: &Segment, h: &Heuristics) -> bool {
+    let secs = (s.end - s.start) as f64 / NS;
+    let rate = |p: u16| f64::from(p) / secs.max(1e-9);
+    secs >= h.call_media_secs
+        && rate(s.pkts_up) >= h.call_media_pps
+        && rate(s.pkts_down) >= h.call_media_pps
+}
+
+/// The media a call carried.
+#[derive(Clone, Debug, Default)]
+struct Media {
+    /// First media packet, epoch seconds (the answer).
+    start: f64,
+    /// The flow of the first media was opened by the device.
+    by_device: bool,
+    /// Media bytes and packets, device view: (sent, received).
+    bytes: (u64, u64),
+    pkts: (u64, u64),
+}
+
 /// A call being assembled.
 #[derive(Clone, Debug)]
 pub struct Call {
@@ -30,14 +60,13 @@ pub struct Call {
     start: f64,
     end: f64,
     packets: u64,
-    pkts_up: u64,
-    pkts_down: u64,
     up: u64,
     down: u64,
     endpoint: Option<String>,
     uids: Vec<String>,
     /// Flows whose last record has not arrived (active-timeout records came).
     open: Vec<String>,
+    media: Option<Media>,
 }
 
 impl Call {
@@ -51,18 +80,26 @@ impl Call {
         self.open.is_empty()
     }
 
-    fn add(&mut self, rec: &FlowRecord) {
-        let sock = (rec.orig_h, rec.orig_p);
-        if !self.sockets.contains(&sock) {
-            self.sockets.push(sock);
+    /// Whether media flowed (the call was answered).
+    pub fn answered(&self) -> bool {
+        self.media.is_some()
+    }
+
+    fn add(&mut self, f: &CallFlow<'_>, h: &Heuristics) {
+        let rec = f.rec;
+        if !self.sockets.contains(&f.socket) {
+            self.sockets.push(f.socket);
         }
         self.start = self.start.min(rec.ts);
         self.end = self.end.max(rec.ts + rec.duration);
         self.packets += rec.orig_pkts + rec.resp_pkts;
-        self.pkts_up += rec.orig_pkts;
-        self.pkts_down += rec.resp_pkts;
-        self.up += rec.orig_bytes;
-        self.down += rec.resp_bytes;
+        let (up, down) = if f.local_is_orig {
+            (rec.orig_bytes, rec.resp_bytes)
+        } else {
+            (rec.resp_bytes, rec.orig_bytes)
+        };
+        self.up += up;
+        self.down += down;
         if self.endpoint.is_none() {
             self.endpoint = rec.endpoint.as_deref().map(str::to_owned);
         }
@@ -73,39 +110,79 @@ impl Call {
         if rec.end_reason == EndReason::ActiveTimeout {
             self.open.push(rec.uid.clone());
         }
+        // STUN alone (allocations, connectivity checks) is never media, whatever its rate.
+        let Some(log) = f.log.filter(|_| rec.app_proto != Some("stun")) else { return };
+        for s in log.segments.iter().filter(|s| is_media(s, h)) {
+            let at = s.start as f64 / NS;
+            let m = self.media.get_or_insert_with(|| Media {
+                start: at,
+                by_device: f.local_is_orig,
+                ..Media::default()
+            });
+            if at < m.start {
+                (m.start, m.by_device) = (at, f.local_is_orig);
+            }
+            let (su, sd, pu, pd) = (s.bytes_up, s.bytes_down, s.pkts_up, s.pkts_down);
+            let (b, p) = if f.local_is_orig { ((su, sd), (pu, pd)) } else { ((sd, su), (pd, pu)) };
+            m.bytes = (m.bytes.0 + b.0, m.bytes.1 + b.1);
+            m.pkts = (m.pkts.0 + u64::from(p.0), m.pkts.1 + u64::from(p.1));
+        }
     }
 
-    /// The `call` activity.
+    /// The `call` activity (answered) or `call_attempt` (no media).
     pub fn event(&self, h: &Heuristics) -> ActivityEvent {
-        let secs = (self.end - self.start).max(1e-6);
-        let kbps = |bytes: u64| bytes as f64 * 8.0 / secs / 1000.0;
-        // Video frames span near-MTU packets; voice (Opus) packets stay small, whatever the rate.
-        let mean = |bytes: u64, pkts: u64| bytes / pkts.max(1);
-        let big = mean(self.up, self.pkts_up).max(mean(self.down, self.pkts_down));
-        let video = big >= h.video_packet_bytes || kbps(self.up.max(self.down)) >= h.video_kbps;
-        let media = if video { "video" } else { "audio" };
-        ActivityEvent {
+        let mut a = ActivityEvent {
             ts: round_us(self.start),
             device: self.device.clone(),
-            activity: "call".into(),
+            activity: "call_attempt".into(),
             end: round_us(self.end),
             duration: round_us(self.end - self.start),
             packets: self.packets,
             bytes_up: self.up,
             bytes_down: self.down,
             endpoint: self.endpoint.clone(),
-            bitrate_kbps: Some((kbps(self.up + self.down) * 10.0).round() / 10.0),
-            media: Some(media.into()),
-            session: None,
+            setup: Some(round_us(self.start)),
+            ringing_secs: Some(round_us(self.end - self.start)),
             uids: self.uids.clone(),
-        }
+            ..ActivityEvent::default()
+        };
+        let Some(m) = &self.media else { return a };
+        let talk = (self.end - m.start).max(1e-6);
+        let kbps = |bytes: u64| bytes as f64 * 8.0 / talk / 1000.0;
+        // Video frames span near-MTU packets; voice (Opus) packets stay small, whatever the rate.
+        let mean = |bytes: u64, pkts: u64| bytes / pkts.max(1);
+        let big = mean(m.bytes.0, m.pkts.0).max(mean(m.bytes.1, m.pkts.1));
+        let video = big >= h.video_packet_bytes || kbps(m.bytes.0.max(m.bytes.1)) >= h.video_kbps;
+        a.activity = "call".into();
+        a.ts = round_us(m.start);
+        a.duration = round_us(talk);
+        a.ringing_secs = Some(round_us(m.start - self.start));
+        a.talk_secs = Some(round_us(talk));
+        a.opened_by = Some(if m.by_device { "device" } else { "remote" }.into());
+        a.bitrate_kbps = Some((kbps(m.bytes.0 + m.bytes.1) * 10.0).round() / 10.0);
+        a.media = Some(if video { "video" } else { "audio" }.into());
+        a
     }
+}
+
+/// One call flow record as the calls see it.
+pub struct CallFlow<'a> {
+    /// The record.
+    pub rec: &'a FlowRecord,
+    /// Its activity log.
+    pub log: Option<&'a ActivityLog>,
+    /// The device's socket (its side of the flow, whichever sent first).
+    pub socket: (IpAddr, u16),
+    /// The device sent the flow's first packet.
+    pub local_is_orig: bool,
 }
 
 /// Calls being assembled, all devices.
 #[derive(Default)]
 pub struct Calls {
     pending: Vec<Call>,
+    /// Calls written before they could end because the cap was reached.
+    pub forced: u64,
 }
 
 impl Calls {
@@ -114,37 +191,56 @@ impl Calls {
         self.pending.is_empty()
     }
 
-    /// Adds a call flow record of `device`.
-    pub fn add(&mut self, device: &str, rec: &FlowRecord, h: &Heuristics) {
+    /// Adds a call flow record of `device`; returns the oldest call when `cap` calls were
+    /// already pending (it is written early, so memory stays bounded).
+    pub fn add(
+        &mut self,
+        device: &str,
+        f: &CallFlow<'_>,
+        h: &Heuristics,
+        cap: usize,
+    ) -> Option<Call> {
+        let rec = f.rec;
         let (s, e) = (rec.ts, rec.ts + rec.duration);
-        let sock = (rec.orig_h, rec.orig_p);
         let joins = |c: &Call| {
             c.device == device
                 && (c.uids.contains(&rec.uid)
-                    || c.sockets.contains(&sock)
+                    || c.sockets.contains(&f.socket)
                     || (s <= c.end + h.call_gap_secs && e >= c.start - h.call_gap_secs))
         };
-        match self.pending.iter_mut().find(|c| joins(c)) {
-            Some(c) => c.add(rec),
-            None => {
-                let mut c = Call {
-                    device: device.to_owned(),
-                    sockets: Vec::new(),
-                    start: s,
-                    end: e,
-                    packets: 0,
-                    pkts_up: 0,
-                    pkts_down: 0,
-                    up: 0,
-                    down: 0,
-                    endpoint: None,
-                    uids: Vec::new(),
-                    open: Vec::new(),
-                };
-                c.add(rec);
-                self.pending.push(c);
-            }
+        if let Some(c) = self.pending.iter_mut().find(|c| joins(c)) {
+            c.add(f, h);
+            return None;
         }
+        let mut forced = None;
+        if self.pending.len() >= cap.max(1) {
+            let oldest = (0..self.pending.len())
+                .min_by(|&a, &b| self.pending[a].end.total_cmp(&self.pending[b].end))
+                .expect("full");
+            self.forced += 1;
+            forced = Some(self.pending.swap_remove(oldest));
+        }
+        let mut c = Call {
+            device: device.to_owned(),
+            sockets: Vec::new(),
+            start: s,
+            end: e,
+            packets: 0,
+            up: 0,
+            down: 0,
+            endpoint: None,
+            uids: Vec::new(),
+            open: Vec::new(),
+            media: None,
+        };
+        c.add(f, h);
+        self.pending.push(c);
+        forced
+    }
+
+    /// Calls being assembled.
+    pub fn len(&self) -> usize {
+        self.pending.len()
     }
 
     /// Removes and returns the calls that can no longer grow: all flows ended and `horizon` is

@@ -138,6 +138,9 @@ pub struct SessionEvent {
     pub bytes_down: u64,
     /// Chat flows that carried it.
     pub uids: Vec<String>,
+    /// Kinds of client behind its bursts: `app`, `web`.
+    #[serde(default)]
+    pub clients: Vec<String>,
 }
 
 /// Something a device did with Meta.
@@ -147,7 +150,8 @@ pub struct ActivityEvent {
     pub ts: f64,
     /// Device.
     pub device: String,
-    /// `message_burst`, `media_upload`, `media_download`, `call`, `registration`, `telemetry`.
+    /// `message_burst`, `media_upload`, `media_download`, `call`, `call_attempt`,
+    /// `registration`, `telemetry`.
     pub activity: String,
     /// End.
     pub end: f64,
@@ -162,6 +166,25 @@ pub struct ActivityEvent {
     /// Endpoint of the flows, e.g. `whatsapp.media`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Message bursts and media items: `sent` (by the device), `received`, `both`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// Message bursts: `app` (chat connection) or `web` (WhatsApp Web).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Calls and call attempts: first packet of the call's setup (relay allocation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<f64>,
+    /// Calls: setup to answer (first media); call attempts: setup to the last packet, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ringing_secs: Option<f64>,
+    /// Calls: answer to the last packet (hang-up), seconds; equals `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub talk_secs: Option<f64>,
+    /// Calls: which side sent the first packet of the flow whose media came first: `device`, or
+    /// `remote` (a relay never does; the other party may, to the device's call socket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_by: Option<String>,
     /// Calls: mean bitrate of both directions, kbit/s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitrate_kbps: Option<f64>,

@@ -50,10 +50,24 @@ pub struct Heuristics {
     pub burst_gap_secs: f64,
     /// The first seconds of a chat connection are its handshake, not messages.
     pub handshake_secs: f64,
-    /// Bytes one way on a media endpoint that make a media transfer.
+    /// Largest packet payload that may still be idle traffic on a chat connection, bytes; raised
+    /// per connection to its learnt keepalive's largest packet.
+    pub keepalive_floor: u16,
+    /// A lone small exchange recurring this often on a connection is its keepalive.
+    pub keepalive_repeats: usize,
+    /// Byte difference (each direction) within which two exchanges are the same keepalive.
+    pub keepalive_tolerance: u16,
+    /// Bytes in the busier direction that make a media item (voice notes are ~10 kB).
     pub media_min_bytes: u64,
+    /// A silence shorter than this inside a media transfer (not a new request) is a stall, not
+    /// the end of the item, seconds.
+    pub media_gap_secs: f64,
     /// Call flows this close in time (or sharing a socket) are one call, seconds.
     pub call_gap_secs: f64,
+    /// Call media: packets per second each way at least (voice sends 20–50).
+    pub call_media_pps: f64,
+    /// Call media: a run of packets both ways lasting at least this long, seconds.
+    pub call_media_secs: f64,
     /// A call whose busier direction averages at least this is video, kbit/s.
     pub video_kbps: f64,
     /// A call whose busier direction averages at least this payload per packet is video, bytes.
@@ -66,8 +80,14 @@ impl Default for Heuristics {
             session_gap_secs: 300.0,
             burst_gap_secs: 3.0,
             handshake_secs: 1.0,
-            media_min_bytes: 16 * 1024,
+            keepalive_floor: 64,
+            keepalive_repeats: 3,
+            keepalive_tolerance: 8,
+            media_min_bytes: 8 * 1024,
+            media_gap_secs: 3.0,
             call_gap_secs: 10.0,
+            call_media_pps: 3.0,
+            call_media_secs: 1.5,
             video_kbps: 250.0,
             video_packet_bytes: 400,
         }
@@ -97,6 +117,11 @@ pub struct ExposureConfig {
     /// Endpoint names of the rules in use (`whatsapp.chat`, …): a field whose endpoint pattern
     /// matches none says so.
     pub known_endpoints: Vec<String>,
+    /// Calls being assembled at most (all devices); past it the oldest is written early.
+    pub max_pending_calls: usize,
+    /// Message bursts waiting for their session at most (all devices); past it every pending
+    /// session is written early.
+    pub max_pending_bursts: usize,
 }
 
 /// Default of `--max-devices`: far above a home or office network, a bound for a capture of
@@ -114,6 +139,8 @@ impl Default for ExposureConfig {
             max_devices: DEFAULT_MAX_DEVICES,
             geo: Geo::default(),
             known_endpoints: endpoint_names(&Ruleset::builtin()),
+            max_pending_calls: 1024,
+            max_pending_bursts: 1 << 16,
         }
     }
 }
@@ -137,6 +164,8 @@ impl ExposureConfig {
             chat_uids: HashSet::default(),
             bursts: BTreeMap::new(),
             calls: Calls::default(),
+            pending_bursts: 0,
+            overflow: Overflow::default(),
             watermark: f64::MIN,
             next_settle: f64::MIN,
             next_session: 0,
@@ -150,6 +179,15 @@ const ZERO_MAC: &str = "00:00:00:00:00:00";
 const MAX_MAP: usize = 1 << 16;
 /// Packet-time between two looks for sessions and calls that can be written, seconds.
 const SETTLE_EVERY_SECS: f64 = 300.0;
+
+/// What the exposure map did to stay bounded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overflow {
+    /// Calls written before they could end (`max_pending_calls` pending).
+    pub calls_forced: u64,
+    /// Times every pending session was written early (`max_pending_bursts` bursts pending).
+    pub sessions_forced: u64,
+}
 
 /// HTTP request facts kept until the flow's record arrives.
 struct HttpSeen {
@@ -172,6 +210,8 @@ pub struct ExposureSink<S> {
     /// Message bursts not yet in a written session, per device.
     bursts: BTreeMap<String, Vec<Burst>>,
     calls: Calls,
+    pending_bursts: usize,
+    overflow: Overflow,
     watermark: f64,
     next_settle: f64,
     next_session: u64,
@@ -402,26 +442,46 @@ impl<S: RecordSink> ExposureSink<S> {
                 }
             }
         }
-        self.activities(id, rec, &endpoint);
+        self.activities(id, rec, &endpoint, local_is_orig);
     }
 
-    fn activities(&mut self, id: &str, rec: &FlowRecord, endpoint: &str) {
+    fn activities(&mut self, id: &str, rec: &FlowRecord, endpoint: &str, local_is_orig: bool) {
         let h = self.cfg.heuristics.clone();
+        let log = rec.activity.as_deref();
         if calls::is_call_flow(rec) {
-            self.calls.add(id, rec, &h);
+            let socket =
+                if local_is_orig { (rec.orig_h, rec.orig_p) } else { (rec.resp_h, rec.resp_p) };
+            let f = calls::CallFlow { rec, log, socket, local_is_orig };
+            if let Some(early) = self.calls.add(id, &f, &h, self.cfg.max_pending_calls) {
+                self.overflow.calls_forced = self.calls.forced;
+                self.emit_activity(early.event(&h));
+            }
             return;
         }
+        // WhatsApp Web's websocket is a chat connection too; its client kind stays visible.
+        let client = match endpoint {
+            "whatsapp.chat" => "app",
+            "whatsapp.web" => "web",
+            _ => "",
+        };
         match role(endpoint) {
-            _ if endpoint == "whatsapp.chat" => {
+            _ if !client.is_empty() => {
                 let first =
                     self.chat_uids.len() < MAX_MAP && self.chat_uids.insert(rec.uid.clone());
-                if let Some(log) = rec.activity.as_deref() {
-                    let found = activity::bursts(rec, log, &h, first);
+                // A connection whose opening was seen has a handshake; one already open has not.
+                let handshake = first && (rec.history.starts_with('S') || rec.protocol_version.is_some());
+                if let Some(log) = log {
+                    let found = activity::bursts(rec, log, &h, handshake, (local_is_orig, client));
+                    self.pending_bursts += found.len();
                     self.bursts.entry(id.to_owned()).or_default().extend(found);
+                    if self.pending_bursts > self.cfg.max_pending_bursts {
+                        self.overflow.sessions_forced += 1;
+                        self.settle_sessions(None);
+                    }
                 }
             }
             "media" => {
-                for a in activity::media(rec, rec.activity.as_deref(), &h, id) {
+                for a in activity::media(rec, log, &h, id, local_is_orig) {
                     self.emit_activity(a);
                 }
             }
@@ -434,10 +494,34 @@ impl<S: RecordSink> ExposureSink<S> {
         }
     }
 
+    /// The wrapped sink.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// What the exposure map did to stay bounded so far.
+    pub fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// Calls and message bursts waiting to be written.
+    pub fn pending(&self) -> (usize, usize) {
+        (self.calls.len(), self.pending_bursts)
+    }
+
     /// Writes the sessions and calls that can no longer grow; everything with `all`.
     fn settle(&mut self, all: bool) {
         let h = self.cfg.heuristics.clone();
         let horizon = (!all).then_some(self.watermark - self.cfg.settle_secs);
+        self.settle_sessions(horizon);
+        for call in self.calls.take_done(horizon, &h) {
+            self.emit_activity(call.event(&h));
+        }
+    }
+
+    /// Writes the sessions ending before `horizon` (all with `None`).
+    fn settle_sessions(&mut self, horizon: Option<f64>) {
+        let h = self.cfg.heuristics.clone();
         let devices: Vec<String> = self.bursts.keys().cloned().collect();
         for id in devices {
             let pending = self.bursts.remove(&id).unwrap_or_default();
@@ -453,9 +537,7 @@ impl<S: RecordSink> ExposureSink<S> {
                 self.bursts.insert(id, keep);
             }
         }
-        for call in self.calls.take_done(horizon, &h) {
-            self.emit_activity(call.event(&h));
-        }
+        self.pending_bursts = self.bursts.values().map(Vec::len).sum();
     }
 
     fn emit_session(&mut self, mut s: sessions::Session) {
@@ -476,6 +558,8 @@ impl<S: RecordSink> ExposureSink<S> {
         self.inner.event(&Event::Session(s.event.clone()));
         for b in s.bursts {
             let a = ActivityEvent {
+                direction: Some(activity::direction(b.up, b.down).into()),
+                client: Some(b.client.into()),
                 ts: b.start,
                 device: s.event.device.clone(),
                 activity: "message_burst".into(),
@@ -484,7 +568,9 @@ impl<S: RecordSink> ExposureSink<S> {
                 packets: b.packets,
                 bytes_up: b.up,
                 bytes_down: b.down,
-                endpoint: Some("whatsapp.chat".into()),
+                endpoint: Some(
+                    if b.client == "web" { "whatsapp.web" } else { "whatsapp.chat" }.into(),
+                ),
                 session: Some(sid.clone()),
                 uids: vec![b.uid],
                 ..ActivityEvent::default()

@@ -44,6 +44,9 @@ pub fn build(device: &str, mut bursts: Vec<Burst>, gap_secs: f64) -> Vec<Session
             if !e.uids.contains(&b.uid) {
                 e.uids.push(b.uid.clone());
             }
+            if !e.clients.iter().any(|c| c == b.client) {
+                e.clients.push(b.client.into());
+            }
         }
     }
     out
@@ -68,7 +71,7 @@ mod tests {
     use super::*;
 
     fn burst(start: f64, end: f64) -> Burst {
-        Burst { start, end, packets: 2, up: 100, down: 200, uid: "C1".into() }
+        Burst { start, end, packets: 2, up: 100, down: 200, uid: "C1".into(), client: "app" }
     }
 
     #[test]

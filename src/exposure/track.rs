@@ -15,7 +15,8 @@ pub fn activity(classifier: &Classifier, flow: &mut Flow<FlowDissect>, pkt: &Pac
     match &mut flow.data.activity {
         ActivityTrack::Off => {}
         ActivityTrack::On(log) => {
-            log.add(pkt.ts, pkt.from_orig, payload_len(&pkt.decoded.transport))
+            let (payload, len) = payload(&pkt.decoded.transport);
+            log.add(pkt.ts, pkt.from_orig, payload, len)
         }
         _ => decide(classifier, flow),
     }
@@ -48,7 +49,7 @@ fn decide(classifier: &Classifier, flow: &mut Flow<FlowDissect>) {
         app: &flow.data.app,
     };
     flow.data.activity = if classifier.looks_meta(&facts, first) {
-        // The packets so far (this one included) go into one bucket at the record's start.
+        // The packets so far (this one included) go into one segment at the record's start.
         let mut log = ActivityLog::default();
         log.seed(
             flow.record_start,
@@ -64,10 +65,30 @@ fn decide(classifier: &Classifier, flow: &mut Flow<FlowDissect>) {
 }
 
 #[inline]
-fn payload_len(t: &Transport<'_>) -> u32 {
+fn payload<'a>(t: &Transport<'a>) -> (&'a [u8], u32) {
     match *t {
-        Transport::Tcp(seg) => seg.payload_len,
-        Transport::Udp { payload_len, .. } => payload_len,
-        _ => 0,
+        Transport::Tcp(seg) => (seg.payload, seg.payload_len),
+        Transport::Udp { payload, payload_len, .. } => (payload, payload_len),
+        _ => (&[], 0),
     }
+}
+
+/// A chat connection lasts at least this long in one record, seconds.
+const CHAT_MIN_SECS: f64 = 10.0;
+/// ... and has at least this many separate exchanges.
+const CHAT_MIN_SEGMENTS: usize = 3;
+
+/// Whether a flow record's traffic has the shape of a WhatsApp chat connection: long-lived,
+/// several separate exchanges with data both ways, at least half of its data packets whole
+/// WhatsApp frames (or lone frame headers) and few that start like TLS records. A TLS
+/// connection (Messenger's MQTT, a web page) or a media transfer does not.
+pub fn chat_shaped(log: &ActivityLog, duration_secs: f64) -> bool {
+    let segs = &log.segments;
+    let data: u64 = segs.iter().map(|s| s.packets()).sum();
+    let both = segs.iter().any(|s| s.pkts_up > 0) && segs.iter().any(|s| s.pkts_down > 0);
+    duration_secs >= CHAT_MIN_SECS
+        && segs.len() >= CHAT_MIN_SEGMENTS
+        && both
+        && u64::from(log.framed) * 2 >= data
+        && u64::from(log.tls) * 4 < data
 }

@@ -1,139 +1,188 @@
-//! Per-flow activity over time: a sparse, bounded list of time buckets with bytes and packets per
-//! direction. Flow records carry totals only; sessions, message bursts and media transfers need to
-//! know *when* the bytes moved. Kept only for flows that look like Meta's (see
-//! [`ActivityTrack`]), so other flows pay one branch per packet.
+//! Per-flow activity over time: a bounded list of **segments**, runs of data packets separated by
+//! at least [`SEGMENT_GAP_NS`] of silence or by a new request (a *turn*), with bytes, data packets
+//! and the largest payload per direction. Flow records carry totals only; sessions, message
+//! bursts, keepalives, media items and call media need to know *when* and *in what shape* the
+//! bytes moved. Kept only for flows that look like Meta's (see [`ActivityTrack`]), so other flows
+//! pay one branch per packet.
 
 use crate::capture::Timestamp;
 
-/// Width of a bucket before any coarsening.
-pub const BUCKET_NS: i64 = 1_000_000_000;
-/// Most buckets kept per record; past it, buckets are merged pairwise (the width doubles).
-pub const MAX_BUCKETS: usize = 512;
-/// A data packet with at most this much transport payload may be a keepalive (WhatsApp's
-/// encrypted ping and its answer are a few dozen bytes); a bigger one is activity.
-pub const KEEPALIVE_MAX_PAYLOAD: u32 = 64;
+/// Silence that ends a segment.
+pub const SEGMENT_GAP_NS: i64 = 1_000_000_000;
+/// Most segments kept per record; past it, neighbours merge pairwise (detail halves, counted).
+pub const MAX_SEGMENTS: usize = 1024;
+/// An originator data packet at least this big, after the responder sent at least
+/// [`TURN_MIN_RESPONSE`] since the originator's last packet this big, is a new request and starts a segment:
+/// back-to-back downloads on one connection split at their requests. Smaller packets (HTTP/2
+/// window updates, acks) do not; nor does an upload's continuation after a few hundred bytes
+/// from the server (TLS session tickets, a short response).
+pub const TURN_MIN_PAYLOAD: u32 = 200;
+/// See [`TURN_MIN_PAYLOAD`].
+pub const TURN_MIN_RESPONSE: u64 = 8 * 1024;
 
-/// Traffic of one time bucket.
+/// One run of data packets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Bucket {
-    /// Bucket start, nanoseconds since the epoch.
+pub struct Segment {
+    /// First data packet, nanoseconds since the epoch.
     pub start: i64,
-    /// Packets from the originator.
-    pub pkts_up: u32,
-    /// Packets from the responder.
-    pub pkts_down: u32,
-    /// Transport payload bytes from the originator.
+    /// Last data packet, nanoseconds.
+    pub end: i64,
+    /// Payload bytes from the originator.
     pub bytes_up: u64,
-    /// Transport payload bytes from the responder.
+    /// Payload bytes from the responder.
     pub bytes_down: u64,
-    /// Packets whose payload exceeds [`KEEPALIVE_MAX_PAYLOAD`]: more than a keepalive.
-    pub big_pkts: u32,
-    /// Time of the first such packet, nanoseconds (0 when none).
-    pub first_big: i64,
-    /// Time of the last such packet, nanoseconds.
-    pub last_big: i64,
+    /// Data packets from the originator.
+    pub pkts_up: u16,
+    /// Data packets from the responder.
+    pub pkts_down: u16,
+    /// Largest payload from the originator.
+    pub max_up: u16,
+    /// Largest payload from the responder.
+    pub max_down: u16,
 }
 
-impl Bucket {
-    /// Whether the bucket holds more than keepalives.
-    pub fn active(&self) -> bool {
-        self.big_pkts > 0
+impl Segment {
+    /// Data packets, both directions.
+    pub fn packets(&self) -> u64 {
+        u64::from(self.pkts_up) + u64::from(self.pkts_down)
+    }
+
+    /// Largest payload, either direction.
+    pub fn max_payload(&self) -> u16 {
+        self.max_up.max(self.max_down)
+    }
+
+    /// Folds `b` into this segment.
+    pub fn merge(&mut self, b: &Segment) {
+        self.start = self.start.min(b.start);
+        self.end = self.end.max(b.end);
+        self.bytes_up += b.bytes_up;
+        self.bytes_down += b.bytes_down;
+        self.pkts_up = self.pkts_up.saturating_add(b.pkts_up);
+        self.pkts_down = self.pkts_down.saturating_add(b.pkts_down);
+        self.max_up = self.max_up.max(b.max_up);
+        self.max_down = self.max_down.max(b.max_down);
     }
 }
 
-/// The buckets of one flow record, oldest first.
+/// The segments of one flow record, oldest first, and counts of the payload shapes seen.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ActivityLog {
-    /// Current bucket width, nanoseconds.
-    pub width: i64,
-    /// Non-empty buckets, oldest first.
-    pub buckets: Vec<Bucket>,
+    /// Segments, oldest first.
+    pub segments: Vec<Segment>,
+    /// Data packets whose payload starts like whole WhatsApp chat frames (a 3-byte length
+    /// header, alone or followed by exactly that many bytes).
+    pub framed: u32,
+    /// Data packets whose payload starts like a TLS record header.
+    pub tls: u32,
+    /// Times segments were merged pairwise because the log was full.
+    pub coarsened: u32,
+    /// Responder bytes since the originator's last request-sized packet (for turns).
+    down_since_up: u64,
+}
+
+/// Whether `p` (whose length on the wire is `len`) is one WhatsApp frame or a lone frame header:
+/// 3 bytes of length (the 2015 format keeps flags in the top nibble) then that many bytes.
+fn wa_framed(p: &[u8], len: u32) -> bool {
+    if p.len() < 3 {
+        return false;
+    }
+    let n = u32::from(p[0] & 0x0f) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]);
+    len == 3 && n > 0 || n + 3 == len
+}
+
+/// Whether `p` starts like a TLS record (content type 20–23, version 3.x).
+fn tls_record(p: &[u8]) -> bool {
+    p.len() >= 3 && (20..=23).contains(&p[0]) && p[1] == 3 && p[2] <= 4
 }
 
 impl ActivityLog {
-    /// Accounts one packet.
+    /// Accounts one packet: `payload` is its transport payload as captured, `len` its length on
+    /// the wire. Packets without payload (ACKs) are not activity.
     #[inline]
-    pub fn add(&mut self, ts: Timestamp, from_orig: bool, payload_len: u32) {
+    pub fn add(&mut self, ts: Timestamp, from_orig: bool, payload: &[u8], len: u32) {
+        if len == 0 {
+            return;
+        }
         let t = ts.nanos();
-        let last = match self.buckets.last_mut() {
-            // The common case, without a division: the packet falls in the latest bucket (packets
-            // a little out of order too).
-            Some(b) if t < b.start + self.width => b,
+        if wa_framed(payload, len) {
+            self.framed += 1;
+        } else if tls_record(payload) {
+            self.tls += 1;
+        }
+        let turn = from_orig && self.down_since_up >= TURN_MIN_RESPONSE && len >= TURN_MIN_PAYLOAD;
+        let seg = match self.segments.last_mut() {
+            // Packets a little out of order fall in the latest segment too.
+            Some(s) if t < s.end + SEGMENT_GAP_NS && !turn => s,
             _ => {
-                if self.width == 0 {
-                    self.width = BUCKET_NS;
-                }
-                let start = t - t.rem_euclid(self.width);
-                if self.buckets.len() >= MAX_BUCKETS {
+                if self.segments.len() >= MAX_SEGMENTS {
                     self.coarsen();
-                    return self.add(ts, from_orig, payload_len);
                 }
-                self.push(Bucket { start, ..Bucket::default() });
-                self.buckets.last_mut().expect("just pushed")
+                self.push(Segment { start: t, end: t, ..Segment::default() });
+                self.segments.last_mut().expect("just pushed")
             }
         };
+        seg.end = seg.end.max(t);
+        let size = len.min(u32::from(u16::MAX)) as u16;
         if from_orig {
-            last.pkts_up += 1;
-            last.bytes_up += u64::from(payload_len);
-        } else {
-            last.pkts_down += 1;
-            last.bytes_down += u64::from(payload_len);
-        }
-        if payload_len > KEEPALIVE_MAX_PAYLOAD {
-            if last.big_pkts == 0 {
-                last.first_big = ts.nanos();
+            seg.pkts_up = seg.pkts_up.saturating_add(1);
+            seg.bytes_up += u64::from(len);
+            seg.max_up = seg.max_up.max(size);
+            // Small originator packets (QUIC or TCP acks, window updates) are not requests.
+            if len >= TURN_MIN_PAYLOAD {
+                self.down_since_up = 0;
             }
-            last.big_pkts += 1;
-            last.last_big = last.last_big.max(ts.nanos());
+        } else {
+            seg.pkts_down = seg.pkts_down.saturating_add(1);
+            seg.bytes_down += u64::from(len);
+            seg.max_down = seg.max_down.max(size);
+            self.down_since_up += u64::from(len);
         }
     }
 
-    /// Seeds the log with what the flow carried before tracking began (one bucket).
+    /// Seeds the log with what the flow carried before tracking began (one segment).
     pub fn seed(&mut self, at: Timestamp, up: (u64, u64), down: (u64, u64)) {
-        self.width = BUCKET_NS;
-        let start = at.nanos() - at.nanos().rem_euclid(self.width);
-        self.push(Bucket {
-            start,
-            pkts_up: up.0 as u32,
+        if up.1 + down.1 == 0 {
+            return;
+        }
+        let pk = |n: u64| n.min(u64::from(u16::MAX)) as u16;
+        self.push(Segment {
+            start: at.nanos(),
+            end: at.nanos(),
             bytes_up: up.1,
-            pkts_down: down.0 as u32,
             bytes_down: down.1,
-            ..Bucket::default()
+            pkts_up: pk(up.0),
+            pkts_down: pk(down.0),
+            ..Segment::default()
         });
     }
 
-    /// Appends a bucket. The first is allocated alone: most flows (a flood's, a short request's)
-    /// never fill a second, and `Vec`'s first growth would reserve four (224 bytes).
-    fn push(&mut self, b: Bucket) {
-        if self.buckets.capacity() == 0 {
-            self.buckets.reserve_exact(1);
+    /// Appends a segment. The first is allocated alone: most flows (a flood's, a short request's)
+    /// never get a second, and `Vec`'s first growth would reserve four.
+    fn push(&mut self, seg: Segment) {
+        if self.segments.capacity() == 0 {
+            self.segments.reserve_exact(1);
         }
-        self.buckets.push(b);
+        self.segments.push(seg);
     }
 
-    /// Doubles the bucket width, merging neighbours.
+    /// Time of the first responder data, nanoseconds.
+    pub fn first_down(&self) -> Option<i64> {
+        self.segments.iter().find(|s| s.pkts_down > 0).map(|s| s.start)
+    }
+
+    /// Merges neighbours pairwise: the log stays bounded, detail halves.
     fn coarsen(&mut self) {
-        self.width *= 2;
-        let w = self.width;
-        let mut out: Vec<Bucket> = Vec::with_capacity(self.buckets.len() / 2 + 1);
-        for b in self.buckets.drain(..) {
-            let start = b.start - b.start.rem_euclid(w);
-            match out.last_mut() {
-                Some(m) if m.start == start => {
-                    m.pkts_up += b.pkts_up;
-                    m.pkts_down += b.pkts_down;
-                    m.bytes_up += b.bytes_up;
-                    m.bytes_down += b.bytes_down;
-                    if m.big_pkts == 0 {
-                        m.first_big = b.first_big;
-                    }
-                    m.big_pkts += b.big_pkts;
-                    m.last_big = m.last_big.max(b.last_big);
-                }
-                _ => out.push(Bucket { start, ..b }),
+        self.coarsened += 1;
+        let mut out: Vec<Segment> = Vec::with_capacity(MAX_SEGMENTS);
+        for pair in self.segments.chunks(2) {
+            let mut s = pair[0];
+            if let Some(b) = pair.get(1) {
+                s.merge(b);
             }
+            out.push(s);
         }
-        self.buckets = out;
+        self.segments = out;
     }
 }
 
@@ -165,32 +214,61 @@ impl ActivityTrack {
 mod tests {
     use super::*;
 
-    const S: i64 = BUCKET_NS;
+    const S: i64 = 1_000_000_000;
 
     #[test]
-    fn buckets_split_by_second_and_count_big_packets() {
+    fn silence_and_turns_split_segments() {
         let mut log = ActivityLog::default();
-        log.add(Timestamp(10 * S + 1), true, 40);
-        log.add(Timestamp(10 * S + 5), false, 500);
-        log.add(Timestamp(12 * S), true, 0);
-        assert_eq!(log.buckets.len(), 2);
-        let b = log.buckets[0];
-        assert_eq!(
-            (b.start, b.pkts_up, b.pkts_down, b.bytes_down, b.big_pkts),
-            (10 * S, 1, 1, 500, 1)
-        );
-        assert!(!log.buckets[1].active());
+        log.add(Timestamp(10 * S), true, &[0, 0, 40], 43); // one WhatsApp frame
+        log.add(Timestamp(10 * S + 5), false, &[0x17, 3, 3], 500);
+        log.add(Timestamp(10 * S + 6), false, &[1], 9000);
+        log.add(Timestamp(10 * S + 9), true, &[], 0); // an ACK: nothing
+        log.add(Timestamp(10 * S + 10), true, &[1], 300); // a new request after the answer
+        log.add(Timestamp(12 * S), true, &[0, 0, 9], 3); // a lone frame header
+        assert_eq!(log.segments.len(), 3);
+        let s = log.segments[0];
+        assert_eq!((s.pkts_up, s.pkts_down, s.bytes_down, s.max_down), (1, 2, 9500, 9000));
+        assert_eq!((log.segments[1].bytes_up, log.segments[2].start), (300, 12 * S));
+        assert_eq!((log.framed, log.tls), (2, 1));
+        assert_eq!(log.first_down(), Some(10 * S));
+    }
+
+    #[test]
+    fn back_to_back_quic_downloads_split_at_the_request() {
+        // QUIC: the client's ACK-only packets carry payload too (40 B), the next request is
+        // bigger; an upload's continuation after a short server answer is no turn.
+        let mut log = ActivityLog::default();
+        let ms = 1_000_000;
+        let mut t = 10 * S;
+        for item in 0..2 {
+            log.add(Timestamp(t), true, &[0x40], 350); // request
+            for i in 0..20 {
+                t += ms;
+                log.add(Timestamp(t), false, &[0x40], 1200);
+                if i % 4 == 3 {
+                    log.add(Timestamp(t), true, &[0x40], 40); // ACK
+                }
+            }
+            t += 5 * ms;
+            assert_eq!(log.segments.len(), item + 1);
+        }
+        assert_eq!(log.segments[1].bytes_down, 24_000);
+        let mut up = ActivityLog::default();
+        up.add(Timestamp(S), true, &[0x17, 3, 3], 1300);
+        up.add(Timestamp(S + ms), false, &[0x17, 3, 3], 375); // a session ticket
+        up.add(Timestamp(S + 2 * ms), true, &[0x17, 3, 3], 1300);
+        assert_eq!(up.segments.len(), 1);
     }
 
     #[test]
     fn full_log_coarsens_and_stays_bounded() {
         let mut log = ActivityLog::default();
-        for i in 0..(MAX_BUCKETS as i64 * 3) {
-            log.add(Timestamp(i * S), true, 100);
+        for i in 0..(MAX_SEGMENTS as i64 * 3) {
+            log.add(Timestamp(i * 2 * S), true, &[], 100);
         }
-        assert!(log.buckets.len() <= MAX_BUCKETS);
-        assert!(log.width >= 4 * S);
-        let total: u64 = log.buckets.iter().map(|b| b.bytes_up).sum();
-        assert_eq!(total, 100 * MAX_BUCKETS as u64 * 3);
+        assert!(log.segments.len() <= MAX_SEGMENTS);
+        assert!(log.coarsened >= 2);
+        let total: u64 = log.segments.iter().map(|s| s.bytes_up).sum();
+        assert_eq!(total, 100 * MAX_SEGMENTS as u64 * 3);
     }
 }

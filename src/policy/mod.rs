@@ -39,8 +39,15 @@ impl Observability {
 }
 
 /// Kinds of device activity (the `activity` events).
-pub const ACTIVITY_KINDS: &[&str] =
-    &["message_burst", "media_upload", "media_download", "call", "registration", "telemetry"];
+pub const ACTIVITY_KINDS: &[&str] = &[
+    "message_burst",
+    "media_upload",
+    "media_download",
+    "call",
+    "call_attempt",
+    "registration",
+    "telemetry",
+];
 
 /// Signals seen only on the LAN: they describe the device, but never reach Meta.
 pub const LAN_SIGNALS: &[&str] =

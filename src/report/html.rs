@@ -55,11 +55,12 @@ document.body.dataset.ok='1';
 ";
 
 /// Colours of activity kinds on the timeline.
-const KINDS: [(&str, &str); 6] = [
+const KINDS: [(&str, &str); 7] = [
     ("message_burst", "#2a9d8f"),
     ("media_upload", "#e76f51"),
     ("media_download", "#f4a261"),
     ("call", "#9b5de5"),
+    ("call_attempt", "#c8b6e2"),
     ("registration", "#d62828"),
     ("telemetry", "#577590"),
 ];
