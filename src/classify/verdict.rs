@@ -12,10 +12,16 @@ pub enum Confidence {
     Asn,
     /// The address lies in a listed prefix.
     Prefix,
+    /// Another flow of the same device named this server address (SNI, certificate, HTTP Host
+    /// or DNS), and every name seen for the address agrees on the service: weaker than any name
+    /// of the flow's own, stronger than the address alone.
+    Carried,
     /// A DNS answer seen on the wire mapped the address to a listed name.
     Dns,
     /// An HTTP `Host` header named a listed host.
     HttpHost,
+    /// The server's TLS certificate (subject CN or subjectAltName) named a listed host.
+    Cert,
     /// A TLS/QUIC SNI named a listed host.
     Sni,
     /// A dissector recognised the protocol itself (e.g. the WhatsApp preface).
@@ -23,13 +29,16 @@ pub enum Confidence {
 }
 
 impl Confidence {
-    /// Prefix of evidence strings: `sig`, `sni`, `http`, `dns`, `prefix`, `asn`.
+    /// Prefix of evidence strings: `sig`, `sni`, `cert`, `http`, `dns`, `carried`, `prefix`,
+    /// `asn`.
     pub fn tag(self) -> &'static str {
         match self {
             Confidence::Asn => "asn",
             Confidence::Prefix => "prefix",
+            Confidence::Carried => "carried",
             Confidence::Dns => "dns",
             Confidence::HttpHost => "http",
+            Confidence::Cert => "cert",
             Confidence::Sni => "sni",
             Confidence::Signature => "sig",
         }
@@ -72,6 +81,16 @@ impl Evidence {
     /// `http:NAME`.
     pub fn http_host(endpoint: EndpointId, name: &str) -> Evidence {
         Evidence::new(Confidence::HttpHost, endpoint, name)
+    }
+
+    /// `cert:NAME`.
+    pub fn cert(endpoint: EndpointId, name: &str) -> Evidence {
+        Evidence::new(Confidence::Cert, endpoint, name)
+    }
+
+    /// `carried:NAME`.
+    pub fn carried(endpoint: EndpointId, name: &str) -> Evidence {
+        Evidence::new(Confidence::Carried, endpoint, name)
     }
 
     /// `dns:NAME`.
@@ -193,7 +212,9 @@ mod tests {
         assert_eq!(v.evidence.len(), 2);
         assert!(VerdictBuilder::default().finish().is_none());
         assert!(Confidence::Signature > Confidence::Sni && Confidence::Sni > Confidence::HttpHost);
-        assert!(Confidence::HttpHost > Confidence::Dns && Confidence::Dns > Confidence::Prefix);
+        assert!(Confidence::Sni > Confidence::Cert && Confidence::Cert > Confidence::HttpHost);
+        assert!(Confidence::HttpHost > Confidence::Dns && Confidence::Dns > Confidence::Carried);
+        assert!(Confidence::Carried > Confidence::Prefix);
         assert!(Confidence::Prefix > Confidence::Asn);
     }
 }
