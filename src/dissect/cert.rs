@@ -320,6 +320,16 @@ mod tests {
         );
     }
 
+    /// The worked example of the JA4X specification (FoxIO, technical_details/JA4X.md).
+    #[test]
+    fn ja4x_hash_as_specified() {
+        let rdns: [&[u8]; 4] = [&[0x55, 4, 3], &[0x55, 4, 6], &[0x55, 4, 8], &[0x55, 4, 10]];
+        assert_eq!(oid_hash(rdns.into_iter()), "96a6439c8f5c");
+        let exts: [&[u8]; 3] = [&[0x55, 0x1d, 0x0f], &[0x55, 0x1d, 0x25], &[0x55, 0x1d, 0x11]];
+        assert_eq!(oid_hash(exts.into_iter()), "aae71e8db6d7");
+        assert_eq!(oid_hash(std::iter::empty()), "000000000000");
+    }
+
     #[test]
     fn tls13_resumption_and_non_tls() {
         // ServerHello with supported_versions = TLS 1.3.
