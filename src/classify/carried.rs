@@ -7,11 +7,9 @@
 //! Bounded: at most `max_entries` pairs, the oldest first out (counted); a name is used only
 //! within `ttl_secs` of packet time of its last sighting.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-use foldhash::fast::RandomState;
-
+use super::bounded::OldestFirst;
 use super::rules::{EndpointId, ServiceId};
 use crate::capture::Timestamp;
 
@@ -48,10 +46,7 @@ struct Entry {
 /// The per-device table of names seen for server addresses.
 pub struct CarriedNames {
     cfg: CarriedConfig,
-    map: HashMap<(IpAddr, IpAddr), Entry, RandomState>,
-    /// Insertion order for eviction; keys re-created later are skipped by their first sighting.
-    order: VecDeque<((IpAddr, IpAddr), Timestamp)>,
-    evicted: u64,
+    map: OldestFirst<(IpAddr, IpAddr), Entry>,
 }
 
 fn service(ep: Option<EndpointId>) -> Option<ServiceId> {
@@ -61,7 +56,7 @@ fn service(ep: Option<EndpointId>) -> Option<ServiceId> {
 impl CarriedNames {
     /// An empty table.
     pub fn new(cfg: CarriedConfig) -> Self {
-        CarriedNames { cfg, map: HashMap::default(), order: VecDeque::new(), evicted: 0 }
+        CarriedNames { cfg, map: OldestFirst::new(cfg.max_entries) }
     }
 
     /// Pairs held.
@@ -76,7 +71,7 @@ impl CarriedNames {
 
     /// Pairs dropped because the table was full.
     pub fn evicted(&self) -> u64 {
-        self.evicted
+        self.map.evicted()
     }
 
     /// Notes that `device` saw `name` (whose rule endpoint is `endpoint`) for `server` at `ts`.
@@ -101,24 +96,7 @@ impl CarriedNames {
         }
         let entry =
             Entry { name: name.into(), endpoint, conflict: false, first_seen: ts, last_seen: ts };
-        self.map.insert(key, entry);
-        self.order.push_back((key, ts));
-        while self.map.len() > self.cfg.max_entries {
-            self.pop_oldest();
-        }
-        if self.order.len() > 2 * self.cfg.max_entries.max(1) {
-            self.order.retain(|(k, t)| self.map.get(k).is_some_and(|e| e.first_seen == *t));
-        }
-    }
-
-    fn pop_oldest(&mut self) {
-        while let Some((key, ts)) = self.order.pop_front() {
-            if self.map.get(&key).is_some_and(|e| e.first_seen == ts) {
-                self.map.remove(&key);
-                self.evicted += 1;
-                return;
-            }
-        }
+        self.map.insert(key, entry, ts);
     }
 
     /// The name and endpoint other flows of `device` gave `server`, for a flow that ran from
