@@ -36,3 +36,13 @@ fn ipv6_in_ipv4_with_truncated_extension_chain() {
     p.packet(&Packet { ts: Timestamp(0), linktype: LinkType::ETHERNET, data: frame, wire_len: 0 });
     p.finish().expect("finish");
 }
+
+/// fuzz/tls crash-62439f3a: an SSLv2-format header announcing an empty message (`80 00`). The
+/// length check indexed the 9 fixed bytes of a message that had none. Fixed by refusing a
+/// message shorter than its fixed fields (`tls::check_sslv2_lengths`).
+#[test]
+fn sslv2_header_announcing_an_empty_message() {
+    use leakscope::dissect::tls;
+    let input = unhex("8000");
+    assert!(matches!(tls::parse_client_hello_records(&input), Err(tls::ParseError::NotTls)));
+}

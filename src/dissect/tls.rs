@@ -368,6 +368,9 @@ fn parse_sslv2_hello(buf: &[u8]) -> Result<ClientHello, ParseError> {
         });
     };
     let len = usize::from(h0 & 0x7f) << 8 | usize::from(h1);
+    if len < SSLV2_FIXED_LEN {
+        return Err(ParseError::NotTls);
+    }
     let rest = &buf[SSLV2_HEADER_LEN..];
     let Some(msg) = rest.get(..len) else {
         if rest.len() >= SSLV2_FIXED_LEN {
@@ -399,7 +402,9 @@ fn parse_sslv2_hello(buf: &[u8]) -> Result<ClientHello, ParseError> {
 /// Checks the three lengths of an SSLv2 hello (whose first [`SSLV2_FIXED_LEN`] bytes are in
 /// `msg`) against the message length `len`.
 fn check_sslv2_lengths(msg: &[u8], len: usize) -> Result<(usize, usize, usize), ParseError> {
-    let at = |i: usize| usize::from(u16::from_be_bytes([msg[i], msg[i + 1]]));
+    // A message shorter than its fixed fields (a header announcing 0..8 bytes) is not a hello.
+    let Some(fixed) = msg.first_chunk::<SSLV2_FIXED_LEN>() else { return Err(ParseError::NotTls) };
+    let at = |i: usize| usize::from(u16::from_be_bytes([fixed[i], fixed[i + 1]]));
     let (specs, sid, challenge) = (at(3), at(5), at(7));
     let ok = specs > 0
         && specs.is_multiple_of(3)
@@ -824,6 +829,10 @@ mod tests {
             );
         }
         assert_eq!(parse_client_hello_records(&[0x80, 0x2e, 2]), Err(ParseError::NotTls));
+        // A header announcing fewer bytes than the fixed fields (fuzz/tls crash-62439f3a).
+        for n in 0..9 {
+            assert_eq!(parse_client_hello_records(&[0x80, n]), Err(ParseError::NotTls), "{n}");
+        }
         assert_eq!(parse_client_hello_records(&[0x80, 0x2e, 1, 3, 9]), Err(ParseError::NotTls));
         let mut lying = h.clone();
         lying[6] = 0x0d; // cipher spec length no longer a multiple of 3 nor adding up
