@@ -1111,6 +1111,17 @@ mod tests {
                 let _ = gquic_client_hello(&pkt[..cut]);
             }
         }
+        // Q043 (public header, big-endian frames, no private flags), built from the Q046 packet:
+        // flags 0x09 (version, 8-byte CID, 1-byte packet number), then the same hash and frame.
+        let q46 = fixture_lines("quic/q46_s0.hex").remove(0);
+        let mut q43 = vec![0x09];
+        q43.extend(&q46[6..14]);
+        q43.extend(b"Q043\x01");
+        q43.extend(&q46[18..]);
+        let h = gquic_client_hello(&q43).unwrap();
+        assert_eq!((h.version, h.sni.as_deref()), (0x5130_3433, Some("play.google.com")));
+        q43[0] = 0x0b; // a public reset is no CHLO
+        assert_eq!(gquic_client_hello(&q43), None);
         let v2 = fixture_lines("quic/v2_s0.hex").remove(0);
         assert_eq!(gquic_client_hello(&v2), None);
         assert_eq!(gquic_number(0x5130_3530), Some(50));
