@@ -99,9 +99,19 @@ impl Classifier {
 
     /// Learns the names in a DNS response received by `client`.
     pub fn learn_dns(&mut self, ts: Timestamp, client: IpAddr, msg: &DnsMessage) {
+        // Answers come grouped by question: match each question name once.
+        let mut last: Option<(String, Option<EndpointId>)> = None;
         for r in resolve_addresses(msg) {
             self.names.insert(client, r.addr, &r.query, r.ttl, ts);
-            self.learn_name(client, r.addr, &r.query, ts);
+            let endpoint = match &last {
+                Some((q, ep)) if *q == r.query => *ep,
+                _ => {
+                    let ep = self.rules.match_host(&r.query).map(|m| m.endpoint);
+                    last = Some((r.query.clone(), ep));
+                    ep
+                }
+            };
+            self.carried.learn(client, r.addr, &r.query, endpoint, ts);
         }
     }
 
