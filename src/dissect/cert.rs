@@ -116,6 +116,8 @@ fn u24(b: &[u8]) -> usize {
 pub fn parse_server_certificate(buf: &[u8], limit: usize) -> Result<CertInfo, CertError> {
     // Handshake bytes gathered from the records so far: a message may span records.
     let mut hs: Vec<u8> = Vec::new();
+    // Handshake bytes the walk still needs (a lower bound), to tell how far to wait.
+    let mut hs_need = HANDSHAKE_HEADER_LEN;
     let mut rest = buf;
     let mut first = true;
     loop {
@@ -123,7 +125,8 @@ pub fn parse_server_certificate(buf: &[u8], limit: usize) -> Result<CertInfo, Ce
             if first && rest.first().is_some_and(|&t| t != CT_HANDSHAKE) {
                 return Err(CertError::NotTls);
             }
-            return Err(incomplete(RECORD_HEADER_LEN - rest.len(), buf.len(), limit));
+            let need = RECORD_HEADER_LEN - rest.len() + hs_need;
+            return Err(incomplete(need, buf.len(), limit));
         };
         let [ct, major, _minor, l0, l1] = *hdr;
         let len = usize::from(u16::from_be_bytes([l0, l1]));
@@ -141,16 +144,17 @@ pub fn parse_server_certificate(buf: &[u8], limit: usize) -> Result<CertInfo, Ce
         }
         first = false;
         let body = &rest[RECORD_HEADER_LEN..];
-        let Some(fragment) = body.get(..len) else {
-            hs.extend_from_slice(body);
-            return match walk_handshake(&hs)? {
-                Some(cert) => Ok(cert),
-                None => Err(incomplete(len - body.len(), buf.len(), limit)),
-            };
+        let whole = body.get(..len);
+        hs.extend_from_slice(whole.unwrap_or(body));
+        hs_need = match walk_handshake(&hs)? {
+            Ok(cert) => return Ok(cert),
+            Err(need) => need,
         };
-        hs.extend_from_slice(fragment);
-        if let Some(cert) = walk_handshake(&hs)? {
-            return Ok(cert);
+        if whole.is_none() {
+            // Inside this record; past its end the next record's header comes first.
+            let left = len - body.len();
+            let need = if hs_need <= left { hs_need } else { hs_need + RECORD_HEADER_LEN };
+            return Err(incomplete(need, buf.len(), limit));
         }
         rest = &body[len..];
     }
@@ -161,9 +165,13 @@ fn incomplete(need: usize, have: usize, limit: usize) -> CertError {
     if have + need > limit { CertError::TooLarge { limit } } else { CertError::Incomplete { need } }
 }
 
-/// Walks the handshake messages gathered so far. `Ok(None)`: the leaf is not complete yet.
-fn walk_handshake(mut hs: &[u8]) -> Result<Option<CertInfo>, CertError> {
-    while let Some(&[ty, l0, l1, l2]) = hs.first_chunk::<HANDSHAKE_HEADER_LEN>() {
+/// Walks the handshake messages gathered so far: the leaf, or (`Ok(Err(n))`) at least `n` more
+/// handshake bytes are needed.
+fn walk_handshake(mut hs: &[u8]) -> Result<Result<CertInfo, usize>, CertError> {
+    loop {
+        let Some(&[ty, l0, l1, l2]) = hs.first_chunk::<HANDSHAKE_HEADER_LEN>() else {
+            return Ok(Err(HANDSHAKE_HEADER_LEN - hs.len()));
+        };
         let len = u24(&[l0, l1, l2]);
         let body = &hs[HANDSHAKE_HEADER_LEN..];
         match ty {
@@ -173,13 +181,12 @@ fn walk_handshake(mut hs: &[u8]) -> Result<Option<CertInfo>, CertError> {
             }
             _ => {}
         }
-        let Some(msg) = body.get(..len) else { return Ok(None) };
+        let Some(msg) = body.get(..len) else { return Ok(Err(len - body.len())) };
         if ty == HS_SERVER_HELLO && server_hello_is_tls13(msg)? {
             return Err(CertError::NoCertificate("TLS 1.3"));
         }
         hs = &body[len..];
     }
-    Ok(None)
 }
 
 /// Whether a ServerHello body selects TLS 1.3 (supported_versions, RFC 8446 §4.2.1).
@@ -203,17 +210,17 @@ fn server_hello_is_tls13(msg: &[u8]) -> Result<bool, CertError> {
 }
 
 /// The leaf of a Certificate message body (`len` bytes announced, `body` what arrived).
-fn leaf(body: &[u8], len: usize) -> Result<Option<CertInfo>, CertError> {
+fn leaf(body: &[u8], len: usize) -> Result<Result<CertInfo, usize>, CertError> {
     // certificate_list<0..2^24-1>, then the first entry: cert_data<1..2^24-1>.
-    let Some(h) = body.get(..6) else { return Ok(None) };
+    let Some(h) = body.get(..6) else { return Ok(Err(6 - body.len())) };
     let (list, first) = (u24(&h[..3]), u24(&h[3..]));
     if list > len.saturating_sub(3) || first == 0 || first + 3 > list {
         return Err(CertError::Malformed("certificate list length"));
     }
-    let Some(der) = body.get(6..6 + first) else { return Ok(None) };
+    let Some(der) = body.get(6..6 + first) else { return Ok(Err(6 + first - body.len())) };
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|_| CertError::Malformed("leaf certificate DER"))?;
-    Ok(Some(cert_info(&cert)))
+    Ok(Ok(cert_info(&cert)))
 }
 
 fn cert_info(cert: &X509Certificate<'_>) -> CertInfo {
@@ -267,6 +274,8 @@ fn rdn_oids<'a>(name: &'a X509Name<'_>) -> impl Iterator<Item = &'a [u8]> {
 
 /// First 12 hex digits of SHA-256 over the OIDs' hex, comma-joined (JA4X); 12 zeros if none.
 fn oid_hash<'a>(oids: impl Iterator<Item = &'a [u8]>) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hex = |b: u8| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
     let mut h = Sha256::new();
     let mut any = false;
     for oid in oids {
@@ -274,14 +283,14 @@ fn oid_hash<'a>(oids: impl Iterator<Item = &'a [u8]>) -> String {
             h.update(b",");
         }
         any = true;
-        for b in oid {
-            h.update(format!("{b:02x}").as_bytes());
+        for &b in oid {
+            h.update(hex(b));
         }
     }
     if !any {
         return "000000000000".into();
     }
-    h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
+    h.finalize().iter().take(6).flat_map(|&b| hex(b)).map(char::from).collect()
 }
 
 #[cfg(test)]
@@ -354,7 +363,7 @@ mod tests {
         rec.extend(&tls12);
         assert_eq!(
             parse_server_certificate(&rec, 1 << 14),
-            Err(CertError::Incomplete { need: RECORD_HEADER_LEN })
+            Err(CertError::Incomplete { need: RECORD_HEADER_LEN + HANDSHAKE_HEADER_LEN })
         );
         rec.extend([20, 3, 3, 0, 1, 1]);
         assert!(matches!(

@@ -120,6 +120,8 @@ struct TcpTries {
     /// The responder's first bytes, gathered only while `cert` is set.
     server: ClientStream,
     server_segments: u8,
+    /// Server bytes needed before the Certificate reader can make progress.
+    server_need: usize,
 }
 
 /// Bounded per-flow parser state; dropped once all parsers have decided.
@@ -346,7 +348,8 @@ fn server_cert_bytes(
     out: &mut Vec<Observation>,
 ) -> bool {
     t.server_segments += 1;
-    if t.server.segment(seq, payload) {
+    // Parse again only once the bytes the last try asked for are there.
+    if t.server.segment(seq, payload) && t.server.bytes().len() >= t.server_need {
         match cert::parse_server_certificate(t.server.bytes(), stream::MAX_STREAM) {
             Ok(info) => {
                 if let Some(name) = info.primary_name() {
@@ -358,7 +361,7 @@ fn server_cert_bytes(
                 out.push(Observation::Cert(Box::new(info)));
                 t.cert = false;
             }
-            Err(CertError::Incomplete { .. }) => {}
+            Err(CertError::Incomplete { need }) => t.server_need = t.server.bytes().len() + need,
             Err(CertError::TooLarge { .. }) => {
                 cert::count_capped();
                 t.cert = false;
