@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 
 use super::bounded::OldestFirst;
-use super::rules::{EndpointId, ServiceId};
+use super::rules::ServiceId;
 use crate::capture::Timestamp;
 
 const SEC: i64 = 1_000_000_000;
@@ -34,9 +34,8 @@ impl Default for CarriedConfig {
 
 #[derive(Clone, Debug)]
 struct Entry {
-    /// The first name seen and the endpoint the rules give it (`None`: not a listed host).
+    /// The first name seen.
     name: Box<str>,
-    endpoint: Option<EndpointId>,
     /// A later name pointed at another service (or at none): the address is not carried.
     conflict: bool,
     first_seen: Timestamp,
@@ -47,10 +46,6 @@ struct Entry {
 pub struct CarriedNames {
     cfg: CarriedConfig,
     map: OldestFirst<(IpAddr, IpAddr), Entry>,
-}
-
-fn service(ep: Option<EndpointId>) -> Option<ServiceId> {
-    ep.map(EndpointId::service)
 }
 
 impl CarriedNames {
@@ -74,46 +69,47 @@ impl CarriedNames {
         self.map.evicted()
     }
 
-    /// Notes that `device` saw `name` (whose rule endpoint is `endpoint`) for `server` at `ts`.
+    /// Notes that `device` saw `name` for `server` at `ts`. `service` gives a name's service
+    /// (from the rules); it is asked only when a second, different name shows up, so the
+    /// common case (one name per address) costs no rule lookup.
     pub fn learn(
         &mut self,
         device: IpAddr,
         server: IpAddr,
         name: &str,
-        endpoint: Option<EndpointId>,
         ts: Timestamp,
+        service: impl Fn(&str) -> Option<ServiceId>,
     ) {
         let ttl = self.cfg.ttl_secs * SEC;
         let key = (device, server);
         if let Some(e) = self.map.get_mut(&key)
             && ts.nanos() <= e.last_seen.nanos() + ttl
         {
-            if service(e.endpoint) != service(endpoint) {
+            if !e.conflict && *e.name != *name && service(&e.name) != service(name) {
                 e.conflict = true;
             }
             e.last_seen = e.last_seen.max(ts);
             return;
         }
-        let entry =
-            Entry { name: name.into(), endpoint, conflict: false, first_seen: ts, last_seen: ts };
+        let entry = Entry { name: name.into(), conflict: false, first_seen: ts, last_seen: ts };
         self.map.insert(key, entry, ts);
     }
 
-    /// The name and endpoint other flows of `device` gave `server`, for a flow that ran from
-    /// `first` to `last`: only if the name is a listed host, no other name seen for the address
-    /// disagreed on the service, and it was seen within the TTL of the flow.
+    /// The name other flows of `device` gave `server`, for a flow that ran from `first` to
+    /// `last`: only if no other name seen for the address disagreed on the service, and it was
+    /// seen within the TTL of the flow. (Whether the rules list it is the caller's question.)
     pub fn lookup(
         &self,
         device: IpAddr,
         server: IpAddr,
         first: Timestamp,
         last: Timestamp,
-    ) -> Option<(&str, EndpointId)> {
+    ) -> Option<&str> {
         let e = self.map.get(&(device, server))?;
         let ttl = self.cfg.ttl_secs * SEC;
         let near = e.last_seen.nanos() + ttl >= first.nanos()
             && e.first_seen.nanos() <= last.nanos() + ttl;
-        (near && !e.conflict).then_some((&*e.name, e.endpoint?))
+        (near && !e.conflict).then_some(&*e.name)
     }
 }
 
@@ -133,27 +129,26 @@ mod tests {
     #[test]
     fn agreement_device_expiry_and_bound() {
         let r = Ruleset::builtin();
-        let ep = |h: &str| r.match_host(h).map(|m| m.endpoint);
+        let svc = |h: &str| r.match_host(h).map(|m| m.endpoint.service());
         let cfg = CarriedConfig { max_entries: 2, ttl_secs: 100 };
         let mut c = CarriedNames::new(cfg);
         let (phone, laptop) = (ip("10.0.0.2"), ip("10.0.0.3"));
         let (edge, cdn) = (ip("2a03:2880:f02d:12:face:b00c:0:167"), ip("2a02:26f0::1"));
-        c.learn(phone, edge, "web.whatsapp.com", ep("web.whatsapp.com"), t(1000));
-        c.learn(phone, edge, "g.whatsapp.net", ep("g.whatsapp.net"), t(1010));
-        let (name, e) = c.lookup(phone, edge, t(900), t(2000)).unwrap();
-        assert_eq!((name, Some(e)), ("web.whatsapp.com", ep("web.whatsapp.com")));
+        c.learn(phone, edge, "web.whatsapp.com", t(1000), svc);
+        c.learn(phone, edge, "g.whatsapp.net", t(1010), svc);
+        assert_eq!(c.lookup(phone, edge, t(900), t(2000)), Some("web.whatsapp.com"));
         assert!(c.lookup(laptop, edge, t(900), t(2000)).is_none(), "another device");
         assert!(c.lookup(phone, edge, t(1111), t(2000)).is_none(), "flow began past the TTL");
         assert!(c.lookup(phone, edge, t(700), t(899)).is_none(), "flow ended long before");
         // Two services (or a listed and an unlisted name) for one address: not carried.
-        c.learn(phone, cdn, "scontent.xx.fbcdn.net", ep("scontent.xx.fbcdn.net"), t(1000));
-        c.learn(phone, cdn, "example.org", None, t(1001));
+        c.learn(phone, cdn, "scontent.xx.fbcdn.net", t(1000), svc);
+        c.learn(phone, cdn, "example.org", t(1001), svc);
         assert!(c.lookup(phone, cdn, t(1000), t(1000)).is_none());
         // Past the TTL the conflict is forgotten with the entry.
-        c.learn(phone, cdn, "scontent.xx.fbcdn.net", ep("scontent.xx.fbcdn.net"), t(1200));
+        c.learn(phone, cdn, "scontent.xx.fbcdn.net", t(1200), svc);
         assert!(c.lookup(phone, cdn, t(1200), t(1300)).is_some());
         // Bounded: a third pair evicts the oldest, counted.
-        c.learn(laptop, edge, "g.whatsapp.net", ep("g.whatsapp.net"), t(1300));
+        c.learn(laptop, edge, "g.whatsapp.net", t(1300), svc);
         assert_eq!((c.len(), c.evicted()), (2, 1));
         assert!(c.lookup(phone, edge, t(1000), t(1000)).is_none(), "evicted");
     }

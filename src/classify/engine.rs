@@ -99,27 +99,18 @@ impl Classifier {
 
     /// Learns the names in a DNS response received by `client`.
     pub fn learn_dns(&mut self, ts: Timestamp, client: IpAddr, msg: &DnsMessage) {
-        // Answers come grouped by question: match each question name once.
-        let mut last: Option<(String, Option<EndpointId>)> = None;
         for r in resolve_addresses(msg) {
             self.names.insert(client, r.addr, &r.query, r.ttl, ts);
-            let endpoint = match &last {
-                Some((q, ep)) if *q == r.query => *ep,
-                _ => {
-                    let ep = self.rules.match_host(&r.query).map(|m| m.endpoint);
-                    last = Some((r.query.clone(), ep));
-                    ep
-                }
-            };
-            self.carried.learn(client, r.addr, &r.query, endpoint, ts);
+            self.learn_name(client, r.addr, &r.query, ts);
         }
     }
 
     /// Learns that a flow of `device` named `server` (SNI, certificate, HTTP Host, DNS), so
     /// flows without a name of their own can carry it.
     pub fn learn_name(&mut self, device: IpAddr, server: IpAddr, name: &str, ts: Timestamp) {
-        let endpoint = self.rules.match_host(name).map(|m| m.endpoint);
-        self.carried.learn(device, server, name, endpoint, ts);
+        let rules = &self.rules;
+        let service = |n: &str| rules.match_host(n).map(|m| m.endpoint.service());
+        self.carried.learn(device, server, name, ts, service);
     }
 
     /// (device, address) pairs dropped from the carried-name table because it was full.
@@ -213,9 +204,10 @@ impl Classifier {
         if let Some((first, last)) = span
             && app.server_name.is_none()
             && app.dns_name.is_none()
-            && let Some((name, ep)) = self.carried.lookup(f.orig_h, f.resp_h, first, last)
+            && let Some(name) = self.carried.lookup(f.orig_h, f.resp_h, first, last)
+            && let Some(m) = self.rules.match_host(name)
         {
-            b.push(Evidence::carried(ep, name));
+            b.push(Evidence::carried(m.endpoint, name));
         }
         if let Some(m) = self.rules.match_ip(f.resp_h) {
             b.push(Evidence::prefix(m.endpoint, m.prefix));
