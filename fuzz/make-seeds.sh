@@ -90,6 +90,8 @@ for fields in sorted(glob.glob(f"{tmp}/*.fields")):
             add("tls", tp)
             if len(tp) > 5 and tp[0] == 0x16:
                 add("tls", tp[5:])     # the handshake entry point
+        if tp and {"2", "11"} & set(hs.split(",")):
+            add("tls", tp, capped=False)   # a server's first flight: ServerHello, Certificate
         if up and "1" in dtls_hs.split(","):
             add("tls", up, capped=False)   # DTLS hellos: few, and past the TCP ones' cap
         if up and "0" in qlong.split(","):
@@ -117,6 +119,8 @@ for f in sorted(glob.glob("tests/fixtures/tls/*.hex")):
     d = unhex(open(f).read())
     add("tls", d)
     add("tls", d[5:])
+for f in sorted(glob.glob("tests/fixtures/cert/*.hex")):
+    add("tls", unhex(open(f).read()), capped=False)   # whole flights: a leaf spans segments
 for f in sorted(glob.glob(f"{tmp}/*.toml")):
     add("rules", open(f, "rb").read())
 add("rules", b'[service.x.role.y]\nprefix_file = "p.txt"\n#--prefixes--\n10.0.0.0/8\n::1/128 # c\n')

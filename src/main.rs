@@ -426,6 +426,18 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if let Some(p) = &o.pcap {
         leakscope::term::say(&format!("leakscope: {}", leakscope::output::pcap::summary(p)));
     }
+    if s.certs_capped > 0 {
+        eprintln!(
+            "leakscope: {} TLS server certificates were not read: the leaf lay past the per-flow byte cap",
+            s.certs_capped
+        );
+    }
+    if s.carried_evicted > 0 {
+        eprintln!(
+            "leakscope: {} server addresses were dropped from the carried-name table (full)",
+            s.carried_evicted
+        );
+    }
     let refused = leakscope::dissect::stream::refused();
     if refused > 0 {
         leakscope::term::say(&format!(

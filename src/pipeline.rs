@@ -12,7 +12,7 @@ use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
 };
 use crate::output::events::{DhcpEvent, DnsEvent, Event};
-use crate::output::observed::{ArpEvent, HttpEvent, StunEvent};
+use crate::output::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
 use crate::output::{NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table.
@@ -126,7 +126,16 @@ impl FlowHandler<FlowData> for Sinks {
                 flow.data.app.dns_name = Some(name.into());
             }
         }
+        let unnamed = flow.data.app.server_name.is_none();
         flow.data.packet(pkt.decoded, pkt.from_orig, &mut self.observations);
+        if unnamed
+            && let Some(name) = flow.data.app.server_name.as_deref()
+            && flow.data.app.name_source != Some("stun_realm")
+        {
+            // A name of the flow's own (SNI, certificate, Host): other flows may carry it.
+            let (client, server) = (flow.orig().ip(), flow.resp().ip());
+            self.classifier.learn_name(client, server, name, pkt.ts);
+        }
         // A DNS flow is judged message by message: an answer naming a Meta host is kept with
         // the query before it, other answers are not.
         let mut dns_mark = None;
@@ -168,6 +177,11 @@ impl FlowHandler<FlowData> for Sinks {
                 Observation::Http(req) => {
                     let uid = crate::flow::table::uid_string(flow.id);
                     self.sink.event(&Event::Http(HttpEvent::new(pkt.ts.nanos(), uid, &req)));
+                }
+                Observation::Cert(info) => {
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    let ev = TlsCertEvent::new(pkt.ts.nanos(), uid, &info);
+                    self.sink.event(&Event::TlsCert(ev));
                 }
                 Observation::Hello(_) => {}
             }
@@ -229,7 +243,7 @@ fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut
     rec.wa_client = app.wa_client.clone();
     rec.wa_phone = app.wa_phone.clone();
     rec.set_cookie_names = app.set_cookie_names.clone();
-    let mut c = classifier.classify(&facts(flow));
+    let mut c = classifier.classify_at(&facts(flow), Some((flow.first_ts, flow.last_ts)));
     if let Some(v) = c.verdict.as_mut()
         && let ActivityTrack::On(log) = &flow.data.activity
     {
@@ -252,8 +266,10 @@ fn confidence_name(c: Confidence) -> &'static str {
     match c {
         Confidence::Signature => "signature",
         Confidence::Sni => "sni",
+        Confidence::Cert => "tls_cert",
         Confidence::HttpHost => "http_host",
         Confidence::Dns => "dns",
+        Confidence::Carried => "carried",
         Confidence::Prefix => "prefix",
         Confidence::Behaviour => "behaviour",
         Confidence::Asn => "asn",
@@ -279,6 +295,10 @@ pub struct RunStats {
     pub records: u64,
     /// Flow records labelled with a Meta service.
     pub meta_records: u64,
+    /// (device, server address) pairs dropped from the carried-name table because it was full.
+    pub carried_evicted: u64,
+    /// TLS flows whose leaf certificate lay past the per-flow byte cap (process-wide count).
+    pub certs_capped: u64,
 }
 
 impl Pipeline {
@@ -366,6 +386,8 @@ impl Pipeline {
             table: self.table.stats(),
             records: self.sinks.records,
             meta_records: self.sinks.meta_records,
+            carried_evicted: self.sinks.classifier.carried_evicted(),
+            certs_capped: crate::dissect::cert::capped(),
         })
     }
 

@@ -49,8 +49,9 @@ fn dissect_all(data: &[u8]) {
         let _ = ja4::ja4(&ch, ja4::Transport::Tcp);
         let _ = ja4::ja3_hash(&ch);
     }
+    let _ = leakscope::dissect::cert::parse_server_certificate(data, 16 * 1024);
     let _ = quic::looks_like_quic_initial(data);
-    let _ = quic::gquic_q046_sni(data);
+    let _ = quic::gquic_client_hello(data);
     let _ = QuicInitialState::new().feed_client_datagram(data);
     let _ = http::looks_like_http_request(data);
     let _ = http::parse_request(data);

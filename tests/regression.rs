@@ -631,3 +631,13 @@ fn issue12_8_anonymize_device_names_literals_and_vendor() {
         assert!(d.get("oui_vendor").is_none(), "vendor kept without --anonymize-keep-oui: {d}");
     }
 }
+
+/// fuzz/tls crash-62439f3a: an SSLv2-format header announcing an empty message (`80 00`). The
+/// length check indexed the 9 fixed bytes of a message that had none. Fixed by refusing a
+/// message shorter than its fixed fields (`tls::check_sslv2_lengths`).
+#[test]
+fn sslv2_header_announcing_an_empty_message() {
+    use leakscope::dissect::tls;
+    let input = unhex("8000");
+    assert!(matches!(tls::parse_client_hello_records(&input), Err(tls::ParseError::NotTls)));
+}

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = quic::looks_like_quic_initial(data);
-    let _ = quic::gquic_q046_sni(data);
+    let _ = quic::gquic_client_hello(data);
     let mut st = QuicInitialState::new();
     for dgram in split(data, b"QDGM").take(8) {
         let _ = st.feed_client_datagram(dgram);

@@ -388,7 +388,9 @@ impl Anonymizer {
             return format!("{tag}:{}", self.ip(ip));
         }
         match tag {
-            "dns" | "sni" | "http" => format!("{tag}:{}", self.dns_name(value)),
+            "dns" | "sni" | "http" | "cert" | "carried" => {
+                format!("{tag}:{}", self.dns_name(value))
+            }
             _ => text.to_owned(),
         }
     }

@@ -5,7 +5,7 @@ use crate::flow::FlowRecord;
 use std::net::SocketAddr;
 
 use crate::output::events::{DhcpEvent, DnsAnswerAddr, DnsEvent, Event};
-use crate::output::observed::{ArpEvent, HttpEvent, StunEvent};
+use crate::output::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
 use crate::output::sink::RecordSink;
 
 use super::{AnonymizeConfig, Anonymizer};
@@ -124,6 +124,12 @@ impl<S: RecordSink> AnonymizeSink<S> {
                     a.public_ip(e.mapped_address.ip()),
                     e.mapped_address.port(),
                 ),
+            }),
+            Event::TlsCert(e) => Event::TlsCert(TlsCertEvent {
+                subject_cn: e.subject_cn.as_deref().map(|h| a.dns_name(h)),
+                san_dns: e.san_dns.iter().map(|h| a.dns_name(h)).collect(),
+                // The CA and the OID shape: the finding, not an identity.
+                ..e.clone()
             }),
             Event::Device(e) => {
                 let mut d = e.clone();

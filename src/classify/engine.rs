@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
 
+use super::carried::{CarriedConfig, CarriedNames};
 use super::geo::{Geo, GeoInfo};
 use super::names::{NameCache, NameCacheConfig};
 use super::rules::{EndpointId, Ruleset, Transport};
@@ -50,6 +51,8 @@ pub struct Classifier {
     rules: Ruleset,
     geo: Geo,
     names: NameCache,
+    /// Names other flows of a device gave a server address.
+    carried: CarriedNames,
     /// (relay address, port) → endpoint, learnt from STUN relay signatures.
     relays: HashMap<(IpAddr, u16), EndpointId, RandomState>,
     /// (device address, port) → endpoint: the local socket of a call. The media of a call may go
@@ -65,6 +68,7 @@ impl Classifier {
             rules,
             geo,
             names: NameCache::new(NameCacheConfig::default()),
+            carried: CarriedNames::new(CarriedConfig::default()),
             relays: HashMap::default(),
             call_sockets: HashMap::default(),
         }
@@ -98,7 +102,21 @@ impl Classifier {
     pub fn learn_dns(&mut self, ts: Timestamp, client: IpAddr, msg: &DnsMessage) {
         for r in resolve_addresses(msg) {
             self.names.insert(client, r.addr, &r.query, r.ttl, ts);
+            self.learn_name(client, r.addr, &r.query, ts);
         }
+    }
+
+    /// Learns that a flow of `device` named `server` (SNI, certificate, HTTP Host, DNS), so
+    /// flows without a name of their own can carry it.
+    pub fn learn_name(&mut self, device: IpAddr, server: IpAddr, name: &str, ts: Timestamp) {
+        let rules = &self.rules;
+        let service = |n: &str| rules.match_host(n).map(|m| m.endpoint.service());
+        self.carried.learn(device, server, name, ts, service);
+    }
+
+    /// (device, address) pairs dropped from the carried-name table because it was full.
+    pub fn carried_evicted(&self) -> u64 {
+        self.carried.evicted()
     }
 
     /// The name `client` looked up for `server` before `at`.
@@ -134,7 +152,7 @@ impl Classifier {
     /// (`chat_shaped`, judged by the caller from the flow's activity log) and it uses a chat
     /// port: evidence `behaviour:chat`, confidence `behaviour`, weaker than any name.
     pub fn chat_by_behaviour(&self, f: &FlowFacts<'_>, v: &mut Verdict, chat_shaped: bool) {
-        if !chat_shaped || v.confidence > Confidence::Prefix || f.proto != PROTO_TCP {
+        if !chat_shaped || v.confidence >= Confidence::Behaviour || f.proto != PROTO_TCP {
             return;
         }
         let now = self.rules.endpoint(v.endpoint);
@@ -151,15 +169,31 @@ impl Classifier {
 
     /// Classifies a flow from all the evidence available.
     pub fn classify(&mut self, f: &FlowFacts<'_>) -> Classification {
+        self.classify_at(f, None)
+    }
+
+    /// [`Self::classify`] for a flow that ran from `span.0` to `span.1` (packet time): a flow
+    /// with no name of its own may then carry one that other flows gave its server.
+    pub fn classify_at(
+        &mut self,
+        f: &FlowFacts<'_>,
+        span: Option<(Timestamp, Timestamp)>,
+    ) -> Classification {
         let mut b = VerdictBuilder::default();
         let app = f.app;
-        if let (Some(name), Some(source)) = (app.server_name.as_deref(), app.name_source)
-            && let Some(m) = self.rules.match_host(name)
-        {
-            b.push(match source {
-                "http_host" => Evidence::http_host(m.endpoint, name),
-                _ => Evidence::sni(m.endpoint, name),
-            });
+        if let (Some(name), Some(source)) = (app.server_name.as_deref(), app.name_source) {
+            // A certificate names the server by its CN or any of its DNS SANs: the first listed.
+            let others = app.cert_names.as_deref().unwrap_or_default().iter().map(|n| &**n);
+            if let Some((name, m)) = std::iter::once(name)
+                .chain(others)
+                .find_map(|n| Some((n, self.rules.match_host(n)?)))
+            {
+                b.push(match source {
+                    "http_host" => Evidence::http_host(m.endpoint, name),
+                    "tls_cert" => Evidence::cert(m.endpoint, name),
+                    _ => Evidence::sni(m.endpoint, name),
+                });
+            }
         }
         for sig in app.signatures() {
             if let Some(ep) = self.rules.match_signature(sig) {
@@ -190,6 +224,14 @@ impl Classifier {
             && let Some(m) = self.rules.match_host(name)
         {
             b.push(Evidence::dns(m.endpoint, name));
+        }
+        if let Some((first, last)) = span
+            && app.server_name.is_none()
+            && app.dns_name.is_none()
+            && let Some(name) = self.carried.lookup(f.orig_h, f.resp_h, first, last)
+            && let Some(m) = self.rules.match_host(name)
+        {
+            b.push(Evidence::carried(m.endpoint, name));
         }
         if let Some(m) = self.rules.match_ip(f.resp_h) {
             b.push(Evidence::prefix(m.endpoint, m.prefix));

@@ -21,6 +21,8 @@ pub use rules::{
 };
 pub use verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
 
+pub mod bounded;
+pub mod carried;
 pub mod engine;
 pub mod names;
 

@@ -2,11 +2,9 @@
 //! client asked for (following CNAMEs). A later flow from that client to that address is named
 //! `name_source: "dns"`. Bounded: the oldest answers go first when the cache is full.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-use foldhash::fast::RandomState;
-
+use super::bounded::OldestFirst;
 use crate::capture::Timestamp;
 
 const SEC: i64 = 1_000_000_000;
@@ -37,16 +35,13 @@ struct Entry {
 /// The per-device name cache.
 pub struct NameCache {
     cfg: NameCacheConfig,
-    map: HashMap<(IpAddr, IpAddr), Entry, RandomState>,
-    /// Insertion order for eviction; stale keys (re-inserted later) are skipped.
-    order: VecDeque<((IpAddr, IpAddr), Timestamp)>,
-    evicted: u64,
+    map: OldestFirst<(IpAddr, IpAddr), Entry>,
 }
 
 impl NameCache {
     /// An empty cache.
     pub fn new(cfg: NameCacheConfig) -> Self {
-        NameCache { cfg, map: HashMap::default(), order: VecDeque::new(), evicted: 0 }
+        NameCache { cfg, map: OldestFirst::new(cfg.max_entries) }
     }
 
     /// Entries held.
@@ -61,32 +56,13 @@ impl NameCache {
 
     /// Entries dropped because the cache was full.
     pub fn evicted(&self) -> u64 {
-        self.evicted
+        self.map.evicted()
     }
 
     /// Records that `client` learnt at `ts` that `name` is at `addr` for `ttl` seconds.
     pub fn insert(&mut self, client: IpAddr, addr: IpAddr, name: &str, ttl: u32, ts: Timestamp) {
         let expires = Timestamp(ts.nanos() + (i64::from(ttl) + self.cfg.grace_secs) * SEC);
-        let key = (client, addr);
-        self.map.insert(key, Entry { name: name.into(), seen: ts, expires });
-        self.order.push_back((key, ts));
-        while self.map.len() > self.cfg.max_entries {
-            self.pop_oldest();
-        }
-        // Keep the order queue from growing with re-inserted keys.
-        if self.order.len() > 2 * self.cfg.max_entries.max(1) {
-            self.order.retain(|(k, t)| self.map.get(k).is_some_and(|e| e.seen == *t));
-        }
-    }
-
-    fn pop_oldest(&mut self) {
-        while let Some((key, ts)) = self.order.pop_front() {
-            if self.map.get(&key).is_some_and(|e| e.seen == ts) {
-                self.map.remove(&key);
-                self.evicted += 1;
-                return;
-            }
-        }
+        self.map.insert((client, addr), Entry { name: name.into(), seen: ts, expires }, ts);
     }
 
     /// The name `client` had for `addr` at time `at`, if an answer was seen before and is still

@@ -12,13 +12,20 @@ pub enum Confidence {
     Asn,
     /// The address lies in a listed prefix.
     Prefix,
+    /// Another flow of the same device named this server address (SNI, certificate, HTTP Host
+    /// or DNS), and every name seen for the address agrees on the service: weaker than any name
+    /// of the flow's own, stronger than the address alone.
+    Carried,
     /// The traffic's shape matches an endpoint's (`behaviour:chat`: a WhatsApp chat connection
-    /// already open when the capture began): stronger than an address, weaker than any name.
+    /// already open when the capture began): stronger than an address or a name carried from another flow, weaker than
+    /// any name of the flow's own.
     Behaviour,
     /// A DNS answer seen on the wire mapped the address to a listed name.
     Dns,
     /// An HTTP `Host` header named a listed host.
     HttpHost,
+    /// The server's TLS certificate (subject CN or subjectAltName) named a listed host.
+    Cert,
     /// A TLS/QUIC SNI named a listed host.
     Sni,
     /// A dissector recognised the protocol itself (e.g. the WhatsApp preface).
@@ -26,14 +33,17 @@ pub enum Confidence {
 }
 
 impl Confidence {
-    /// Prefix of evidence strings: `sig`, `sni`, `http`, `dns`, `behaviour`, `prefix`, `asn`.
+    /// Prefix of evidence strings: `sig`, `sni`, `cert`, `http`, `dns`, `behaviour`, `carried`,
+    /// `prefix`, `asn`.
     pub fn tag(self) -> &'static str {
         match self {
             Confidence::Asn => "asn",
             Confidence::Prefix => "prefix",
+            Confidence::Carried => "carried",
             Confidence::Behaviour => "behaviour",
             Confidence::Dns => "dns",
             Confidence::HttpHost => "http",
+            Confidence::Cert => "cert",
             Confidence::Sni => "sni",
             Confidence::Signature => "sig",
         }
@@ -76,6 +86,16 @@ impl Evidence {
     /// `http:NAME`.
     pub fn http_host(endpoint: EndpointId, name: &str) -> Evidence {
         Evidence::new(Confidence::HttpHost, endpoint, name)
+    }
+
+    /// `cert:NAME`.
+    pub fn cert(endpoint: EndpointId, name: &str) -> Evidence {
+        Evidence::new(Confidence::Cert, endpoint, name)
+    }
+
+    /// `carried:NAME`.
+    pub fn carried(endpoint: EndpointId, name: &str) -> Evidence {
+        Evidence::new(Confidence::Carried, endpoint, name)
     }
 
     /// `dns:NAME`.
@@ -197,8 +217,11 @@ mod tests {
         assert_eq!(v.evidence.len(), 2);
         assert!(VerdictBuilder::default().finish().is_none());
         assert!(Confidence::Signature > Confidence::Sni && Confidence::Sni > Confidence::HttpHost);
+        assert!(Confidence::Sni > Confidence::Cert && Confidence::Cert > Confidence::HttpHost);
         assert!(Confidence::HttpHost > Confidence::Dns && Confidence::Dns > Confidence::Behaviour);
-        assert!(Confidence::Behaviour > Confidence::Prefix);
+        assert!(
+            Confidence::Behaviour > Confidence::Carried && Confidence::Carried > Confidence::Prefix
+        );
         assert!(Confidence::Prefix > Confidence::Asn);
     }
 }

@@ -163,17 +163,22 @@ fn truncated_hex(digest: &[u8]) -> String {
 pub fn ja3(ch: &ClientHello) -> String {
     let mut s = String::with_capacity(256);
     let _ = write!(s, "{},", ch.legacy_version);
-    push_decimal_list(&mut s, non_grease(&ch.cipher_suites));
+    if ch.sslv2_cipher_specs.is_empty() {
+        push_decimal_list(&mut s, non_grease(&ch.cipher_suites).map(u32::from));
+    } else {
+        // An SSLv2-format hello: every 3-byte cipher spec (TLS suites keep their value).
+        push_decimal_list(&mut s, ch.sslv2_cipher_specs.iter().copied());
+    }
     s.push(',');
-    push_decimal_list(&mut s, non_grease(&ch.extensions));
+    push_decimal_list(&mut s, non_grease(&ch.extensions).map(u32::from));
     s.push(',');
-    push_decimal_list(&mut s, non_grease(&ch.supported_groups));
+    push_decimal_list(&mut s, non_grease(&ch.supported_groups).map(u32::from));
     s.push(',');
-    push_decimal_list(&mut s, ch.ec_point_formats.iter().map(|&v| u16::from(v)));
+    push_decimal_list(&mut s, ch.ec_point_formats.iter().map(|&v| u32::from(v)));
     s
 }
 
-fn push_decimal_list(s: &mut String, list: impl Iterator<Item = u16>) {
+fn push_decimal_list(s: &mut String, list: impl Iterator<Item = u32>) {
     for (i, v) in list.enumerate() {
         if i > 0 {
             s.push('-');

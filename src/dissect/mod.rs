@@ -1,6 +1,7 @@
 //! Dissectors: bounded, panic-free parsers that turn the first bytes of a flow into metadata
 //! observations (names, fingerprints, signatures). They never keep payload.
 
+pub mod cert;
 pub mod dhcp;
 pub mod dns;
 pub mod http;

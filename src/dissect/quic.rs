@@ -759,32 +759,82 @@ impl QuicInitialState {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Google QUIC Q046: cleartext CHLO.
+// Google QUIC Q0xx before Q050: the CHLO travels in cleartext (NULL encryption with a 12-byte
+// FNV-1a hash) in a STREAM frame of stream 1.
 
-/// Google QUIC version "Q046" (no Initial encryption: the CHLO travels in cleartext).
+/// Google QUIC version "Q046" (IETF-invariant long header, cleartext CHLO).
 pub const GQUIC_Q046: u32 = 0x5130_3436;
+/// gQUIC versions from this one on use the long header; earlier ones the public header.
+const GQUIC_FIRST_LONG_HEADER: u16 = 44;
+/// gQUIC versions before this one have a private-flags byte after the hash (removed in Q034).
+const GQUIC_FIRST_WITHOUT_PRIVATE_FLAGS: u16 = 34;
+/// gQUIC versions before this one write frame fields little-endian (big-endian from Q039).
+const GQUIC_FIRST_BIG_ENDIAN: u16 = 39;
+/// gQUIC versions from this one on encrypt the Initial (Q050: IETF-style keys): not read here.
+const GQUIC_FIRST_ENCRYPTED: u16 = 50;
 
-/// Extracts the SNI from the cleartext CHLO of a gQUIC Q046 client packet (the only gQUIC
-/// version we look at; [`QuicInitialState`] reports it `Unsupported`). `None` if the packet is
-/// not a Q046 long header carrying a CHLO with a valid SNI tag in its first STREAM frame.
-pub fn gquic_q046_sni(payload: &[u8]) -> Option<String> {
-    let mut c = Cursor::new(payload);
-    let first = c.u8()?;
-    if first & LONG_HEADER_FORM == 0 || c.u32()? != GQUIC_Q046 {
-        return None;
-    }
-    // One byte holds both CID lengths as nibbles, each 0 or 3 + value (pre-IETF encoding).
-    let cil = c.u8()?;
-    let cid_len = |n: u8| if n == 0 { 0 } else { usize::from(n) + 3 };
-    c.take(cid_len(cil >> 4) + cid_len(cil & 0x0f))?;
-    c.take(usize::from(first & 0x03) + 1)?; // packet number
-    c.take(12)?; // message authentication hash (FNV-1a 128 truncated)
-    let data = q046_stream_frame(&mut c)?;
-    chlo_sni(data).map(str::to_owned)
+/// The number of a gQUIC version `Q0nn` (e.g. 46), if `v` is one.
+fn gquic_number(v: u32) -> Option<u16> {
+    let [q, d0, d1, d2] = v.to_be_bytes();
+    let digit = |d: u8| d.is_ascii_digit().then(|| u16::from(d - b'0'));
+    (q == b'Q').then_some(())?;
+    Some(digit(d0)? * 100 + digit(d1)? * 10 + digit(d2)?)
 }
 
-/// Reads one gQUIC STREAM frame (`1fdooo ss`) and returns its data.
-fn q046_stream_frame<'a>(c: &mut Cursor<'a>) -> Option<&'a [u8]> {
+/// A gQUIC client packet carrying a cleartext CHLO (Q025 … Q046).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GquicHello {
+    /// Version as on the wire, e.g. 0x51303436 for "Q046".
+    pub version: u32,
+    /// The CHLO's `SNI` tag, if it holds a valid host name.
+    pub sni: Option<String>,
+}
+
+/// Reads the cleartext CHLO of a gQUIC client packet, in either header format: the public
+/// header (versions up to Q043: flags, 8-byte connection id, version, packet number) or the
+/// Q044–Q046 long header. `None` if the packet is not a gQUIC client packet with a CHLO in its
+/// first STREAM frame; Q050 and later (encrypted Initial) are not read.
+pub fn gquic_client_hello(payload: &[u8]) -> Option<GquicHello> {
+    let mut c = Cursor::new(payload);
+    let first = c.u8()?;
+    let (version, number) = if first & LONG_HEADER_FORM != 0 {
+        let version = c.u32()?;
+        let number = gquic_number(version).filter(|&n| n >= GQUIC_FIRST_LONG_HEADER)?;
+        // One byte holds both CID lengths as nibbles, each 0 or 3 + value (pre-IETF encoding).
+        let cil = c.u8()?;
+        let cid_len = |n: u8| if n == 0 { 0 } else { usize::from(n) + 3 };
+        c.take(cid_len(cil >> 4) + cid_len(cil & 0x0f))?;
+        c.take(usize::from(first & 0x03) + 1)?; // packet number
+        (version, number)
+    } else {
+        // Public flags: 0x01 version present, 0x02 reset, 0x08 (8-byte) connection id; bits
+        // 0x30 the packet number length. A client's first packets carry the version.
+        if first & 0x03 != 0x01 || first & 0x08 == 0 {
+            return None;
+        }
+        c.take(8)?;
+        let version = c.u32()?;
+        let number = gquic_number(version).filter(|&n| n < GQUIC_FIRST_LONG_HEADER)?;
+        c.take([1, 2, 4, 6][usize::from(first >> 4 & 0x03)])?;
+        (version, number)
+    };
+    if number >= GQUIC_FIRST_ENCRYPTED {
+        return None;
+    }
+    c.take(12)?; // message authentication hash (FNV-1a 128 truncated)
+    if number < GQUIC_FIRST_WITHOUT_PRIVATE_FLAGS {
+        c.u8()?;
+    }
+    let data = gquic_stream_frame(&mut c, number >= GQUIC_FIRST_BIG_ENDIAN)?;
+    if data.get(..4)? != b"CHLO" {
+        return None;
+    }
+    Some(GquicHello { version, sni: chlo_sni(data).map(str::to_owned) })
+}
+
+/// Reads one gQUIC STREAM frame (`1fdooo ss`) of stream 1 (the handshake stream) and returns
+/// its data.
+fn gquic_stream_frame<'a>(c: &mut Cursor<'a>, big_endian: bool) -> Option<&'a [u8]> {
     let ty = c.u8()?;
     if ty & 0x80 == 0 {
         return None;
@@ -792,11 +842,21 @@ fn q046_stream_frame<'a>(c: &mut Cursor<'a>) -> Option<&'a [u8]> {
     let stream_id_len = usize::from(ty & 0x03) + 1;
     let ooo = usize::from((ty >> 2) & 0x07);
     let offset_len = if ooo == 0 { 0 } else { ooo + 1 };
-    c.take(stream_id_len + offset_len)?;
+    let id = c.take(stream_id_len)?;
+    let id = if big_endian {
+        id.iter().fold(0u32, |n, &b| n << 8 | u32::from(b))
+    } else {
+        id.iter().rev().fold(0u32, |n, &b| n << 8 | u32::from(b))
+    };
+    if id != 1 {
+        return None;
+    }
+    c.take(offset_len)?;
     if ty & 0x20 != 0 {
         let len = c.take(2)?;
-        let len = usize::from(u16::from_be_bytes([*len.first()?, *len.get(1)?]));
-        c.take(len)
+        let len = [*len.first()?, *len.get(1)?];
+        let len = if big_endian { u16::from_be_bytes(len) } else { u16::from_le_bytes(len) };
+        c.take(usize::from(len))
     } else {
         c.take(c.remaining())
     }
@@ -1036,15 +1096,36 @@ mod tests {
         );
     }
 
+    /// Real CHLOs: Q046 (quic_q46.pcap, 172.29.42.236:38292 → 153.20.183.203:443) and Q025
+    /// (http_ipv6.pcap, port 45931 → [2a00:1450:4001:803::1017]:443); tshark reads the same SNI.
     #[test]
-    fn gquic_q046_cleartext_sni() {
-        let q46 = fixture_lines("quic/q46_s0.hex").remove(0);
-        assert_eq!(gquic_q046_sni(&q46).as_deref(), Some("play.google.com"));
-        for cut in 0..q46.len() {
-            let _ = gquic_q046_sni(&q46[..cut]);
+    fn gquic_cleartext_sni() {
+        for (file, version, sni) in [
+            ("quic/q46_s0.hex", GQUIC_Q046, "play.google.com"),
+            ("quic/q25_s0.hex", 0x5130_3235, "www.google.it"),
+        ] {
+            let pkt = fixture_lines(file).remove(0);
+            let h = gquic_client_hello(&pkt).unwrap();
+            assert_eq!((h.version, h.sni.as_deref()), (version, Some(sni)));
+            for cut in 0..pkt.len() {
+                let _ = gquic_client_hello(&pkt[..cut]);
+            }
         }
+        // Q043 (public header, big-endian frames, no private flags), built from the Q046 packet:
+        // flags 0x09 (version, 8-byte CID, 1-byte packet number), then the same hash and frame.
+        let q46 = fixture_lines("quic/q46_s0.hex").remove(0);
+        let mut q43 = vec![0x09];
+        q43.extend(&q46[6..14]);
+        q43.extend(b"Q043\x01");
+        q43.extend(&q46[18..]);
+        let h = gquic_client_hello(&q43).unwrap();
+        assert_eq!((h.version, h.sni.as_deref()), (0x5130_3433, Some("play.google.com")));
+        q43[0] = 0x0b; // a public reset is no CHLO
+        assert_eq!(gquic_client_hello(&q43), None);
         let v2 = fixture_lines("quic/v2_s0.hex").remove(0);
-        assert_eq!(gquic_q046_sni(&v2), None);
+        assert_eq!(gquic_client_hello(&v2), None);
+        assert_eq!(gquic_number(0x5130_3530), Some(50));
+        assert_eq!(gquic_number(0x5430_3530), None);
     }
 
     /// Feeds a fixture's datagrams until done; returns the hello.

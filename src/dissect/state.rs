@@ -2,12 +2,13 @@
 //! bounded buffers they need. Once every parser has decided, the buffers are freed and later
 //! packets of the flow cost one branch.
 
+use super::cert::{self, CertError, CertInfo};
 use super::dhcp::{self, DhcpMessage};
 use super::dns::{self, DnsMessage};
 use super::http::{self, HttpError, HttpRequest};
 use super::ja4::{self, Transport as Ja4Transport};
 use super::quic::{self, QuicInitialState, QuicProgress};
-use super::stream::ClientStream;
+use super::stream::{self, ClientStream};
 use super::stun::{self, StunInfo};
 use super::tls::{self, ClientHello, ParseError};
 use super::wa_legacy;
@@ -16,6 +17,9 @@ use crate::decode::{Decoded, Transport, tcp_flags};
 
 /// Client data segments looked at before giving up on a TCP flow.
 const MAX_TCP_SEGMENTS: u8 = 12;
+/// Responder data segments looked at for the server Certificate before giving up (the 16 KiB
+/// stream cap usually ends the wait first: servers send full-sized segments).
+const MAX_SERVER_SEGMENTS: u8 = 64;
 /// Datagrams (either direction) looked at before giving up on a UDP flow.
 const MAX_UDP_DATAGRAMS: u8 = 8;
 /// On a STUN flow, datagrams looked at for the media (RTP/RTCP) that follows.
@@ -28,8 +32,12 @@ pub struct AppInfo {
     pub app_proto: Option<&'static str>,
     /// TLS/QUIC SNI, HTTP Host.
     pub server_name: Option<Box<str>>,
-    /// Where `server_name` came from: `tls_sni`, `quic_sni`, `dtls_sni`, `http_host`.
+    /// Where `server_name` came from: `tls_sni`, `quic_sni`, `gquic_sni`, `dtls_sni`,
+    /// `tls_cert`, `http_host`, `stun_realm`.
     pub name_source: Option<&'static str>,
+    /// The server certificate's other names (subjectAltName DNS names), when `server_name` came
+    /// from it: the classifier tries them after `server_name`.
+    pub cert_names: Option<Box<[Box<str>]>>,
     /// First ALPN value offered.
     pub alpn: Option<Box<str>>,
     /// JA4 client fingerprint.
@@ -125,6 +133,8 @@ pub enum Observation {
     Stun(Box<StunInfo>),
     /// A DHCP message.
     Dhcp(Box<DhcpMessage>),
+    /// The names and facts of a TLS server's leaf certificate.
+    Cert(Box<CertInfo>),
 }
 
 /// Which parsers are still undecided on a TCP flow.
@@ -139,6 +149,13 @@ struct TcpTries {
     http: bool,
     /// The responder's first data was checked for a DNS-over-TCP response.
     server_checked: bool,
+    /// Waiting for the server's cleartext Certificate (a hello without SNI was seen).
+    cert: bool,
+    /// The responder's first bytes, gathered only while `cert` is set.
+    server: ClientStream,
+    server_segments: u8,
+    /// Server bytes needed before the Certificate reader can make progress.
+    server_need: usize,
 }
 
 /// Bounded per-flow parser state; dropped once all parsers have decided.
@@ -209,8 +226,13 @@ impl FlowDissect {
         let done = match (active, d.transport) {
             (Active::Tcp(t), Transport::Tcp(seg)) => {
                 if !from_orig {
-                    if seg.payload.is_empty() || t.server_checked {
+                    if seg.flags & tcp_flags::SYN != 0 {
+                        t.server.syn(seg.seq);
+                    }
+                    if seg.payload.is_empty() {
                         false
+                    } else if t.server_checked {
+                        t.cert && server_cert_bytes(t, seg.seq, seg.payload, &mut self.app, out)
                     } else {
                         t.server_checked = true;
                         if self.app.app_proto == Some("http") {
@@ -220,7 +242,10 @@ impl FlowDissect {
                             self.active = Some(Active::DnsTcp);
                             return;
                         }
-                        t.client_decided()
+                        if t.cert {
+                            server_cert_bytes(t, seg.seq, seg.payload, &mut self.app, out);
+                        }
+                        t.decided()
                     }
                 } else if seg.flags & tcp_flags::SYN != 0 {
                     t.stream.syn(seg.seq);
@@ -235,7 +260,7 @@ impl FlowDissect {
                         // Keep no client bytes once every parser has decided.
                         t.stream = ClientStream::default();
                     }
-                    t.client_decided() && t.server_checked
+                    t.decided()
                 }
             }
             (Active::DnsTcp, Transport::Tcp(seg)) => {
@@ -284,6 +309,11 @@ impl FlowDissect {
 }
 
 impl TcpTries {
+    /// Whether every parser, client and server side, has decided.
+    fn decided(&self) -> bool {
+        self.client_decided() && self.server_checked && !self.cert
+    }
+
     /// Whether every client-side parser has decided, or the window is spent.
     fn client_decided(&self) -> bool {
         !(self.tls || self.wa || self.http || self.legacy.is_some())
@@ -322,6 +352,8 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observat
                 t.tls = false;
                 t.wa = false;
                 app.app_proto = Some("tls");
+                // Without SNI, a TLS 1.2-or-older server names itself in its Certificate.
+                t.cert = hello.sni.is_none();
                 record_hello(app, &hello, Ja4Transport::Tcp, "tls_sni");
                 out.push(Observation::Hello(Box::new(hello)));
             }
@@ -373,6 +405,49 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observat
     }
 }
 
+/// Feeds a responder segment to the Certificate reader; returns whether the flow's dissection
+/// is over (the certificate was read or will not come, and the client side has decided).
+fn server_cert_bytes(
+    t: &mut TcpTries,
+    seq: u32,
+    payload: &[u8],
+    app: &mut AppInfo,
+    out: &mut Vec<Observation>,
+) -> bool {
+    t.server_segments += 1;
+    // Parse again only once the bytes the last try asked for are there.
+    if t.server.segment(seq, payload) && t.server.bytes().len() >= t.server_need {
+        match cert::parse_server_certificate(t.server.bytes(), stream::MAX_STREAM) {
+            Ok(info) => {
+                if let Some(name) = info.primary_name() {
+                    app.server_name = Some(name.into());
+                    app.name_source = Some("tls_cert");
+                    let rest: Box<[Box<str>]> = info.names().skip(1).map(Into::into).collect();
+                    app.cert_names = (!rest.is_empty()).then_some(rest);
+                }
+                out.push(Observation::Cert(Box::new(info)));
+                t.cert = false;
+            }
+            Err(CertError::Incomplete { need }) => t.server_need = t.server.bytes().len() + need,
+            Err(CertError::TooLarge { .. }) => {
+                cert::count_capped();
+                t.cert = false;
+            }
+            Err(_) => t.cert = false,
+        }
+    }
+    if t.server_segments >= MAX_SERVER_SEGMENTS || t.server.full() {
+        if t.cert && t.server.full() {
+            cert::count_capped();
+        }
+        t.cert = false;
+    }
+    if !t.cert {
+        t.server = ClientStream::default();
+    }
+    t.decided()
+}
+
 enum UdpStep {
     /// The flow is DNS: keep parsing responses.
     Dns,
@@ -402,6 +477,16 @@ fn udp_datagram(
         let step = feed_quic(state, payload, app, out);
         app.quic_version = Some(state.version);
         return step;
+    }
+    if from_orig && let Some(hello) = quic::gquic_client_hello(payload) {
+        // Google QUIC before Q050: the CHLO is cleartext.
+        app.app_proto = Some("quic");
+        app.quic_version = Some(hello.version);
+        if let Some(sni) = hello.sni {
+            app.server_name = Some(sni.into());
+            app.name_source = Some("gquic_sni");
+        }
+        return UdpStep::Done;
     }
     if let Some(info) = stun::classify(payload) {
         note_stun(app, info, out);

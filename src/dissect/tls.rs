@@ -114,7 +114,13 @@ pub struct ClientHello {
     pub ec_point_formats: Vec<u8>,
     /// Some list exceeded [`MAX_LIST_ENTRIES`] / [`MAX_ALPN_ENTRIES`] and was cut.
     pub truncated: bool,
+    /// An SSLv2-format hello's cipher specs (3 bytes each) in wire order; empty for TLS.
+    /// [`Self::cipher_suites`] holds those of them that are TLS suites (first byte 0).
+    pub sslv2_cipher_specs: Vec<u32>,
 }
+
+/// [`ClientHello::record_version`] of a hello in the SSLv2 record format.
+pub const SSLV2_RECORD: u16 = 0x0002;
 
 impl ClientHello {
     /// True if the hello carries the server_name extension (valid or not).
@@ -264,6 +270,9 @@ fn client_hello_len(hdr: [u8; HANDSHAKE_HEADER_LEN]) -> Result<usize, ParseError
 /// The hello may span several handshake records; only the common single-record case is parsed
 /// without copying (fragmented hellos are gathered into one bounded buffer).
 pub fn parse_client_hello_records(buf: &[u8]) -> Result<ClientHello, ParseError> {
+    if buf.first().is_some_and(|&b| b & 0x80 != 0) {
+        return parse_sslv2_hello(buf);
+    }
     let first = RecordHeader::parse(buf)?;
     if first.content_type != ContentType::HANDSHAKE {
         return Err(ParseError::NotTls);
@@ -329,6 +338,80 @@ fn gather_fragments(mut buf: &[u8]) -> Result<Vec<u8>, ParseError> {
             return Err(ParseError::Incomplete { need: RecordHeader::LEN + missing });
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SSLv2-format ClientHello (old clients; a v3-capable client may still open with it to reach
+// SSLv2 servers). Two-byte header with the high bit set, then (SSL 2.0 spec, RFC 6101 app. E.1):
+// msg_type(1) = 1, version(2), cipher_specs_length(2), session_id_length(2), challenge_length(2),
+// cipher_specs (3 bytes each), session_id, challenge. No extensions, hence no SNI.
+
+const SSLV2_HEADER_LEN: usize = 2;
+const SSLV2_FIXED_LEN: usize = 9;
+
+/// Parses an SSLv2-format ClientHello at the start of the client's bytes.
+fn parse_sslv2_hello(buf: &[u8]) -> Result<ClientHello, ParseError> {
+    // Judge the bytes present so other protocols are refused early: type, then version.
+    let plausible = match *buf {
+        [_, _, t, ..] if t != HandshakeType::CLIENT_HELLO.0 => false,
+        [_, _, _, major, ..] if major != 0 && major != 3 => false,
+        [_, _, _, 0, minor, ..] => minor == 2,
+        [_, _, _, 3, minor, ..] => minor <= 3,
+        _ => true,
+    };
+    if !plausible {
+        return Err(ParseError::NotTls);
+    }
+    let Some(&[h0, h1]) = buf.first_chunk::<SSLV2_HEADER_LEN>() else {
+        return Err(ParseError::Incomplete {
+            need: SSLV2_HEADER_LEN + SSLV2_FIXED_LEN - buf.len(),
+        });
+    };
+    let len = usize::from(h0 & 0x7f) << 8 | usize::from(h1);
+    if len < SSLV2_FIXED_LEN {
+        return Err(ParseError::NotTls);
+    }
+    let rest = &buf[SSLV2_HEADER_LEN..];
+    let Some(msg) = rest.get(..len) else {
+        if rest.len() >= SSLV2_FIXED_LEN {
+            check_sslv2_lengths(rest, len)?;
+        }
+        return Err(ParseError::Incomplete { need: len - rest.len() });
+    };
+    let (specs_len, sid_len, challenge_len) = check_sslv2_lengths(msg, len)?;
+    let mut r = Reader::new(&msg[SSLV2_FIXED_LEN..]);
+    let specs = r.take(specs_len, "cipher specs")?;
+    r.take(sid_len + challenge_len, "session id and challenge")?;
+    let mut ch = ClientHello {
+        record_version: SSLV2_RECORD,
+        legacy_version: u16::from_be_bytes([msg[1], msg[2]]),
+        ..ClientHello::default()
+    };
+    let total = specs.len() / 3;
+    for spec in specs.chunks_exact(3).take(MAX_LIST_ENTRIES) {
+        let v = u32::from(spec[0]) << 16 | u32::from(spec[1]) << 8 | u32::from(spec[2]);
+        ch.sslv2_cipher_specs.push(v);
+        if spec[0] == 0 {
+            ch.cipher_suites.push(u16::from_be_bytes([spec[1], spec[2]]));
+        }
+    }
+    ch.truncated = total > MAX_LIST_ENTRIES;
+    Ok(ch)
+}
+
+/// Checks the three lengths of an SSLv2 hello (whose first [`SSLV2_FIXED_LEN`] bytes are in
+/// `msg`) against the message length `len`.
+fn check_sslv2_lengths(msg: &[u8], len: usize) -> Result<(usize, usize, usize), ParseError> {
+    // A message shorter than its fixed fields (a header announcing 0..8 bytes) is not a hello.
+    let Some(fixed) = msg.first_chunk::<SSLV2_FIXED_LEN>() else { return Err(ParseError::NotTls) };
+    let at = |i: usize| usize::from(u16::from_be_bytes([fixed[i], fixed[i + 1]]));
+    let (specs, sid, challenge) = (at(3), at(5), at(7));
+    let ok = specs > 0
+        && specs.is_multiple_of(3)
+        && (sid == 0 || sid == 16)
+        && (16..=32).contains(&challenge)
+        && SSLV2_FIXED_LEN + specs + sid + challenge == len;
+    if ok { Ok((specs, sid, challenge)) } else { Err(ParseError::NotTls) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -709,6 +792,55 @@ mod tests {
             .unwrap();
         assert_eq!(ch.sni.as_deref(), Some("x.example"));
         assert_eq!(ch.extensions, [0]);
+    }
+
+    /// An SSLv2-format hello as old clients sent it: version `version`, the given 3-byte specs,
+    /// no session id, a 16-byte challenge.
+    fn sslv2_hello(version: u16, specs: &[u32]) -> Vec<u8> {
+        let mut m = vec![1];
+        m.extend(version.to_be_bytes());
+        m.extend(((specs.len() * 3) as u16).to_be_bytes());
+        m.extend([0, 0, 0, 16]);
+        for s in specs {
+            m.extend(&s.to_be_bytes()[1..]);
+        }
+        m.extend([0x5a; 16]);
+        let mut out = (0x8000 | m.len() as u16).to_be_bytes().to_vec();
+        out.extend(m);
+        out
+    }
+
+    #[test]
+    fn sslv2_format_hello() {
+        // A TLS 1.0-capable client's SSLv2-compatible hello: two SSLv2 kinds, two TLS suites.
+        let specs = [0x0700c0, 0x020080, 0x00002f, 0x000035];
+        let h = sslv2_hello(0x0301, &specs);
+        let ch = parse_client_hello_records(&h).unwrap();
+        assert_eq!((ch.record_version, ch.legacy_version), (SSLV2_RECORD, 0x0301));
+        assert_eq!(ch.sslv2_cipher_specs, specs);
+        assert_eq!(ch.cipher_suites, [0x2f, 0x35]);
+        assert!(ch.sni.is_none() && ch.extensions.is_empty());
+        assert_eq!(crate::dissect::ja4::ja3(&ch), "769,458944-131200-47-53,,,");
+        // Every prefix is incomplete; other protocols with the high bit set are refused.
+        for cut in 0..h.len() {
+            assert!(
+                matches!(parse_client_hello_records(&h[..cut]), Err(ParseError::Incomplete { .. })),
+                "{cut}"
+            );
+        }
+        assert_eq!(parse_client_hello_records(&[0x80, 0x2e, 2]), Err(ParseError::NotTls));
+        // A header announcing fewer bytes than the fixed fields (fuzz/tls crash-62439f3a).
+        for n in 0..9 {
+            assert_eq!(parse_client_hello_records(&[0x80, n]), Err(ParseError::NotTls), "{n}");
+        }
+        assert_eq!(parse_client_hello_records(&[0x80, 0x2e, 1, 3, 9]), Err(ParseError::NotTls));
+        let mut lying = h.clone();
+        lying[6] = 0x0d; // cipher spec length no longer a multiple of 3 nor adding up
+        assert_eq!(parse_client_hello_records(&lying), Err(ParseError::NotTls));
+        // A pure SSL 2.0 hello.
+        let ch = parse_client_hello_records(&sslv2_hello(0x0002, &[0x010080])).unwrap();
+        assert_eq!(ch.legacy_version, 2);
+        assert!(ch.cipher_suites.is_empty());
     }
 
     #[test]

@@ -331,7 +331,8 @@ impl<S: RecordSink> ExposureSink<S> {
             public_address_facts(&mut dev, &self.cfg.geo, &self.cfg.catalogue);
             self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
             if dev.has_meta() {
-                for e in exposures::judge_all(&self.cfg.catalogue, &dev, &self.cfg.known_endpoints) {
+                for e in exposures::judge_all(&self.cfg.catalogue, &dev, &self.cfg.known_endpoints)
+                {
                     self.inner.event(&Event::Exposure(e));
                 }
             }
@@ -469,7 +470,8 @@ impl<S: RecordSink> ExposureSink<S> {
                 let first =
                     self.chat_uids.len() < MAX_MAP && self.chat_uids.insert(rec.uid.clone());
                 // A connection whose opening was seen has a handshake; one already open has not.
-                let handshake = first && (rec.history.starts_with('S') || rec.protocol_version.is_some());
+                let handshake =
+                    first && (rec.history.starts_with('S') || rec.protocol_version.is_some());
                 if let Some(log) = log {
                     let found = activity::bursts(rec, log, &h, handshake, (local_is_orig, client));
                     self.pending_bursts += found.len();

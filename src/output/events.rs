@@ -24,6 +24,8 @@ pub enum Event {
     Http(super::observed::HttpEvent),
     /// A STUN mapped address: the public address the server (Meta's relay) saw.
     Stun(super::observed::StunEvent),
+    /// The names in a TLS server's leaf certificate.
+    TlsCert(super::observed::TlsCertEvent),
     /// A local device and everything known about it (written at the end).
     Device(Box<crate::exposure::events::DeviceEvent>),
     /// A usage session of a device (WhatsApp chat activity between long quiet gaps).

@@ -1,11 +1,13 @@
 //! Events the pipeline emits straight from packets, besides DNS and DHCP: ARP (who holds which
-//! address on the LAN) and the metadata of cleartext HTTP requests.
+//! address on the LAN), the metadata of cleartext HTTP requests and the names in TLS server
+//! certificates.
 
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
 use crate::decode::arp::Arp;
+use crate::dissect::cert::CertInfo;
 use crate::dissect::http::HttpRequest;
 use crate::flow::record::{mac_string, secs_us};
 
@@ -79,6 +81,49 @@ impl HttpEvent {
             host: r.host.clone(),
             user_agent: r.user_agent.clone(),
             cookie_names: r.cookie_names.clone(),
+        }
+    }
+}
+
+/// The names and facts of a TLS server's leaf certificate (never the certificate itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsCertEvent {
+    /// Packet time of the segment that completed the leaf certificate.
+    pub ts: f64,
+    /// The flow's uid.
+    pub uid: String,
+    /// Subject commonName.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_cn: Option<String>,
+    /// subjectAltName DNS names (at most 16).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub san_dns: Vec<String>,
+    /// subjectAltName DNS names in the certificate, kept or not.
+    pub san_count: u32,
+    /// Issuer organizationName.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer_org: Option<String>,
+    /// Validity start, seconds since the Unix epoch.
+    pub not_before: i64,
+    /// Validity end, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// JA4X-style OID fingerprint.
+    pub ja4x: String,
+}
+
+impl TlsCertEvent {
+    /// The event for a parsed leaf certificate.
+    pub fn new(ts_nanos: i64, uid: String, c: &CertInfo) -> Self {
+        TlsCertEvent {
+            ts: secs_us(ts_nanos),
+            uid,
+            subject_cn: c.subject_cn.as_deref().map(Into::into),
+            san_dns: c.san_dns.iter().map(|s| s.to_string()).collect(),
+            san_count: c.san_count,
+            issuer_org: c.issuer_org.as_deref().map(Into::into),
+            not_before: c.not_before,
+            not_after: c.not_after,
+            ja4x: c.ja4x.to_string(),
         }
     }
 }
