@@ -245,7 +245,7 @@ fn remaining_fields_on_the_voice_capture() {
     assert_eq!(status("usage"), "inferred");
     assert!(evidence(d["usage"]).iter().any(|e| e.starts_with("session=")));
     assert_eq!(status("interactions"), "inferred");
-    assert!(evidence(d["interactions"]).iter().any(|e| e.starts_with("activity:call=")));
+    assert!(evidence(d["interactions"]).iter().any(|e| e.starts_with("activity:call_attempt=")));
     assert_eq!(status("account_info"), "not_observable");
     assert_eq!(status("device_identifiers"), "not_seen");
     assert_eq!(status("cookies"), "not_seen");

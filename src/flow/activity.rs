@@ -18,7 +18,7 @@ pub const MAX_SEGMENTS: usize = 1024;
 /// from the server (TLS session tickets, a short response).
 pub const TURN_MIN_PAYLOAD: u32 = 200;
 /// See [`TURN_MIN_PAYLOAD`].
-pub const TURN_MIN_RESPONSE: u64 = 8 * 1024;
+pub const TURN_MIN_RESPONSE: u32 = 8 * 1024;
 
 /// One run of data packets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub struct ActivityLog {
     /// Times segments were merged pairwise because the log was full.
     pub coarsened: u32,
     /// Responder bytes since the originator's last request-sized packet (for turns).
-    down_since_up: u64,
+    down_since_up: u32,
 }
 
 /// Whether `p` (whose length on the wire is `len`) is one WhatsApp frame or a lone frame header:
@@ -136,7 +136,7 @@ impl ActivityLog {
             seg.pkts_down = seg.pkts_down.saturating_add(1);
             seg.bytes_down += u64::from(len);
             seg.max_down = seg.max_down.max(size);
-            self.down_since_up += u64::from(len);
+            self.down_since_up = self.down_since_up.saturating_add(len);
         }
     }
 
