@@ -269,9 +269,9 @@ fn confidence_name(c: Confidence) -> &'static str {
         Confidence::Cert => "tls_cert",
         Confidence::HttpHost => "http_host",
         Confidence::Dns => "dns",
+        Confidence::Behaviour => "behaviour",
         Confidence::Carried => "carried",
         Confidence::Prefix => "prefix",
-        Confidence::Behaviour => "behaviour",
         Confidence::Asn => "asn",
     }
 }
