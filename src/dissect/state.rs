@@ -151,11 +151,21 @@ struct TcpTries {
     server_checked: bool,
     /// Waiting for the server's cleartext Certificate (a hello without SNI was seen).
     cert: bool,
-    /// The responder's first bytes, gathered only while `cert` is set.
-    server: ClientStream,
-    server_segments: u8,
-    /// Server bytes needed before the Certificate reader can make progress.
-    server_need: usize,
+    /// The responder's initial sequence number, kept until the hello tells whether `server` is
+    /// needed.
+    server_isn: Option<u32>,
+    /// The responder's first bytes, gathered only while `cert` is set: boxed, so the common flow
+    /// (a hello with SNI) does not carry a second reassembly buffer.
+    server: Option<Box<ServerBytes>>,
+}
+
+/// The responder's side of a TLS flow whose hello had no SNI, read for its Certificate.
+#[derive(Debug, Default)]
+struct ServerBytes {
+    stream: ClientStream,
+    segments: u8,
+    /// Bytes needed before the Certificate reader can make progress.
+    need: usize,
 }
 
 /// Bounded per-flow parser state; dropped once all parsers have decided.
@@ -227,7 +237,7 @@ impl FlowDissect {
             (Active::Tcp(t), Transport::Tcp(seg)) => {
                 if !from_orig {
                     if seg.flags & tcp_flags::SYN != 0 {
-                        t.server.syn(seg.seq);
+                        t.server_isn = Some(seg.seq);
                     }
                     if seg.payload.is_empty() {
                         false
@@ -414,10 +424,18 @@ fn server_cert_bytes(
     app: &mut AppInfo,
     out: &mut Vec<Observation>,
 ) -> bool {
-    t.server_segments += 1;
+    let isn = t.server_isn;
+    let s = t.server.get_or_insert_with(|| {
+        let mut s = Box::<ServerBytes>::default();
+        if let Some(isn) = isn {
+            s.stream.syn(isn);
+        }
+        s
+    });
+    s.segments += 1;
     // Parse again only once the bytes the last try asked for are there.
-    if t.server.segment(seq, payload) && t.server.bytes().len() >= t.server_need {
-        match cert::parse_server_certificate(t.server.bytes(), stream::MAX_STREAM) {
+    if s.stream.segment(seq, payload) && s.stream.bytes().len() >= s.need {
+        match cert::parse_server_certificate(s.stream.bytes(), stream::MAX_STREAM) {
             Ok(info) => {
                 if let Some(name) = info.primary_name() {
                     app.server_name = Some(name.into());
@@ -428,7 +446,7 @@ fn server_cert_bytes(
                 out.push(Observation::Cert(Box::new(info)));
                 t.cert = false;
             }
-            Err(CertError::Incomplete { need }) => t.server_need = t.server.bytes().len() + need,
+            Err(CertError::Incomplete { need }) => s.need = s.stream.bytes().len() + need,
             Err(CertError::TooLarge { .. }) => {
                 cert::count_capped();
                 t.cert = false;
@@ -436,14 +454,14 @@ fn server_cert_bytes(
             Err(_) => t.cert = false,
         }
     }
-    if t.server_segments >= MAX_SERVER_SEGMENTS || t.server.full() {
-        if t.cert && t.server.full() {
+    if s.segments >= MAX_SERVER_SEGMENTS || s.stream.full() {
+        if t.cert && s.stream.full() {
             cert::count_capped();
         }
         t.cert = false;
     }
     if !t.cert {
-        t.server = ClientStream::default();
+        t.server = None;
     }
     t.decided()
 }

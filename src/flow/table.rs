@@ -474,8 +474,16 @@ impl<T: Default> FlowTable<T> {
                 i
             }
             None => {
-                self.slab.0.push(Some(flow));
-                (self.slab.0.len() - 1) as u32
+                let slab = &mut self.slab.0;
+                if slab.len() == slab.capacity() {
+                    // Grow by a quarter, not Vec's doubling: a full table then carries at most 25 %
+                    // empty slots (doubling left up to half of the slab's memory unused), and the
+                    // copies stay amortised O(1).
+                    let more = (slab.len() / 4).max(1024);
+                    slab.reserve_exact(more.min(self.cfg.max_flows.saturating_sub(slab.len())).max(1));
+                }
+                slab.push(Some(flow));
+                (slab.len() - 1) as u32
             }
         };
         self.map.insert(&key, idx, &self.slab);
