@@ -139,51 +139,60 @@ impl FlowHandler<FlowData> for Sinks {
         // A DNS flow is judged message by message: an answer naming a Meta host is kept with
         // the query before it, other answers are not.
         let mut dns_mark = None;
-        for obs in self.observations.drain(..) {
-            match obs {
-                Observation::Dns(msg) => {
-                    if self.verdicts.is_some() {
-                        let rules = self.classifier.rules();
-                        let meta = msg.questions.iter().any(|(q, _)| rules.match_host(q).is_some());
-                        dns_mark = Some(if meta { FlowMark::Meta } else { FlowMark::NotMeta });
-                    }
-                    let d = pkt.decoded;
-                    // The response's destination is the device that asked.
-                    self.classifier.learn_dns(pkt.ts, d.dst, &msg);
-                    let uid = crate::flow::table::uid_string(flow.id);
-                    let ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
-                    self.sink.event(&Event::Dns(ev));
-                }
-                Observation::Dhcp(msg) => {
-                    let uid = crate::flow::table::uid_string(flow.id);
-                    let mac = pkt.decoded.link.src_mac;
-                    self.sink.event(&Event::Dhcp(DhcpEvent::new(pkt.ts.nanos(), uid, mac, &msg)));
-                }
-                Observation::Stun(info) => {
-                    if let Some(mapped_address) = info.mapped_address {
+        // Most packets observe nothing: skip the drain's set-up and tear-down for them.
+        if !self.observations.is_empty() {
+            for obs in self.observations.drain(..) {
+                match obs {
+                    Observation::Dns(msg) => {
+                        if self.verdicts.is_some() {
+                            let rules = self.classifier.rules();
+                            let meta =
+                                msg.questions.iter().any(|(q, _)| rules.match_host(q).is_some());
+                            dns_mark = Some(if meta { FlowMark::Meta } else { FlowMark::NotMeta });
+                        }
+                        let d = pkt.decoded;
+                        // The response's destination is the device that asked.
+                        self.classifier.learn_dns(pkt.ts, d.dst, &msg);
                         let uid = crate::flow::table::uid_string(flow.id);
-                        let ts = crate::flow::record::secs_us(pkt.ts.nanos());
-                        self.sink.event(&Event::Stun(StunEvent { ts, uid, mapped_address }));
+                        let ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
+                        self.sink.event(&Event::Dns(ev));
                     }
-                    let (o, r) = (flow.orig(), flow.resp());
-                    let call = [
-                        (info.whatsapp_relay, "stun_whatsapp_relay"),
-                        (info.facebook_realm, "stun_realm_facebook"),
-                    ];
-                    for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
-                        self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
+                    Observation::Dhcp(msg) => {
+                        let uid = crate::flow::table::uid_string(flow.id);
+                        let mac = pkt.decoded.link.src_mac;
+                        self.sink.event(&Event::Dhcp(DhcpEvent::new(
+                            pkt.ts.nanos(),
+                            uid,
+                            mac,
+                            &msg,
+                        )));
                     }
+                    Observation::Stun(info) => {
+                        if let Some(mapped_address) = info.mapped_address {
+                            let uid = crate::flow::table::uid_string(flow.id);
+                            let ts = crate::flow::record::secs_us(pkt.ts.nanos());
+                            self.sink.event(&Event::Stun(StunEvent { ts, uid, mapped_address }));
+                        }
+                        let (o, r) = (flow.orig(), flow.resp());
+                        let call = [
+                            (info.whatsapp_relay, "stun_whatsapp_relay"),
+                            (info.facebook_realm, "stun_realm_facebook"),
+                        ];
+                        for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
+                            self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
+                        }
+                    }
+                    Observation::Http(req) => {
+                        let uid = crate::flow::table::uid_string(flow.id);
+                        self.sink.event(&Event::Http(HttpEvent::new(pkt.ts.nanos(), uid, &req)));
+                    }
+                    Observation::Cert(info) => {
+                        let uid = crate::flow::table::uid_string(flow.id);
+                        let ev = TlsCertEvent::new(pkt.ts.nanos(), uid, &info);
+                        self.sink.event(&Event::TlsCert(ev));
+                    }
+                    Observation::Hello(_) => {}
                 }
-                Observation::Http(req) => {
-                    let uid = crate::flow::table::uid_string(flow.id);
-                    self.sink.event(&Event::Http(HttpEvent::new(pkt.ts.nanos(), uid, &req)));
-                }
-                Observation::Cert(info) => {
-                    let uid = crate::flow::table::uid_string(flow.id);
-                    let ev = TlsCertEvent::new(pkt.ts.nanos(), uid, &info);
-                    self.sink.event(&Event::TlsCert(ev));
-                }
-                Observation::Hello(_) => {}
             }
         }
         crate::exposure::track::activity(&self.classifier, flow, pkt);

@@ -215,7 +215,7 @@ fn bounded_text(b: &[u8], max: usize) -> String {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {

@@ -115,7 +115,8 @@ pub struct ExposureConfig {
     /// call peer's).
     pub geo: Geo,
     /// Endpoint names of the rules in use (`whatsapp.chat`, …): a field whose endpoint pattern
-    /// matches none says so.
+    /// matches none says so. Empty: the builtin rules' names (loaded only when needed, so a
+    /// default configuration does not parse the rules a second time at start-up).
     pub known_endpoints: Vec<String>,
     /// Calls being assembled at most (all devices); past it the oldest is written early.
     pub max_pending_calls: usize,
@@ -138,11 +139,17 @@ impl Default for ExposureConfig {
             oui_file: None,
             max_devices: DEFAULT_MAX_DEVICES,
             geo: Geo::default(),
-            known_endpoints: endpoint_names(&Ruleset::builtin()),
+            known_endpoints: Vec::new(),
             max_pending_calls: 1024,
             max_pending_bursts: 1 << 16,
         }
     }
+}
+
+/// The builtin rules' endpoint names, loaded once.
+fn builtin_endpoint_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| endpoint_names(&Ruleset::builtin()))
 }
 
 /// The endpoint names of `rules`, for [`ExposureConfig::known_endpoints`].
@@ -331,8 +338,11 @@ impl<S: RecordSink> ExposureSink<S> {
             public_address_facts(&mut dev, &self.cfg.geo, &self.cfg.catalogue);
             self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
             if dev.has_meta() {
-                for e in exposures::judge_all(&self.cfg.catalogue, &dev, &self.cfg.known_endpoints)
-                {
+                let known = match self.cfg.known_endpoints.as_slice() {
+                    [] => builtin_endpoint_names(),
+                    names => names,
+                };
+                for e in exposures::judge_all(&self.cfg.catalogue, &dev, known) {
                     self.inner.event(&Event::Exposure(e));
                 }
             }

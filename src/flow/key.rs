@@ -1,9 +1,10 @@
 //! Direction-independent flow keys: both directions of a conversation hash to the same key.
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// One side of a flow: address (IPv4 stored IPv4-mapped) and port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Endpoint {
     addr: [u8; 16],
     port: u16,
@@ -28,8 +29,17 @@ impl Endpoint {
     }
 }
 
+// Hashed as whole words: the derived impls feed the address as a length-prefixed byte slice,
+// seven hasher calls per key on the per-packet lookup instead of three.
+impl Hash for Endpoint {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from_ne_bytes(self.addr));
+        h.write_u16(self.port);
+    }
+}
+
 /// A bidirectional 5-tuple: the lower endpoint first, so that both directions match.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     /// The lower endpoint.
     pub lo: Endpoint,
@@ -37,6 +47,16 @@ pub struct FlowKey {
     pub hi: Endpoint,
     /// IP protocol number.
     pub proto: u8,
+}
+
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from_ne_bytes(self.lo.addr));
+        h.write_u128(u128::from_ne_bytes(self.hi.addr));
+        h.write_u64(
+            u64::from(self.lo.port) << 24 | u64::from(self.hi.port) << 8 | u64::from(self.proto),
+        );
+    }
 }
 
 impl FlowKey {
