@@ -111,6 +111,86 @@ struct Sinks {
     verdicts: Option<FlowVerdicts>,
 }
 
+impl Sinks {
+    /// A flow's first packet: name the server from the client's earlier DNS answers, as of the
+    /// flow's start. Kept out of line, like the other once-per-flow and rare steps below, so
+    /// that the per-packet path stays small in the instruction cache.
+    #[inline(never)]
+    fn flow_start(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
+        let (client, server) = (flow.orig().ip(), flow.resp().ip());
+        if let Some(name) = self.classifier.dns_name(client, server, pkt.ts) {
+            flow.data.app.dns_name = Some(name.into());
+        }
+    }
+
+    /// The flow just found a name of its own (SNI, certificate, Host): other flows may carry it.
+    #[inline(never)]
+    fn named(&mut self, flow: &Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
+        if let Some(name) = flow.data.app.server_name.as_deref()
+            && flow.data.app.name_source != Some("stun_realm")
+        {
+            let (client, server) = (flow.orig().ip(), flow.resp().ip());
+            self.classifier.learn_name(client, server, name, pkt.ts);
+        }
+    }
+
+    /// Turns the dissectors' observations into events and learnt facts. A DNS flow is judged
+    /// message by message: an answer naming a Meta host is kept with the query before it, other
+    /// answers are not; the returned mark says which.
+    #[inline(never)]
+    fn observed(&mut self, flow: &Flow<FlowData>, pkt: &PacketCtx<'_, '_>) -> Option<FlowMark> {
+        let mut dns_mark = None;
+        for obs in self.observations.drain(..) {
+            match obs {
+                Observation::Dns(msg) => {
+                    if self.verdicts.is_some() {
+                        let rules = self.classifier.rules();
+                        let meta = msg.questions.iter().any(|(q, _)| rules.match_host(q).is_some());
+                        dns_mark = Some(if meta { FlowMark::Meta } else { FlowMark::NotMeta });
+                    }
+                    let d = pkt.decoded;
+                    // The response's destination is the device that asked.
+                    self.classifier.learn_dns(pkt.ts, d.dst, &msg);
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    let ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
+                    self.sink.event(&Event::Dns(ev));
+                }
+                Observation::Dhcp(msg) => {
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    let mac = pkt.decoded.link.src_mac;
+                    self.sink.event(&Event::Dhcp(DhcpEvent::new(pkt.ts.nanos(), uid, mac, &msg)));
+                }
+                Observation::Stun(info) => {
+                    if let Some(mapped_address) = info.mapped_address {
+                        let uid = crate::flow::table::uid_string(flow.id);
+                        let ts = crate::flow::record::secs_us(pkt.ts.nanos());
+                        self.sink.event(&Event::Stun(StunEvent { ts, uid, mapped_address }));
+                    }
+                    let (o, r) = (flow.orig(), flow.resp());
+                    let call = [
+                        (info.whatsapp_relay, "stun_whatsapp_relay"),
+                        (info.facebook_realm, "stun_realm_facebook"),
+                    ];
+                    for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
+                        self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
+                    }
+                }
+                Observation::Http(req) => {
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    self.sink.event(&Event::Http(HttpEvent::new(pkt.ts.nanos(), uid, &req)));
+                }
+                Observation::Cert(info) => {
+                    let uid = crate::flow::table::uid_string(flow.id);
+                    let ev = TlsCertEvent::new(pkt.ts.nanos(), uid, &info);
+                    self.sink.event(&Event::TlsCert(ev));
+                }
+                Observation::Hello(_) => {}
+            }
+        }
+        dns_mark
+    }
+}
+
 impl FlowHandler<FlowData> for Sinks {
     fn packet(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
         if !self.classify {
@@ -120,81 +200,15 @@ impl FlowHandler<FlowData> for Sinks {
             return;
         }
         if !flow.data.started() {
-            // Name the server from the client's earlier DNS answers, as of the flow's start.
-            let (client, server) = (flow.orig().ip(), flow.resp().ip());
-            if let Some(name) = self.classifier.dns_name(client, server, pkt.ts) {
-                flow.data.app.dns_name = Some(name.into());
-            }
+            self.flow_start(flow, pkt);
         }
         let unnamed = flow.data.app.server_name.is_none();
         flow.data.packet(pkt.decoded, pkt.from_orig, &mut self.observations);
-        if unnamed
-            && let Some(name) = flow.data.app.server_name.as_deref()
-            && flow.data.app.name_source != Some("stun_realm")
-        {
-            // A name of the flow's own (SNI, certificate, Host): other flows may carry it.
-            let (client, server) = (flow.orig().ip(), flow.resp().ip());
-            self.classifier.learn_name(client, server, name, pkt.ts);
+        if unnamed && flow.data.app.server_name.is_some() {
+            self.named(flow, pkt);
         }
-        // A DNS flow is judged message by message: an answer naming a Meta host is kept with
-        // the query before it, other answers are not.
-        let mut dns_mark = None;
-        // Most packets observe nothing: skip the drain's set-up and tear-down for them.
-        if !self.observations.is_empty() {
-            for obs in self.observations.drain(..) {
-                match obs {
-                    Observation::Dns(msg) => {
-                        if self.verdicts.is_some() {
-                            let rules = self.classifier.rules();
-                            let meta =
-                                msg.questions.iter().any(|(q, _)| rules.match_host(q).is_some());
-                            dns_mark = Some(if meta { FlowMark::Meta } else { FlowMark::NotMeta });
-                        }
-                        let d = pkt.decoded;
-                        // The response's destination is the device that asked.
-                        self.classifier.learn_dns(pkt.ts, d.dst, &msg);
-                        let uid = crate::flow::table::uid_string(flow.id);
-                        let ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
-                        self.sink.event(&Event::Dns(ev));
-                    }
-                    Observation::Dhcp(msg) => {
-                        let uid = crate::flow::table::uid_string(flow.id);
-                        let mac = pkt.decoded.link.src_mac;
-                        self.sink.event(&Event::Dhcp(DhcpEvent::new(
-                            pkt.ts.nanos(),
-                            uid,
-                            mac,
-                            &msg,
-                        )));
-                    }
-                    Observation::Stun(info) => {
-                        if let Some(mapped_address) = info.mapped_address {
-                            let uid = crate::flow::table::uid_string(flow.id);
-                            let ts = crate::flow::record::secs_us(pkt.ts.nanos());
-                            self.sink.event(&Event::Stun(StunEvent { ts, uid, mapped_address }));
-                        }
-                        let (o, r) = (flow.orig(), flow.resp());
-                        let call = [
-                            (info.whatsapp_relay, "stun_whatsapp_relay"),
-                            (info.facebook_realm, "stun_realm_facebook"),
-                        ];
-                        for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
-                            self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
-                        }
-                    }
-                    Observation::Http(req) => {
-                        let uid = crate::flow::table::uid_string(flow.id);
-                        self.sink.event(&Event::Http(HttpEvent::new(pkt.ts.nanos(), uid, &req)));
-                    }
-                    Observation::Cert(info) => {
-                        let uid = crate::flow::table::uid_string(flow.id);
-                        let ev = TlsCertEvent::new(pkt.ts.nanos(), uid, &info);
-                        self.sink.event(&Event::TlsCert(ev));
-                    }
-                    Observation::Hello(_) => {}
-                }
-            }
-        }
+        // Most packets observe nothing.
+        let dns_mark = if self.observations.is_empty() { None } else { self.observed(flow, pkt) };
         crate::exposure::track::activity(&self.classifier, flow, pkt);
         if let Some(v) = self.verdicts.as_mut() {
             let mark = dns_mark.unwrap_or(match flow.data.activity {
