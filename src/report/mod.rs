@@ -8,6 +8,7 @@
 mod civil;
 pub mod html;
 pub mod load;
+pub mod scale;
 pub mod text;
 
 use civil::civil_from_days;
