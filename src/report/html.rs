@@ -331,10 +331,8 @@ fn page(r: &Report) -> Page {
             s
         })
         .collect();
-    let devices = meta
-        .iter()
-        .map(|d| device_view(r, d, &anchors[d.device.as_str()], &totals))
-        .collect();
+    let devices =
+        meta.iter().map(|d| device_view(r, d, &anchors[d.device.as_str()], &totals)).collect();
     let (flows, flows_total) = flow_rows(r);
     let device_names = r
         .devices
@@ -409,15 +407,17 @@ fn device_row(
         inferred: count("inferred"),
         fields: fields
             .iter()
-            .map(|(f, label)| {
-                match r.exposures_of(&d.device).find(|e| e.field == *f) {
-                    Some(e) => Cell {
-                        status: e.status.clone(),
-                        short: short(&e.status),
-                        title: format!("{label}: {}", e.status),
-                    },
-                    None => Cell { status: String::new(), short: "", title: format!("{label}: does not apply") },
-                }
+            .map(|(f, label)| match r.exposures_of(&d.device).find(|e| e.field == *f) {
+                Some(e) => Cell {
+                    status: e.status.clone(),
+                    short: short(&e.status),
+                    title: format!("{label}: {}", e.status),
+                },
+                None => Cell {
+                    status: String::new(),
+                    short: "",
+                    title: format!("{label}: does not apply"),
+                },
             })
             .collect(),
         services: services
@@ -502,11 +502,16 @@ fn device_view(
                 duration: duration(a.duration),
                 sent: bytes(a.bytes_up),
                 received: bytes(a.bytes_down),
-                detail: [a.endpoint.clone(), a.direction.clone(), a.media.clone(), a.client.clone()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" · "),
+                detail: [
+                    a.endpoint.clone(),
+                    a.direction.clone(),
+                    a.media.clone(),
+                    a.client.clone(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
                 uids: a.uids.join(" "),
                 flows: a.uids.len(),
             })
@@ -560,7 +565,10 @@ fn endpoints(flows: &[&Flow]) -> Vec<Endpoint> {
     }
     let mut v: Vec<(&str, Acc)> = by.into_iter().collect();
     v.sort_by(|a, b| {
-        b.1.service.is_some().cmp(&a.1.service.is_some()).then((b.1.up + b.1.down).cmp(&(a.1.up + a.1.down)))
+        b.1.service
+            .is_some()
+            .cmp(&a.1.service.is_some())
+            .then((b.1.up + b.1.down).cmp(&(a.1.up + a.1.down)))
     });
     v.into_iter()
         .map(|(host, a)| {
@@ -725,11 +733,25 @@ fn traffic(d: &DeviceEvent, flows: &[&Flow]) -> Option<Chart> {
             if *up > 0 {
                 let h = *up as f64 / max_up.max(1) as f64 * (half - 2.0);
                 yu -= h;
-                c.rect(xx, yu, (bw - 0.5).max(0.5), h, colour, format!("{when} +{}: {name} {} sent", duration(step), bytes(*up)));
+                c.rect(
+                    xx,
+                    yu,
+                    (bw - 0.5).max(0.5),
+                    h,
+                    colour,
+                    format!("{when} +{}: {name} {} sent", duration(step), bytes(*up)),
+                );
             }
             if *down > 0 {
                 let h = *down as f64 / max_down.max(1) as f64 * (half - 2.0);
-                c.rect(xx, yd, (bw - 0.5).max(0.5), h, colour, format!("{when} +{}: {name} {} received", duration(step), bytes(*down)));
+                c.rect(
+                    xx,
+                    yd,
+                    (bw - 0.5).max(0.5),
+                    h,
+                    colour,
+                    format!("{when} +{}: {name} {} received", duration(step), bytes(*down)),
+                );
                 yd += h;
             }
         }
@@ -809,7 +831,11 @@ fn flow_rows(r: &Report) -> (Vec<FlowRow>, usize) {
             },
             proto: f.proto.clone(),
             cc: f.cc.clone().unwrap_or_default(),
-            as_name: f.as_org.clone().or_else(|| f.asn.map(|n| format!("AS{n}"))).unwrap_or_default(),
+            as_name: f
+                .as_org
+                .clone()
+                .or_else(|| f.asn.map(|n| format!("AS{n}")))
+                .unwrap_or_default(),
             up: f.bytes_up,
             down: f.bytes_down,
             sent: bytes(f.bytes_up),

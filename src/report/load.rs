@@ -253,7 +253,8 @@ pub enum Input {
 /// then the current `stem.jsonl` (a live run writes it last).
 pub fn stream_files(dir: &Path, stem: &str) -> anyhow::Result<Vec<PathBuf>> {
     let mut found: Vec<((u8, String, u32), PathBuf)> = Vec::new();
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -404,7 +405,8 @@ fn each_line(
     file: &Path,
     mut f: impl FnMut(usize, &str) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let open = || std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()));
+    let open =
+        || std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()));
     let mut magic = Vec::new();
     open()?.take(2).read_to_end(&mut magic)?;
     let reader: Box<dyn BufRead> = if magic == GZIP_MAGIC {
@@ -520,7 +522,11 @@ mod tests {
         let p = |n: &str| dir.path().join(n);
         std::fs::write(p("a.pcap"), [0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]).unwrap();
         std::fs::write(p("README.md"), "# hello\n").unwrap();
-        std::fs::write(p("flows.jsonl"), "{\"ts\":1.0,\"uid\":\"C1\",\"proto\":\"tcp\",\"orig_h\":\"10.0.0.1\"}\n").unwrap();
+        std::fs::write(
+            p("flows.jsonl"),
+            "{\"ts\":1.0,\"uid\":\"C1\",\"proto\":\"tcp\",\"orig_h\":\"10.0.0.1\"}\n",
+        )
+        .unwrap();
         let err = |path: &Path| format!("{:#}", detect(path).unwrap_err());
         assert!(err(&p("a.pcap")).contains("is a capture"), "{}", err(&p("a.pcap")));
         assert!(err(&p("README.md")).contains("not a leakscope output"));
