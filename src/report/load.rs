@@ -440,13 +440,24 @@ fn each_line(
 fn read_events(r: &mut Report, file: &Path) -> anyhow::Result<()> {
     r.sources.push(file.to_owned());
     each_line(file, |i, line| {
-        // Every line starts with its kind (serde writes the tag first): skip the others unparsed.
-        let Some(rest) = line.strip_prefix("{\"kind\":\"") else { return Ok(()) };
-        let Some(kind) =
-            KINDS.iter().find(|k| rest.starts_with(**k) && rest[k.len()..].starts_with('"'))
-        else {
-            return Ok(());
+        // leakscope writes the kind first (serde writes the tag first): the other kinds are
+        // skipped unparsed. A line whose keys were reordered (jq -S, a hand edit) is asked.
+        let kind = match line.strip_prefix("{\"kind\":\"") {
+            Some(rest) => {
+                KINDS.iter().find(|k| rest.starts_with(**k) && rest[k.len()..].starts_with('"'))
+            }
+            None if line.contains("\"kind\"") => {
+                #[derive(serde::Deserialize)]
+                struct Kind {
+                    kind: String,
+                }
+                let k: Kind = serde_json::from_str(line)
+                    .with_context(|| format!("{}:{}: not an event", file.display(), i + 1))?;
+                KINDS.iter().find(|x| **x == k.kind)
+            }
+            None => None,
         };
+        let Some(kind) = kind else { return Ok(()) };
         r.line(kind, line)
             .with_context(|| format!("{}:{}: bad {kind} event", file.display(), i + 1))
     })
