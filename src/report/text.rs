@@ -36,6 +36,9 @@ pub fn render(r: &Report) -> String {
     if !others.is_empty() {
         let _ = writeln!(o, "\nwithout Meta contacts: {}", others.join(", "));
     }
+    if !meta.is_empty() {
+        o.push_str("\nin principle: whether the field can be seen in traffic at all (policy catalogue); this capture: what this device's traffic showed\n");
+    }
     o
 }
 
@@ -89,7 +92,7 @@ fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
     let _ = writeln!(
         o,
         "   {:<20} {:<15} {:<15} {:>6}  what Meta got / evidence",
-        "policy field", "normally", "this capture", "count"
+        "policy field", "in principle", "this capture", "count"
     );
     for e in r.exposures_of(&d.device) {
         let ev = e.evidence.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
