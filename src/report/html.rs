@@ -286,7 +286,12 @@ fn totals(r: &Report) -> HashMap<&str, (u64, u64)> {
 }
 
 fn page(r: &Report) -> Page {
-    let span = scale::span(r.devices.iter().flat_map(|d| [d.first_seen, d.last_seen]));
+    let span = scale::span(
+        r.devices
+            .iter()
+            .flat_map(|d| [d.first_seen, d.last_seen])
+            .chain(r.activities.iter().flat_map(|a| [a.ts, a.end])),
+    );
     let totals = totals(r);
     let mut fields: Vec<(String, String)> = Vec::new();
     for e in &r.exposures {
@@ -491,7 +496,7 @@ fn device_view(
         endpoints,
         endpoints_more,
         timeline: timeline(r, d),
-        traffic: traffic(d, &flows),
+        traffic: traffic(r, d, &flows),
         services: service_bars(d),
         hours: hour_bars(&d.sessions.by_hour),
         activities: r
@@ -616,14 +621,19 @@ const W: f64 = 1080.0;
 const LEFT: f64 = 120.0;
 const RIGHT: f64 = 16.0;
 
-/// The x scale of a device's charts: its span without implausible timestamps.
-fn x_scale(d: &DeviceEvent) -> (f64, f64) {
-    let (t0, t1, _) = scale::span([d.first_seen, d.last_seen]).unwrap_or((0.0, 1.0, 0));
+/// The x scale of a device's charts: its span (first and last seen, sessions, activities), without
+/// implausible timestamps.
+fn x_scale(r: &Report, d: &DeviceEvent) -> (f64, f64) {
+    let times = [d.first_seen, d.last_seen]
+        .into_iter()
+        .chain(r.sessions_of(&d.device).flat_map(|s| [s.ts, s.end]))
+        .chain(r.activities_of(&d.device).flat_map(|a| [a.ts, a.end]));
+    let (t0, t1, _) = scale::span(times).unwrap_or((0.0, 1.0, 0));
     (t0, t1.max(t0 + 1.0))
 }
 
 fn timeline(r: &Report, d: &DeviceEvent) -> Chart {
-    let (t0, t1) = x_scale(d);
+    let (t0, t1) = x_scale(r, d);
     let x = |t: f64| LEFT + (t.clamp(t0, t1) - t0) / (t1 - t0) * (W - LEFT - RIGHT);
     let row_h = 22.0;
     let rows = 2 + KINDS.len();
@@ -683,11 +693,11 @@ fn timeline(r: &Report, d: &DeviceEvent) -> Chart {
 }
 
 /// Bytes over time: sent above the axis, received below, stacked by service (others grey).
-fn traffic(d: &DeviceEvent, flows: &[&Flow]) -> Option<Chart> {
+fn traffic(r: &Report, d: &DeviceEvent, flows: &[&Flow]) -> Option<Chart> {
     if flows.is_empty() {
         return None;
     }
-    let (t0, t1) = x_scale(d);
+    let (t0, t1) = x_scale(r, d);
     let step = scale::nice_step(t1 - t0, 60);
     let start = scale::floor_to(t0, step);
     let n = (((t1 - start) / step).floor() as usize + 1).min(200);
@@ -850,6 +860,45 @@ fn flow_rows(r: &Report) -> (Vec<FlowRow>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zero_timestamp_keeps_the_page_out_of_1970() {
+        // 2026-12-01 10:00:00 UTC.
+        let t = 1_796_119_200.0;
+        let device = DeviceEvent {
+            device: "00:1a:11:00:00:0a".into(),
+            first_seen: 0.0,
+            last_seen: t + 300.0,
+            meta_flows: 1,
+            ..Default::default()
+        };
+        let activity = crate::exposure::events::ActivityEvent {
+            ts: t,
+            end: t + 5.0,
+            device: device.device.clone(),
+            activity: "message_burst".into(),
+            ..Default::default()
+        };
+        let flow =
+            Flow { uid: "C1".into(), ts: 0.0, device: device.device.clone(), ..Default::default() };
+        let r = Report {
+            devices: vec![device],
+            activities: vec![activity],
+            flows: vec![flow],
+            has_flows: true,
+            ..Default::default()
+        };
+        let page = render(&r);
+        assert!(page.contains("1 timestamp(s) before 2000"), "the dropped timestamp is not said");
+        let header = &page[page.find("<header>").unwrap()..page.find("</header>").unwrap()];
+        assert!(
+            header.contains("2026-12-01 10:00:00 – 10:05:00 UTC") && !header.contains("1970"),
+            "{header}"
+        );
+        // The axes: five one-minute ticks from 10:00, dated 2026-12-01; no 1970 tick.
+        assert!(page.contains(">2026-12-01</text>") && page.contains(">10:04</text>"));
+        assert!(!page.contains(">1970-01-01</text>"));
+    }
 
     #[test]
     fn ranges_name_the_second_day() {

@@ -14,10 +14,10 @@ pub fn render(r: &Report) -> String {
     let r = &escaped;
     let mut o = String::new();
     let meta: Vec<&DeviceEvent> = r.devices.iter().filter(|d| d.meta_flows > 0).collect();
-    let first = r.devices.iter().map(|d| d.first_seen).reduce(f64::min);
-    let last = r.devices.iter().map(|d| d.last_seen).reduce(f64::max);
+    // A zero timestamp (a clock not set) does not make the span start in 1970.
+    let span = super::scale::span(r.devices.iter().flat_map(|d| [d.first_seen, d.last_seen]));
     let _ = write!(o, "{} device(s), {} with Meta contacts", r.devices.len(), meta.len());
-    if let (Some(a), Some(b)) = (first, last) {
+    if let Some((a, b, _)) = span {
         let _ = write!(o, ", {} – {} UTC", time(a), time(b));
     }
     o.push('\n');
