@@ -29,12 +29,15 @@ fn chromium(test: &str) -> Option<PathBuf> {
     None
 }
 
-/// Appended to a copy of the page: measures the layout once the page's own script ran, clicks
-/// the first activity's flows link, and writes what it saw into the DOM for `--dump-dom`.
+/// Appended to a copy of the page: measures the layout once the page's own script ran, sorts the
+/// flow table by bytes sent (twice: descending), clicks the first activity's flows link, and writes what it saw into the DOM for `--dump-dom`.
 const PROBE: &str = "<script>(function(){var b=document.body,d=document.documentElement;
 b.dataset.sw=String(Math.max(d.scrollWidth,b.scrollWidth));b.dataset.iw=String(window.innerWidth);
 b.dataset.res=String(performance.getEntriesByType('resource').length);
 b.dataset.scripts=String(document.scripts.length);
+var ft=document.getElementById('flowtable');if(ft){var th=ft.tHead.rows[0].cells[9];th.click();th.click();
+var v=[].map.call(ft.tBodies[0].rows,function(r){return +r.cells[9].dataset.v;});
+b.dataset.sorted=String(v.length>1&&v[0]>v[v.length-1]&&v.every(function(x,i){return i==0||v[i-1]>=x;}));}
 var a=document.querySelector('a.uids');if(a){a.click();
 b.dataset.linked=a.dataset.uids.split(' ').length+'/'+document.getElementById('fcount').textContent;}
 })();</script>";
@@ -257,6 +260,11 @@ fn html_report_renders_in_headless_chromium() {
             "laptop row missing"
         );
         assert!(dom.contains("id=\"flowtable\"") && dom.contains("id=\"matrix\""));
+        assert_eq!(
+            attr(&dom, "sorted").as_deref(),
+            Some("true"),
+            "the flow table does not sort by bytes sent"
+        );
         // The first activity's link shows exactly its flows.
         let linked = attr(&dom, "linked").expect("an activity links to its flows");
         let (want, shown) = linked.split_once('/').unwrap();

@@ -901,6 +901,39 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_by_name_with_country_and_as_meta_first() {
+        let f =
+            |uid: &str, name: Option<&str>, remote: &str, service: Option<&str>, up: u64| Flow {
+                uid: uid.into(),
+                remote: remote.into(),
+                server_name: name.map(Into::into),
+                service: service.map(Into::into),
+                bytes_up: up,
+                cc: service.map(|_| "US".into()),
+                asn: service.map(|_| 32934),
+                as_org: service.map(|_| "Facebook, Inc.".into()),
+                ..Default::default()
+            };
+        let flows = [
+            f("C1", Some("g.whatsapp.net"), "157.240.27.54", Some("whatsapp"), 10),
+            f("C2", Some("g.whatsapp.net"), "157.240.27.55", Some("whatsapp"), 5),
+            f("C3", None, "192.0.2.80", None, 1_000_000),
+        ];
+        let e = endpoints(&flows.iter().collect::<Vec<_>>());
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].host, "g.whatsapp.net");
+        assert_eq!(e[0].addresses, "157.240.27.54, 157.240.27.55");
+        assert_eq!((e[0].flows, e[0].cc.as_str()), (2, "US"));
+        assert_eq!(e[0].as_name, "AS32934 Facebook, Inc.");
+        assert_eq!((e[1].host.as_str(), e[1].cc.as_str()), ("192.0.2.80", ""));
+        // Share of the device's traffic that went to Meta: 15 of 1 000 015 bytes.
+        let r = Report { flows: flows.to_vec(), ..Default::default() };
+        let (p, meta, all) = share(&totals(&r), "").unwrap();
+        assert_eq!((meta, all), (15, 1_000_015));
+        assert_eq!(pct(p), "<0.1 %");
+    }
+
+    #[test]
     fn ranges_name_the_second_day() {
         // 2026-12-01 10:04:55 and the next day 08:04:55.
         let a = 1_796_119_495.0;
