@@ -151,17 +151,18 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report with every string in it (values and map keys, in every event, whatever the
-    /// field) passed through `f`: the one place read-back values are made safe for a terminal.
-    /// An event that no longer reads back (impossible: typed fields hold no character an escaper
-    /// changes) is dropped.
+    /// The report with every string in its events (values and map keys, in every event, whatever
+    /// the field) passed through `f`: the one place read-back values are made safe for a
+    /// terminal. An event that no longer reads back (impossible: typed fields hold no character
+    /// an escaper changes) is dropped. Flows are left out: no terminal output shows them (the
+    /// page escapes in its template).
     pub fn map_strings(&self, f: impl Fn(&str) -> String) -> Report {
         Report {
             devices: map_all(&self.devices, &f),
             sessions: map_all(&self.sessions, &f),
             activities: map_all(&self.activities, &f),
             exposures: map_all(&self.exposures, &f),
-            flows: map_all(&self.flows, &f),
+            flows: Vec::new(),
             has_flows: self.has_flows,
             sources: self.sources.clone(),
         }
