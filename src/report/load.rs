@@ -339,7 +339,11 @@ pub fn detect(path: &Path) -> anyhow::Result<Input> {
     let text = String::from_utf8_lossy(&head);
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if first.starts_with("{\"kind\":\"") || (first.is_empty() && name.starts_with("events")) {
+    let object = first.trim_start().starts_with('{');
+    let flow_like = object && first.contains("\"uid\":") && first.contains("\"orig_h\":");
+    if (object && first.contains("\"kind\":") && !flow_like)
+        || (first.is_empty() && name.starts_with("events"))
+    {
         let mut flows = Vec::new();
         if matches!(name, "events.jsonl" | "events.jsonl.gz") {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -347,8 +351,7 @@ pub fn detect(path: &Path) -> anyhow::Result<Input> {
         }
         return Ok(Input::Events { events: path.to_owned(), flows });
     }
-    if first.starts_with("{\"ts\":") && first.contains("\"uid\":") && first.contains("\"orig_h\":")
-    {
+    if flow_like {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         bail!(
             "{shown} holds flow records; the report reads the events beside them: run `leakscope report {}`",
@@ -544,6 +547,9 @@ mod tests {
         assert!(err(&p("README.md")).contains("not a leakscope output"));
         assert!(err(&p("flows.jsonl")).contains("holds flow records"));
         assert!(err(dir.path()).contains("holds captures"), "{}", err(dir.path()));
+        // Keys reordered (jq -S): still events.
+        std::fs::write(p("sorted.jsonl"), "{\"client\":\"10.0.0.2\",\"kind\":\"dns\"}\n").unwrap();
+        assert!(matches!(detect(&p("sorted.jsonl")).unwrap(), Input::Events { .. }));
         std::fs::write(p("events.jsonl"), "{\"kind\":\"dns\"}\n").unwrap();
         match detect(dir.path()).unwrap() {
             Input::Dir { events, flows } => {
