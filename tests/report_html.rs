@@ -111,6 +111,7 @@ document.body.appendChild(o);document.body.appendChild(document.importNode(s.bod
     };
     let (dom, log) = run(&["--dump-dom".into()], &wrapper, width.max(500) + 100);
     if let Some(shot) = shot {
+        let _ = std::fs::remove_file(shot);
         // The page itself where the window can be that wide; else the iframe, 2400 px tall.
         let (target, w) = if width >= 500 {
             (page.to_path_buf(), width)
@@ -246,7 +247,9 @@ fn html_report_renders_in_headless_chromium() {
     for needle in ["http://", "https://", "src=\"", "<link", "url("] {
         assert!(!html.contains(needle), "the page references {needle}");
     }
-    let shots = std::env::var_os("LEAKSCOPE_SCREENSHOTS").map(PathBuf::from);
+    // Absolute: Chromium runs in its profile directory.
+    let shots = std::env::var_os("LEAKSCOPE_SCREENSHOTS")
+        .map(|d| std::path::absolute(PathBuf::from(d)).unwrap());
     for (width, name) in [(1400, "report-desktop.png"), (400, "report-phone.png")] {
         let shot = shots.as_ref().map_or_else(|| dir.path().join(name), |d| d.join(name));
         let dom = check_page(&browser, &page, width, Some(&shot));

@@ -726,16 +726,17 @@ fn traffic(r: &Report, d: &DeviceEvent, flows: &[&Flow]) -> Option<Chart> {
     let (top, mid) = (6.0, 6.0 + half);
     let bottom = mid + half;
     let mut c = Chart::new(W, bottom + 30.0, "bytes over time, per service");
-    let x = |t: f64| LEFT + (t - start) / (n as f64 * step) * (W - LEFT - RIGHT);
+    // The same x scale as the timeline above it; the first and last buckets are cut to the span.
+    let x = |t: f64| LEFT + (t.clamp(t0, t1) - t0) / (t1 - t0) * (W - LEFT - RIGHT);
     c.axis(&scale::ticks(t0, t1, 8), x, top, bottom);
     c.shapes.push(Shape::Line { x1: LEFT, y1: mid, x2: W - RIGHT, y2: mid });
     c.text(4.0, top + 12.0, "start", "sent ↑");
     c.text(4.0, top + 26.0, "start", format!("max {}", bytes(max_up)));
     c.text(4.0, bottom - 16.0, "start", "received ↓");
     c.text(4.0, bottom - 2.0, "start", format!("max {}", bytes(max_down)));
-    let bw = (W - LEFT - RIGHT) / n as f64;
     for (i, b) in buckets.iter().enumerate() {
-        let xx = LEFT + i as f64 * bw;
+        let b0 = start + i as f64 * step;
+        let (xx, bw) = (x(b0), x(b0 + step) - x(b0) + 0.5);
         let (mut yu, mut yd) = (mid, mid);
         for (s, (up, down)) in b.iter().enumerate() {
             let (name, colour) = SERVICES[s];
