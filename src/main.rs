@@ -288,11 +288,32 @@ struct ExposureArgs {
 
 #[derive(Args)]
 struct ReportArgs {
-    /// Output directory of `leakscope replay`, its events.jsonl, or a --sqlite database.
+    /// Output directory of `leakscope replay` or `capture` (every events*.jsonl in it, rotated and
+    /// .gz ones included, and its flows), one events file, or a --sqlite database.
     input: PathBuf,
     /// Write a self-contained HTML report to FILE (instead of the terminal summary).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// What to print: a summary (text), the report's events as one JSON document, or one CSV
+    /// row per device with a column per policy field.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ReportFormat,
+    /// Only this device (id, MAC, DHCP host name or address); repeat for more.
+    #[arg(long, value_name = "DEVICE")]
+    device: Vec<String>,
+    /// Only what happened from TIME on: epoch seconds or UTC `2026-12-01T10:00[:SS]`.
+    #[arg(long, value_name = "TIME", value_parser = leakscope::report::parse_time)]
+    since: Option<f64>,
+    /// Only what happened until TIME (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = leakscope::report::parse_time)]
+    until: Option<f64>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+    Csv,
 }
 
 #[derive(Args)]
@@ -507,7 +528,9 @@ impl ExposureArgs {
 }
 
 fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let report = leakscope::report::load(&a.input)?;
+    let filter =
+        leakscope::report::Filter { devices: a.device.clone(), since: a.since, until: a.until };
+    let report = filter.apply(leakscope::report::load(&a.input)?)?;
     match &a.html {
         Some(path) => {
             use leakscope::output::create;
@@ -520,7 +543,11 @@ fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             use std::io::Write;
-            let text = leakscope::report::text::render(&report);
+            let text = match a.format {
+                ReportFormat::Text => leakscope::report::text::render(&report),
+                ReportFormat::Json => leakscope::report::json(&report),
+                ReportFormat::Csv => leakscope::report::csv::render(&report),
+            };
             // `report | head` closes the pipe early: not an error.
             match std::io::stdout().lock().write_all(text.as_bytes()) {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),

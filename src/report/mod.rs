@@ -1,18 +1,37 @@
-//! `leakscope report`: the exposure map of a replay's output, read back from `events.jsonl` (or
-//! the `--sqlite` database) and shown as a terminal summary or one self-contained HTML file.
-//! Only the derived events are read (devices, sessions, activities, exposures), never the flows,
-//! so a report costs a small fraction of the replay.
+//! `leakscope report`: the exposure map of a replay's or a live run's output, read back from its
+//! events and flows files (or the `--sqlite` database) and shown as a terminal summary, JSON, CSV
+//! or one self-contained HTML file. Only the derived events (devices, sessions, activities,
+//! exposures) and a few fields of each flow record are read.
 
 #![deny(missing_docs)]
 
 mod civil;
+pub mod csv;
+pub mod filter;
 pub mod html;
 pub mod load;
+pub mod scale;
 pub mod text;
 
 use civil::civil_from_days;
 
+pub use filter::{Filter, parse_time};
 pub use load::{Report, load};
+
+/// `report --format json`: the events the report is made of, as one JSON document
+/// (`sources`, `devices`, `sessions`, `activities`, `exposures`; flows are left out).
+pub fn json(r: &Report) -> String {
+    let doc = serde_json::json!({
+        "sources": r.sources,
+        "devices": r.devices,
+        "sessions": r.sessions,
+        "activities": r.activities,
+        "exposures": r.exposures,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
 
 /// `1234567` → `1.2 MB`.
 pub fn bytes(n: u64) -> String {

@@ -14,10 +14,10 @@ pub fn render(r: &Report) -> String {
     let r = &escaped;
     let mut o = String::new();
     let meta: Vec<&DeviceEvent> = r.devices.iter().filter(|d| d.meta_flows > 0).collect();
-    let first = r.devices.iter().map(|d| d.first_seen).reduce(f64::min);
-    let last = r.devices.iter().map(|d| d.last_seen).reduce(f64::max);
+    // A zero timestamp (a clock not set) does not make the span start in 1970.
+    let span = super::scale::span(r.devices.iter().flat_map(|d| [d.first_seen, d.last_seen]));
     let _ = write!(o, "{} device(s), {} with Meta contacts", r.devices.len(), meta.len());
-    if let (Some(a), Some(b)) = (first, last) {
+    if let Some((a, b, _)) = span {
         let _ = write!(o, ", {} – {} UTC", time(a), time(b));
     }
     o.push('\n');
@@ -35,6 +35,9 @@ pub fn render(r: &Report) -> String {
         .collect();
     if !others.is_empty() {
         let _ = writeln!(o, "\nwithout Meta contacts: {}", others.join(", "));
+    }
+    if !meta.is_empty() {
+        o.push_str("\nin principle: whether the field can be seen in traffic at all (policy catalogue); this capture: what this device's traffic showed\n");
     }
     o
 }
@@ -89,7 +92,7 @@ fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
     let _ = writeln!(
         o,
         "   {:<20} {:<15} {:<15} {:>6}  what Meta got / evidence",
-        "policy field", "normally", "this capture", "count"
+        "policy field", "in principle", "this capture", "count"
     );
     for e in r.exposures_of(&d.device) {
         let ev = e.evidence.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
