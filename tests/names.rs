@@ -242,8 +242,9 @@ fn gquic_sni_on_real_captures() {
 
 /// gQUIC with encrypted Initials (no real capture of them exists in `../shared/captures`):
 /// `captures/gquic-q050.pcap`, built from public facts by `examples/make-captures/gquic.rs`.
-/// tshark 4.0 decrypts the first and the third flow to the same names; it does not reassemble
-/// the second flow's CHLO, split over two Initials in reverse order.
+/// tshark 4.0 and Debian's ndpiReader 4.2 decrypt the first and the third flow to the same names
+/// (ndpiReader: the same JA3 for the T051 hello); neither reassembles the second flow's CHLO,
+/// split over two Initials sent in reverse order (ndpiReader: `QUIC.Facebook` by address).
 #[test]
 fn gquic_q050_and_t051_on_the_generated_capture() {
     let path = common::root().join("captures/gquic-q050.pcap");
