@@ -37,6 +37,8 @@ for p in json.load(sys.stdin):
         >"$TMP/$name.fields" 2>/dev/null || true
 done
 
+# Google QUIC Q050/T051 (no real capture of them exists): the project's generated capture.
+tshark -r captures/gquic-q050.pcap -T fields -e udp.payload >"$TMP/gquic-q050.udp" 2>/dev/null || true
 cp rules/*.toml "$TMP/" 2>/dev/null || true
 python3 - "$TMP" "$OUT" <<'PY'
 import glob, hashlib, os, sys
@@ -106,6 +108,13 @@ for fields in sorted(glob.glob(f"{tmp}/*.fields")):
             add("dhcp", up)
         if tp and ({"5222", "443", "80", "5223"} & ports) and tp[:2] in (b"WA", b"ED"):
             add("whatsapp", tp)
+
+# Q050/T051 datagrams, and a decrypted Q050 payload (gQUIC CRYPTO frame 0x08 holding a CHLO)
+# for the frame walker, which the fuzzer cannot reach through the AEAD.
+for line in open(f"{tmp}/gquic-q050.udp"):
+    add("quic", unhex(line), capped=False)
+chlo = b"CHLO\x02\x00\x00\x00SNI\x00\x09\x00\x00\x00UAID\x14\x00\x00\x00a.exampleCronet/80.0"
+add("quic", b"\x00\x07\x40\x01\x00\x00\x02\x00\x08\x00" + bytes([len(chlo)]) + chlo, capped=False)
 
 # Hex fixtures: the last column of each TSV row, and whole .hex files.
 FIXTURES = {"dns": ["dns/payloads.tsv"], "http": ["http/requests.tsv"],

@@ -1,5 +1,6 @@
 //! Naming flows that carry no SNI of their own (issue 11): the TLS server certificate, gQUIC's
-//! cleartext CHLO, SSLv2-format hellos, and names carried across flows of one device.
+//! CHLO (cleartext before Q050, decrypted from Q050 on), SSLv2-format hellos, and names carried
+//! across flows of one device.
 //! Real captures where they exist (`../shared/captures`, skipped with a note when absent),
 //! generated ones otherwise.
 
@@ -236,6 +237,31 @@ fn gquic_sni_on_real_captures() {
         assert_eq!(r["app_proto"], "quic", "{r}");
         assert_eq!(r["quic_version"], version, "{r}");
         assert!(r["service"].is_null(), "{r}");
+    }
+}
+
+/// gQUIC with encrypted Initials (no real capture of them exists in `../shared/captures`):
+/// `captures/gquic-q050.pcap`, built from public facts by `examples/make-captures/gquic.rs`.
+/// tshark 4.0 and Debian's ndpiReader 4.2 decrypt the first and the third flow to the same names
+/// (ndpiReader: the same JA3 for the T051 hello); neither reassembles the second flow's CHLO,
+/// split over two Initials sent in reverse order (ndpiReader: `QUIC.Facebook` by address).
+#[test]
+fn gquic_q050_and_t051_on_the_generated_capture() {
+    let path = common::root().join("captures/gquic-q050.pcap");
+    let (_, _d, flows) = common::replay_to_temp(&[path]);
+    assert_eq!(flows.len(), 3);
+    for (port, sni, source, version, service) in [
+        (50501, "graph.facebook.com", "gquic_sni", "0x51303530", "facebook"),
+        (50502, "static.whatsapp.net", "gquic_sni", "0x51303530", "whatsapp"),
+        (50503, "www.instagram.com", "quic_sni", "0x54303531", "instagram"),
+    ] {
+        let r = flow(&flows, "157.240.22.35", port);
+        assert_eq!(r["server_name"], sni, "{r}");
+        assert_eq!(r["name_source"], source, "{r}");
+        assert_eq!(r["app_proto"], "quic", "{r}");
+        assert_eq!(r["quic_version"], version, "{r}");
+        assert_eq!(r["service"], service, "{r}");
+        assert_eq!(r["confidence"], "sni", "{r}");
     }
 }
 

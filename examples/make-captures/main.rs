@@ -11,6 +11,7 @@
 
 mod apps;
 mod exposure_day;
+mod gquic;
 mod hotspot;
 mod linktypes;
 mod packets;
@@ -162,6 +163,7 @@ fn main() -> std::io::Result<()> {
     let mut files = vec![linktypes::sample_hotspot()];
     files.extend(linktypes::all(&files[0].bytes)?);
     files.push(exposure_day::generate(START_NS));
+    files.push(gquic::generate());
     for file in &files {
         write_file(&out_dir, &file.path, &file.bytes)?;
     }

@@ -43,7 +43,12 @@ pub struct Keys {
 
 /// Initial keys for one side, derived from the client's first Destination CID.
 pub fn initial_keys(client_dcid: &[u8], server_side: bool) -> Keys {
-    let (initial_secret, _) = Hkdf::<Sha256>::extract(Some(&INITIAL_SALT_V1), client_dcid);
+    initial_keys_salted(&INITIAL_SALT_V1, client_dcid, server_side)
+}
+
+/// Initial keys of a version with its own salt (drafts, Google's Q050/T05x) and v1's labels.
+pub fn initial_keys_salted(salt: &[u8; 20], client_dcid: &[u8], server_side: bool) -> Keys {
+    let (initial_secret, _) = Hkdf::<Sha256>::extract(Some(salt), client_dcid);
     let label = if server_side { "server in" } else { "client in" };
     let secret = expand_label(&initial_secret, label, 32);
     Keys {
@@ -95,7 +100,19 @@ pub struct LongHeader<'a> {
 /// A protected Initial packet. `min_len` pads the packet (with PADDING frames,
 /// inside the encryption) up to that size.
 pub fn initial_packet(keys: &Keys, hdr: &LongHeader, frames: &[u8], min_len: usize) -> Vec<u8> {
+    initial_packet_version(QUIC_V1, keys, hdr, frames, min_len)
+}
+
+/// As [`initial_packet`], for another version with the IETF long header.
+pub fn initial_packet_version(
+    version: u32,
+    keys: &Keys,
+    hdr: &LongHeader,
+    frames: &[u8],
+    min_len: usize,
+) -> Vec<u8> {
     let mut header = long_header_prefix(LONG_TYPE_INITIAL, hdr);
+    header[1..5].copy_from_slice(&version.to_be_bytes());
     put_varint(&mut header, 0); // token length: no token
     let header_len_without_length = header.len() + 2 + PN_LEN;
     let mut plaintext = frames.to_vec();

@@ -1,7 +1,10 @@
 //! QUIC Initial: header protection, decryption, CRYPTO reassembly and the ClientHello inside, over
-//! up to 8 datagrams (separated by the 4 bytes `QDGM` in the input), plus gQUIC Q046.
+//! up to 8 datagrams (separated by the 4 bytes `QDGM` in the input), plus gQUIC: Q046's cleartext
+//! CHLO, and Q050/T05x's gQUIC frames and CHLO on the input taken as a decrypted payload (behind
+//! the AEAD tag, the fuzzer cannot reach them through the decryptor).
 #![no_main]
 
+use leakscope::dissect::gquic_q050;
 use leakscope::dissect::quic::{self, QuicInitialState};
 use libfuzzer_sys::fuzz_target;
 
@@ -12,6 +15,18 @@ fuzz_target!(|data: &[u8]| {
     for dgram in split(data, b"QDGM").take(8) {
         let _ = st.feed_client_datagram(dgram);
     }
+    // Q050: CRYPTO data contiguous from offset 0 (bounded like the decryptor's), then the CHLO.
+    let mut crypto = Vec::new();
+    let _ = gquic_q050::read_frames(data, |offset, bytes| {
+        if usize::try_from(offset) == Ok(crypto.len())
+            && crypto.len() + bytes.len() <= quic::MAX_CRYPTO_LEN
+        {
+            crypto.extend_from_slice(bytes);
+        }
+        Ok(())
+    });
+    let _ = gquic_q050::chlo_progress(gquic_q050::Q050, &crypto, 1);
+    let _ = gquic_q050::chlo_progress(gquic_q050::Q050, data, 1);
 });
 
 fn split<'a>(mut data: &'a [u8], sep: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {

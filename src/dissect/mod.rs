@@ -4,6 +4,7 @@
 pub mod cert;
 pub mod dhcp;
 pub mod dns;
+pub mod gquic_q050;
 pub mod http;
 pub mod ja4;
 pub mod quic;

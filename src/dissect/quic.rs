@@ -9,7 +9,8 @@
 //!
 //! Work is bounded: at most [`MAX_DATAGRAMS`] datagrams per flow, CRYPTO data reassembled up to
 //! [`MAX_CRYPTO_LEN`] bytes, no allocation beyond one packet scratch buffer and that reassembly
-//! buffer per flow. Google QUIC (Q046 and older, Q050) is recognised and reported unsupported.
+//! buffer per flow. Google QUIC Q050/T050/T051 Initials are decrypted the same way; their gQUIC
+//! frames and Q050's CHLO are read by [`super::gquic_q050`]. Q046 and older: [`gquic_client_hello`].
 
 use aes::Aes128;
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
@@ -70,6 +71,8 @@ pub enum QuicFailure {
 pub enum QuicProgress {
     /// The ClientHello is complete and parsed.
     Done(Box<ClientHello>),
+    /// Google QUIC Q050: the CHLO is complete (see [`super::gquic_q050`]).
+    Chlo(GquicHello),
     /// Feed the next client datagram of this flow.
     NeedMore,
     /// Stop trying on this flow.
@@ -162,9 +165,10 @@ impl VersionParams {
             0xface_b001 => v1_like(&SALT_DRAFT22),
             // Any other 0xfaceb00X is mvfst, treated like draft-27.
             0xface_b000..=0xface_b00f => v1_like(&SALT_DRAFT23),
-            // Google's TLS-based gQUIC carries CRYPTO frames in IETF-style Initials.
+            // Google's Q050 and TLS-based T05x: IETF-style Initials around gQUIC frames.
             0x5430_3530 => v1_like(&SALT_T050),
             0x5430_3531 => v1_like(&SALT_T051),
+            0x5130_3530 => v1_like(&super::gquic_q050::SALT_Q050),
             other => Err(QuicFailure::Unsupported(other)),
         }
     }
@@ -621,6 +625,10 @@ impl QuicInitialState {
         if let Err(f) = self.process_datagram(payload) {
             return QuicProgress::Failed(f);
         }
+        let crypto = self.crypto.contiguous();
+        if let Some(p) = super::gquic_q050::chlo_progress(self.version, crypto, self.datagrams) {
+            return p;
+        }
         match parse_client_hello_handshake(self.crypto.contiguous()) {
             Ok(ch) => QuicProgress::Done(Box::new(ch)),
             Err(ParseError::Incomplete { .. }) if self.datagrams >= MAX_DATAGRAMS => {
@@ -700,6 +708,10 @@ impl QuicInitialState {
         self.largest_pn = Some(self.largest_pn.map_or(pn, |l| l.max(pn)));
         let end = self.scratch.len().saturating_sub(TAG_LEN);
         let payload = self.scratch.get(payload_start..end).unwrap_or_default();
+        if super::gquic_q050::uses_gquic_frames(self.version) {
+            let crypto = &mut self.crypto;
+            return super::gquic_q050::read_frames(payload, |off, data| crypto.insert(off, data));
+        }
         read_frames(payload, &mut self.crypto)
     }
 
@@ -770,7 +782,7 @@ const GQUIC_FIRST_LONG_HEADER: u16 = 44;
 const GQUIC_FIRST_WITHOUT_PRIVATE_FLAGS: u16 = 34;
 /// gQUIC versions before this one write frame fields little-endian (big-endian from Q039).
 const GQUIC_FIRST_BIG_ENDIAN: u16 = 39;
-/// gQUIC versions from this one on encrypt the Initial (Q050: IETF-style keys): not read here.
+/// gQUIC versions from this one on encrypt the Initial (Q050: IETF-style keys, `gquic_q050`).
 const GQUIC_FIRST_ENCRYPTED: u16 = 50;
 
 /// The number of a gQUIC version `Q0nn` (e.g. 46), if `v` is one.
@@ -863,7 +875,7 @@ fn gquic_stream_frame<'a>(c: &mut Cursor<'a>, big_endian: bool) -> Option<&'a [u
 }
 
 /// Finds the `SNI\0` value of a CHLO handshake message (tag/value map, little-endian offsets).
-fn chlo_sni(msg: &[u8]) -> Option<&str> {
+pub(super) fn chlo_sni(msg: &[u8]) -> Option<&str> {
     const HDR: usize = 8; // "CHLO", u16 entry count, u16 padding
     if msg.get(..4)? != b"CHLO" {
         return None;
@@ -1135,7 +1147,7 @@ mod tests {
             match st.feed_client_datagram(&dgram) {
                 QuicProgress::Done(ch) => return (st, *ch),
                 QuicProgress::NeedMore => {}
-                QuicProgress::Failed(f) => panic!("{name}: {f}"),
+                other => panic!("{name}: {other:?}"),
             }
         }
         panic!("{name}: ClientHello incomplete");

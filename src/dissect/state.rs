@@ -499,11 +499,7 @@ fn udp_datagram(
     if from_orig && let Some(hello) = quic::gquic_client_hello(payload) {
         // Google QUIC before Q050: the CHLO is cleartext.
         app.app_proto = Some("quic");
-        app.quic_version = Some(hello.version);
-        if let Some(sni) = hello.sni {
-            app.server_name = Some(sni.into());
-            app.name_source = Some("gquic_sni");
-        }
+        record_chlo(app, hello);
         return UdpStep::Done;
     }
     if let Some(info) = stun::classify(payload) {
@@ -546,8 +542,21 @@ fn feed_quic(
             out.push(Observation::Hello(hello));
             UdpStep::Done
         }
+        QuicProgress::Chlo(hello) => {
+            record_chlo(app, hello);
+            UdpStep::Done
+        }
         QuicProgress::NeedMore => UdpStep::More,
         QuicProgress::Failed(_) => UdpStep::Done,
+    }
+}
+
+/// A gQUIC CHLO's version and server name (cleartext before Q050, decrypted from Q050 on).
+fn record_chlo(app: &mut Findings, hello: quic::GquicHello) {
+    app.quic_version = Some(hello.version);
+    if let Some(sni) = hello.sni {
+        app.server_name = Some(sni.into());
+        app.name_source = Some("gquic_sni");
     }
 }
 
