@@ -17,6 +17,7 @@ pub mod live;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
+pub mod record;
 pub mod replay;
 pub mod report;
 pub mod term;

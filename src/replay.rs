@@ -12,10 +12,11 @@ use crate::capture::filter::Filter;
 use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
+use crate::output::JsonlSink;
 use crate::output::pcap::{PcapKeep, PcapOut, PcapOutStats};
-use crate::output::sink::all_of;
-use crate::output::{JsonlSink, NullSink, RecordSink};
 use crate::pipeline::{Pipeline, PipelineConfig, RunStats};
+use crate::record::sink::all_of;
+use crate::record::{NullSink, RecordSink};
 
 /// What to replay and where to write.
 #[derive(Clone, Debug)]

@@ -181,28 +181,7 @@ pub enum RuleErrorKind {
     },
 }
 
-/// Longest part of a bad value an error quotes: enough to find a typo, too short to echo a file
-/// that is not a rule file (a prefix file pointing at `/etc/shadow`).
-const QUOTE_MAX: usize = 32;
-
-/// `value` in double quotes for a message: at most [`QUOTE_MAX`] characters, control characters,
-/// quotes and backslashes escaped, `…` when cut.
-pub fn quote(value: &str) -> String {
-    let mut out = String::from("\"");
-    for (i, c) in value.chars().enumerate() {
-        if i == QUOTE_MAX {
-            out.push('…');
-            break;
-        }
-        match c {
-            '"' | '\\' => out.extend(['\\', c]),
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use super::quote::{QUOTE_MAX, quote};
 
 /// One problem in the rules, printed as `file:line: problem`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,34 +212,7 @@ impl std::error::Error for RulesErrors {}
 // ---------------------------------------------------------------------------------------------
 // Compiled form
 
-/// Index of a service in a `Ruleset`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServiceId(pub u16);
-
-/// Index of an endpoint (a service's role) in a `Ruleset`; carries its service, so a verdict knows
-/// the service without the ruleset at hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EndpointId {
-    service: ServiceId,
-    index: u16,
-}
-
-impl EndpointId {
-    /// The service this endpoint belongs to.
-    pub fn service(self) -> ServiceId {
-        self.service
-    }
-
-    /// Position in `Ruleset::endpoints()`.
-    pub fn index(self) -> usize {
-        usize::from(self.index)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn test(index: u16) -> EndpointId {
-        EndpointId { service: ServiceId(0), index }
-    }
-}
+pub use super::ids::{EndpointId, ServiceId};
 
 /// Transport protocol of a port rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -592,13 +544,16 @@ enum Origin {
     Memory(Vec<(Arc<str>, String)>),
 }
 
+/// File name of the policy catalogue, which lives beside the rule files: loaders skip it.
+pub const CATALOGUE_FILE: &str = "policy.toml";
+
 /// The `*.toml` files of a rules directory (the policy catalogue aside), sorted.
 fn list_tomls(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && !p.is_dir())
         // The policy catalogue lives beside the rules but is not a rule file.
-        .filter(|p| p.file_name().is_none_or(|n| n != crate::policy::CATALOGUE_FILE))
+        .filter(|p| p.file_name().is_none_or(|n| n != CATALOGUE_FILE))
         .collect();
     paths.sort(); // deterministic merge order
     Ok(paths)
@@ -1036,7 +991,7 @@ impl Loader {
             Some(i) => i,
             None => {
                 let name: Box<str> = format!("{sname}.{role}").into();
-                let id = EndpointId { service, index: self.endpoints.len() as u16 };
+                let id = EndpointId::new(service, self.endpoints.len() as u16);
                 self.endpoints.push(Endpoint {
                     id,
                     service: sname,
@@ -1191,9 +1146,7 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
-            if (name.ends_with(".toml") || name.ends_with(".txt"))
-                && name != crate::policy::CATALOGUE_FILE
-            {
+            if (name.ends_with(".toml") || name.ends_with(".txt")) && name != CATALOGUE_FILE {
                 let want = format!("rules/{name}");
                 assert!(BUILTIN.iter().any(|(n, _)| *n == want), "{want} is not in BUILTIN");
             }

@@ -2,11 +2,11 @@
 //! (after learning the connection's own keepalive), media items, registration, telemetry. Calls
 //! span flows: see `calls.rs`.
 
-use crate::flow::FlowRecord;
-use crate::flow::activity::{ActivityLog, Segment};
+use crate::record::FlowRecord;
+use crate::record::activity::{ActivityLog, Segment};
 
 use super::Heuristics;
-use super::events::ActivityEvent;
+use crate::record::exposure::ActivityEvent;
 
 const NS: f64 = 1e9;
 

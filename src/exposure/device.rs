@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::events::{DeviceEvent, EndpointCount, HourTotals, ServiceTotals, SessionStats};
+use crate::record::exposure::{
+    DeviceEvent, EndpointCount, HourTotals, ServiceTotals, SessionStats,
+};
 
 /// Key prefix of evidence from flows to Meta services other than WhatsApp: judged only for
 /// `other_meta` fields, so that an Instagram flow never speaks for WhatsApp.

@@ -5,7 +5,7 @@
 use crate::policy::{Catalogue, Field, Grade, Observability, Scope, Signal};
 
 use super::device::{Device, OTHER, Tally};
-use super::events::ExposureEvent;
+use crate::record::exposure::ExposureEvent;
 
 /// Most evidence strings and uids per exposure.
 const MAX_EVIDENCE: usize = 12;

@@ -13,7 +13,8 @@
 pub mod activity;
 pub mod calls;
 pub mod device;
-pub mod events;
+// The exposure map's records live in the schema (`crate::record::exposure`); old path kept.
+pub use crate::record::exposure as events;
 pub mod exposures;
 pub mod local;
 pub mod oui;
@@ -29,11 +30,11 @@ use foldhash::fast::RandomState;
 use ipnet::IpNet;
 
 use crate::classify::{Geo, Ruleset};
-use crate::flow::{EndReason, FlowRecord};
-use crate::output::RecordSink;
-use crate::output::events::Event;
-use crate::output::observed::HttpEvent;
 use crate::policy::Catalogue;
+use crate::record::RecordSink;
+use crate::record::events::Event;
+use crate::record::observed::HttpEvent;
+use crate::record::{EndReason, FlowRecord};
 
 use self::activity::Burst;
 use self::calls::Calls;
@@ -590,7 +591,7 @@ impl<S: RecordSink> ExposureSink<S> {
         }
     }
 
-    fn dhcp(&mut self, d: &crate::output::events::DhcpEvent) {
+    fn dhcp(&mut self, d: &crate::record::events::DhcpEvent) {
         let Some(mac) = d.mac.clone() else { return };
         for ip in [d.requested_ip, d.assigned_ip].into_iter().flatten() {
             self.learn_ip(IpAddr::V4(ip), &mac);
@@ -623,7 +624,7 @@ impl<S: RecordSink> ExposureSink<S> {
         }
     }
 
-    fn arp(&mut self, a: &crate::output::observed::ArpEvent) {
+    fn arp(&mut self, a: &crate::record::observed::ArpEvent) {
         let ip = IpAddr::V4(a.ip);
         if local::not_a_host(ip) || !self.local.contains(ip) {
             return;

@@ -2,7 +2,7 @@
 //! while the quiet time between them stays under the session gap (default 5 minutes).
 
 use super::activity::{Burst, round_us};
-use super::events::{SessionEvent, SessionStats};
+use crate::record::exposure::{SessionEvent, SessionStats};
 
 /// A finished session and its bursts.
 pub struct Session {

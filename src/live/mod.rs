@@ -284,7 +284,7 @@ impl Driver {
             (o.flows.records(), o.bytes())
         };
         let ev = StatsEvent {
-            ts: crate::flow::record::secs_us(self.now().nanos()),
+            ts: crate::record::flow::secs_us(self.now().nanos()),
             event: "stats",
             interface: &self.iface,
             capture,
@@ -557,7 +557,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let run = pipeline.finish().map_err(|e| anyhow!(e))?;
     let bytes_written = lock(&outputs).bytes();
     let last = StatsEvent {
-        ts: crate::flow::record::secs_us(wall_now().nanos()),
+        ts: crate::record::flow::secs_us(wall_now().nanos()),
         event: "stats",
         interface: &iface,
         capture: fin,

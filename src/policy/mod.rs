@@ -11,8 +11,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 const BUILTIN: &str = include_str!("../../rules/policy.toml");
-/// File name of the catalogue; rule loaders skip it when reading a rules directory.
-pub const CATALOGUE_FILE: &str = "policy.toml";
+/// File name of the catalogue (the rules loader, below this stage, defines it: it skips the file).
+pub use crate::classify::rules::CATALOGUE_FILE;
 const BUILTIN_NAME: &str = "rules/policy.toml";
 
 /// How much of a field a network observer can see.

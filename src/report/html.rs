@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{Report, bytes, duration, time};
-use crate::exposure::events::{DeviceEvent, ExposureEvent};
+use crate::record::exposure::{DeviceEvent, ExposureEvent};
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::exposure::events::{ActivityEvent, DeviceEvent, ExposureEvent, SessionEvent};
+use crate::record::exposure::{ActivityEvent, DeviceEvent, ExposureEvent, SessionEvent};
 
 fn map_all<T: serde::Serialize + serde::de::DeserializeOwned>(
     items: &[T],
