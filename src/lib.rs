@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anonymize;
+pub mod assembly;
 pub mod capture;
 pub mod classify;
 pub mod decode;
