@@ -30,7 +30,7 @@ use foldhash::fast::RandomState;
 use ipnet::IpNet;
 
 use crate::classify::{Geo, Ruleset};
-use crate::policy::Catalogue;
+use crate::policy::{Catalogue, Plain};
 use crate::record::RecordSink;
 use crate::record::events::Event;
 use crate::record::observed::HttpEvent;
@@ -250,13 +250,13 @@ fn legacy_login(dev: &mut Device, wa: bool, rec: &FlowRecord) {
     let uid = Some(rec.uid.as_str());
     if let Some(res) = rec.wa_client.as_deref() {
         let (platform, version) = ua::legacy_resource(res);
-        dev.flow_evidence(wa, "legacy_platform", rec.ts, 0, Some(&platform), uid);
+        dev.flow_evidence(wa, Plain::LegacyPlatform, rec.ts, 0, Some(&platform), uid);
         if let Some(v) = version {
-            dev.flow_evidence(wa, "legacy_app_version", rec.ts, 0, Some(&v), uid);
+            dev.flow_evidence(wa, Plain::LegacyAppVersion, rec.ts, 0, Some(&v), uid);
         }
     }
     if let Some(phone) = rec.wa_phone.as_deref() {
-        dev.flow_evidence(wa, "legacy_phone", rec.ts, 0, Some(phone), uid);
+        dev.flow_evidence(wa, Plain::LegacyPhone, rec.ts, 0, Some(phone), uid);
     }
 }
 
@@ -327,7 +327,7 @@ impl<S: RecordSink> ExposureSink<S> {
         for mut dev in devices {
             let vendor = dev.mac.as_ref().and_then(|m| vendors.get(m)).cloned();
             if let Some(v) = &vendor {
-                dev.evidence("oui_vendor", dev.first_seen, 0, Some(v), None);
+                dev.evidence(Plain::OuiVendor, dev.first_seen, 0, Some(v), None);
             }
             public_address_facts(&mut dev, &self.cfg.geo, &self.cfg.catalogue);
             self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
@@ -396,37 +396,39 @@ impl<S: RecordSink> ExposureSink<S> {
         let uid = Some(rec.uid.as_str());
         let dev = self.device(id, rec.ts);
         dev.meta_flow(service, &endpoint, rec.ts, up, down);
-        dev.flow_evidence(wa, "meta_flow", rec.ts, up + down, None, uid);
+        dev.flow_evidence(wa, Plain::MetaFlow, rec.ts, up + down, None, uid);
         if let Some(g) = &global {
-            dev.evidence("global_address", rec.ts, 0, Some(g), uid);
+            dev.evidence(Plain::GlobalAddress, rec.ts, 0, Some(g), uid);
         }
         let named =
             rec.server_name.as_deref().map_or_else(|| rec.resp_h.to_string(), str::to_owned);
-        dev.evidence(&format!("endpoint:{endpoint}"), rec.ts, up + down, Some(&named), uid);
+        dev.evidence(format!("endpoint:{endpoint}"), rec.ts, up + down, Some(&named), uid);
         if let (Some(j), Some(stack)) = (rec.ja4.as_deref(), stack.as_deref()) {
-            dev.flow_evidence(wa, "ja4", rec.ts, 0, Some(stack), uid);
+            dev.flow_evidence(wa, Plain::Ja4, rec.ts, 0, Some(stack), uid);
             dev.strings(None, Some(j));
         }
         if let Some(v) = rec.protocol_version.as_deref() {
-            dev.flow_evidence(wa, "protocol_version", rec.ts, 0, Some(v), uid);
+            dev.flow_evidence(wa, Plain::ProtocolVersion, rec.ts, 0, Some(v), uid);
         }
         if operated && let Some(cc) = rec.resp_cc.as_deref() {
-            dev.evidence("server_region", rec.ts, 0, Some(cc), uid);
+            dev.evidence(Plain::ServerRegion, rec.ts, 0, Some(cc), uid);
         }
         if operated {
             legacy_login(dev, wa, rec);
         }
         if let Some(public) = public {
-            dev.evidence("public_address", rec.ts, 0, Some(&public.to_string()), uid);
+            dev.evidence(Plain::PublicAddress, rec.ts, 0, Some(&public.to_string()), uid);
         }
         if let Some((ua, cookies)) = http {
             if let Some(ua) = ua.as_deref() {
-                dev.flow_evidence(wa, "http_user_agent", rec.ts, 0, Some(ua), uid);
+                dev.flow_evidence(wa, Plain::HttpUserAgent, rec.ts, 0, Some(ua), uid);
                 dev.strings(Some(ua), None);
                 let f = ua::facts(ua);
-                for (signal, v) in
-                    [("ua_os", f.os), ("ua_app_version", f.app_version), ("ua_device", f.device)]
-                {
+                for (signal, v) in [
+                    (Plain::UaOs, f.os),
+                    (Plain::UaAppVersion, f.app_version),
+                    (Plain::UaDevice, f.device),
+                ] {
                     if let Some(v) = v {
                         dev.flow_evidence(wa, signal, rec.ts, 0, Some(&v), uid);
                     }
@@ -435,12 +437,12 @@ impl<S: RecordSink> ExposureSink<S> {
             let names = &self.cfg.catalogue.cookies;
             let dev = self.devices.get_mut(id).expect("device exists");
             for c in &cookies {
-                dev.flow_evidence(wa, "http_cookie", rec.ts, 0, Some(c), uid);
+                dev.flow_evidence(wa, Plain::HttpCookie, rec.ts, 0, Some(c), uid);
                 if names.identifying.iter().any(|n| n == c) {
-                    dev.flow_evidence(wa, "id_cookie", rec.ts, 0, Some(c), uid);
+                    dev.flow_evidence(wa, Plain::IdCookie, rec.ts, 0, Some(c), uid);
                 }
                 if names.language.iter().any(|n| n == c) {
-                    dev.flow_evidence(wa, "lang_cookie", rec.ts, 0, Some(c), uid);
+                    dev.flow_evidence(wa, Plain::LangCookie, rec.ts, 0, Some(c), uid);
                 }
             }
         }
@@ -552,7 +554,7 @@ impl<S: RecordSink> ExposureSink<S> {
         let e = &s.event;
         let sample = format!("{}s", e.duration);
         dev.evidence(
-            "session",
+            Plain::Session,
             e.ts,
             e.bytes_up + e.bytes_down,
             Some(&sample),
@@ -603,10 +605,10 @@ impl<S: RecordSink> ExposureSink<S> {
             dev.address(IpAddr::V4(ip));
         }
         let lan = [
-            ("dhcp_hostname", d.hostname.clone()),
-            ("dhcp_vendor_class", d.vendor_class.clone()),
+            (Plain::DhcpHostname, d.hostname.clone()),
+            (Plain::DhcpVendorClass, d.vendor_class.clone()),
             (
-                "dhcp_parameter_request_list",
+                Plain::DhcpParameterRequestList,
                 (!d.parameter_request_list.is_empty()).then(|| {
                     d.parameter_request_list.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
                 }),
@@ -650,8 +652,8 @@ impl<S: RecordSink> ExposureSink<S> {
 /// address): looked up once per device at the end, never for a private address or a peer.
 fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
     let mut addrs: Vec<(IpAddr, f64, Option<String>)> = Vec::new();
-    for signal in ["public_address", "global_address"] {
-        if let Some(t) = dev.tallies.get(signal) {
+    for signal in [Plain::PublicAddress, Plain::GlobalAddress] {
+        if let Some(t) = dev.tallies.get(signal.name()) {
             let uid = t.uids.first().cloned();
             addrs.extend(
                 t.samples
@@ -664,7 +666,7 @@ fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
     for (ip, ts, uid) in addrs {
         if !local::geolocatable(ip) {
             dev.evidence(
-                "public_country",
+                Plain::PublicCountry,
                 ts,
                 0,
                 Some("unknown (reserved address)"),
@@ -678,11 +680,11 @@ fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
             (None, Some(_)) => "unknown (not in the country database)",
             (None, None) => "unknown (no country database: see leakscope geo status)",
         };
-        dev.evidence("public_country", ts, 0, Some(cc), uid.as_deref());
+        dev.evidence(Plain::PublicCountry, ts, 0, Some(cc), uid.as_deref());
         if cat.mobile_carriers.matches(info.asn, info.as_org.as_deref()) {
             let asn = info.asn.map_or_else(String::new, |a| format!("AS{a} "));
             let carrier = format!("{asn}{}", info.as_org.as_deref().unwrap_or(""));
-            dev.evidence("mobile_carrier", ts, 0, Some(carrier.trim()), uid.as_deref());
+            dev.evidence(Plain::MobileCarrier, ts, 0, Some(carrier.trim()), uid.as_deref());
         }
     }
 }
