@@ -7,6 +7,7 @@ pub mod dns;
 pub mod http;
 pub mod ja4;
 pub mod quic;
+pub mod rtp;
 pub mod state;
 pub mod stream;
 pub mod stun;

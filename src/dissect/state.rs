@@ -8,6 +8,7 @@ use super::dns::{self, DnsMessage};
 use super::http::{self, HttpError, HttpRequest};
 use super::ja4::{self, Transport as Ja4Transport};
 use super::quic::{self, QuicInitialState, QuicProgress};
+use super::rtp;
 use super::stream::{self, ClientStream};
 use super::stun::{self, StunInfo};
 use super::tls::{self, ClientHello, ParseError};
@@ -563,7 +564,7 @@ fn stun_flow_datagram(payload: &[u8], app: &mut Findings, out: &mut Vec<Observat
         // WebRTC's DTLS handshake after ICE: fingerprinted, while the flow stays a STUN/media
         // flow (its name, if any, is the relay's realm).
         record_fingerprints(app, &hello, Ja4Transport::Dtls);
-    } else if stun::looks_like_rtp(payload).is_some() || stun::looks_like_rtcp(payload).is_some() {
+    } else if rtp::looks_like_rtp(payload).is_some() || rtp::looks_like_rtcp(payload).is_some() {
         app.rtp_packets += 1;
         app.app_proto = Some("rtp");
     }
