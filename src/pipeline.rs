@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::capture::{Packet, PacketSink, Timestamp};
 use crate::classify::{Classifier, Confidence, FlowFacts, Geo, Ruleset};
 use crate::decode::{self, DecodeError};
-use crate::dissect::{FlowDissect, Observation};
+use crate::dissect::{FlowDissect, Observation, Signature};
 use crate::flow::activity::ActivityTrack;
 use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
@@ -149,8 +149,8 @@ impl FlowHandler<FlowData> for Sinks {
                     }
                     let (o, r) = (flow.orig(), flow.resp());
                     let call = [
-                        (info.whatsapp_relay, "stun_whatsapp_relay"),
-                        (info.facebook_realm, "stun_realm_facebook"),
+                        (info.whatsapp_relay, Signature::StunWhatsappRelay),
+                        (info.facebook_realm, Signature::StunRealmFacebook),
                     ];
                     for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
                         self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));

@@ -1,6 +1,6 @@
-//! Rule files: the loader ([`load`]) validates the TOML and merges layers (the [`builtin`] rules,
-//! then directories) into a [`Ruleset`] ([`ruleset`]), the structure the hot path queries (built
-//! once); every problem is a [`RuleError`] ([`error`]); [`summary`] counts what was loaded for
+//! Rule files: the loader (`load`) validates the TOML and merges layers (the `builtin` rules,
+//! then directories) into a [`Ruleset`] (`ruleset`), the structure the hot path queries (built
+//! once); every problem is a [`RuleError`] (`error`); `summary` counts what was loaded for
 //! `leakscope rules check`. The tests of the whole stay here.
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,6 +32,7 @@ pub use summary::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dissect::Signature;
 
     fn ep(r: &Ruleset, host: &str) -> Option<String> {
         r.match_host(host).map(|m| r.endpoint(m.endpoint).name.to_string())
@@ -116,7 +117,10 @@ mod tests {
         assert_eq!(ip("157.240.0.61"), Some(("whatsapp.other".into(), "157.240.0.60/31".into())));
         assert_eq!(ip("2a03:2880:f0ff::1"), Some(("meta.network".into(), "2a03:2880::/32".into())));
         assert_eq!(ip("8.8.8.8"), None);
-        let sig = |s: &str| r.match_signature(s).map(|e| r.endpoint(e).name.to_string());
+        let sig = |s: &str| {
+            let s = Signature::ALL.into_iter().find(|x| x.name() == s)?;
+            r.match_signature(s).map(|e| r.endpoint(e).name.to_string())
+        };
         assert_eq!(sig("whatsapp_preface").as_deref(), Some("whatsapp.chat"));
         assert_eq!(sig("stun_whatsapp_relay").as_deref(), Some("whatsapp.calls"));
         assert_eq!(sig("stun_realm_facebook").as_deref(), Some("facebook.calls"));

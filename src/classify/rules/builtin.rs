@@ -1,9 +1,14 @@
 //! The rules embedded in the binary, and the signature names dissectors emit.
 
+use crate::dissect::Signature;
+
 /// Dissector signatures a rule may name. Dissectors emit these names; a rule naming anything else
 /// could never match, so it is reported as a typo.
-pub const KNOWN_SIGNATURES: &[&str] =
-    &["whatsapp_preface", "stun_whatsapp_relay", "stun_realm_facebook"];
+pub const KNOWN_SIGNATURES: &[&str] = &[
+    Signature::WhatsappPreface.name(),
+    Signature::StunWhatsappRelay.name(),
+    Signature::StunRealmFacebook.name(),
+];
 
 /// The default rules, embedded so the binary works without a rules directory.
 /// `(path shown in messages, contents)`, in file-name order like a directory load; prefix files are

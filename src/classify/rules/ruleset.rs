@@ -2,6 +2,7 @@
 //! signatures, ASNs.
 
 use super::*;
+use crate::dissect::Signature;
 
 // ---------------------------------------------------------------------------------------------
 // Compiled form
@@ -188,8 +189,8 @@ impl Ruleset {
     }
 
     /// Endpoint named by a dissector signature.
-    pub fn match_signature(&self, sig: &str) -> Option<EndpointId> {
-        self.signatures.get(sig).copied()
+    pub fn match_signature(&self, sig: Signature) -> Option<EndpointId> {
+        self.signatures.get(sig.name()).copied()
     }
 
     /// Endpoint for addresses announced by this autonomous system.
