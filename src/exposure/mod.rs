@@ -36,7 +36,7 @@ use crate::record::events::Event;
 use crate::record::observed::HttpEvent;
 use crate::record::{EndReason, FlowRecord};
 
-use self::activity::Burst;
+use self::activity::{Burst, ChatClient};
 use self::calls::Calls;
 use self::device::Device;
 use self::events::ActivityEvent;
@@ -463,28 +463,23 @@ impl<S: RecordSink> ExposureSink<S> {
             return;
         }
         // WhatsApp Web's websocket is a chat connection too; its client kind stays visible.
-        let client = match endpoint {
-            "whatsapp.chat" => "app",
-            "whatsapp.web" => "web",
-            _ => "",
-        };
-        match role(endpoint) {
-            _ if !client.is_empty() => {
-                let first =
-                    self.chat_uids.len() < MAX_MAP && self.chat_uids.insert(rec.uid.clone());
-                // A connection whose opening was seen has a handshake; one already open has not.
-                let handshake =
-                    first && (rec.history.starts_with('S') || rec.protocol_version.is_some());
-                if let Some(log) = log {
-                    let found = activity::bursts(rec, log, &h, handshake, (local_is_orig, client));
-                    self.pending_bursts += found.len();
-                    self.bursts.entry(id.to_owned()).or_default().extend(found);
-                    if self.pending_bursts > self.cfg.max_pending_bursts {
-                        self.overflow.sessions_forced += 1;
-                        self.settle_sessions(None);
-                    }
+        if let Some(client) = ChatClient::of(endpoint) {
+            let first = self.chat_uids.len() < MAX_MAP && self.chat_uids.insert(rec.uid.clone());
+            // A connection whose opening was seen has a handshake; one already open has not.
+            let handshake =
+                first && (rec.history.starts_with('S') || rec.protocol_version.is_some());
+            if let Some(log) = log {
+                let found = activity::bursts(rec, log, &h, handshake, (local_is_orig, client));
+                self.pending_bursts += found.len();
+                self.bursts.entry(id.to_owned()).or_default().extend(found);
+                if self.pending_bursts > self.cfg.max_pending_bursts {
+                    self.overflow.sessions_forced += 1;
+                    self.settle_sessions(None);
                 }
             }
+            return;
+        }
+        match role(endpoint) {
             "media" => {
                 for a in activity::media(rec, log, &h, id, local_is_orig) {
                     self.emit_activity(a);
@@ -564,7 +559,7 @@ impl<S: RecordSink> ExposureSink<S> {
         for b in s.bursts {
             let a = ActivityEvent {
                 direction: Some(activity::direction(b.up, b.down).into()),
-                client: Some(b.client.into()),
+                client: Some(b.client.name().into()),
                 ts: b.start,
                 device: s.event.device.clone(),
                 activity: "message_burst".into(),
@@ -573,9 +568,7 @@ impl<S: RecordSink> ExposureSink<S> {
                 packets: b.packets,
                 bytes_up: b.up,
                 bytes_down: b.down,
-                endpoint: Some(
-                    if b.client == "web" { "whatsapp.web" } else { "whatsapp.chat" }.into(),
-                ),
+                endpoint: Some(b.client.endpoint().into()),
                 session: Some(sid.clone()),
                 uids: vec![b.uid],
                 ..ActivityEvent::default()
