@@ -8,18 +8,11 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use leakscope::capture::iface;
 use leakscope::capture::live::{DEFAULT_BUFFER, DEFAULT_SNAPLEN, LiveConfig};
-use leakscope::flow::FlowConfig;
 use leakscope::live::config::{DaemonConfig, LoadedConfig, SizeValue, parse_size};
 use leakscope::live::{self, LiveOptions};
 use leakscope::output::{OutputOptions, Rotate};
 
 use super::CaptureArgs;
-
-const SEC: i64 = 1_000_000_000;
-
-fn secs(v: u64) -> i64 {
-    (v.min(i64::MAX as u64 / SEC as u64) as i64) * SEC
-}
 
 /// Flags over file over defaults.
 fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
@@ -70,21 +63,14 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         }
     }
     let flows = c.flows.as_ref();
-    let pick =
-        |flag: Option<u64>, file: Option<u64>, default: u64| flag.or(file).unwrap_or(default);
-    let flow = FlowConfig {
-        tcp_idle: secs(pick(a.tcp_timeout, flows.and_then(|s| s.tcp_timeout), 300)),
-        udp_idle: secs(pick(a.udp_timeout, flows.and_then(|s| s.udp_timeout), 60)),
-        other_idle: secs(pick(a.icmp_timeout, flows.and_then(|s| s.icmp_timeout), 60)),
-        active_timeout: secs(pick(a.active_timeout, flows.and_then(|s| s.active_timeout), 1800)),
-        max_flows: a.max_flows.or(flows.and_then(|s| s.max_flows)).unwrap_or(1_000_000).max(1),
-        ..FlowConfig::default()
-    };
-    let max_devices = a
-        .max_devices
-        .or(flows.and_then(|s| s.max_devices))
-        .unwrap_or(leakscope::exposure::DEFAULT_MAX_DEVICES)
-        .max(1);
+    let flow = a.flow.config(flows);
+    let exposure = super::exposure_config(
+        local_networks,
+        a.max_devices.or(flows.and_then(|s| s.max_devices)),
+        a.oui_file.clone().or(c.oui_file.clone()),
+        a.session_gap,
+        a.policy.as_deref(),
+    )?;
     let rules_dirs: Vec<PathBuf> = if a.rules_dir.is_empty() {
         c.rules_dir.clone().unwrap_or_default()
     } else {
@@ -109,14 +95,18 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
             a.stats_interval.or(c.stats_interval).unwrap_or(60).max(1),
         ),
         user: a.user.clone().or(c.user.clone()),
-        write_pcap: a.write_pcap.clone().or(c.write_pcap.clone()),
-        write_pcap_keep: a.write_pcap_keep.or(c.write_pcap_keep).unwrap_or_default(),
+        write_pcap: a
+            .write_pcap
+            .clone()
+            .or(c.write_pcap.clone())
+            .map(|p| (p, a.write_pcap_keep.or(c.write_pcap_keep).unwrap_or_default())),
         rules_dirs,
         asn_db: a.asn_db.clone().or(c.asn_db.clone()),
         country_db: a.country_db.clone().or(c.country_db.clone()),
-        local_networks,
-        max_devices,
-        oui_file: a.oui_file.clone().or(c.oui_file.clone()),
+        classify: !a.flows_only,
+        exposure,
+        sqlite: a.sqlite.clone(),
+        anonymize: a.anonymize.config()?,
         handoff: a.handoff,
     })
 }

@@ -2,11 +2,22 @@
 //!
 //! One pipeline for live capture and replay:
 //! `capture` (packet source) → `decode` (link/IP/L4 views) → `flow` (bidirectional flow table) +
-//! `dissect` (per-protocol metadata parsers) → `classify` (rules → verdict) → `output` (sinks).
-//! The clock is always the packet timestamp, so a replay is deterministic.
+//! `dissect` (per-protocol metadata parsers) → `classify` (rules → verdict) → `exposure` (the
+//! exposure map, judged by `policy`) → `anonymize` → `output` (JSONL, SQLite, pcap). `pipeline`
+//! drives one packet through the stages; `assembly` builds pipeline and sink chain, and owns the
+//! shutdown order, for both `replay` and `live`; `report` reads what was written. The clock is
+//! always the packet timestamp, so a replay is deterministic.
+//!
+//! Layering: a stage imports only itself and the stages below it, in this order —
+//! `record` (the schema: flow records, events, `RecordSink`) and `term` < `capture` < `decode` <
+//! `flow` < `dissect` < `classify` < `policy` < `exposure` < `output`, `anonymize` < `pipeline` <
+//! `assembly` < `replay`, `live` < `report` < the binary (`main.rs`). Nothing calls back up:
+//! outputs, the exposure map and anonymisation meet only in `record`. `tests/layering.rs` checks
+//! this on every `crate::` path and fails on an upward import or a folder cycle.
 #![forbid(unsafe_code)]
 
 pub mod anonymize;
+pub mod assembly;
 pub mod capture;
 pub mod classify;
 pub mod decode;
@@ -17,6 +28,7 @@ pub mod live;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
+pub mod record;
 pub mod replay;
 pub mod report;
 pub mod term;

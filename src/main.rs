@@ -152,21 +152,23 @@ struct CaptureArgs {
     /// OUI registry for MAC vendor names [default: searched like `replay --oui-file`].
     #[arg(long, value_name = "FILE")]
     oui_file: Option<PathBuf>,
-    /// TCP idle timeout, seconds [default: 300].
+    #[command(flatten)]
+    flow: FlowArgs,
+    /// Flow tracking alone: no dissectors, no classification, no events.
     #[arg(long)]
-    tcp_timeout: Option<u64>,
-    /// UDP idle timeout, seconds [default: 60].
-    #[arg(long)]
-    udp_timeout: Option<u64>,
-    /// ICMP and other protocols' idle timeout, seconds [default: 60].
-    #[arg(long)]
-    icmp_timeout: Option<u64>,
-    /// Active timeout, seconds [default: 1800].
-    #[arg(long)]
-    active_timeout: Option<u64>,
-    /// Most live flows [default: 1000000].
-    #[arg(long)]
-    max_flows: Option<usize>,
+    flows_only: bool,
+    /// Quiet time (only keepalives) on the chat connections that ends a usage session, seconds
+    /// [default: 300].
+    #[arg(long, value_name = "SECS")]
+    session_gap: Option<f64>,
+    /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+    /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    anonymize: AnonymizeArgs,
     /// Most devices held; the least recently seen are written and forgotten beyond
     /// [default: 10000].
     #[arg(long)]
@@ -179,21 +181,23 @@ struct CaptureArgs {
 
 #[derive(Args)]
 struct FlowArgs {
-    /// TCP idle timeout, seconds.
-    #[arg(long, default_value_t = 300)]
-    tcp_timeout: u64,
-    /// UDP idle timeout, seconds.
-    #[arg(long, default_value_t = 60)]
-    udp_timeout: u64,
-    /// ICMP and other protocols' idle timeout, seconds.
-    #[arg(long, default_value_t = 60)]
-    icmp_timeout: u64,
-    /// Active timeout, seconds: a long flow writes a record this often and goes on.
-    #[arg(long, default_value_t = 1800)]
-    active_timeout: u64,
-    /// Most live flows; the flow idle the longest is evicted (and written) beyond.
-    #[arg(long, default_value_t = 1_000_000)]
-    max_flows: usize,
+    /// TCP idle timeout, seconds [default: 300].
+    #[arg(long)]
+    tcp_timeout: Option<u64>,
+    /// UDP idle timeout, seconds [default: 60].
+    #[arg(long)]
+    udp_timeout: Option<u64>,
+    /// ICMP and other protocols' idle timeout, seconds [default: 60].
+    #[arg(long)]
+    icmp_timeout: Option<u64>,
+    /// Active timeout, seconds: a long flow writes a record this often and goes on [default:
+    /// 1800].
+    #[arg(long)]
+    active_timeout: Option<u64>,
+    /// Most live flows; the flow idle the longest is evicted (and written) beyond [default:
+    /// 1000000].
+    #[arg(long)]
+    max_flows: Option<usize>,
 }
 
 impl ClassifyArgs {
@@ -206,7 +210,7 @@ impl ClassifyArgs {
         flows_only: bool,
     ) -> ReplayOptions {
         ReplayOptions {
-            flow: flow.config(),
+            flow: flow.config(None),
             classify: !flows_only,
             rules_dirs: self.rules.clone(),
             asn_db: self.asn_db.clone(),
@@ -217,16 +221,30 @@ impl ClassifyArgs {
 }
 
 impl FlowArgs {
-    fn config(&self) -> FlowConfig {
+    /// Flags over the config file's `[flows]` over [`FlowConfig::default`], the one place of
+    /// the defaults (the help texts repeat them; a test keeps them in step).
+    fn config(&self, file: Option<&leakscope::live::config::FlowSection>) -> FlowConfig {
         const S: i64 = 1_000_000_000;
         let secs = |v: u64| (v.min(i64::MAX as u64 / S as u64) as i64) * S;
+        let d = FlowConfig::default();
+        let pick = |flag: Option<u64>, file: Option<u64>, default: i64| {
+            flag.or(file).map_or(default, secs)
+        };
         FlowConfig {
-            tcp_idle: secs(self.tcp_timeout),
-            udp_idle: secs(self.udp_timeout),
-            other_idle: secs(self.icmp_timeout),
-            active_timeout: secs(self.active_timeout),
-            max_flows: self.max_flows.max(1),
-            ..FlowConfig::default()
+            tcp_idle: pick(self.tcp_timeout, file.and_then(|f| f.tcp_timeout), d.tcp_idle),
+            udp_idle: pick(self.udp_timeout, file.and_then(|f| f.udp_timeout), d.udp_idle),
+            other_idle: pick(self.icmp_timeout, file.and_then(|f| f.icmp_timeout), d.other_idle),
+            active_timeout: pick(
+                self.active_timeout,
+                file.and_then(|f| f.active_timeout),
+                d.active_timeout,
+            ),
+            max_flows: self
+                .max_flows
+                .or(file.and_then(|f| f.max_flows))
+                .unwrap_or(d.max_flows)
+                .max(1),
+            ..d
         }
     }
 }
@@ -267,9 +285,10 @@ struct ExposureArgs {
     /// are devices. Repeatable.
     #[arg(long = "local-net", value_name = "CIDR")]
     local_nets: Vec<ipnet::IpNet>,
-    /// Quiet time (only keepalives) on the chat connections that ends a usage session, seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
-    session_gap: f64,
+    /// Quiet time (only keepalives) on the chat connections that ends a usage session, seconds
+    /// [default: 300].
+    #[arg(long, value_name = "SECS")]
+    session_gap: Option<f64>,
     /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
     #[arg(long, value_name = "FILE")]
     sqlite: Option<PathBuf>,
@@ -277,9 +296,9 @@ struct ExposureArgs {
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// Most devices held; the least recently seen are written (their `device` event) and
-    /// forgotten beyond.
-    #[arg(long, value_name = "N", default_value_t = leakscope::exposure::DEFAULT_MAX_DEVICES)]
-    max_devices: usize,
+    /// forgotten beyond [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_devices: Option<usize>,
     /// OUI registry for MAC vendor names (IEEE oui.txt, arp-scan's or nmap's list). Default: the
     /// first found of /usr/share/ieee-data/oui.txt, /usr/share/hwdata/oui.txt, arp-scan's, nmap's.
     #[arg(long, value_name = "FILE")]
@@ -507,24 +526,43 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
 
 impl ExposureArgs {
     fn config(&self) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
-        if let Some(p) = &self.oui_file {
-            let f = std::fs::File::open(p).and_then(|f| f.metadata());
-            let f = f.map_err(|e| anyhow::anyhow!("--oui-file {}: {e}", p.display()))?;
-            anyhow::ensure!(f.is_file(), "--oui-file {}: not a file", p.display());
-        }
-        let mut cfg = leakscope::exposure::ExposureConfig {
-            local_nets: self.local_nets.clone(),
-            max_devices: self.max_devices.max(1),
-            oui_file: self.oui_file.clone(),
-            ..Default::default()
-        };
-        cfg.heuristics.session_gap_secs = self.session_gap.max(0.0);
-        if let Some(p) = &self.policy {
-            cfg.catalogue =
-                leakscope::policy::Catalogue::load(p).map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        Ok(cfg)
+        exposure_config(
+            self.local_nets.clone(),
+            self.max_devices,
+            self.oui_file.clone(),
+            self.session_gap,
+            self.policy.as_deref(),
+        )
     }
+}
+
+/// The exposure map's settings from the options `replay` and `capture` share.
+fn exposure_config(
+    local_nets: Vec<ipnet::IpNet>,
+    max_devices: Option<usize>,
+    oui_file: Option<PathBuf>,
+    session_gap: Option<f64>,
+    policy: Option<&std::path::Path>,
+) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
+    if let Some(p) = &oui_file {
+        let f = std::fs::File::open(p).and_then(|f| f.metadata());
+        let f = f.map_err(|e| anyhow::anyhow!("--oui-file {}: {e}", p.display()))?;
+        anyhow::ensure!(f.is_file(), "--oui-file {}: not a file", p.display());
+    }
+    let mut cfg = leakscope::exposure::ExposureConfig {
+        local_nets,
+        max_devices: max_devices.unwrap_or(leakscope::exposure::DEFAULT_MAX_DEVICES).max(1),
+        oui_file,
+        ..Default::default()
+    };
+    if let Some(gap) = session_gap {
+        cfg.heuristics.session_gap_secs = gap.max(0.0);
+    }
+    if let Some(p) = policy {
+        cfg.catalogue =
+            leakscope::policy::Catalogue::load(p).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(cfg)
 }
 
 fn run_report(a: &ReportArgs) -> anyhow::Result<ExitCode> {

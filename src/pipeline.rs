@@ -6,14 +6,14 @@ use serde::Serialize;
 use crate::capture::{Packet, PacketSink, Timestamp};
 use crate::classify::{Classifier, Confidence, FlowFacts, Geo, Ruleset};
 use crate::decode::{self, DecodeError};
-use crate::dissect::{FlowDissect, Observation};
+use crate::dissect::{FlowDissect, Observation, Signature};
 use crate::flow::activity::ActivityTrack;
 use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
 };
-use crate::output::events::{DhcpEvent, DnsEvent, Event};
-use crate::output::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
-use crate::output::{NullSink, RecordSink};
+use crate::record::events::{DhcpEvent, DnsEvent, Event};
+use crate::record::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
+use crate::record::{NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table.
 pub type FlowData = FlowDissect;
@@ -79,26 +79,8 @@ impl DecodeErrors {
 /// Tunnels followed inside one another at most.
 const MAX_TUNNEL_DEPTH: usize = 2;
 
-/// What the pipeline knows, while a flow runs, about whether it is Meta's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlowMark {
-    /// Points at a Meta endpoint (sticky: names, signatures, relays, prefixes).
-    Meta,
-    /// Not decided yet: a dissector may still name it.
-    Undecided,
-    /// Decided: not Meta's.
-    NotMeta,
-}
-
-/// The flows each packet touched and the verdicts of flows that ended, for outputs that keep
-/// whole flows by verdict (`--write-pcap`). Off unless asked for: it costs a push per packet.
-#[derive(Debug, Default)]
-pub struct FlowVerdicts {
-    /// (flow id, mark) of the flows the last packet went to (two for a tunnelled packet).
-    pub touched: Vec<(u64, FlowMark)>,
-    /// (flow id, labelled Meta) of flows whose record was written since last drained.
-    pub ended: Vec<(u64, bool)>,
-}
+// Verdict marks belong to the classifier; re-exported here, their old path.
+pub use crate::classify::mark::{FlowMark, FlowVerdicts};
 
 /// Receives what the flow table emits: runs dissectors and the classifier, writes records.
 struct Sinks {
@@ -163,13 +145,13 @@ impl Sinks {
                 Observation::Stun(info) => {
                     if let Some(mapped_address) = info.mapped_address {
                         let uid = crate::flow::table::uid_string(flow.id);
-                        let ts = crate::flow::record::secs_us(pkt.ts.nanos());
+                        let ts = crate::record::flow::secs_us(pkt.ts.nanos());
                         self.sink.event(&Event::Stun(StunEvent { ts, uid, mapped_address }));
                     }
                     let (o, r) = (flow.orig(), flow.resp());
                     let call = [
-                        (info.whatsapp_relay, "stun_whatsapp_relay"),
-                        (info.facebook_realm, "stun_realm_facebook"),
+                        (info.whatsapp_relay, Signature::StunWhatsappRelay),
+                        (info.facebook_realm, Signature::StunRealmFacebook),
                     ];
                     for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
                         self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));

@@ -7,15 +7,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::assembly::{Assembly, Outputs};
 use crate::capture::file::read_input;
 use crate::capture::filter::Filter;
 use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
-use crate::output::pcap::{PcapKeep, PcapOut, PcapOutStats};
-use crate::output::sink::all_of;
-use crate::output::{JsonlSink, NullSink, RecordSink};
-use crate::pipeline::{Pipeline, PipelineConfig, RunStats};
+use crate::output::JsonlSink;
+use crate::output::pcap::{PcapKeep, PcapOutStats};
+use crate::pipeline::RunStats;
+use crate::record::RecordSink;
 
 /// What to replay and where to write.
 #[derive(Clone, Debug)]
@@ -69,44 +70,34 @@ impl ReplayOptions {
         }
     }
 
-    /// The pipeline these options describe: loads rules and databases.
-    pub fn pipeline_config(&self) -> anyhow::Result<PipelineConfig> {
+    /// The output options of [`crate::assembly`].
+    pub fn outputs(&self) -> Outputs<'_> {
+        Outputs {
+            classify: self.classify,
+            exposure: &self.exposure,
+            sqlite: self.sqlite.as_deref(),
+            anonymize: self.anonymize.as_ref(),
+            write_pcap: self.write_pcap.as_ref().map(|(p, k)| (p.as_path(), *k)),
+        }
+    }
+
+    /// The pipeline and outputs these options describe: loads rules and databases, opens the
+    /// output files.
+    pub fn assemble(&self) -> anyhow::Result<Assembly> {
         let rules = if self.rules_dirs.is_empty() {
             Ruleset::builtin()
         } else {
             Ruleset::load(&self.rules_dirs, true).map_err(|e| anyhow::anyhow!("{e}"))?
         };
         let geo = Geo::open(self.asn_db.as_deref(), self.country_db.as_deref())?;
-        let sink: Box<dyn RecordSink> = match &self.out {
-            None => Box::new(NullSink),
-            Some(dir) => {
-                let jsonl = JsonlSink::create(dir)
-                    .with_context(|| format!("cannot write output to {}", dir.display()))?;
-                let mut outputs: Vec<Box<dyn RecordSink>> = vec![Box::new(jsonl)];
-                if let Some(db) = &self.sqlite {
-                    let sqlite = crate::output::sqlite::SqliteSink::create(db)
-                        .map_err(|e| anyhow::anyhow!("cannot write database: {e}"))?;
-                    outputs.push(Box::new(sqlite));
-                }
-                // Pseudonyms are applied after the exposure map, so that what it derives
-                // (devices, sessions, exposures) is anonymised like every other record.
-                let files = crate::output::Fanout(outputs);
-                let outputs: Box<dyn RecordSink> = match &self.anonymize {
-                    Some(a) => Box::new(crate::anonymize::AnonymizeSink::new(a, files)),
-                    None => Box::new(files),
-                };
-                if self.classify {
-                    let mut cfg = self.exposure.clone();
-                    cfg.geo = geo.clone();
-                    cfg.known_endpoints = crate::exposure::endpoint_names(&rules);
-                    cfg.settle_secs = (self.flow.active_timeout + self.flow.tcp_idle) as f64 / 1e9;
-                    Box::new(cfg.build(outputs))
-                } else {
-                    outputs
-                }
-            }
+        let files: Option<Box<dyn RecordSink>> = match &self.out {
+            None => None,
+            Some(dir) => Some(Box::new(
+                JsonlSink::create(dir)
+                    .with_context(|| format!("cannot write output to {}", dir.display()))?,
+            )),
         };
-        Ok(PipelineConfig { flow: self.flow.clone(), sink, classify: self.classify, rules, geo })
+        Assembly::new(self.flow.clone(), rules, geo, files, &self.outputs())
     }
 }
 
@@ -128,32 +119,9 @@ pub struct ReplayOutcome {
     pub elapsed: Duration,
 }
 
-/// The `--write-pcap` file, created at the first packet (whose link type it takes).
-struct PcapTarget {
-    path: PathBuf,
-    keep: PcapKeep,
-    out: Option<PcapOut>,
-    error: Option<String>,
-}
-
-impl PcapTarget {
-    fn packet(&mut self, pkt: &Packet<'_>, pipeline: &mut Pipeline) {
-        if self.out.is_none() && self.error.is_none() {
-            match PcapOut::create(&self.path, pkt.linktype, self.keep) {
-                Ok(o) => self.out = Some(o),
-                Err(e) => self.error = Some(e),
-            }
-        }
-        if let Some(o) = self.out.as_mut() {
-            o.packet(pkt, pipeline.verdicts());
-        }
-    }
-}
-
 /// Forwards packets to the pipeline and ticks the progress bar now and then.
 struct Progress<'a> {
-    inner: &'a mut Pipeline,
-    pcap: Option<&'a mut PcapTarget>,
+    inner: &'a mut Assembly,
     bar: &'a ProgressBar,
     started: Instant,
 }
@@ -163,19 +131,16 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 impl PacketSink for Progress<'_> {
     fn packet(&mut self, pkt: &Packet<'_>) {
         self.inner.packet(pkt);
-        if let Some(p) = self.pcap.as_mut() {
-            p.packet(pkt, self.inner);
-        }
-        let n = self.inner.stats().packets;
+        let n = self.inner.pipeline().stats().packets;
         if n.is_multiple_of(PROGRESS_EVERY) {
-            let s = self.inner.stats();
+            let s = self.inner.pipeline().stats();
             let secs = self.started.elapsed().as_secs_f64().max(1e-9);
             self.bar.set_message(format!(
                 "{} packets, {:.1} MB, {:.0} packets/s, {} live flows",
                 s.packets,
                 s.bytes as f64 / 1e6,
                 s.packets as f64 / secs,
-                self.inner.live_flows()
+                self.inner.pipeline().live_flows()
             ));
         }
     }
@@ -192,13 +157,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         Some(expr) => Some(Filter::new(expr).map_err(|e| anyhow::anyhow!("filter {expr:?}: {e}"))?),
         None => None,
     };
-    let mut pipeline = Pipeline::new(opts.pipeline_config()?);
-    let mut pcap = opts.write_pcap.as_ref().map(|(path, keep)| {
-        if *keep == PcapKeep::Meta {
-            pipeline.track_verdicts();
-        }
-        PcapTarget { path: path.clone(), keep: *keep, out: None, error: None }
-    });
+    let mut assembly = opts.assemble()?;
     let bar = if opts.progress {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
     } else {
@@ -213,7 +172,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     for input in &files {
         let path = &input.path;
         let _span = tracing::info_span!("file", path = %path.display()).entered();
-        let mut sink = Progress { inner: &mut pipeline, pcap: pcap.as_mut(), bar: &bar, started };
+        let mut sink = Progress { inner: &mut assembly, bar: &bar, started };
         let (summary, err) = read_input(input, filter.as_mut(), &mut sink);
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
         if summary.unsupported > 0 {
@@ -235,26 +194,9 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    // Every open flow is written first, so that the packets held for a verdict get one.
-    pipeline.flush_flows();
-    let pcap = pcap.map(|t| match t {
-        PcapTarget { error: Some(e), .. } => Err(e),
-        PcapTarget { out: Some(mut o), .. } => o.finish(pipeline.verdicts()),
-        // No packet at all: an empty file with the most common link type.
-        PcapTarget { path, keep, .. } => {
-            PcapOut::create(&path, crate::capture::LinkType::ETHERNET, keep)
-                .and_then(|mut o| o.finish(None))
-        }
-    });
-    // The flow outputs are closed whatever happened to the pcap file; every failed output is
-    // reported (one a line).
-    let (stats, pcap) = match (pipeline.finish(), pcap.transpose()) {
-        (Ok(stats), Ok(pcap)) => (stats, pcap),
-        (a, b) => {
-            let e = all_of([a.map(drop), b.map(drop)]).expect_err("one failed");
-            return Err(anyhow::anyhow!(e));
-        }
-    };
+    // Every output is closed, in the one shutdown order; every failed output is reported (one a
+    // line).
+    let (stats, pcap) = assembly.finish().into_result().map_err(|e| anyhow::anyhow!(e))?;
     Ok(ReplayOutcome {
         stats,
         files: files.len(),

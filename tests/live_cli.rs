@@ -55,3 +55,47 @@ fn interfaces_lists_loopback_and_explains_the_guess() {
     assert!(out.lines().any(|l| l.starts_with("lo ") && l.contains("loopback")), "{out}");
     assert!(out.contains("hotspot guess:"), "{out}");
 }
+
+/// Long options listed by `leakscope SUB --help`.
+fn long_options(sub: &str) -> Vec<String> {
+    let (ok, out, err) = leakscope(&[sub, "--help"]);
+    assert!(ok, "{err}");
+    let mut opts: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.trim_start().split(' ').find(|w| w.starts_with("--")))
+        .map(|w| w.trim_end_matches(',').to_owned())
+        .collect();
+    opts.sort();
+    opts.dedup();
+    opts
+}
+
+#[test]
+fn capture_offers_every_output_option_of_replay() {
+    let replay = long_options("replay");
+    let capture = long_options("capture");
+    assert!(replay.len() > 20 && replay.contains(&"--sqlite".to_owned()), "{replay:?}");
+    let missing: Vec<&String> = replay.iter().filter(|o| !capture.contains(o)).collect();
+    assert!(missing.is_empty(), "capture lacks {missing:?}");
+}
+
+/// The help texts repeat the flow table's defaults; they are taken from `FlowConfig::default`.
+#[test]
+fn help_shows_the_flow_defaults_in_use() {
+    let d = leakscope::flow::FlowConfig::default();
+    let secs = |ns: i64| (ns / 1_000_000_000).to_string();
+    let (ok, out, err) = leakscope(&["replay", "--help"]);
+    assert!(ok, "{err}");
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (opt, want) in [
+        ("--tcp-timeout", secs(d.tcp_idle)),
+        ("--udp-timeout", secs(d.udp_idle)),
+        ("--icmp-timeout", secs(d.other_idle)),
+        ("--active-timeout", secs(d.active_timeout)),
+        ("--max-flows", d.max_flows.to_string()),
+    ] {
+        let at = flat.find(&format!("{opt} <")).unwrap_or_else(|| panic!("{opt} in {flat}"));
+        let shown = flat[at..].split("[default: ").nth(1).and_then(|r| r.split(']').next());
+        assert_eq!(shown, Some(want.as_str()), "{opt}");
+    }
+}

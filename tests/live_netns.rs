@@ -583,3 +583,54 @@ fn closed_stderr_neither_kills_nor_loses() {
     }
     final_stats(&out); // the last stats line is the final one
 }
+
+/// The output options of `replay` work live: a SQLite database and anonymised output, built by
+/// the same assembly. The phone's and the laptop's (private) addresses never reach an output; the
+/// database holds the records of flows.jsonl.
+#[test]
+fn live_capture_writes_sqlite_and_anonymised_output() {
+    let test = "live_capture_writes_sqlite_and_anonymised_output";
+    let Some(ns) = Netns::create(test, "s") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let db = out.join("flows.sqlite");
+    let extra = ["--sqlite", db.to_str().unwrap(), "--anonymize", "live-test-key"];
+    let mut capture = start_capture(&ns, &out, &extra);
+    let mut server = ns.exec(&ns.laptop, &["python3"]);
+    server.arg(traffic_py()).args(["serve", LAPTOP_ADDR]);
+    let mut server = Proc::spawn(server, true);
+    server.wait_for("ready", Duration::from_secs(10));
+    phone_once(&ns);
+    let st = capture.terminate(Duration::from_secs(20));
+    assert!(st.success(), "capture exit {st}; output:\n{}", capture.seen.join("\n"));
+    drop(server);
+
+    let flows = read_jsonl(&out.join("flows.jsonl"));
+    for port in [53, 443, 5222] {
+        assert!(flows.iter().any(|f| f["resp_p"] == port), "a flow to port {port}: {flows:#?}");
+    }
+    for name in ["flows.jsonl", "events.jsonl"] {
+        let text = std::fs::read_to_string(out.join(name)).expect(name);
+        for addr in [PHONE_ADDR, LAPTOP_ADDR] {
+            assert!(!text.contains(addr), "{name} shows {addr} despite --anonymize:\n{text}");
+        }
+    }
+    let conn = rusqlite::Connection::open(&db).expect("database");
+    let rows: Vec<(String, String, i64)> = conn
+        .prepare("SELECT uid, orig_h, resp_p FROM flows ORDER BY uid")
+        .expect("query")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    let mut want: Vec<(String, String, i64)> = flows
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().expect(k).to_owned();
+            (s("uid"), s("orig_h"), f["resp_p"].as_i64().expect("resp_p"))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(rows, want, "the database holds the records of flows.jsonl");
+    assert!(rows.iter().all(|(_, h, _)| h != PHONE_ADDR && h != LAPTOP_ADDR), "{rows:?}");
+}

@@ -57,7 +57,6 @@ fn dissect_all(data: &[u8]) {
     let _ = http::parse_request(data);
     let _ = http::set_cookie_names(data);
     let _ = stun::classify(data);
-    let _ = stun::classify_tcp(data);
     let _ = stun::looks_like_rtp(data);
     let _ = stun::looks_like_rtcp(data);
     let _ = dhcp::parse(data);

@@ -74,8 +74,13 @@ fn lookups_do_not_allocate_and_are_fast() {
     }
     let ip_ns = t.elapsed().as_nanos() / (rounds * ips.len()) as u128;
     for _ in 0..rounds {
-        other_hits +=
-            usize::from(rules.match_signature(std::hint::black_box("whatsapp_preface")).is_some());
+        other_hits += usize::from(
+            rules
+                .match_signature(std::hint::black_box(
+                    leakscope::dissect::Signature::WhatsappPreface,
+                ))
+                .is_some(),
+        );
         other_hits += usize::from(rules.match_asn(std::hint::black_box(32934)).is_some());
     }
     let allocs = allocs() - before;

@@ -1,4 +1,4 @@
-//! STUN over UDP and TCP (framed), and the RTP/RTCP checks used after STUN.
+//! STUN over UDP, and the RTP/RTCP checks used after STUN.
 #![no_main]
 
 use leakscope::dissect::stun;
@@ -6,7 +6,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = stun::classify(data);
-    let _ = stun::classify_tcp(data);
     let _ = stun::looks_like_rtp(data);
     let _ = stun::looks_like_rtcp(data);
     if let Ok(s) = stun::Stun::new_checked(data) {

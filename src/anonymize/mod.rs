@@ -300,7 +300,7 @@ impl Anonymizer {
     /// A MAC as text (`aa:bb:..`); text that is not a MAC is hashed as a name.
     pub fn mac_text(&self, s: &str) -> String {
         match parse_mac(s) {
-            Some(m) => crate::flow::record::mac_string(self.mac(m)),
+            Some(m) => crate::record::flow::mac_string(self.mac(m)),
             None => self.name(s),
         }
     }

@@ -1,12 +1,12 @@
 //! [`AnonymizeSink`]: rewrites every record before the sinks downstream see it, so no output
 //! format can forget a field.
 
-use crate::flow::FlowRecord;
+use crate::record::FlowRecord;
 use std::net::SocketAddr;
 
-use crate::output::events::{DhcpEvent, DnsAnswerAddr, DnsEvent, Event};
-use crate::output::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
-use crate::output::sink::RecordSink;
+use crate::record::events::{DhcpEvent, DnsAnswerAddr, DnsEvent, Event};
+use crate::record::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
+use crate::record::sink::RecordSink;
 
 use super::{AnonymizeConfig, Anonymizer};
 

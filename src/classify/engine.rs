@@ -12,8 +12,8 @@ use super::names::{NameCache, NameCacheConfig};
 use super::rules::{EndpointId, Ruleset, Transport};
 use super::verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
 use crate::capture::Timestamp;
-use crate::dissect::AppInfo;
 use crate::dissect::dns::{DnsMessage, resolve_addresses};
+use crate::dissect::{AppInfo, Signature};
 
 /// Call relays (and call sockets) remembered at most; past it the memory starts afresh.
 const MAX_RELAYS: usize = 16_384;
@@ -75,7 +75,12 @@ impl Classifier {
     }
 
     /// Learns, as soon as a call signature is seen on a flow, its relay and its device socket.
-    pub fn learn_call(&mut self, signature: &str, device: (IpAddr, u16), relay: (IpAddr, u16)) {
+    pub fn learn_call(
+        &mut self,
+        signature: Signature,
+        device: (IpAddr, u16),
+        relay: (IpAddr, u16),
+    ) {
         let Some(ep) = self.rules.match_signature(signature) else { return };
         if self.relays.len() >= MAX_RELAYS {
             self.relays.clear();
@@ -197,7 +202,7 @@ impl Classifier {
         }
         for sig in app.signatures() {
             if let Some(ep) = self.rules.match_signature(sig) {
-                b.push(Evidence::signature(ep, sig));
+                b.push(Evidence::signature(ep, sig.name()));
             }
         }
         if f.proto == PROTO_UDP {
@@ -290,7 +295,11 @@ mod tests {
     fn call_socket_matches_either_side() {
         let mut c = Classifier::new(Ruleset::builtin(), Geo::default());
         let dev: IpAddr = "192.168.1.20".parse().unwrap();
-        c.learn_call("stun_whatsapp_relay", (dev, 40000), ("157.240.1.1".parse().unwrap(), 3478));
+        c.learn_call(
+            Signature::StunWhatsappRelay,
+            (dev, 40000),
+            ("157.240.1.1".parse().unwrap(), 3478),
+        );
         let app = AppInfo { app_proto: Some("rtp"), ..AppInfo::default() };
         let peer: IpAddr = "203.0.113.9".parse().unwrap();
         // The other party opened the flow: the device's socket is the responder.

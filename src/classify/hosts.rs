@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::rules::EndpointId;
+use super::ids::EndpointId;
 
 /// Longest DNS name in text form (RFC 1035), without the trailing dot.
 pub(crate) const MAX_NAME_LEN: usize = 253;
@@ -96,7 +96,7 @@ fn check_label(l: &str) -> Result<(), String> {
         return Err("empty label".into());
     }
     if l.len() > 63 {
-        return Err(format!("label {} longer than 63 characters", super::rules::quote(l)));
+        return Err(format!("label {} longer than 63 characters", super::quote::quote(l)));
     }
     if let Some(c) = l.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
         return Err(if c == '*' {

@@ -8,7 +8,10 @@
 
 pub mod geo;
 pub mod hosts;
+pub mod ids;
+pub mod mark;
 pub mod prefixes;
+mod quote;
 pub mod rules;
 pub mod verdict;
 

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::rules::EndpointId;
+use super::ids::EndpointId;
 
 /// Parses `a.b.c.d/len` or `v6/len` (a bare address means a single host). Host bits must be zero,
 /// so a typo like `157.240.1.0/16` is caught rather than silently widened.

@@ -3,6 +3,9 @@
 
 use crate::capture::{LinkType, Packet};
 
+use crate::record::flow::{mac_string, secs_us};
+use crate::record::observed::ArpEvent;
+
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
 const ETH_VLAN: u16 = 0x8100;
@@ -54,6 +57,19 @@ fn body(b: &[u8]) -> Option<Arp> {
         sender_ip: ip(14),
         target_ip: ip(24),
     })
+}
+
+impl ArpEvent {
+    /// The event for a parsed ARP message.
+    pub fn new(ts_nanos: i64, a: &Arp) -> Self {
+        ArpEvent {
+            ts: secs_us(ts_nanos),
+            op: a.op,
+            mac: mac_string(a.sender_mac),
+            ip: a.sender_ip,
+            target_ip: a.target_ip,
+        }
+    }
 }
 
 #[cfg(test)]

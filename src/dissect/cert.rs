@@ -16,6 +16,9 @@ use x509_parser::x509::X509Name;
 
 use super::tls::valid_hostname;
 
+use crate::record::flow::secs_us;
+use crate::record::observed::TlsCertEvent;
+
 /// Most subjectAltName DNS names kept (Meta's leaf certificates carry about a dozen).
 pub const MAX_SAN_NAMES: usize = 16;
 /// Longest issuer organisation kept.
@@ -291,6 +294,23 @@ fn oid_hash<'a>(oids: impl Iterator<Item = &'a [u8]>) -> String {
         return "000000000000".into();
     }
     h.finalize().iter().take(6).flat_map(|&b| hex(b)).map(char::from).collect()
+}
+
+impl TlsCertEvent {
+    /// The event for a parsed leaf certificate.
+    pub fn new(ts_nanos: i64, uid: String, c: &CertInfo) -> Self {
+        TlsCertEvent {
+            ts: secs_us(ts_nanos),
+            uid,
+            subject_cn: c.subject_cn.as_deref().map(Into::into),
+            san_dns: c.san_dns.iter().map(|s| s.to_string()).collect(),
+            san_count: c.san_count,
+            issuer_org: c.issuer_org.as_deref().map(Into::into),
+            not_before: c.not_before,
+            not_after: c.not_after,
+            ja4x: c.ja4x.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]

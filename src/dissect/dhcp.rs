@@ -11,6 +11,9 @@
 use core::ops::Range;
 use std::net::Ipv4Addr;
 
+use crate::record::events::DhcpEvent;
+use crate::record::flow::{mac_string, secs_us};
+
 /// Fixed BOOTP header up to and including the DHCP magic cookie.
 pub const HEADER_LEN: usize = 240;
 /// Fixed BOOTP header without the cookie (plain BOOTP packets may stop there).
@@ -285,6 +288,24 @@ fn hex(v: &[u8]) -> String {
         s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     s
+}
+
+impl DhcpEvent {
+    /// Builds the event from a parsed message and the frame's source MAC.
+    pub fn new(ts_nanos: i64, uid: String, frame_mac: Option<[u8; 6]>, m: &DhcpMessage) -> Self {
+        DhcpEvent {
+            ts: secs_us(ts_nanos),
+            uid,
+            mac: m.chaddr.or(frame_mac).map(mac_string),
+            msg_type: m.message_type.map(|t| t.0),
+            hostname: m.hostname.clone(),
+            vendor_class: m.vendor_class.clone(),
+            parameter_request_list: m.parameter_request_list.clone(),
+            requested_ip: m.requested_ip,
+            assigned_ip: m.yiaddr,
+            client_id: m.client_id.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 use core::ops::Range;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::record::events::{DnsAnswerAddr, DnsEvent};
+use crate::record::flow::secs_us;
+
 /// Fixed DNS header length.
 pub const HEADER_LEN: usize = 12;
 /// Longest name on the wire, length octets included (RFC 1035 §2.3.4).
@@ -463,6 +466,36 @@ fn be16(b: &[u8]) -> u16 {
 
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+impl DnsEvent {
+    /// Builds the event from a parsed response.
+    pub fn new(ts_nanos: i64, uid: String, client: IpAddr, server: IpAddr, m: &DnsMessage) -> Self {
+        let (query, qtype) = m.questions.first().map(|(n, t)| (n.clone(), t.0)).unwrap_or_default();
+        let mut answers = Vec::new();
+        let mut cnames = Vec::new();
+        for a in &m.answers {
+            match &a.data {
+                DnsData::A(v4) => answers.push(DnsAnswerAddr { addr: IpAddr::V4(*v4), ttl: a.ttl }),
+                DnsData::Aaaa(v6) => {
+                    answers.push(DnsAnswerAddr { addr: IpAddr::V6(*v6), ttl: a.ttl })
+                }
+                DnsData::Cname(t) => cnames.push(t.clone()),
+                DnsData::Other => {}
+            }
+        }
+        DnsEvent {
+            ts: secs_us(ts_nanos),
+            uid,
+            client,
+            server,
+            query,
+            qtype,
+            rcode: m.rcode.0,
+            answers,
+            cnames,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 
 use core::fmt;
 
+use crate::record::flow::secs_us;
+use crate::record::observed::HttpEvent;
+
 /// Largest request head looked at; a head not complete within it is refused.
 pub const MAX_HEAD_LEN: usize = 8 * 1024;
 /// Headers walked per request.
@@ -311,6 +314,20 @@ fn is_version(v: &str) -> bool {
         && v.len() <= 32
         && v.starts_with(|c: char| c.is_ascii_digit())
         && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+impl HttpEvent {
+    /// The event for a parsed request.
+    pub fn new(ts_nanos: i64, uid: String, r: &HttpRequest) -> Self {
+        HttpEvent {
+            ts: secs_us(ts_nanos),
+            uid,
+            method: r.method,
+            host: r.host.clone(),
+            user_agent: r.user_agent.clone(),
+            cookie_names: r.cookie_names.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ pub mod gquic_q050;
 pub mod http;
 pub mod ja4;
 pub mod quic;
+pub mod rtp;
+pub mod signature;
 pub mod state;
 pub mod stream;
 pub mod stun;
@@ -15,4 +17,5 @@ pub mod tls;
 pub mod wa_legacy;
 pub mod whatsapp;
 
+pub use signature::Signature;
 pub use state::{AppInfo, Findings, FlowDissect, Observation};

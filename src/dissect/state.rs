@@ -8,6 +8,8 @@ use super::dns::{self, DnsMessage};
 use super::http::{self, HttpError, HttpRequest};
 use super::ja4::{self, Transport as Ja4Transport};
 use super::quic::{self, QuicInitialState, QuicProgress};
+use super::rtp;
+use super::signature::Signature;
 use super::stream::{self, ClientStream};
 use super::stun::{self, StunInfo};
 use super::tls::{self, ClientHello, ParseError};
@@ -83,12 +85,12 @@ impl AppInfo {
             | u8::from(self.stun_messages > 0 || self.rtp_packets > 0) << 4
     }
 
-    /// Names of the dissector signatures that matched (see `classify::KNOWN_SIGNATURES`).
-    pub fn signatures(&self) -> impl Iterator<Item = &'static str> {
+    /// The dissector signatures that matched.
+    pub fn signatures(&self) -> impl Iterator<Item = Signature> {
         [
-            (self.protocol_version.is_some(), "whatsapp_preface"),
-            (self.stun_whatsapp_relay, "stun_whatsapp_relay"),
-            (self.stun_facebook_realm, "stun_realm_facebook"),
+            (self.protocol_version.is_some(), Signature::WhatsappPreface),
+            (self.stun_whatsapp_relay, Signature::StunWhatsappRelay),
+            (self.stun_facebook_realm, Signature::StunRealmFacebook),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -572,7 +574,7 @@ fn stun_flow_datagram(payload: &[u8], app: &mut Findings, out: &mut Vec<Observat
         // WebRTC's DTLS handshake after ICE: fingerprinted, while the flow stays a STUN/media
         // flow (its name, if any, is the relay's realm).
         record_fingerprints(app, &hello, Ja4Transport::Dtls);
-    } else if stun::looks_like_rtp(payload).is_some() || stun::looks_like_rtcp(payload).is_some() {
+    } else if rtp::looks_like_rtp(payload).is_some() || rtp::looks_like_rtcp(payload).is_some() {
         app.rtp_packets += 1;
         app.app_proto = Some("rtp");
     }

@@ -13,6 +13,9 @@
 use core::ops::Range;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+// RTP/RTCP moved to their own module; the old paths stay for one release.
+pub use super::rtp::{RtcpInfo, RtpInfo, looks_like_rtcp, looks_like_rtp};
+
 /// STUN header length.
 pub const HEADER_LEN: usize = 20;
 /// RFC 5389 magic cookie, at bytes 4..8.
@@ -332,37 +335,6 @@ pub fn classify(payload: &[u8]) -> Option<StunInfo> {
     info(&msg)
 }
 
-/// Classifies the first STUN message of a TCP stream: bare (RFC 8489 §6.2.2) or with the RFC
-/// 4571 2-byte length prefix (as Teams and TURN-over-TCP clients send). Returns the metadata
-/// and the bytes consumed.
-///
-/// The magic cookie is required (RFC 3489 STUN ran over UDP only), which lets arbitrary TCP
-/// data be refused from its first 10 bytes instead of waiting for a bogus length.
-pub fn classify_tcp(buf: &[u8]) -> Result<(StunInfo, usize), StunError> {
-    /// Enough to see the cookie in either framing.
-    const DECIDE_LEN: usize = 10;
-    let Some(head) = buf.get(..DECIDE_LEN) else {
-        return Err(StunError::Incomplete { need: DECIDE_LEN });
-    };
-    // Cookie right after the type/length words: bare; two bytes later: framed.
-    let (at, framed_len) = if be32(&head[field::COOKIE]) == MAGIC_COOKIE {
-        (0, None)
-    } else if be32(&head[6..10]) == MAGIC_COOKIE {
-        (2, Some(usize::from(be16(&head[0..2]))))
-    } else {
-        return Err(StunError::Malformed("no magic cookie"));
-    };
-    let msg = Stun::new_checked(&buf[at..]).map_err(|e| match e {
-        StunError::Incomplete { need } => StunError::Incomplete { need: need + at },
-        m => m,
-    })?;
-    if framed_len.is_some_and(|n| n != msg.total_len()) {
-        return Err(StunError::Malformed("frame length differs from the message length"));
-    }
-    let info = info(&msg).ok_or(StunError::Malformed("not a STUN message"))?;
-    Ok((info, at + msg.total_len()))
-}
-
 fn info<T: AsRef<[u8]>>(msg: &Stun<T>) -> Option<StunInfo> {
     let t = msg.msg_type();
     let classic = !msg.has_magic_cookie();
@@ -453,70 +425,6 @@ fn xor_address(v: &[u8], tid: &[u8]) -> Option<SocketAddr> {
         IpAddr::V6(Ipv6Addr::from(addr))
     };
     Some(SocketAddr::new(ip, port))
-}
-
-/// RTP header fields kept for a media flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RtpInfo {
-    /// Payload type (codec number, 7 bits).
-    pub payload_type: u8,
-    /// Synchronisation source.
-    pub ssrc: u32,
-}
-
-/// RTCP header fields kept for a media flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RtcpInfo {
-    /// Packet type of the first packet (200 SR, 201 RR, 202 SDES, 203 BYE, 204 APP, 205 RTPFB,
-    /// 206 PSFB).
-    pub packet_type: u8,
-    /// Sender SSRC of the first packet.
-    pub ssrc: u32,
-}
-
-/// RTP (RFC 3550) header check: version 2, CSRC list and extension inside the payload, payload
-/// type outside the range RTCP collides with (72–76 with the marker bit is RTCP 200–204).
-///
-/// Weak on its own (two bits of magic): use it on a 5-tuple already seen carrying STUN.
-/// WhatsApp relays also carry `80 c7 ...` packets (payload type 71 with the marker set), which
-/// pass as RTP.
-pub fn looks_like_rtp(payload: &[u8]) -> Option<RtpInfo> {
-    let hdr = payload.get(..12)?;
-    if hdr[0] >> 6 != 2 {
-        return None;
-    }
-    let payload_type = hdr[1] & 0x7f;
-    if (72..=76).contains(&payload_type) {
-        return None;
-    }
-    let mut len = 12 + 4 * usize::from(hdr[0] & 0x0f);
-    if hdr[0] & 0x10 != 0 {
-        let ext = payload.get(len..len + 4)?;
-        len += 4 + 4 * usize::from(be16(&ext[2..4]));
-    }
-    if hdr[0] & 0x20 != 0 {
-        // Padding: the last byte counts the padding bytes, itself included.
-        let pad = usize::from(*payload.last()?);
-        len += pad.max(1);
-    }
-    if len > payload.len() {
-        return None;
-    }
-    Some(RtpInfo { payload_type, ssrc: be32(&hdr[8..12]) })
-}
-
-/// RTCP (RFC 3550/4585) header check on the first packet of a compound: version 2, packet
-/// type 200–206, its length inside the payload.
-pub fn looks_like_rtcp(payload: &[u8]) -> Option<RtcpInfo> {
-    let hdr = payload.get(..8)?;
-    if hdr[0] >> 6 != 2 || !(200..=206).contains(&hdr[1]) {
-        return None;
-    }
-    let len = 4 * (usize::from(be16(&hdr[2..4])) + 1);
-    if len > payload.len() {
-        return None;
-    }
-    Some(RtcpInfo { packet_type: hdr[1], ssrc: be32(&hdr[4..8]) })
 }
 
 fn be16(b: &[u8]) -> u16 {
@@ -643,46 +551,11 @@ mod tests {
     }
 
     #[test]
-    fn tcp_framing_and_bare() {
-        // stun.pcap, Teams over TCP: RFC 4571 prefix 0x0068 then a 104-byte Binding request.
-        let fixture = include_str!("../../tests/fixtures/stun/tcp_client_bytes.tsv");
-        let hex = fixture.lines().next().unwrap().rsplit('\t').next().unwrap();
-        let buf = unhex(hex);
-        let (info, used) = classify_tcp(&buf).unwrap();
-        assert_eq!(used, 0x68 + 2);
-        assert_eq!(info.msg_type, MsgType::BINDING_REQUEST);
-        assert!(info.has_username);
-        assert_eq!(classify_tcp(&buf[..50]), Err(StunError::Incomplete { need: 0x68 + 2 }));
-        let bare = unhex(WA_ALLOCATE_OK);
-        assert_eq!(classify_tcp(&bare).unwrap().1, bare.len());
-        // Other TCP data is refused from its first 10 bytes, not left waiting.
-        assert_eq!(
-            classify_tcp(b"GET / HTTP/1.1\r\n"),
-            Err(StunError::Malformed("no magic cookie"))
-        );
-        assert_eq!(classify_tcp(b"GET /"), Err(StunError::Incomplete { need: 10 }));
-    }
-
-    #[test]
     fn length_must_match_udp_payload() {
         let mut m = unhex(WA_ALLOCATE_OK);
         m.push(0);
         assert_eq!(classify(&m), None);
         assert_eq!(classify(&m[..30]), None);
-    }
-
-    #[test]
-    fn rtp_and_rtcp() {
-        // wa_video.pcap media after STUN: RTP with extension (0x90), PT 120.
-        let rtp = unhex("9078004600038e00dec0b0a1746f0001fffb000066441fad0b4e981e");
-        assert_eq!(looks_like_rtp(&rtp), Some(RtpInfo { payload_type: 120, ssrc: 0xdec0_b0a1 }));
-        assert_eq!(looks_like_rtcp(&rtp), None);
-        // lru_ipv6_caches.pcapng: RTCP RR (201), length 1 (8 bytes) then more of the compound.
-        let rtcp = unhex("80c90001734e7b28800000051150ddd7bafeb9cbd7ce");
-        assert_eq!(looks_like_rtcp(&rtcp), Some(RtcpInfo { packet_type: 201, ssrc: 0x734e_7b28 }));
-        assert_eq!(looks_like_rtp(&rtcp), None);
-        assert_eq!(looks_like_rtp(&unhex(WA_ALLOCATE_OK)), None);
-        assert_eq!(looks_like_rtcp(&unhex(WA_ALLOCATE_OK)), None);
     }
 
     /// Real UDP payloads labelled by nDPI (scripts/extract-dissect-fixtures.sh): every WhatsApp
@@ -763,7 +636,7 @@ mod tests {
     }
 
     /// Any cut of a real message is "need more bytes" for the view and no match for the
-    /// classifier; over TCP, any cut of the framed message is `Incomplete`.
+    /// classifier.
     #[test]
     fn truncations_are_incomplete() {
         let fixture = include_str!("../../tests/fixtures/stun/udp_payloads.tsv");
@@ -780,11 +653,6 @@ mod tests {
                 assert_eq!(classify(&buf[..cut]), None);
             }
         }
-        let tcp = include_str!("../../tests/fixtures/stun/tcp_client_bytes.tsv");
-        let buf = unhex(tcp.lines().next().unwrap().rsplit('\t').next().unwrap());
-        for cut in 0..0x68 + 2 {
-            assert!(matches!(classify_tcp(&buf[..cut]), Err(StunError::Incomplete { .. })));
-        }
     }
 
     /// DNS, DHCP and HTTP payloads from the same captures are not STUN.
@@ -799,9 +667,6 @@ mod tests {
         for line in fixtures.iter().flat_map(|f| f.lines()) {
             let buf = unhex(line.rsplit('\t').next().unwrap());
             assert_eq!(classify(&buf), None, "{line}");
-            if !line.contains("STUN") {
-                assert!(classify_tcp(&buf).is_err(), "{line}");
-            }
         }
     }
 
@@ -827,7 +692,6 @@ mod tests {
             }
             buf.truncate(rnd() as usize % (buf.len() + 1));
             let _ = classify(&buf);
-            let _ = classify_tcp(&buf);
             let _ = looks_like_rtp(&buf);
             let _ = looks_like_rtcp(&buf);
             if let Ok(m) = Stun::new_checked(&buf) {

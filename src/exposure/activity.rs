@@ -2,11 +2,11 @@
 //! (after learning the connection's own keepalive), media items, registration, telemetry. Calls
 //! span flows: see `calls.rs`.
 
-use crate::flow::FlowRecord;
-use crate::flow::activity::{ActivityLog, Segment};
+use crate::record::FlowRecord;
+use crate::record::activity::{ActivityLog, Segment};
 
 use super::Heuristics;
-use super::events::ActivityEvent;
+use crate::record::exposure::ActivityEvent;
 
 const NS: f64 = 1e9;
 
@@ -25,8 +25,44 @@ pub struct Burst {
     pub down: u64,
     /// Chat flow.
     pub uid: String,
-    /// Kind of client: `app` (the chat protocol) or `web` (WhatsApp Web's websocket).
-    pub client: &'static str,
+    /// Kind of client.
+    pub client: ChatClient,
+}
+
+/// The kind of client on a WhatsApp chat connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatClient {
+    /// The app, over the chat protocol (endpoint `whatsapp.chat`).
+    App,
+    /// WhatsApp Web's websocket (endpoint `whatsapp.web`).
+    Web,
+}
+
+impl ChatClient {
+    /// The client kind of a chat endpoint, `None` for every other endpoint.
+    pub fn of(endpoint: &str) -> Option<ChatClient> {
+        match endpoint {
+            "whatsapp.chat" => Some(ChatClient::App),
+            "whatsapp.web" => Some(ChatClient::Web),
+            _ => None,
+        }
+    }
+
+    /// As written in events (`client` of an activity, `clients` of a session).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChatClient::App => "app",
+            ChatClient::Web => "web",
+        }
+    }
+
+    /// The endpoint name of its chat connections.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            ChatClient::App => "whatsapp.chat",
+            ChatClient::Web => "whatsapp.web",
+        }
+    }
 }
 
 /// `sent` when the device sent at least 3/4 of the payload, `received` when at most 1/4, else
@@ -105,7 +141,7 @@ pub fn bursts(
     log: &ActivityLog,
     h: &Heuristics,
     handshake: bool,
-    (local_is_orig, client): (bool, &'static str),
+    (local_is_orig, client): (bool, ChatClient),
 ) -> Vec<Burst> {
     let segs = &log.segments;
     let base = baseline(segs, h);

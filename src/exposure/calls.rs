@@ -6,12 +6,12 @@
 
 use std::net::IpAddr;
 
-use crate::flow::activity::{ActivityLog, Segment};
-use crate::flow::{EndReason, FlowRecord};
+use crate::record::activity::{ActivityLog, Segment};
+use crate::record::{EndReason, FlowRecord};
 
 use super::Heuristics;
 use super::activity::round_us;
-use super::events::ActivityEvent;
+use crate::record::exposure::ActivityEvent;
 
 const NS: f64 = 1e9;
 

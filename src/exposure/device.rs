@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::events::{DeviceEvent, EndpointCount, HourTotals, ServiceTotals, SessionStats};
+use crate::record::exposure::{
+    DeviceEvent, EndpointCount, HourTotals, ServiceTotals, SessionStats,
+};
 
 /// Key prefix of evidence from flows to Meta services other than WhatsApp: judged only for
 /// `other_meta` fields, so that an Instagram flow never speaks for WhatsApp.
@@ -148,12 +150,13 @@ impl Device {
     /// Adds evidence for `signal`.
     pub fn evidence(
         &mut self,
-        signal: &str,
+        signal: impl AsRef<str>,
         ts: f64,
         bytes: u64,
         sample: Option<&str>,
         uid: Option<&str>,
     ) {
+        let signal = signal.as_ref();
         match self.tallies.get_mut(signal) {
             Some(t) => t.add(ts, bytes, sample, uid),
             None => self.tallies.entry(signal.to_owned()).or_default().add(ts, bytes, sample, uid),
@@ -165,16 +168,17 @@ impl Device {
     pub fn flow_evidence(
         &mut self,
         whatsapp: bool,
-        signal: &str,
+        signal: impl AsRef<str>,
         ts: f64,
         bytes: u64,
         sample: Option<&str>,
         uid: Option<&str>,
     ) {
+        let signal = signal.as_ref();
         if whatsapp {
             self.evidence(signal, ts, bytes, sample, uid);
         } else {
-            self.evidence(&format!("{OTHER}{signal}"), ts, bytes, sample, uid);
+            self.evidence(format!("{OTHER}{signal}"), ts, bytes, sample, uid);
         }
     }
 

@@ -2,10 +2,10 @@
 //! the field earns a grade (observed, inferred, lan_only) or is only related; the field's status
 //! is the strongest grade seen, and its value is what Meta received, as far as the wire shows.
 
-use crate::policy::{Catalogue, Field, Grade, Observability, Scope, Signal};
+use crate::policy::{Catalogue, Field, Grade, Observability, Plain, Scope, Signal};
 
 use super::device::{Device, OTHER, Tally};
-use super::events::ExposureEvent;
+use crate::record::exposure::ExposureEvent;
 
 /// Most evidence strings and uids per exposure.
 const MAX_EVIDENCE: usize = 12;
@@ -23,11 +23,11 @@ fn device_wide(s: &Signal) -> bool {
             s.lan_only()
                 || matches!(
                     *p,
-                    "public_address"
-                        | "global_address"
-                        | "public_country"
-                        | "mobile_carrier"
-                        | "server_region"
+                    Plain::PublicAddress
+                        | Plain::GlobalAddress
+                        | Plain::PublicCountry
+                        | Plain::MobileCarrier
+                        | Plain::ServerRegion
                 )
         }
         Signal::Activity(_) => false,
@@ -87,7 +87,12 @@ pub fn judge(field: &Field, dev: &Device, known_endpoints: &[String]) -> Exposur
     let mut notes = Vec::new();
     if raised {
         let graded = found.iter().filter(|f| f.0 == best);
-        let legacy = graded.clone().any(|f| f.1.to_string().starts_with("legacy_"));
+        let legacy = graded.clone().any(|f| {
+            matches!(
+                f.1,
+                Signal::Plain(Plain::LegacyPhone | Plain::LegacyPlatform | Plain::LegacyAppVersion)
+            )
+        });
         if legacy {
             notes.push(NOTE_LEGACY.to_owned());
         } else if graded.clone().any(|f| f.1.in_clear()) {
@@ -103,7 +108,7 @@ pub fn judge(field: &Field, dev: &Device, known_endpoints: &[String]) -> Exposur
     let value = found
         .iter()
         .filter(|f| reached.is_some() && f.0 == reached && scope == Scope::Whatsapp)
-        .filter(|f| matches!(f.1, Signal::Plain(p) if *p != "session"))
+        .filter(|f| matches!(f.1, Signal::Plain(p) if *p != Plain::Session))
         .find_map(|f| f.3.samples.first().cloned())
         .or_else(|| reached.and(field.fallback.clone()))
         .or_else(|| {

@@ -13,7 +13,8 @@
 pub mod activity;
 pub mod calls;
 pub mod device;
-pub mod events;
+// The exposure map's records live in the schema (`crate::record::exposure`); old path kept.
+pub use crate::record::exposure as events;
 pub mod exposures;
 pub mod local;
 pub mod oui;
@@ -29,13 +30,13 @@ use foldhash::fast::RandomState;
 use ipnet::IpNet;
 
 use crate::classify::{Geo, Ruleset};
-use crate::flow::{EndReason, FlowRecord};
-use crate::output::RecordSink;
-use crate::output::events::Event;
-use crate::output::observed::HttpEvent;
-use crate::policy::Catalogue;
+use crate::policy::{Catalogue, Plain};
+use crate::record::RecordSink;
+use crate::record::events::Event;
+use crate::record::observed::HttpEvent;
+use crate::record::{EndReason, FlowRecord};
 
-use self::activity::Burst;
+use self::activity::{Burst, ChatClient};
 use self::calls::Calls;
 use self::device::Device;
 use self::events::ActivityEvent;
@@ -256,13 +257,13 @@ fn legacy_login(dev: &mut Device, wa: bool, rec: &FlowRecord) {
     let uid = Some(rec.uid.as_str());
     if let Some(res) = rec.wa_client.as_deref() {
         let (platform, version) = ua::legacy_resource(res);
-        dev.flow_evidence(wa, "legacy_platform", rec.ts, 0, Some(&platform), uid);
+        dev.flow_evidence(wa, Plain::LegacyPlatform, rec.ts, 0, Some(&platform), uid);
         if let Some(v) = version {
-            dev.flow_evidence(wa, "legacy_app_version", rec.ts, 0, Some(&v), uid);
+            dev.flow_evidence(wa, Plain::LegacyAppVersion, rec.ts, 0, Some(&v), uid);
         }
     }
     if let Some(phone) = rec.wa_phone.as_deref() {
-        dev.flow_evidence(wa, "legacy_phone", rec.ts, 0, Some(phone), uid);
+        dev.flow_evidence(wa, Plain::LegacyPhone, rec.ts, 0, Some(phone), uid);
     }
 }
 
@@ -333,7 +334,7 @@ impl<S: RecordSink> ExposureSink<S> {
         for mut dev in devices {
             let vendor = dev.mac.as_ref().and_then(|m| vendors.get(m)).cloned();
             if let Some(v) = &vendor {
-                dev.evidence("oui_vendor", dev.first_seen, 0, Some(v), None);
+                dev.evidence(Plain::OuiVendor, dev.first_seen, 0, Some(v), None);
             }
             public_address_facts(&mut dev, &self.cfg.geo, &self.cfg.catalogue);
             self.inner.event(&Event::Device(Box::new(dev.event(vendor))));
@@ -405,37 +406,39 @@ impl<S: RecordSink> ExposureSink<S> {
         let uid = Some(rec.uid.as_str());
         let dev = self.device(id, rec.ts);
         dev.meta_flow(service, &endpoint, rec.ts, up, down);
-        dev.flow_evidence(wa, "meta_flow", rec.ts, up + down, None, uid);
+        dev.flow_evidence(wa, Plain::MetaFlow, rec.ts, up + down, None, uid);
         if let Some(g) = &global {
-            dev.evidence("global_address", rec.ts, 0, Some(g), uid);
+            dev.evidence(Plain::GlobalAddress, rec.ts, 0, Some(g), uid);
         }
         let named =
             rec.server_name.as_deref().map_or_else(|| rec.resp_h.to_string(), str::to_owned);
-        dev.evidence(&format!("endpoint:{endpoint}"), rec.ts, up + down, Some(&named), uid);
+        dev.evidence(format!("endpoint:{endpoint}"), rec.ts, up + down, Some(&named), uid);
         if let (Some(j), Some(stack)) = (rec.ja4.as_deref(), stack.as_deref()) {
-            dev.flow_evidence(wa, "ja4", rec.ts, 0, Some(stack), uid);
+            dev.flow_evidence(wa, Plain::Ja4, rec.ts, 0, Some(stack), uid);
             dev.strings(None, Some(j));
         }
         if let Some(v) = rec.protocol_version.as_deref() {
-            dev.flow_evidence(wa, "protocol_version", rec.ts, 0, Some(v), uid);
+            dev.flow_evidence(wa, Plain::ProtocolVersion, rec.ts, 0, Some(v), uid);
         }
         if operated && let Some(cc) = rec.resp_cc.as_deref() {
-            dev.evidence("server_region", rec.ts, 0, Some(cc), uid);
+            dev.evidence(Plain::ServerRegion, rec.ts, 0, Some(cc), uid);
         }
         if operated {
             legacy_login(dev, wa, rec);
         }
         if let Some(public) = public {
-            dev.evidence("public_address", rec.ts, 0, Some(&public.to_string()), uid);
+            dev.evidence(Plain::PublicAddress, rec.ts, 0, Some(&public.to_string()), uid);
         }
         if let Some((ua, cookies)) = http {
             if let Some(ua) = ua.as_deref() {
-                dev.flow_evidence(wa, "http_user_agent", rec.ts, 0, Some(ua), uid);
+                dev.flow_evidence(wa, Plain::HttpUserAgent, rec.ts, 0, Some(ua), uid);
                 dev.strings(Some(ua), None);
                 let f = ua::facts(ua);
-                for (signal, v) in
-                    [("ua_os", f.os), ("ua_app_version", f.app_version), ("ua_device", f.device)]
-                {
+                for (signal, v) in [
+                    (Plain::UaOs, f.os),
+                    (Plain::UaAppVersion, f.app_version),
+                    (Plain::UaDevice, f.device),
+                ] {
                     if let Some(v) = v {
                         dev.flow_evidence(wa, signal, rec.ts, 0, Some(&v), uid);
                     }
@@ -444,12 +447,12 @@ impl<S: RecordSink> ExposureSink<S> {
             let names = &self.cfg.catalogue.cookies;
             let dev = self.devices.get_mut(id).expect("device exists");
             for c in &cookies {
-                dev.flow_evidence(wa, "http_cookie", rec.ts, 0, Some(c), uid);
+                dev.flow_evidence(wa, Plain::HttpCookie, rec.ts, 0, Some(c), uid);
                 if names.identifying.iter().any(|n| n == c) {
-                    dev.flow_evidence(wa, "id_cookie", rec.ts, 0, Some(c), uid);
+                    dev.flow_evidence(wa, Plain::IdCookie, rec.ts, 0, Some(c), uid);
                 }
                 if names.language.iter().any(|n| n == c) {
-                    dev.flow_evidence(wa, "lang_cookie", rec.ts, 0, Some(c), uid);
+                    dev.flow_evidence(wa, Plain::LangCookie, rec.ts, 0, Some(c), uid);
                 }
             }
         }
@@ -470,28 +473,23 @@ impl<S: RecordSink> ExposureSink<S> {
             return;
         }
         // WhatsApp Web's websocket is a chat connection too; its client kind stays visible.
-        let client = match endpoint {
-            "whatsapp.chat" => "app",
-            "whatsapp.web" => "web",
-            _ => "",
-        };
-        match role(endpoint) {
-            _ if !client.is_empty() => {
-                let first =
-                    self.chat_uids.len() < MAX_MAP && self.chat_uids.insert(rec.uid.clone());
-                // A connection whose opening was seen has a handshake; one already open has not.
-                let handshake =
-                    first && (rec.history.starts_with('S') || rec.protocol_version.is_some());
-                if let Some(log) = log {
-                    let found = activity::bursts(rec, log, &h, handshake, (local_is_orig, client));
-                    self.pending_bursts += found.len();
-                    self.bursts.entry(id.to_owned()).or_default().extend(found);
-                    if self.pending_bursts > self.cfg.max_pending_bursts {
-                        self.overflow.sessions_forced += 1;
-                        self.settle_sessions(None);
-                    }
+        if let Some(client) = ChatClient::of(endpoint) {
+            let first = self.chat_uids.len() < MAX_MAP && self.chat_uids.insert(rec.uid.clone());
+            // A connection whose opening was seen has a handshake; one already open has not.
+            let handshake =
+                first && (rec.history.starts_with('S') || rec.protocol_version.is_some());
+            if let Some(log) = log {
+                let found = activity::bursts(rec, log, &h, handshake, (local_is_orig, client));
+                self.pending_bursts += found.len();
+                self.bursts.entry(id.to_owned()).or_default().extend(found);
+                if self.pending_bursts > self.cfg.max_pending_bursts {
+                    self.overflow.sessions_forced += 1;
+                    self.settle_sessions(None);
                 }
             }
+            return;
+        }
+        match role(endpoint) {
             "media" => {
                 for a in activity::media(rec, log, &h, id, local_is_orig) {
                     self.emit_activity(a);
@@ -561,7 +559,7 @@ impl<S: RecordSink> ExposureSink<S> {
         let e = &s.event;
         let sample = format!("{}s", e.duration);
         dev.evidence(
-            "session",
+            Plain::Session,
             e.ts,
             e.bytes_up + e.bytes_down,
             Some(&sample),
@@ -571,7 +569,7 @@ impl<S: RecordSink> ExposureSink<S> {
         for b in s.bursts {
             let a = ActivityEvent {
                 direction: Some(activity::direction(b.up, b.down).into()),
-                client: Some(b.client.into()),
+                client: Some(b.client.name().into()),
                 ts: b.start,
                 device: s.event.device.clone(),
                 activity: "message_burst".into(),
@@ -580,9 +578,7 @@ impl<S: RecordSink> ExposureSink<S> {
                 packets: b.packets,
                 bytes_up: b.up,
                 bytes_down: b.down,
-                endpoint: Some(
-                    if b.client == "web" { "whatsapp.web" } else { "whatsapp.chat" }.into(),
-                ),
+                endpoint: Some(b.client.endpoint().into()),
                 session: Some(sid.clone()),
                 uids: vec![b.uid],
                 ..ActivityEvent::default()
@@ -600,7 +596,7 @@ impl<S: RecordSink> ExposureSink<S> {
         }
     }
 
-    fn dhcp(&mut self, d: &crate::output::events::DhcpEvent) {
+    fn dhcp(&mut self, d: &crate::record::events::DhcpEvent) {
         let Some(mac) = d.mac.clone() else { return };
         for ip in [d.requested_ip, d.assigned_ip].into_iter().flatten() {
             self.learn_ip(IpAddr::V4(ip), &mac);
@@ -612,10 +608,10 @@ impl<S: RecordSink> ExposureSink<S> {
             dev.address(IpAddr::V4(ip));
         }
         let lan = [
-            ("dhcp_hostname", d.hostname.clone()),
-            ("dhcp_vendor_class", d.vendor_class.clone()),
+            (Plain::DhcpHostname, d.hostname.clone()),
+            (Plain::DhcpVendorClass, d.vendor_class.clone()),
             (
-                "dhcp_parameter_request_list",
+                Plain::DhcpParameterRequestList,
                 (!d.parameter_request_list.is_empty()).then(|| {
                     d.parameter_request_list.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
                 }),
@@ -633,7 +629,7 @@ impl<S: RecordSink> ExposureSink<S> {
         }
     }
 
-    fn arp(&mut self, a: &crate::output::observed::ArpEvent) {
+    fn arp(&mut self, a: &crate::record::observed::ArpEvent) {
         let ip = IpAddr::V4(a.ip);
         if local::not_a_host(ip) || !self.local.contains(ip) {
             return;
@@ -659,8 +655,8 @@ impl<S: RecordSink> ExposureSink<S> {
 /// address): looked up once per device at the end, never for a private address or a peer.
 fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
     let mut addrs: Vec<(IpAddr, f64, Option<String>)> = Vec::new();
-    for signal in ["public_address", "global_address"] {
-        if let Some(t) = dev.tallies.get(signal) {
+    for signal in [Plain::PublicAddress, Plain::GlobalAddress] {
+        if let Some(t) = dev.tallies.get(signal.name()) {
             let uid = t.uids.first().cloned();
             addrs.extend(
                 t.samples
@@ -673,7 +669,7 @@ fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
     for (ip, ts, uid) in addrs {
         if !local::geolocatable(ip) {
             dev.evidence(
-                "public_country",
+                Plain::PublicCountry,
                 ts,
                 0,
                 Some("unknown (reserved address)"),
@@ -687,11 +683,11 @@ fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
             (None, Some(_)) => "unknown (not in the country database)",
             (None, None) => "unknown (no country database: see leakscope geo status)",
         };
-        dev.evidence("public_country", ts, 0, Some(cc), uid.as_deref());
+        dev.evidence(Plain::PublicCountry, ts, 0, Some(cc), uid.as_deref());
         if cat.mobile_carriers.matches(info.asn, info.as_org.as_deref()) {
             let asn = info.asn.map_or_else(String::new, |a| format!("AS{a} "));
             let carrier = format!("{asn}{}", info.as_org.as_deref().unwrap_or(""));
-            dev.evidence("mobile_carrier", ts, 0, Some(carrier.trim()), uid.as_deref());
+            dev.evidence(Plain::MobileCarrier, ts, 0, Some(carrier.trim()), uid.as_deref());
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Usage sessions: a device's message bursts (on any of its WhatsApp chat connections) grouped
 //! while the quiet time between them stays under the session gap (default 5 minutes).
 
+#[cfg(test)]
+use super::activity::ChatClient;
 use super::activity::{Burst, round_us};
-use super::events::{SessionEvent, SessionStats};
+use crate::record::exposure::{SessionEvent, SessionStats};
 
 /// A finished session and its bursts.
 pub struct Session {
@@ -44,8 +46,8 @@ pub fn build(device: &str, mut bursts: Vec<Burst>, gap_secs: f64) -> Vec<Session
             if !e.uids.contains(&b.uid) {
                 e.uids.push(b.uid.clone());
             }
-            if !e.clients.iter().any(|c| c == b.client) {
-                e.clients.push(b.client.into());
+            if !e.clients.iter().any(|c| c == b.client.name()) {
+                e.clients.push(b.client.name().into());
             }
         }
     }
@@ -71,7 +73,15 @@ mod tests {
     use super::*;
 
     fn burst(start: f64, end: f64) -> Burst {
-        Burst { start, end, packets: 2, up: 100, down: 200, uid: "C1".into(), client: "app" }
+        Burst {
+            start,
+            end,
+            packets: 2,
+            up: 100,
+            down: 200,
+            uid: "C1".into(),
+            client: ChatClient::App,
+        }
     }
 
     #[test]

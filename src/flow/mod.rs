@@ -4,10 +4,10 @@ pub mod activity;
 mod index;
 pub mod key;
 mod lru;
-pub mod record;
+pub use crate::record::flow as record;
 pub mod state;
 pub mod table;
 
+pub use crate::record::{EndReason, FlowRecord};
 pub use key::{Endpoint, FlowKey};
-pub use record::{EndReason, FlowRecord};
 pub use table::{Flow, FlowConfig, FlowHandler, FlowTable, PacketCtx, TableStats};

@@ -2,6 +2,7 @@
 //! way (`conn_state`: S0, S1, SF, REJ, …; `history`: ShADadFf, …).
 
 use crate::decode::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::record::EndReason;
 
 /// What one endpoint has done so far (Zeek's TCP endpoint states).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -137,13 +138,13 @@ impl ConnState {
         self.history.push(b'D', from_orig);
     }
 
-    /// Whether both sides closed (FIN) or either reset: the connection is over.
-    pub fn tcp_finished(&self) -> Option<&'static str> {
+    /// Whether both sides closed (FIN) or either reset: the connection is over, and why.
+    pub fn tcp_finished(&self) -> Option<EndReason> {
         use EndpointState::*;
         if self.orig == Reset || self.resp == Reset {
-            Some("rst")
+            Some(EndReason::Rst)
         } else if self.orig == Closed && self.resp == Closed {
-            Some("fin")
+            Some(EndReason::Fin)
         } else {
             None
         }
@@ -231,7 +232,7 @@ mod tests {
         ]);
         assert_eq!(s.tcp_code(100, 200), "SF");
         assert_eq!(s.history(), "ShADdFf");
-        assert_eq!(s.tcp_finished(), Some("fin"));
+        assert_eq!(s.tcp_finished(), Some(EndReason::Fin));
     }
 
     #[test]

@@ -390,7 +390,7 @@ impl<T: Default> FlowTable<T> {
             None
         };
         if let Some(reason) = newly_closed {
-            flow.close_reason = Some(if reason == "rst" { EndReason::Rst } else { EndReason::Fin });
+            flow.close_reason = Some(reason);
             flow.class = Class::Closing;
             self.lists[class as usize].remove(&mut self.slab, idx);
             self.lists[Class::Closing as usize].push_back(&mut self.slab, idx);

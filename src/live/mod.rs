@@ -30,13 +30,15 @@ use serde::Serialize;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use crate::assembly::{Assembly, Outputs};
 use crate::capture::live::{LiveConfig, LiveSource, LiveStats};
 use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
 use crate::output::pcap::{PcapKeep, PcapOut};
 use crate::output::{JsonlWriter, LiveJsonlSink, LiveOutputs, OutputOptions};
-use crate::pipeline::{PacketStats, Pipeline, PipelineConfig, RunStats};
+use crate::pipeline::{PacketStats, RunStats};
+use crate::record::RecordSink;
 
 /// Everything `leakscope capture` needs, after config file and flags were merged.
 #[derive(Clone, Debug)]
@@ -54,10 +56,8 @@ pub struct LiveOptions {
     /// User to switch to after opening the interface (`None`: default rule, see
     /// [`privs::target_user`]).
     pub user: Option<String>,
-    /// Also save packets here.
-    pub write_pcap: Option<PathBuf>,
-    /// Which packets go to `write_pcap`.
-    pub write_pcap_keep: PcapKeep,
+    /// Also save packets here, and which.
+    pub write_pcap: Option<(PathBuf, PcapKeep)>,
     /// Rule directories over the builtin rules, for the classifier and `--write-pcap`
     /// (reloaded on SIGHUP).
     pub rules_dirs: Vec<PathBuf>,
@@ -65,12 +65,15 @@ pub struct LiveOptions {
     pub asn_db: Option<PathBuf>,
     /// MaxMind country database.
     pub country_db: Option<PathBuf>,
-    /// The watched devices' networks.
-    pub local_networks: Vec<ipnet::IpNet>,
-    /// Most devices held by the exposure map.
-    pub max_devices: usize,
-    /// OUI registry (`None`: searched in the usual places).
-    pub oui_file: Option<PathBuf>,
+    /// Run dissectors, classification and the exposure map (off: flow tracking alone).
+    pub classify: bool,
+    /// Exposure map settings (the watched devices' networks, devices held, OUI registry, policy,
+    /// session gap).
+    pub exposure: crate::exposure::ExposureConfig,
+    /// Also write a SQLite database (opened after privileges are dropped, like the JSONL files).
+    pub sqlite: Option<PathBuf>,
+    /// Replace device identifiers with keyed pseudonyms in every output.
+    pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
     /// How frames reach the pipeline (a benchmarking switch).
     pub handoff: Handoff,
 }
@@ -206,11 +209,11 @@ impl PacketSink for BatchSender {
 /// Owns the pipeline and everything written; lives on the runtime's single task.
 struct Driver {
     iface: String,
-    pipeline: Pipeline,
+    /// The pipeline with its outputs, as replay assembles them.
+    asm: Assembly,
     /// The pipeline sink's files, for the clock, flushes and counters.
     outputs: Arc<Mutex<LiveOutputs>>,
     stats_out: JsonlWriter,
-    pcap_out: Option<PcapOut>,
     rules_dirs: Vec<PathBuf>,
     /// Latest packet time and when (wall clock) it was seen.
     last: Option<(Timestamp, Instant)>,
@@ -232,10 +235,7 @@ impl Driver {
     }
 
     fn packet(&mut self, pkt: &Packet<'_>) {
-        self.pipeline.packet(pkt);
-        if let Some(w) = self.pcap_out.as_mut() {
-            w.packet(pkt, self.pipeline.verdicts());
-        }
+        self.asm.packet(pkt);
     }
 
     /// Notes the latest packet time, for the silent-link clock and rotation.
@@ -256,10 +256,7 @@ impl Driver {
 
     fn tick(&mut self) {
         let now = self.now();
-        self.pipeline.tick(now);
-        if let Some(w) = self.pcap_out.as_mut() {
-            w.tick(now, self.pipeline.verdicts());
-        }
+        self.asm.tick(now);
         let flushed = {
             let mut o = lock(&self.outputs);
             o.set_clock(now);
@@ -284,21 +281,20 @@ impl Driver {
             (o.flows.records(), o.bytes())
         };
         let ev = StatsEvent {
-            ts: crate::flow::record::secs_us(self.now().nanos()),
+            ts: crate::record::flow::secs_us(self.now().nanos()),
             event: "stats",
             interface: &self.iface,
             capture,
-            flows_active: self.pipeline.live_flows(),
+            flows_active: self.asm.pipeline().live_flows(),
             records,
-            meta_records: self.pipeline.meta_records(),
+            meta_records: self.asm.pipeline().meta_records(),
             bytes_written,
-            pipeline: self.pipeline.stats(),
-            write_pcap: self.pcap_out.as_ref().map(PcapOut::stats),
+            pipeline: self.asm.pipeline().stats(),
+            write_pcap: self.asm.pcap_stats(),
             r#final: false,
         };
         write_stats(&mut self.stats_out, &ev);
-        if let Some(p) = self.pcap_out.as_mut()
-            && let Err(e) = p.flush()
+        if let Err(e) = self.asm.flush_pcap()
             && !self.errors.contains(&e)
         {
             tracing::error!("{e}");
@@ -309,14 +305,14 @@ impl Driver {
     /// SIGHUP: reopen outputs for logrotate, reload rules.
     fn hangup(&mut self) {
         let mut ok = true;
-        for r in [self.pipeline.reopen_outputs(), self.stats_out.reopen()] {
+        for r in [self.asm.pipeline().reopen_outputs(), self.stats_out.reopen()] {
             if let Err(e) = r {
                 tracing::error!("SIGHUP: {e}");
                 ok = false;
             }
         }
         match Ruleset::load(&self.rules_dirs, true) {
-            Ok(rules) => self.pipeline.set_rules(rules),
+            Ok(rules) => self.asm.pipeline().set_rules(rules),
             Err(e) => {
                 tracing::error!("SIGHUP: rules not reloaded, the old ones stay:\n{e}");
                 ok = false;
@@ -405,9 +401,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let iface = source.interface().to_owned();
     // Files outside the output directory are opened while still privileged.
     let pcap_out = match &opts.write_pcap {
-        Some(p) => {
-            Some(PcapOut::create(p, linktype, opts.write_pcap_keep).map_err(|e| anyhow!(e))?)
-        }
+        Some((p, keep)) => Some(PcapOut::create(p, linktype, *keep).map_err(|e| anyhow!(e))?),
         None => None,
     };
     let user = privs::target_user(opts.user.as_deref())?;
@@ -428,35 +422,26 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let stats_path = opts.out.join("stats.jsonl");
     let stats_out = JsonlWriter::open_live(&stats_path, &opts.output, now)
         .with_context(|| format!("{}: cannot open{who}", stats_path.display()))?;
-    let mut pipeline = Pipeline::new(PipelineConfig {
-        flow: opts.flow.clone(),
-        // The exposure map (devices, sessions, activities) runs live too; device and exposure
-        // summaries are written when the capture stops.
-        sink: Box::new(
-            crate::exposure::ExposureConfig {
-                local_nets: opts.local_networks.clone(),
-                max_devices: opts.max_devices,
-                oui_file: opts.oui_file.clone(),
-                settle_secs: (opts.flow.active_timeout + opts.flow.tcp_idle) as f64 / 1e9,
-                geo: geo.clone(),
-                known_endpoints: crate::exposure::endpoint_names(&rules),
-                ..crate::exposure::ExposureConfig::default()
-            }
-            .build(LiveJsonlSink(Arc::clone(&outputs))),
-        ),
-        classify: true,
-        rules,
-        geo,
-    });
-    if pcap_out.as_ref().is_some_and(PcapOut::needs_verdicts) {
-        pipeline.track_verdicts();
+    // The exposure map (devices, sessions, activities) runs live too; device and exposure
+    // summaries are written when the capture stops.
+    let outs = Outputs {
+        classify: opts.classify,
+        exposure: &opts.exposure,
+        sqlite: opts.sqlite.as_deref(),
+        anonymize: opts.anonymize.as_ref(),
+        write_pcap: None, // opened above, while privileged
+    };
+    let files: Box<dyn RecordSink> = Box::new(LiveJsonlSink(Arc::clone(&outputs)));
+    let mut asm = Assembly::new(opts.flow.clone(), rules, geo, Some(files), &outs)
+        .with_context(|| format!("cannot open the outputs{who}"))?;
+    if let (Some(out), Some((path, keep))) = (pcap_out, &opts.write_pcap) {
+        asm.attach_pcap(out, path, *keep);
     }
     let driver = Arc::new(Mutex::new(Driver {
         iface: iface.clone(),
-        pipeline,
+        asm,
         outputs: Arc::clone(&outputs),
         stats_out,
-        pcap_out,
         rules_dirs: opts.rules_dirs.clone(),
         last: None,
         errors: Vec::new(),
@@ -542,22 +527,19 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
             return Err(anyhow!("interface {iface}: capture thread still holds the pipeline"));
         }
     };
-    let Driver { mut pipeline, mut stats_out, pcap_out, mut errors, .. } = driver;
-    // Every open flow is written first, so that the packets held for a verdict get one.
-    pipeline.flush_flows();
-    // A pcap write error is reported, after the flow outputs are closed all the same.
-    let pcap = pcap_out.map(|mut p| {
-        if let Err(e) = p.finish(pipeline.verdicts()) {
-            tracing::error!("{e}");
-            errors.push(e);
-        }
-        p.stats()
-    });
-    // Writes every open flow (end_of_input) and closes flows.jsonl and events.jsonl.
-    let run = pipeline.finish().map_err(|e| anyhow!(e))?;
+    let Driver { asm, mut stats_out, mut errors, .. } = driver;
+    // The one shutdown order (see `Assembly::finish`); a pcap write error is reported, after
+    // the flow outputs are closed all the same.
+    let fin_asm = asm.finish();
+    if let Some(e) = fin_asm.pcap_error {
+        tracing::error!("{e}");
+        errors.push(e);
+    }
+    let pcap = fin_asm.pcap;
+    let run = fin_asm.run.map_err(|e| anyhow!(e))?;
     let bytes_written = lock(&outputs).bytes();
     let last = StatsEvent {
-        ts: crate::flow::record::secs_us(wall_now().nanos()),
+        ts: crate::record::flow::secs_us(wall_now().nanos()),
         event: "stats",
         interface: &iface,
         capture: fin,

@@ -332,11 +332,11 @@ impl JsonlSink {
     }
 }
 
-impl super::sink::RecordSink for JsonlSink {
-    fn flow(&mut self, rec: &mut crate::flow::FlowRecord) {
+impl crate::record::sink::RecordSink for JsonlSink {
+    fn flow(&mut self, rec: &mut crate::record::FlowRecord) {
         self.flows.write(rec);
     }
-    fn event(&mut self, ev: &super::events::Event) {
+    fn event(&mut self, ev: &crate::record::events::Event) {
         if let Some(w) = self.events.as_mut() {
             w.write(ev);
         }
@@ -344,7 +344,7 @@ impl super::sink::RecordSink for JsonlSink {
     fn finish(&mut self) -> Result<(), String> {
         let flows = self.flows.finish();
         let events = self.events.as_mut().map(|w| w.finish()).transpose();
-        super::sink::all_of([flows.map(drop), events.map(drop)])
+        crate::record::sink::all_of([flows.map(drop), events.map(drop)])
     }
     fn reopen(&mut self) -> Result<(), String> {
         self.finish()?;
@@ -384,7 +384,7 @@ impl LiveOutputs {
     /// Flushes both; the first error.
     pub fn flush(&mut self) -> Result<(), String> {
         let flows = self.flows.flush();
-        super::sink::all_of([flows, self.events.flush()])
+        crate::record::sink::all_of([flows, self.events.flush()])
     }
 
     /// Bytes written to both.
@@ -393,7 +393,7 @@ impl LiveOutputs {
     }
 }
 
-/// The pipeline's [`RecordSink`](super::sink::RecordSink) in live capture: writes into shared
+/// The pipeline's [`RecordSink`](crate::record::sink::RecordSink) in live capture: writes into shared
 /// [`LiveOutputs`]. The lock is taken per record (not per packet) and is never contended: the
 /// daemon calls the pipeline and the outputs from one place at a time.
 pub struct LiveJsonlSink(pub std::sync::Arc<std::sync::Mutex<LiveOutputs>>);
@@ -404,22 +404,22 @@ impl LiveJsonlSink {
     }
 }
 
-impl super::sink::RecordSink for LiveJsonlSink {
-    fn flow(&mut self, rec: &mut crate::flow::FlowRecord) {
+impl crate::record::sink::RecordSink for LiveJsonlSink {
+    fn flow(&mut self, rec: &mut crate::record::FlowRecord) {
         self.lock().flows.write(rec);
     }
-    fn event(&mut self, ev: &super::events::Event) {
+    fn event(&mut self, ev: &crate::record::events::Event) {
         self.lock().events.write(ev);
     }
     fn finish(&mut self) -> Result<(), String> {
         let mut o = self.lock();
         let flows = o.flows.finish();
-        super::sink::all_of([flows, o.events.finish()])
+        crate::record::sink::all_of([flows, o.events.finish()])
     }
     fn reopen(&mut self) -> Result<(), String> {
         let mut o = self.lock();
         let flows = o.flows.reopen();
-        super::sink::all_of([flows, o.events.reopen()])
+        crate::record::sink::all_of([flows, o.events.reopen()])
     }
 }
 

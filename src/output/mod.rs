@@ -2,15 +2,15 @@
 //! the opt-in `--write-pcap` file ([`pcap`]), which holds whole packets of Meta flows.
 
 pub mod create;
-pub mod events;
 pub mod jsonl;
-pub mod observed;
 pub mod pcap;
 pub mod rotate;
-pub mod sink;
 pub mod sqlite;
 
+// The record schema moved to `crate::record`; these paths stay for one release.
+pub use crate::record::{events, observed, sink};
+
+pub use crate::record::{Fanout, NullSink, RecordSink};
 pub use events::Event;
 pub use jsonl::{JsonlSink, JsonlWriter, LiveJsonlSink, LiveOutputs};
 pub use rotate::{OutputOptions, Rotate};
-pub use sink::{Fanout, NullSink, RecordSink};

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use foldhash::fast::RandomState;
 
 use crate::capture::{LinkType, Packet, Timestamp};
-use crate::pipeline::{FlowMark, FlowVerdicts};
+use crate::classify::mark::{FlowMark, FlowVerdicts};
 
 /// Which packets `--write-pcap` keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::create;
-use super::events::Event;
-use super::sink::RecordSink;
-use crate::flow::FlowRecord;
+use crate::record::FlowRecord;
+use crate::record::events::Event;
+use crate::record::sink::RecordSink;
 
 /// Records per transaction.
 pub const BATCH: usize = 10_000;
@@ -271,7 +271,7 @@ impl RecordSink for SqliteSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::EndReason;
+    use crate::record::EndReason;
 
     fn record(i: usize) -> FlowRecord {
         FlowRecord {

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 const BUILTIN: &str = include_str!("../../rules/policy.toml");
-/// File name of the catalogue; rule loaders skip it when reading a rules directory.
-pub const CATALOGUE_FILE: &str = "policy.toml";
+/// File name of the catalogue (the rules loader, below this stage, defines it: it skips the file).
+pub use crate::classify::rules::CATALOGUE_FILE;
 const BUILTIN_NAME: &str = "rules/policy.toml";
 
 /// How much of a field a network observer can see.
@@ -49,48 +49,167 @@ pub const ACTIVITY_KINDS: &[&str] = &[
     "telemetry",
 ];
 
-/// Signals seen only on the LAN: they describe the device, but never reach Meta.
-pub const LAN_SIGNALS: &[&str] =
-    &["dhcp_hostname", "dhcp_vendor_class", "dhcp_parameter_request_list", "oui_vendor"];
+/// A signal without argument: an observation the exposure stage makes and the catalogue grades
+/// (`docs/exposure.md` describes each). The one list of them, shared by `policy` (parsing the
+/// catalogue) and `exposure` (recording evidence), so the two cannot drift apart by a typo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Plain {
+    /// `meta_flow`.
+    MetaFlow,
+    /// `session`.
+    Session,
+    /// `public_address`.
+    PublicAddress,
+    /// `global_address`.
+    GlobalAddress,
+    /// `public_country`.
+    PublicCountry,
+    /// `mobile_carrier`.
+    MobileCarrier,
+    /// `server_region`.
+    ServerRegion,
+    /// `http_user_agent`.
+    HttpUserAgent,
+    /// `ja4`.
+    Ja4,
+    /// `protocol_version`.
+    ProtocolVersion,
+    /// `legacy_phone`.
+    LegacyPhone,
+    /// `legacy_platform`.
+    LegacyPlatform,
+    /// `legacy_app_version`.
+    LegacyAppVersion,
+    /// `ua_os`.
+    UaOs,
+    /// `ua_app_version`.
+    UaAppVersion,
+    /// `ua_device`.
+    UaDevice,
+    /// `id_cookie`.
+    IdCookie,
+    /// `lang_cookie`.
+    LangCookie,
+    /// `http_cookie`.
+    HttpCookie,
+    /// `dhcp_hostname`.
+    DhcpHostname,
+    /// `dhcp_vendor_class`.
+    DhcpVendorClass,
+    /// `dhcp_parameter_request_list`.
+    DhcpParameterRequestList,
+    /// `oui_vendor`.
+    OuiVendor,
+}
 
-/// Signals read from cleartext a client sent to Meta (a legacy client's login, HTTP heads):
-/// the only ones that can raise a field that is normally not observable.
-pub const CLEAR_SIGNALS: &[&str] = &[
-    "legacy_phone",
-    "legacy_platform",
-    "legacy_app_version",
-    "ua_os",
-    "ua_app_version",
-    "ua_device",
-    "id_cookie",
-    "lang_cookie",
-    "http_cookie",
-];
+impl Plain {
+    /// Every signal, in the order error messages list them: on the wire, in cleartext, LAN only.
+    pub const ALL: [Plain; 23] = [
+        Plain::MetaFlow,
+        Plain::Session,
+        Plain::PublicAddress,
+        Plain::GlobalAddress,
+        Plain::PublicCountry,
+        Plain::MobileCarrier,
+        Plain::ServerRegion,
+        Plain::HttpUserAgent,
+        Plain::Ja4,
+        Plain::ProtocolVersion,
+        Plain::LegacyPhone,
+        Plain::LegacyPlatform,
+        Plain::LegacyAppVersion,
+        Plain::UaOs,
+        Plain::UaAppVersion,
+        Plain::UaDevice,
+        Plain::IdCookie,
+        Plain::LangCookie,
+        Plain::HttpCookie,
+        Plain::DhcpHostname,
+        Plain::DhcpVendorClass,
+        Plain::DhcpParameterRequestList,
+        Plain::OuiVendor,
+    ];
 
-/// The other signals without argument (`docs/exposure.md` describes each).
-const WIRE_SIGNALS: &[&str] = &[
-    "meta_flow",
-    "session",
-    "public_address",
-    "global_address",
-    "public_country",
-    "mobile_carrier",
-    "server_region",
-    "http_user_agent",
-    "ja4",
-    "protocol_version",
-];
+    /// The name in the catalogue and in `exposure` evidence.
+    pub fn name(self) -> &'static str {
+        match self {
+            Plain::MetaFlow => "meta_flow",
+            Plain::Session => "session",
+            Plain::PublicAddress => "public_address",
+            Plain::GlobalAddress => "global_address",
+            Plain::PublicCountry => "public_country",
+            Plain::MobileCarrier => "mobile_carrier",
+            Plain::ServerRegion => "server_region",
+            Plain::HttpUserAgent => "http_user_agent",
+            Plain::Ja4 => "ja4",
+            Plain::ProtocolVersion => "protocol_version",
+            Plain::LegacyPhone => "legacy_phone",
+            Plain::LegacyPlatform => "legacy_platform",
+            Plain::LegacyAppVersion => "legacy_app_version",
+            Plain::UaOs => "ua_os",
+            Plain::UaAppVersion => "ua_app_version",
+            Plain::UaDevice => "ua_device",
+            Plain::IdCookie => "id_cookie",
+            Plain::LangCookie => "lang_cookie",
+            Plain::HttpCookie => "http_cookie",
+            Plain::DhcpHostname => "dhcp_hostname",
+            Plain::DhcpVendorClass => "dhcp_vendor_class",
+            Plain::DhcpParameterRequestList => "dhcp_parameter_request_list",
+            Plain::OuiVendor => "oui_vendor",
+        }
+    }
 
-/// Every signal name without argument.
-fn plain_signals() -> impl Iterator<Item = &'static str> {
-    WIRE_SIGNALS.iter().chain(CLEAR_SIGNALS).chain(LAN_SIGNALS).copied()
+    /// Seen only on the LAN: describes the device, but never reaches Meta.
+    pub fn lan_only(self) -> bool {
+        matches!(
+            self,
+            Plain::DhcpHostname
+                | Plain::DhcpVendorClass
+                | Plain::DhcpParameterRequestList
+                | Plain::OuiVendor
+        )
+    }
+
+    /// Read from cleartext a client sent to Meta (a legacy client's login, HTTP heads): the
+    /// only signals that can raise a field that is normally not observable.
+    pub fn in_clear(self) -> bool {
+        matches!(
+            self,
+            Plain::LegacyPhone
+                | Plain::LegacyPlatform
+                | Plain::LegacyAppVersion
+                | Plain::UaOs
+                | Plain::UaAppVersion
+                | Plain::UaDevice
+                | Plain::IdCookie
+                | Plain::LangCookie
+                | Plain::HttpCookie
+        )
+    }
+}
+
+impl AsRef<str> for Plain {
+    fn as_ref(&self) -> &str {
+        self.name()
+    }
+}
+
+impl fmt::Display for Plain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Names of the LAN-only signals, for messages.
+fn lan_signal_names() -> String {
+    Plain::ALL.iter().filter(|p| p.lan_only()).map(|p| p.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// An observation that counts as evidence for a field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Signal {
-    /// A signal without argument, e.g. `meta_flow`, `ua_os` (one of the documented names).
-    Plain(&'static str),
+    /// A signal without argument, e.g. `meta_flow`, `ua_os`.
+    Plain(Plain),
     /// A flow to an endpoint matching the pattern: `svc.role`, `svc.*`, `*.role`.
     Endpoint(String),
     /// An activity of this kind.
@@ -128,10 +247,10 @@ impl Signal {
                     )
                 });
         }
-        plain_signals().find(|&s| s == text).map(Signal::Plain).ok_or_else(|| {
+        Plain::ALL.into_iter().find(|p| p.name() == text).map(Signal::Plain).ok_or_else(|| {
             format!(
                 "signal {text:?}: unknown, expected one of {}, endpoint:…, activity:…",
-                plain_signals().collect::<Vec<_>>().join(", ")
+                Plain::ALL.map(Plain::name).join(", ")
             )
         })
     }
@@ -147,19 +266,19 @@ impl Signal {
 
     /// Whether the observation never leaves the LAN.
     pub fn lan_only(&self) -> bool {
-        matches!(self, Signal::Plain(s) if LAN_SIGNALS.contains(s))
+        matches!(self, Signal::Plain(p) if p.lan_only())
     }
 
     /// Whether the observation is cleartext a client sent to Meta.
     pub fn in_clear(&self) -> bool {
-        matches!(self, Signal::Plain(s) if CLEAR_SIGNALS.contains(s))
+        matches!(self, Signal::Plain(p) if p.in_clear())
     }
 }
 
 impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Signal::Plain(s) => f.write_str(s),
+            Signal::Plain(p) => f.write_str(p.name()),
             Signal::Endpoint(p) => write!(f, "endpoint:{p}"),
             Signal::Activity(k) => write!(f, "activity:{k}"),
         }
@@ -420,7 +539,7 @@ impl Catalogue {
                                 )),
                                 (List::Lan, false) => Err(format!(
                                     "signal {sig}: not a LAN signal ({})",
-                                    LAN_SIGNALS.join(", ")
+                                    lan_signal_names()
                                 )),
                                 _ => Ok(sig),
                             }
@@ -502,7 +621,7 @@ mod tests {
         assert_eq!(mobile.observability, Observability::Inferred);
         // A JA4 only suggests an OS: inferred, never observed.
         let os = c.fields.iter().find(|f| f.id == "operating_system").unwrap();
-        let ja4 = Signal::Plain("ja4");
+        let ja4 = Signal::Plain(Plain::Ja4);
         assert!(os.inferred.contains(&ja4) && !os.observed.contains(&ja4));
         assert!(c.cookies.identifying.iter().any(|n| n == "datr"));
         assert!(!c.cookies.identifying.iter().any(|n| n.starts_with("wa_")));

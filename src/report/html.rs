@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::load::Flow;
 use super::scale::{self, Tick};
 use super::{Report, bytes, duration, time};
-use crate::exposure::events::{DeviceEvent, ExposureEvent};
+use crate::record::exposure::{DeviceEvent, ExposureEvent};
 
 const TEMPLATE: &str = include_str!("report.html");
 

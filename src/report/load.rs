@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::exposure::events::{ActivityEvent, DeviceEvent, ExposureEvent, SessionEvent};
+use crate::record::exposure::{ActivityEvent, DeviceEvent, ExposureEvent, SessionEvent};
 
 fn map_all<T: serde::Serialize + serde::de::DeserializeOwned>(
     items: &[T],

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{Report, bytes, duration, time};
-use crate::exposure::events::DeviceEvent;
+use crate::record::exposure::DeviceEvent;
 
 /// The summary as text.
 pub fn render(r: &Report) -> String {

@@ -2,7 +2,7 @@
 //! sinks compose (a fan-out to several formats; wrappers that derive or rewrite records), so new
 //! outputs plug in without touching the pipeline.
 
-use crate::flow::FlowRecord;
+use super::flow::FlowRecord;
 
 use super::events::Event;
 

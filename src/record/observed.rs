@@ -6,11 +6,6 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use crate::decode::arp::Arp;
-use crate::dissect::cert::CertInfo;
-use crate::dissect::http::HttpRequest;
-use crate::flow::record::{mac_string, secs_us};
-
 /// An ARP request or reply: a device claiming an address.
 #[derive(Debug, Serialize)]
 pub struct ArpEvent {
@@ -24,19 +19,6 @@ pub struct ArpEvent {
     pub ip: Ipv4Addr,
     /// Address asked about or answered for.
     pub target_ip: Ipv4Addr,
-}
-
-impl ArpEvent {
-    /// The event for a parsed ARP message.
-    pub fn new(ts_nanos: i64, a: &Arp) -> Self {
-        ArpEvent {
-            ts: secs_us(ts_nanos),
-            op: a.op,
-            mac: mac_string(a.sender_mac),
-            ip: a.sender_ip,
-            target_ip: a.target_ip,
-        }
-    }
 }
 
 /// A STUN response's mapped address: the device's address as the STUN server saw it, i.e. the
@@ -71,20 +53,6 @@ pub struct HttpEvent {
     pub cookie_names: Vec<String>,
 }
 
-impl HttpEvent {
-    /// The event for a parsed request.
-    pub fn new(ts_nanos: i64, uid: String, r: &HttpRequest) -> Self {
-        HttpEvent {
-            ts: secs_us(ts_nanos),
-            uid,
-            method: r.method,
-            host: r.host.clone(),
-            user_agent: r.user_agent.clone(),
-            cookie_names: r.cookie_names.clone(),
-        }
-    }
-}
-
 /// The names and facts of a TLS server's leaf certificate (never the certificate itself).
 #[derive(Debug, Clone, Serialize)]
 pub struct TlsCertEvent {
@@ -109,21 +77,4 @@ pub struct TlsCertEvent {
     pub not_after: i64,
     /// JA4X-style OID fingerprint.
     pub ja4x: String,
-}
-
-impl TlsCertEvent {
-    /// The event for a parsed leaf certificate.
-    pub fn new(ts_nanos: i64, uid: String, c: &CertInfo) -> Self {
-        TlsCertEvent {
-            ts: secs_us(ts_nanos),
-            uid,
-            subject_cn: c.subject_cn.as_deref().map(Into::into),
-            san_dns: c.san_dns.iter().map(|s| s.to_string()).collect(),
-            san_count: c.san_count,
-            issuer_org: c.issuer_org.as_deref().map(Into::into),
-            not_before: c.not_before,
-            not_after: c.not_after,
-            ja4x: c.ja4x.to_string(),
-        }
-    }
 }

@@ -6,10 +6,6 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::dissect::dhcp::DhcpMessage;
-use crate::dissect::dns::{DnsData, DnsMessage};
-use crate::flow::record::{mac_string, secs_us};
-
 /// One line of `events.jsonl`.
 #[derive(Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -27,14 +23,14 @@ pub enum Event {
     /// The names in a TLS server's leaf certificate.
     TlsCert(super::observed::TlsCertEvent),
     /// A local device and everything known about it (written at the end).
-    Device(Box<crate::exposure::events::DeviceEvent>),
+    Device(Box<super::exposure::DeviceEvent>),
     /// A usage session of a device (WhatsApp chat activity between long quiet gaps).
-    Session(crate::exposure::events::SessionEvent),
+    Session(super::exposure::SessionEvent),
     /// Something a device did with Meta: message burst, media transfer, call, registration,
     /// telemetry.
-    Activity(crate::exposure::events::ActivityEvent),
+    Activity(super::exposure::ActivityEvent),
     /// A field of WhatsApp's privacy policy and what this device exposed of it on the wire.
-    Exposure(crate::exposure::events::ExposureEvent),
+    Exposure(super::exposure::ExposureEvent),
 }
 
 /// A DHCP message (client or server), metadata only.
@@ -70,24 +66,6 @@ pub struct DhcpEvent {
     pub client_id: Option<String>,
 }
 
-impl DhcpEvent {
-    /// Builds the event from a parsed message and the frame's source MAC.
-    pub fn new(ts_nanos: i64, uid: String, frame_mac: Option<[u8; 6]>, m: &DhcpMessage) -> Self {
-        DhcpEvent {
-            ts: secs_us(ts_nanos),
-            uid,
-            mac: m.chaddr.or(frame_mac).map(mac_string),
-            msg_type: m.message_type.map(|t| t.0),
-            hostname: m.hostname.clone(),
-            vendor_class: m.vendor_class.clone(),
-            parameter_request_list: m.parameter_request_list.clone(),
-            requested_ip: m.requested_ip,
-            assigned_ip: m.yiaddr,
-            client_id: m.client_id.clone(),
-        }
-    }
-}
-
 /// A DNS response as seen by the client that asked.
 #[derive(Debug, Serialize)]
 pub struct DnsEvent {
@@ -119,34 +97,4 @@ pub struct DnsAnswerAddr {
     pub addr: IpAddr,
     /// Its TTL, seconds.
     pub ttl: u32,
-}
-
-impl DnsEvent {
-    /// Builds the event from a parsed response.
-    pub fn new(ts_nanos: i64, uid: String, client: IpAddr, server: IpAddr, m: &DnsMessage) -> Self {
-        let (query, qtype) = m.questions.first().map(|(n, t)| (n.clone(), t.0)).unwrap_or_default();
-        let mut answers = Vec::new();
-        let mut cnames = Vec::new();
-        for a in &m.answers {
-            match &a.data {
-                DnsData::A(v4) => answers.push(DnsAnswerAddr { addr: IpAddr::V4(*v4), ttl: a.ttl }),
-                DnsData::Aaaa(v6) => {
-                    answers.push(DnsAnswerAddr { addr: IpAddr::V6(*v6), ttl: a.ttl })
-                }
-                DnsData::Cname(t) => cnames.push(t.clone()),
-                DnsData::Other => {}
-            }
-        }
-        DnsEvent {
-            ts: secs_us(ts_nanos),
-            uid,
-            client,
-            server,
-            query,
-            qtype,
-            rcode: m.rcode.0,
-            answers,
-            cnames,
-        }
-    }
 }

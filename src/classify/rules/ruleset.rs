@@ -1,0 +1,258 @@
+//! The compiled form the hot path queries: services, endpoints, host matcher, prefix table,
+//! signatures, ASNs.
+
+use super::*;
+use crate::dissect::Signature;
+
+// ---------------------------------------------------------------------------------------------
+// Compiled form
+
+pub use crate::classify::ids::{EndpointId, ServiceId};
+
+/// Transport protocol of a port rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// TCP.
+    Tcp,
+    /// UDP (QUIC, STUN, ...).
+    Udp,
+}
+
+/// A port or port range for one transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRange {
+    /// Transport.
+    pub transport: Transport,
+    /// First port.
+    pub first: u16,
+    /// Last port (inclusive).
+    pub last: u16,
+}
+
+impl PortRange {
+    /// Parses `tcp/443`, `udp/3478`, `udp/40000-40100`.
+    pub fn parse(text: &str) -> Result<PortRange, String> {
+        let (proto, ports) = text.split_once('/').ok_or("expected tcp/PORT or udp/FIRST-LAST")?;
+        let transport = match proto.to_ascii_lowercase().as_str() {
+            "tcp" => Transport::Tcp,
+            "udp" => Transport::Udp,
+            _ => return Err(format!("unknown transport \"{proto}\" (tcp or udp)")),
+        };
+        let num =
+            |s: &str| s.trim().parse::<u16>().map_err(|_| format!("invalid port number \"{s}\""));
+        let (first, last) = match ports.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(ports)?, num(ports)?),
+        };
+        if first == 0 || first > last {
+            return Err("empty or zero port range".into());
+        }
+        Ok(PortRange { transport, first, last })
+    }
+
+    /// Whether `port` over `transport` falls in this range.
+    pub fn contains(&self, transport: Transport, port: u16) -> bool {
+        self.transport == transport && (self.first..=self.last).contains(&port)
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = match self.transport {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        };
+        if self.first == self.last {
+            write!(f, "{t}/{}", self.first)
+        } else {
+            write!(f, "{t}/{}-{}", self.first, self.last)
+        }
+    }
+}
+
+/// A service: an app or shared infrastructure (`whatsapp`, `meta`).
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Rule name, e.g. "whatsapp".
+    pub name: Box<str>,
+    /// Human name, e.g. "WhatsApp".
+    pub display: Box<str>,
+}
+
+/// An endpoint: one role of a service (`whatsapp.media`).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Its id.
+    pub id: EndpointId,
+    /// Service name, e.g. "whatsapp".
+    pub service: Box<str>,
+    /// Role name, e.g. "media".
+    pub role: Box<str>,
+    /// `service.role`, e.g. "whatsapp.media".
+    pub name: Box<str>,
+    /// Human name.
+    pub display: Box<str>,
+    /// Usual server ports: hints that corroborate, never evidence alone.
+    pub ports: Vec<PortRange>,
+}
+
+impl Endpoint {
+    /// Whether the server port is one this endpoint usually uses.
+    pub fn uses_port(&self, transport: Transport, port: u16) -> bool {
+        self.ports.iter().any(|p| p.contains(transport, port))
+    }
+}
+
+/// The compiled rules the hot path queries. Built once; lookups do not allocate.
+#[derive(Debug)]
+pub struct Ruleset {
+    pub(super) services: Vec<Service>,
+    pub(super) endpoints: Vec<Endpoint>,
+    pub(super) hosts: HostMatcher,
+    pub(super) prefixes: PrefixTable,
+    pub(super) signatures: FnvMap<Box<str>, EndpointId>,
+    pub(super) asns: HashMap<u32, EndpointId>,
+    pub(super) files: Vec<Arc<str>>,
+}
+
+impl Ruleset {
+    /// The embedded default rules.
+    ///
+    /// # Panics
+    /// Never in a released build: a test loads the builtin rules and requires zero problems.
+    pub fn builtin() -> Ruleset {
+        match Ruleset::load(&[], true) {
+            Ok(r) => r,
+            Err(e) => panic!("builtin rules are broken: {e}"),
+        }
+    }
+
+    /// Loads the builtin rules (if `include_builtin`) and then each directory's `*.toml` files, in
+    /// order. A later layer extends earlier ones and overrides them on the same host pattern, prefix,
+    /// signature or ASN; within one layer such a repeat is an error. All problems are returned together.
+    pub fn load(dirs: &[PathBuf], include_builtin: bool) -> Result<Ruleset, RulesErrors> {
+        let mut loader = Loader::default();
+        if include_builtin {
+            loader.builtin_layer();
+        }
+        for dir in dirs {
+            let at = Location { file: dir.display().to_string().into(), line: 0 };
+            match list_tomls(dir) {
+                Ok(paths) if paths.is_empty() => loader.error(at, RuleErrorKind::NoRuleFiles),
+                Ok(paths) => {
+                    let mut files = Vec::new();
+                    for p in paths {
+                        let name: Arc<str> = Arc::from(p.display().to_string());
+                        match read_text(&p) {
+                            Ok(text) => files.push((name, text)),
+                            Err(e) => {
+                                let at = Location { file: name, line: 0 };
+                                loader.error(at, RuleErrorKind::Io(e));
+                            }
+                        }
+                    }
+                    loader.layer(files, &Origin::Dir(dir.clone()));
+                }
+                Err(e) => loader.error(at, RuleErrorKind::Io(e.to_string())),
+            }
+        }
+        loader.finish()
+    }
+
+    /// Loads rule files given as `(name, text)` pairs, as one layer over the builtin rules (if
+    /// `include_builtin`), without touching the file system: `prefix_file` names another given
+    /// file. The same checks as [`load`](Self::load); used by fuzzing and tests.
+    pub fn from_texts(
+        files: &[(&str, &str)],
+        include_builtin: bool,
+    ) -> Result<Ruleset, RulesErrors> {
+        let mut loader = Loader::default();
+        if include_builtin {
+            loader.builtin_layer();
+        }
+        let given: Vec<(Arc<str>, String)> =
+            files.iter().map(|(n, t)| (Arc::from(*n), t.to_string())).collect();
+        let tomls = given.iter().filter(|(n, _)| n.ends_with(".toml")).cloned().collect();
+        loader.layer(tomls, &Origin::Memory(given));
+        loader.finish()
+    }
+
+    /// Most specific host pattern matching `name` (SNI, HTTP Host, DNS name); case-insensitive,
+    /// a trailing dot is ignored.
+    pub fn match_host(&self, name: &str) -> Option<HostMatch<'_>> {
+        self.hosts.find(name)
+    }
+
+    /// Most specific prefix holding `ip` (a WhatsApp /32 beats a Meta /17).
+    pub fn match_ip(&self, ip: IpAddr) -> Option<PrefixMatch> {
+        self.prefixes.find(ip)
+    }
+
+    /// Endpoint named by a dissector signature.
+    pub fn match_signature(&self, sig: Signature) -> Option<EndpointId> {
+        self.signatures.get(sig.name()).copied()
+    }
+
+    /// Endpoint for addresses announced by this autonomous system.
+    pub fn match_asn(&self, asn: u32) -> Option<EndpointId> {
+        self.asns.get(&asn).copied()
+    }
+
+    /// The endpoint with this id.
+    ///
+    /// # Panics
+    /// If `id` comes from another `Ruleset`.
+    pub fn endpoint(&self, id: EndpointId) -> &Endpoint {
+        &self.endpoints[id.index()]
+    }
+
+    /// The service with this id.
+    pub fn service(&self, id: ServiceId) -> &Service {
+        &self.services[usize::from(id.0)]
+    }
+
+    /// All endpoints, in definition order.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// Endpoint by `service.role` name, e.g. "whatsapp.media".
+    pub fn endpoint_by_name(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| &*e.name == name)
+    }
+
+    /// Counts per service and role, for `leakscope rules check`.
+    pub fn summary(&self) -> Summary {
+        let mut roles: Vec<RoleSummary> = self
+            .endpoints
+            .iter()
+            .map(|e| RoleSummary {
+                endpoint: e.name.to_string(),
+                display: e.display.to_string(),
+                ports: e.ports.len(),
+                ..RoleSummary::default()
+            })
+            .collect();
+        for id in self.hosts.endpoints() {
+            roles[id.index()].hosts += 1;
+        }
+        for id in self.prefixes.endpoints() {
+            roles[id.index()].prefixes += 1;
+        }
+        for id in self.signatures.values() {
+            roles[id.index()].signatures += 1;
+        }
+        for id in self.asns.values() {
+            roles[id.index()].asns += 1;
+        }
+        Summary {
+            files: self.files.iter().map(|f| f.to_string()).collect(),
+            services: self.services.len(),
+            roles,
+            hosts: self.hosts.len(),
+            prefixes: self.prefixes.len(),
+            signatures: self.signatures.len(),
+            asns: self.asns.len(),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The record schema, at the bottom of the crate: what the pipeline hands to its sinks (flow
+//! records and events) and the [`RecordSink`] trait they go through. Outputs, the exposure map,
+//! anonymisation and the report all depend on this module, never on each other; it depends on
+//! nothing else in the crate. Each producer builds its records (e.g. `DnsEvent::new` lives with
+//! the DNS dissector), so the schema does not know the parsers.
+
+pub mod activity;
+pub mod events;
+pub mod exposure;
+pub mod flow;
+pub mod observed;
+pub mod sink;
+
+pub use events::Event;
+pub use flow::{EndReason, FlowRecord};
+pub use sink::{Fanout, NullSink, RecordSink};
