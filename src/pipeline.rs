@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::capture::pcapdroid::{self, PacketApp};
 use crate::capture::{Packet, PacketSink, Timestamp};
 use crate::classify::{Classifier, Confidence, FlowFacts, Geo, Ruleset};
 use crate::decode::{self, DecodeError};
@@ -109,10 +110,15 @@ struct Sinks {
     records: u64,
     meta_records: u64,
     verdicts: Option<FlowVerdicts>,
+    /// The app of the packet being handled, from its PCAPdroid trailer.
+    packet_app: Option<PacketApp>,
 }
 
 impl FlowHandler<FlowData> for Sinks {
     fn packet(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
+        if let Some(app) = self.packet_app {
+            note_app(flow, app);
+        }
         if !self.classify {
             if let Some(v) = self.verdicts.as_mut() {
                 v.touched.push((flow.id, FlowMark::Undecided));
@@ -201,6 +207,10 @@ impl FlowHandler<FlowData> for Sinks {
     fn end(&mut self, flow: &mut Flow<FlowData>, reason: EndReason) {
         self.records += 1;
         let mut rec = flow.record(reason);
+        if let Some(app) = flow.data.app.android.as_deref() {
+            rec.app.clone_from(&app.name);
+            rec.app_uid = app.uid;
+        }
         if self.classify {
             classify_record(&mut self.classifier, flow, &mut rec);
             rec.activity = flow.data.activity.take_log();
@@ -210,6 +220,13 @@ impl FlowHandler<FlowData> for Sinks {
             v.ended.push((flow.id, rec.service.is_some()));
         }
         self.sink.flow(&mut rec);
+    }
+}
+
+/// The first app a PCAPdroid trailer names for a flow stays the flow's app.
+fn note_app(flow: &mut Flow<FlowData>, app: PacketApp) {
+    if flow.data.app.android.is_none() && app.is_known() {
+        flow.data.app.android = Some(Box::new(app.to_app()));
     }
 }
 
@@ -314,6 +331,7 @@ impl Pipeline {
                 records: 0,
                 meta_records: 0,
                 verdicts: None,
+                packet_app: None,
             },
             stats: PacketStats::default(),
         }
@@ -423,6 +441,10 @@ impl Pipeline {
 
 impl PacketSink for Pipeline {
     fn packet(&mut self, pkt: &Packet<'_>) {
+        // PCAPdroid's trailer comes off before anything counts or reads the packet.
+        let bare = pcapdroid::strip(pkt);
+        self.sinks.packet_app = bare.map(|(_, app)| app);
+        let pkt = bare.as_ref().map_or(pkt, |(p, _)| p);
         if let Some(v) = self.sinks.verdicts.as_mut() {
             v.touched.clear();
         }

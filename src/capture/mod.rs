@@ -6,6 +6,7 @@ pub mod filter;
 pub mod iface;
 pub mod live;
 pub mod paths;
+pub mod pcapdroid;
 
 use std::fmt;
 

@@ -186,6 +186,8 @@ impl<T> Flow<T> {
             resp_as_org: None,
             resp_cc: None,
             device: None,
+            app: None,
+            app_uid: None,
             activity: None,
         }
     }
@@ -480,7 +482,9 @@ impl<T: Default> FlowTable<T> {
                     // empty slots (doubling left up to half of the slab's memory unused), and the
                     // copies stay amortised O(1).
                     let more = (slab.len() / 4).max(1024);
-                    slab.reserve_exact(more.min(self.cfg.max_flows.saturating_sub(slab.len())).max(1));
+                    slab.reserve_exact(
+                        more.min(self.cfg.max_flows.saturating_sub(slab.len())).max(1),
+                    );
                 }
                 slab.push(Some(flow));
                 (slab.len() - 1) as u32
