@@ -14,6 +14,7 @@ mod exposure_day;
 mod hotspot;
 mod linktypes;
 mod packets;
+mod pcapdroid;
 mod quic;
 mod tls;
 mod writer;
@@ -162,6 +163,7 @@ fn main() -> std::io::Result<()> {
     let mut files = vec![linktypes::sample_hotspot()];
     files.extend(linktypes::all(&files[0].bytes)?);
     files.push(exposure_day::generate(START_NS));
+    files.extend(pcapdroid::all(START_NS));
     for file in &files {
         write_file(&out_dir, &file.path, &file.bytes)?;
     }

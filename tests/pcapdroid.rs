@@ -1,0 +1,182 @@
+//! PCAPdroid captures (`captures/pcapdroid/`, from `examples/make-captures/pcapdroid.rs`): the
+//! same phone traffic as raw IP and as Ethernet with PCAPdroid's trailer, in pcap and pcapng.
+//! The trailer adds `app`/`app_uid` and changes nothing else; bad trailers are counted, never
+//! taken for apps.
+
+mod builders;
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+fn capture(name: &str) -> PathBuf {
+    common::root().join("captures/pcapdroid").join(name)
+}
+
+/// A record without its app fields.
+fn without_app(r: &Value) -> Value {
+    let mut r = r.clone();
+    let m = r.as_object_mut().unwrap();
+    m.remove("app");
+    m.remove("app_uid");
+    r
+}
+
+/// What the generator assigned: (resp_h, resp_p, orig_p for DNS) → (app, uid).
+fn expected_app(r: &Value) -> (&'static str, i64) {
+    const WA: (&str, i64) = ("com.whatsapp", 10_123);
+    const FB: (&str, i64) = ("com.facebook.katana", 10_145);
+    const FF: (&str, i64) = ("org.mozilla.firefox", 10_160);
+    let resp = r["resp_h"].as_str().unwrap();
+    if r["resp_p"] == 53 {
+        return match r["orig_p"].as_u64().unwrap() {
+            41_003 => FB,
+            41_005 => FF,
+            _ => WA,
+        };
+    }
+    match resp {
+        "31.13.71.7" => FB,
+        "192.0.2.80" => FF,
+        _ => WA,
+    }
+}
+
+#[test]
+fn trailer_gives_apps_and_changes_nothing_else() {
+    let (raw_out, _d, raw) = common::replay_to_temp(&[capture("phone-raw.pcap")]);
+    assert!(raw.len() >= 10, "{} flows", raw.len());
+    assert!(raw.iter().all(|r| r.get("app").is_none() && r.get("app_uid").is_none()));
+    for name in ["phone-raw.pcapng", "phone-trailer.pcap", "phone-trailer.pcapng"] {
+        let (out, _d, flows) = common::replay_to_temp(&[capture(name)]);
+        assert_eq!(flows.len(), raw.len(), "{name}");
+        for (got, want) in flows.iter().zip(&raw) {
+            assert_eq!(&without_app(got), want, "{name}: records differ beyond the app fields");
+            if name.contains("trailer") {
+                let (app, uid) = expected_app(got);
+                assert_eq!(
+                    (got["app"].as_str(), got["app_uid"].as_i64()),
+                    (Some(app), Some(uid)),
+                    "{name}: {got}"
+                );
+            } else {
+                assert!(got.get("app").is_none(), "{name}: {got}");
+            }
+            // One device, the phone's address: no MACs in a tunnel capture.
+            assert_eq!(got["device"], "10.42.0.57", "{name}: {got}");
+            assert!(got.get("orig_mac").is_none(), "{name}: {got}");
+        }
+        // Captured bytes as the pipeline counts them: the fake header and trailer never count.
+        assert_eq!(out.stats.packets.packets, raw_out.stats.packets.packets, "{name}");
+        assert_eq!(out.stats.packets.bytes, raw_out.stats.packets.bytes, "{name}");
+        assert_eq!(out.stats.packets.decode_errors.total(), 0, "{name}");
+    }
+}
+
+#[test]
+fn every_app_in_the_capture_is_named() {
+    let (_, _d, flows) = common::replay_to_temp(&[capture("phone-trailer.pcap")]);
+    let mut by_app: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &flows {
+        *by_app.entry(r["app"].as_str().unwrap()).or_default() += 1;
+    }
+    let apps: Vec<_> = by_app.keys().copied().collect();
+    assert_eq!(apps, ["com.facebook.katana", "com.whatsapp", "org.mozilla.firefox"]);
+    let graph = flows.iter().find(|r| r["server_name"] == "graph.facebook.com").unwrap();
+    assert_eq!(graph["app"], "com.facebook.katana");
+    assert_eq!(graph["service"], "facebook");
+}
+
+/// IPv4 UDP 10.215.173.1:40000 → 157.240.27.54:443 with `payload`.
+fn ip_packet(payload: &[u8]) -> Vec<u8> {
+    let eth = builders::udp(
+        ("10.215.173.1".parse().unwrap(), 40_000),
+        ("157.240.27.54".parse().unwrap(), 443),
+        payload,
+    );
+    eth[14..].to_vec()
+}
+
+fn trailer(magic: u32, uid: i32, name: &[u8]) -> Vec<u8> {
+    let mut t = magic.to_be_bytes().to_vec();
+    t.extend(uid.to_be_bytes());
+    let mut n = [0u8; 20];
+    n[..name.len()].copy_from_slice(name);
+    t.extend(n);
+    t.extend([0u8; 4]);
+    t
+}
+
+fn fake_ethernet(ip: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend([0x08, 0x00]);
+    f.extend(ip);
+    f.extend(tail);
+    f
+}
+
+#[test]
+fn bad_trailers_are_never_apps() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = ip_packet(b"0123456789");
+    let good = trailer(0x0107_2021, 10_123, b"com.whatsapp");
+    let mut cap = builders::Pcap::ethernet();
+    let frames: Vec<Vec<u8>> = vec![
+        // Truncated trailers (a snaplen cut, a broken writer): trailing bytes, no app.
+        fake_ethernet(&ip, &good[..31]),
+        fake_ethernet(&ip, &good[..4]),
+        // Wrong magic.
+        fake_ethernet(&ip, &trailer(0x0107_2020, 10_123, b"com.whatsapp")),
+        // Four bytes between packet and trailer: not PCAPdroid's layout.
+        fake_ethernet(&ip, &[[0u8; 4].as_slice(), &good].concat()),
+    ];
+    for (i, f) in frames.iter().enumerate() {
+        cap.record(1_000_000 + i as u64, f);
+    }
+    let path = dir.path().join("bad.pcap");
+    cap.write(&path);
+    let (out, _d, flows) = common::replay_to_temp(&[path]);
+    assert_eq!(out.stats.packets.packets, 4);
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    assert!(flows[0].get("app").is_none(), "{}", flows[0]);
+    assert_eq!(flows[0]["orig_pkts"], 4);
+    // The IP length bounds the payload: trailing bytes are never payload.
+    assert_eq!(flows[0]["orig_bytes"], 40);
+}
+
+#[test]
+fn odd_uids_and_names_are_kept_printable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cap = builders::Pcap::ethernet();
+    let cases: [(i32, &[u8]); 4] =
+        [(i32::MIN, b"neg"), (i32::MAX, b"\xc3\x28bad\x1b[31m"), (-1, b""), (0, b"root")];
+    for (i, (uid, name)) in cases.iter().enumerate() {
+        let ip = {
+            let eth = builders::udp(
+                ("10.215.173.1".parse().unwrap(), 40_000 + i as u16),
+                ("192.0.2.1".parse().unwrap(), 443),
+                b"abcd",
+            );
+            eth[14..].to_vec()
+        };
+        // The IPv4 packet is 32 bytes: 14 + 32 needs 2 bytes of padding.
+        let tail = [vec![0u8; 2], trailer(0x0107_2021, *uid, name)].concat();
+        cap.record(1_000_000 + i as u64, &fake_ethernet(&ip, &tail));
+    }
+    let path = dir.path().join("odd.pcap");
+    cap.write(&path);
+    let (_, _d, flows) = common::replay_to_temp(&[path]);
+    let got: Vec<(Option<&str>, Option<i64>)> =
+        flows.iter().map(|r| (r["app"].as_str(), r["app_uid"].as_i64())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some("neg"), None),
+            (Some("\u{fffd}(bad\u{fffd}[31m"), Some(i64::from(i32::MAX))),
+            (None, None),
+            (Some("root"), Some(0)),
+        ]
+    );
+}
