@@ -7,6 +7,7 @@ pub mod iface;
 pub mod live;
 pub mod paths;
 pub mod pcapdroid;
+pub mod pcapdroid_udp;
 
 use std::fmt;
 
