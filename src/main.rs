@@ -104,6 +104,20 @@ struct CaptureArgs {
     /// Interface to capture on (see `leakscope interfaces`).
     #[arg(short, long, value_name = "IFACE")]
     interface: Option<String>,
+    /// Receive PCAPdroid's UDP export on [ADDR:]PORT instead of capturing on an interface (a
+    /// phone without a hotspot; see docs/live.md).
+    #[arg(long, value_name = "[ADDR:]PORT", conflicts_with = "interface")]
+    udp: Option<String>,
+    /// With --udp: senders allowed, CIDR (repeatable) [default: loopback, RFC 1918, link-local,
+    /// unique-local].
+    #[arg(long = "allow", value_name = "CIDR", requires = "udp")]
+    allow: Vec<String>,
+    /// With --udp: most senders streaming at once [default: 16].
+    #[arg(long, value_name = "N", requires = "udp")]
+    udp_max_senders: Option<usize>,
+    /// With --udp: seconds of silence after which a sender's stream is forgotten [default: 1800].
+    #[arg(long, value_name = "SECS", requires = "udp")]
+    udp_sender_timeout: Option<u64>,
     /// BPF filter, tcpdump syntax (runs in the kernel).
     #[arg(short, long, value_name = "EXPR")]
     filter: Option<String>,
