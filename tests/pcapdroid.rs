@@ -180,3 +180,88 @@ fn odd_uids_and_names_are_kept_printable() {
         ]
     );
 }
+
+mod udp_receiver {
+    use std::net::SocketAddr;
+
+    use leakscope::capture::pcapdroid_udp::{UdpConfig, UdpSource};
+    use leakscope::capture::{Packet, PacketSink};
+
+    #[derive(Default)]
+    struct Count(u64);
+    impl PacketSink for Count {
+        fn packet(&mut self, _: &Packet<'_>) {
+            self.0 += 1;
+        }
+    }
+
+    fn header() -> Vec<u8> {
+        let mut h = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        h.extend([0u8; 8]);
+        h.extend(65_535u32.to_le_bytes());
+        h.extend(101u32.to_le_bytes());
+        h
+    }
+
+    fn record(secs: u32) -> Vec<u8> {
+        let ip = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 215, 173, 1, 1, 1, 1, 1];
+        let mut r = secs.to_le_bytes().to_vec();
+        r.extend(0u32.to_le_bytes());
+        r.extend(20u32.to_le_bytes());
+        r.extend(20u32.to_le_bytes());
+        r.extend(ip);
+        r
+    }
+
+    fn source(max_senders: usize) -> UdpSource {
+        let mut cfg = UdpConfig::new("127.0.0.1:0".parse().unwrap());
+        cfg.max_senders = max_senders;
+        UdpSource::open(&cfg).unwrap()
+    }
+
+    #[test]
+    fn many_senders_are_bounded_and_counted() {
+        let mut src = source(4);
+        let mut sink = Count::default();
+        for i in 0..1000u32 {
+            let from: SocketAddr =
+                format!("192.168.{}.{}:5000", i / 250, i % 250 + 1).parse().unwrap();
+            src.datagram(&header(), from, &mut sink);
+            src.datagram(&record(i), from, &mut sink);
+        }
+        let s = src.stats();
+        let u = s.udp.unwrap();
+        assert_eq!((u.senders, u.headers, sink.0, s.delivered), (4, 4, 4, 4));
+        assert_eq!(u.over_sender_limit, 2 * 996);
+        assert_eq!(s.dropped, 2 * 996);
+    }
+
+    #[test]
+    fn strangers_and_floods_are_counted_never_delivered() {
+        let mut src = source(16);
+        let mut sink = Count::default();
+        let phone: SocketAddr = "10.0.0.5:40000".parse().unwrap();
+        let stranger: SocketAddr = "8.8.8.8:40000".parse().unwrap();
+        src.datagram(&header(), stranger, &mut sink);
+        src.datagram(&record(1), stranger, &mut sink);
+        // Before any header: dropped (garbage) or taken up as a stream (one whole record).
+        src.datagram(b"garbage", phone, &mut sink);
+        src.datagram(&record(1), phone, &mut sink);
+        // A flood of cut records and impossible lengths.
+        let cut = record(2);
+        let mut huge = record(3);
+        huge[8..12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        for i in 0..100_000usize {
+            let d: &[u8] = if i % 2 == 0 { &cut[..(i % 35) + 1] } else { &huge };
+            src.datagram(d, phone, &mut sink);
+        }
+        // Older than the last record: counted, delivered.
+        src.datagram(&record(0), phone, &mut sink);
+        let s = src.stats();
+        let u = s.udp.unwrap();
+        assert_eq!((u.refused, u.no_header, u.resynced), (2, 1, 1));
+        assert_eq!(u.malformed, 100_000);
+        assert_eq!((u.out_of_order, sink.0), (1, 2));
+        assert_eq!(u.senders, 1);
+    }
+}
