@@ -265,3 +265,45 @@ mod udp_receiver {
         assert_eq!(u.senders, 1);
     }
 }
+
+#[test]
+fn the_exposure_map_names_the_apps() {
+    let (_, dir, _) = common::replay_to_temp(&[capture("phone-trailer.pcap")]);
+    let devices = builders::events_of_kind(dir.path(), "device");
+    assert_eq!(devices.len(), 1, "one device: the phone");
+    let apps: Vec<(&str, i64, u64, Vec<&str>)> = devices[0]["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let services = a["services"]
+                .as_array()
+                .map_or_else(Vec::new, |s| s.iter().map(|x| x.as_str().unwrap()).collect());
+            (
+                a["app"].as_str().unwrap(),
+                a["app_uid"].as_i64().unwrap(),
+                a["meta_flows"].as_u64().unwrap(),
+                services,
+            )
+        })
+        .collect();
+    assert_eq!(
+        apps,
+        [
+            ("com.facebook.katana", 10_145, 1, vec!["facebook"]),
+            ("com.whatsapp", 10_123, 5, vec!["whatsapp"]),
+            ("org.mozilla.firefox", 10_160, 0, vec![]),
+        ]
+    );
+    let exposures = builders::events_of_kind(dir.path(), "exposure");
+    let cross = exposures.iter().find(|e| e["field"] == "cross_service").unwrap();
+    let evidence: Vec<&str> =
+        cross["evidence"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert_eq!(evidence[..2], ["app=com.facebook.katana: facebook", "app=com.whatsapp: whatsapp"]);
+    // Without the trailer: no apps anywhere.
+    let (_, dir, _) = common::replay_to_temp(&[capture("phone-raw.pcap")]);
+    let devices = builders::events_of_kind(dir.path(), "device");
+    assert!(devices[0].get("apps").is_none(), "{}", devices[0]);
+    let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    assert!(!text.contains("app="), "app evidence without a trailer");
+}

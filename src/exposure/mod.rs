@@ -645,6 +645,25 @@ impl<S: RecordSink> ExposureSink<S> {
     }
 }
 
+/// Accounts a flow of a known Android app (PCAPdroid's trailer) to its device.
+fn app_flow(dev: &mut Device, rec: &FlowRecord, local_is_orig: bool) {
+    let uid_name;
+    let name = match (&rec.app, rec.app_uid) {
+        (Some(n), _) => &**n,
+        (None, Some(u)) => {
+            uid_name = format!("uid:{u}");
+            &uid_name
+        }
+        (None, None) => return,
+    };
+    let (up, down) = if local_is_orig {
+        (rec.orig_bytes, rec.resp_bytes)
+    } else {
+        (rec.resp_bytes, rec.orig_bytes)
+    };
+    dev.app_flow(name, rec.app_uid, rec.service.as_deref().map(|s| (s, up, down)));
+}
+
 /// Country and carrier of the public addresses Meta saw (STUN answers, the device's global
 /// address): looked up once per device at the end, never for a private address or a peer.
 fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
@@ -699,6 +718,9 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
         }
         if rec.service.is_some() {
             self.meta_flow(&id, rec, local_is_orig, ip);
+        }
+        if rec.app.is_some() || rec.app_uid.is_some() {
+            app_flow(self.device(&id, rec.ts), rec, local_is_orig);
         }
         if rec.end_reason != EndReason::ActiveTimeout {
             if !self.http.is_empty() {

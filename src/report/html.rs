@@ -130,6 +130,17 @@ fn devices_table(o: &mut String, r: &Report) {
     o.push_str("</tbody></table><p class=\"note\">Through a NAT hotspot Meta sees the hotspot's public address for every device; the device column is how this network tells them apart.</p></section>");
 }
 
+/// Apps (PCAPdroid captures) and the Meta services each reached.
+fn apps_line(d: &DeviceEvent) -> Option<String> {
+    let apps: Vec<String> = d
+        .apps
+        .iter()
+        .filter(|a| !a.services.is_empty())
+        .map(|a| format!("{} → {} ({} flows)", a.app, a.services.join(", "), a.meta_flows))
+        .collect();
+    (!apps.is_empty()).then(|| apps.join(" · "))
+}
+
 fn device_section(o: &mut String, r: &Report, d: &DeviceEvent, i: usize) {
     let _ = write!(o, "<section class=\"device\" id=\"dev-{i}\"><h2>{}", d.device);
     if let Some(h) = &d.hostname {
@@ -163,6 +174,7 @@ fn device_section(o: &mut String, r: &Report, d: &DeviceEvent, i: usize) {
             )),
         ),
         ("User-Agents", (!d.user_agents.is_empty()).then(|| d.user_agents.join(" · "))),
+        ("apps reaching Meta", apps_line(d)),
     ];
     for (k, v) in facts {
         if let Some(v) = v {
