@@ -65,7 +65,7 @@ fn trailer_gives_apps_and_changes_nothing_else() {
                 assert!(got.get("app").is_none(), "{name}: {got}");
             }
             // One device, the phone's address: no MACs in a tunnel capture.
-            assert_eq!(got["device"], "10.42.0.57", "{name}: {got}");
+            assert_eq!(got["device"], "10.215.173.1", "{name}: {got}");
             assert!(got.get("orig_mac").is_none(), "{name}: {got}");
         }
         // Captured bytes as the pipeline counts them: the fake header and trailer never count.

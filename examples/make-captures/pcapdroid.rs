@@ -6,11 +6,11 @@
 //! 0x01072021, the app's uid, its name (20 bytes, NUL-padded) and a CRC-32 of the frame (all
 //! big-endian), as in PCAPdroid's `pcap_dump.c`. Without it, link type RAW (101).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::Generated;
 use crate::hotspot;
-use crate::packets::IpPacket;
+use crate::packets::{self, IpPacket};
 use crate::writer::{self, Interface, Record, TsResolution};
 
 const MAGIC: u32 = 0x0107_2021;
@@ -24,11 +24,15 @@ pub const FACEBOOK: (i32, &str) = (10_145, "com.facebook.katana");
 pub const FIREFOX: (i32, &str) = (10_160, "org.mozilla.firefox");
 pub const UNKNOWN: (i32, &str) = (-1, "");
 
+/// PCAPdroid's VPN tunnel: the phone's address in it, and the virtual DNS server it answers on.
+pub const TUNNEL: Ipv4Addr = Ipv4Addr::new(10, 215, 173, 1);
+pub const TUNNEL_DNS: Ipv4Addr = Ipv4Addr::new(10, 215, 173, 2);
+
 /// Which app each packet of the sample belongs to, by its remote end: the graph API is the
 /// Facebook app's, example.org the browser's, the rest WhatsApp's. The DNS lookups go to the app
 /// that made them (client ports 41001.. in the sample's lookup order).
 fn app_of(p: &IpPacket) -> (i32, &'static str) {
-    let phone = IpAddr::V4(hotspot::PHONE);
+    let phone = IpAddr::V4(TUNNEL);
     let (local, remote) = if p.tuple.src.ip() == phone {
         (p.tuple.src, p.tuple.dst)
     } else {
@@ -55,14 +59,61 @@ fn app_of(p: &IpPacket) -> (i32, &'static str) {
 const KEEP_SECS: u64 = 24;
 
 /// The sample's packets as the phone's tunnel sees them: no DHCP; the first [`KEEP_SECS`] and
-/// the whole chat connection.
+/// the whole chat connection; the phone at its tunnel address, DNS to the tunnel's resolver.
 pub fn packets(start_ns: u64) -> Vec<IpPacket> {
     let end = start_ns + KEEP_SECS * 1_000_000_000;
     hotspot::packets(start_ns)
         .into_iter()
         .filter(|p| ![67, 68].contains(&p.tuple.dst.port()))
         .filter(|p| p.ts_ns < end || [p.tuple.src.port(), p.tuple.dst.port()].contains(&5222))
+        .map(|p| readdress(&p))
         .collect()
+}
+
+fn tunnel_address(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V4(ip) if ip == hotspot::PHONE => SocketAddr::new(TUNNEL.into(), a.port()),
+        IpAddr::V4(ip) if ip == hotspot::GATEWAY => SocketAddr::new(TUNNEL_DNS.into(), a.port()),
+        _ => a,
+    }
+}
+
+/// The IPv4 packet with the hotspot's addresses replaced by the tunnel's, checksums redone
+/// (IP header, and TCP/UDP over the new pseudo-header). No payload names these addresses.
+fn readdress(p: &IpPacket) -> IpPacket {
+    let (src, dst) = (tunnel_address(p.tuple.src), tunnel_address(p.tuple.dst));
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else { return p.clone() };
+    let mut b = p.bytes.clone();
+    let ihl = usize::from(b[0] & 0x0f) * 4;
+    b[12..16].copy_from_slice(&s.octets());
+    b[16..20].copy_from_slice(&d.octets());
+    b[10..12].fill(0);
+    let sum = packets::internet_checksum(&b[..ihl]);
+    b[10..12].copy_from_slice(&sum.to_be_bytes());
+    let proto = b[9];
+    let at = match proto {
+        6 => 16,
+        17 => 6,
+        _ => {
+            return IpPacket {
+                bytes: b,
+                tuple: packets::Tuple { src, dst, ..p.tuple },
+                ..p.clone()
+            };
+        }
+    };
+    b[ihl + at..ihl + at + 2].fill(0);
+    let l4_len = u16::try_from(b.len() - ihl).expect("short packet");
+    let mut pseudo = [s.octets(), d.octets()].concat();
+    pseudo.extend([0, proto]);
+    pseudo.extend(l4_len.to_be_bytes());
+    pseudo.extend_from_slice(&b[ihl..]);
+    let sum = match packets::internet_checksum(&pseudo) {
+        0 if proto == 17 => 0xffff,
+        x => x,
+    };
+    b[ihl + at..ihl + at + 2].copy_from_slice(&sum.to_be_bytes());
+    IpPacket { bytes: b, tuple: packets::Tuple { src, dst, ..p.tuple }, ..p.clone() }
 }
 
 /// A frame with PCAPdroid's fake Ethernet header, alignment padding and trailer.
@@ -98,7 +149,7 @@ fn records(packets: &[IpPacket], trailer: bool) -> Vec<Record> {
 }
 
 const ABOUT: &str = "The sample's traffic as PCAPdroid records it on the phone itself (no \
-    hotspot), its first 24 s and the whole chat connection: no DHCP and no MACs (a VPN tunnel carries bare IP). Apps by trailer: WhatsApp \
+    hotspot), its first 24 s and the whole chat connection: no DHCP and no MACs (a VPN tunnel carries bare IP); the phone at PCAPdroid's tunnel address 10.215.173.1, DNS to its resolver 10.215.173.2. Apps by trailer: WhatsApp \
     (uid 10123, `com.whatsapp`) for chat, media, static, HTTP and the call; the Facebook app \
     (10145, `com.facebook.katana`) for graph.facebook.com; Firefox (10160, \
     `org.mozilla.firefox`) for www.example.org; each DNS lookup by the app that made it.";
