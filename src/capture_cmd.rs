@@ -125,6 +125,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         oui_file: a.oui_file.clone().or(c.oui_file.clone()),
         handoff: a.handoff,
         udp,
+        device_name: a.device_name.clone(),
     })
 }
 

@@ -118,6 +118,9 @@ struct CaptureArgs {
     /// With --udp: seconds of silence after which a sender's stream is forgotten [default: 1800].
     #[arg(long, value_name = "SECS", requires = "udp")]
     udp_sender_timeout: Option<u64>,
+    /// Treat everything captured as one device of this name (a phone streaming with PCAPdroid).
+    #[arg(long, value_name = "NAME")]
+    device_name: Option<String>,
     /// BPF filter, tcpdump syntax (runs in the kernel).
     #[arg(short, long, value_name = "EXPR")]
     filter: Option<String>,
@@ -298,6 +301,10 @@ struct ExposureArgs {
     /// first found of /usr/share/ieee-data/oui.txt, /usr/share/hwdata/oui.txt, arp-scan's, nmap's.
     #[arg(long, value_name = "FILE")]
     oui_file: Option<PathBuf>,
+    /// Treat the whole input as one device of this name: a capture made on the phone itself
+    /// (PCAPdroid), whatever addresses its tunnel used.
+    #[arg(long, value_name = "NAME")]
+    device_name: Option<String>,
 }
 
 #[derive(Args)]
@@ -509,6 +516,7 @@ impl ExposureArgs {
             local_nets: self.local_nets.clone(),
             max_devices: self.max_devices.max(1),
             oui_file: self.oui_file.clone(),
+            device_name: self.device_name.clone(),
             ..Default::default()
         };
         cfg.heuristics.session_gap_secs = self.session_gap.max(0.0);

@@ -307,3 +307,18 @@ fn the_exposure_map_names_the_apps() {
     let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
     assert!(!text.contains("app="), "app evidence without a trailer");
 }
+
+#[test]
+fn device_name_makes_one_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = capture("phone-trailer.pcap");
+    let out = builders::replay_bin(dir.path(), &[&input], &["--device-name", "pixel-7"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(dir.path().join("flows.jsonl")).unwrap();
+    let flows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(flows.len() >= 10 && flows.iter().all(|r| r["device"] == "pixel-7"));
+    let devices = builders::events_of_kind(dir.path(), "device");
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0]["device"], "pixel-7");
+    assert_eq!(devices[0]["addresses"], serde_json::json!(["10.215.173.1"]));
+}

@@ -122,6 +122,9 @@ pub struct ExposureConfig {
     /// Message bursts waiting for their session at most (all devices); past it every pending
     /// session is written early.
     pub max_pending_bursts: usize,
+    /// One device for the whole input, by this name (`--device-name`): a capture made on the
+    /// phone itself (PCAPdroid) holds one device whatever its addresses.
+    pub device_name: Option<String>,
 }
 
 /// Default of `--max-devices`: far above a home or office network, a bound for a capture of
@@ -141,6 +144,7 @@ impl Default for ExposureConfig {
             known_endpoints: endpoint_names(&Ruleset::builtin()),
             max_pending_calls: 1024,
             max_pending_bursts: 1 << 16,
+            device_name: None,
         }
     }
 }
@@ -269,6 +273,9 @@ impl<S: RecordSink> ExposureSink<S> {
             if use_orig { (rec.orig_h, &rec.orig_mac) } else { (rec.resp_h, &rec.resp_mac) };
         // An all-zero MAC (anonymised or synthetic captures) names no device.
         let mac = mac.clone().filter(|m| m != ZERO_MAC);
+        if let Some(name) = &self.cfg.device_name {
+            return (name.clone(), ip, mac);
+        }
         let id = match &mac {
             Some(m) => {
                 if !local::not_a_host(ip) {

@@ -76,6 +76,8 @@ pub struct LiveOptions {
     pub handoff: Handoff,
     /// Receive PCAPdroid's UDP stream instead of capturing on `capture.interface`.
     pub udp: Option<UdpConfig>,
+    /// One device for everything captured, by this name (`--device-name`).
+    pub device_name: Option<String>,
 }
 
 /// Where live packets come from: an interface, or PCAPdroid's UDP stream (whose packets carry
@@ -498,6 +500,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
                 settle_secs: (opts.flow.active_timeout + opts.flow.tcp_idle) as f64 / 1e9,
                 geo: geo.clone(),
                 known_endpoints: crate::exposure::endpoint_names(&rules),
+                device_name: opts.device_name.clone(),
                 ..crate::exposure::ExposureConfig::default()
             }
             .build(LiveJsonlSink(Arc::clone(&outputs))),
