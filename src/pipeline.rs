@@ -157,7 +157,8 @@ impl FlowHandler<FlowData> for Sinks {
                     // The response's destination is the device that asked.
                     self.classifier.learn_dns(pkt.ts, d.dst, &msg);
                     let uid = crate::flow::table::uid_string(flow.id);
-                    let ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
+                    let mut ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
+                    ev.app = app_name(flow);
                     self.sink.event(&Event::Dns(ev));
                 }
                 Observation::Dhcp(msg) => {
@@ -182,11 +183,14 @@ impl FlowHandler<FlowData> for Sinks {
                 }
                 Observation::Http(req) => {
                     let uid = crate::flow::table::uid_string(flow.id);
-                    self.sink.event(&Event::Http(HttpEvent::new(pkt.ts.nanos(), uid, &req)));
+                    let mut ev = HttpEvent::new(pkt.ts.nanos(), uid, &req);
+                    ev.app = app_name(flow);
+                    self.sink.event(&Event::Http(ev));
                 }
                 Observation::Cert(info) => {
                     let uid = crate::flow::table::uid_string(flow.id);
-                    let ev = TlsCertEvent::new(pkt.ts.nanos(), uid, &info);
+                    let mut ev = TlsCertEvent::new(pkt.ts.nanos(), uid, &info);
+                    ev.app = app_name(flow);
                     self.sink.event(&Event::TlsCert(ev));
                 }
                 Observation::Hello(_) => {}
@@ -228,6 +232,11 @@ fn note_app(flow: &mut Flow<FlowData>, app: PacketApp) {
     if flow.data.app.android.is_none() && app.is_known() {
         flow.data.app.android = Some(Box::new(app.to_app()));
     }
+}
+
+/// The flow's app name for its events (PCAPdroid captures).
+fn app_name(flow: &Flow<FlowData>) -> Option<Box<str>> {
+    flow.data.app.android.as_ref().and_then(|a| a.name.clone())
 }
 
 fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {

@@ -322,3 +322,23 @@ fn device_name_makes_one_device() {
     assert_eq!(devices[0]["device"], "pixel-7");
     assert_eq!(devices[0]["addresses"], serde_json::json!(["10.215.173.1"]));
 }
+
+#[test]
+fn events_of_a_flow_carry_its_app() {
+    let (_, dir, _) = common::replay_to_temp(&[capture("phone-trailer.pcap")]);
+    let dns = builders::events_of_kind(dir.path(), "dns");
+    assert_eq!(dns.len(), 5);
+    for e in &dns {
+        let want = match e["query"].as_str().unwrap() {
+            "graph.facebook.com" => "com.facebook.katana",
+            "www.example.org" => "org.mozilla.firefox",
+            _ => "com.whatsapp",
+        };
+        assert_eq!(e["app"], want, "{e}");
+    }
+    let http = builders::events_of_kind(dir.path(), "http");
+    assert!(!http.is_empty() && http.iter().all(|e| e["app"] == "com.whatsapp"), "{http:?}");
+    let (_, dir, _) = common::replay_to_temp(&[capture("phone-raw.pcap")]);
+    let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    assert!(!text.contains("\"app\":"), "an app in events without a trailer");
+}

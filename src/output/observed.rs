@@ -69,6 +69,9 @@ pub struct HttpEvent {
     /// Names of the cookies sent, in order; values are never kept.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cookie_names: Vec<String>,
+    /// Android app of the flow, from a PCAPdroid trailer (as the flow record's `app`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<Box<str>>,
 }
 
 impl HttpEvent {
@@ -81,6 +84,7 @@ impl HttpEvent {
             host: r.host.clone(),
             user_agent: r.user_agent.clone(),
             cookie_names: r.cookie_names.clone(),
+            app: None,
         }
     }
 }
@@ -109,6 +113,9 @@ pub struct TlsCertEvent {
     pub not_after: i64,
     /// JA4X-style OID fingerprint.
     pub ja4x: String,
+    /// Android app of the flow, from a PCAPdroid trailer (as the flow record's `app`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<Box<str>>,
 }
 
 impl TlsCertEvent {
@@ -124,6 +131,7 @@ impl TlsCertEvent {
             not_before: c.not_before,
             not_after: c.not_after,
             ja4x: c.ja4x.to_string(),
+            app: None,
         }
     }
 }
