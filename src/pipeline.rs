@@ -450,10 +450,24 @@ impl Pipeline {
 
 impl PacketSink for Pipeline {
     fn packet(&mut self, pkt: &Packet<'_>) {
-        // PCAPdroid's trailer comes off before anything counts or reads the packet.
-        let bare = pcapdroid::strip(pkt);
-        self.sinks.packet_app = bare.map(|(_, app)| app);
-        let pkt = bare.as_ref().map_or(pkt, |(p, _)| p);
+        // PCAPdroid's trailer comes off before anything counts or reads the packet; its app is
+        // noted for the flow while the bare packet goes through.
+        if pcapdroid::may_have_trailer(pkt)
+            && let Some((bare, app)) = pcapdroid::strip(pkt)
+        {
+            self.sinks.packet_app = Some(app);
+            self.bare_packet(&bare);
+            self.sinks.packet_app = None;
+        } else {
+            self.bare_packet(pkt);
+        }
+    }
+}
+
+impl Pipeline {
+    /// A packet without PCAPdroid trailer through the pipeline.
+    #[inline]
+    fn bare_packet(&mut self, pkt: &Packet<'_>) {
         if let Some(v) = self.sinks.verdicts.as_mut() {
             v.touched.clear();
         }

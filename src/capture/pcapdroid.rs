@@ -179,9 +179,20 @@ pub fn split(frame: &[u8]) -> Option<(&[u8], Trailer<&[u8]>)> {
     Some((&ip[..ip_len], trailer))
 }
 
+/// Whether `pkt` may carry a PCAPdroid trailer: an Ethernet frame whose last 32 bytes start
+/// with the magic. The per-packet test, kept small enough to inline; [`strip`] does the rest.
+#[inline]
+pub fn may_have_trailer(pkt: &Packet<'_>) -> bool {
+    let d = pkt.data;
+    pkt.linktype == LinkType::ETHERNET
+        && d.len() >= FAKE_ETHERNET_LEN + IPV4_MIN_HEADER + TRAILER_LEN
+        && d[d.len() - TRAILER_LEN..d.len() - TRAILER_LEN + 4] == MAGIC.to_be_bytes()
+}
+
 /// If `pkt` is an Ethernet frame with a PCAPdroid trailer, the same packet as PCAPdroid writes it
 /// without the trailer option (raw IP, wire length less the fake header, padding and trailer),
 /// and the trailer's app.
+#[cold]
 pub fn strip<'a>(pkt: &Packet<'a>) -> Option<(Packet<'a>, PacketApp)> {
     if pkt.linktype != LinkType::ETHERNET {
         return None;
