@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 secs="${1:?usage: fuzz/run.sh SECONDS [TARGET...]}"
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decode pipeline dns tls quic http stun dhcp whatsapp rules)
+[ ${#targets[@]} -gt 0 ] || targets=(decode pipeline dns tls quic http stun dhcp whatsapp rules pcapdroid)
 export RUSTC_BOOTSTRAP=1
 # shellcheck disable=SC2086
 cargo fuzz build ${FUZZ_BUILD_FLAGS:--O --debug-assertions}

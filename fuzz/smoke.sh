@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI fuzz smoke: builds every target (dev profile: quick to compile) and runs each briefly on its
 # committed seeds, so a crash on a real input or a target that no longer builds fails CI.
-# Budget: ≤ 5 min with the build (10 targets × FUZZ_SMOKE_SECS, default 8 s). cargo-fuzz is
+# Budget: ≤ 5 min with the build (11 targets × FUZZ_SMOKE_SECS, default 8 s). cargo-fuzz is
 # installed only when missing (once, ~3 min extra).
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use leakscope::capture::iface;
 use leakscope::capture::live::{DEFAULT_BUFFER, DEFAULT_SNAPLEN, LiveConfig};
+use leakscope::capture::pcapdroid_udp::UdpConfig;
 use leakscope::live::config::{DaemonConfig, LoadedConfig, SizeValue, parse_size};
 use leakscope::live::{self, LiveOptions};
 use leakscope::output::{OutputOptions, Rotate};
@@ -22,7 +23,12 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
     };
     let empty = DaemonConfig::default();
     let c = loaded.as_ref().map_or(&empty, |l| &l.config);
-    let Some(interface) = a.interface.clone().or(c.interface.clone()) else {
+    let udp = match &a.udp {
+        Some(bind) => Some(udp_config(a, bind)?),
+        None => None,
+    };
+    let interface = a.interface.clone().or(c.interface.clone());
+    let Some(interface) = interface.or(udp.as_ref().map(|u| format!("udp:{}", u.bind))) else {
         bail!(
             "no interface: give -i IFACE or `interface` in the config (see `leakscope interfaces`)"
         );
@@ -70,6 +76,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         a.oui_file.clone().or(c.oui_file.clone()),
         a.session_gap,
         a.policy.as_deref(),
+        a.device_name.clone(),
     )?;
     let rules_dirs: Vec<PathBuf> = if a.rules_dir.is_empty() {
         c.rules_dir.clone().unwrap_or_default()
@@ -108,7 +115,29 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         sqlite: a.sqlite.clone(),
         anonymize: a.anonymize.config()?,
         handoff: a.handoff,
+        udp,
+        device_name: a.device_name.clone(),
     })
+}
+
+/// `--udp` and its companions.
+fn udp_config(a: &CaptureArgs, bind: &str) -> anyhow::Result<UdpConfig> {
+    let bind = UdpConfig::parse_bind(bind).map_err(|e| anyhow!("--udp {e}"))?;
+    let mut cfg = UdpConfig::new(bind);
+    if !a.allow.is_empty() {
+        cfg.allow = a
+            .allow
+            .iter()
+            .map(|n| n.parse().map_err(|e| anyhow!("--allow {n:?}: {e}")))
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(n) = a.udp_max_senders {
+        cfg.max_senders = n.max(1);
+    }
+    if let Some(s) = a.udp_sender_timeout {
+        cfg.sender_timeout = Duration::from_secs(s.max(1));
+    }
+    Ok(cfg)
 }
 
 /// Runs `leakscope capture`.
@@ -117,9 +146,9 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
     let out: &Path = &opts.out;
     let o = live::run(&opts, |iface, lt| {
         // The line tests and scripts wait for: capture has started.
+        let what = if iface.starts_with("udp:") { "PCAPdroid stream" } else { lt.name() };
         leakscope::term::say(&format!(
-            "leakscope: capturing on {iface} ({}), writing to {}",
-            lt.name(),
+            "leakscope: capturing on {iface} ({what}), writing to {}",
             out.display()
         ));
     })?;
@@ -137,6 +166,20 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         o.run.packets.decode_errors.total(),
         o.elapsed.as_secs_f64()
     ));
+    if let Some(u) = c.udp {
+        leakscope::term::say(&format!(
+            "leakscope: udp: {} datagrams, {} refused (outside --allow), {} malformed, {} \
+             without a stream header, {} out of order, {} over the sender limit, {} senders \
+             timed out",
+            u.datagrams,
+            u.refused,
+            u.malformed,
+            u.no_header,
+            u.out_of_order,
+            u.over_sender_limit,
+            u.senders_timed_out
+        ));
+    }
     if let Some(p) = o.pcap {
         leakscope::term::say(&format!("leakscope: {}", leakscope::output::pcap::summary(&p)));
     }

@@ -104,6 +104,23 @@ struct CaptureArgs {
     /// Interface to capture on (see `leakscope interfaces`).
     #[arg(short, long, value_name = "IFACE")]
     interface: Option<String>,
+    /// Receive PCAPdroid's UDP export on [ADDR:]PORT instead of capturing on an interface (a
+    /// phone without a hotspot; see docs/live.md).
+    #[arg(long, value_name = "[ADDR:]PORT", conflicts_with = "interface")]
+    udp: Option<String>,
+    /// With --udp: senders allowed, CIDR (repeatable) [default: loopback, RFC 1918, link-local,
+    /// unique-local].
+    #[arg(long = "allow", value_name = "CIDR", requires = "udp")]
+    allow: Vec<String>,
+    /// With --udp: most senders streaming at once [default: 16].
+    #[arg(long, value_name = "N", requires = "udp")]
+    udp_max_senders: Option<usize>,
+    /// With --udp: seconds of silence after which a sender's stream is forgotten [default: 1800].
+    #[arg(long, value_name = "SECS", requires = "udp")]
+    udp_sender_timeout: Option<u64>,
+    /// Treat everything captured as one device of this name (a phone streaming with PCAPdroid).
+    #[arg(long, value_name = "NAME")]
+    device_name: Option<String>,
     /// BPF filter, tcpdump syntax (runs in the kernel).
     #[arg(short, long, value_name = "EXPR")]
     filter: Option<String>,
@@ -303,6 +320,10 @@ struct ExposureArgs {
     /// first found of /usr/share/ieee-data/oui.txt, /usr/share/hwdata/oui.txt, arp-scan's, nmap's.
     #[arg(long, value_name = "FILE")]
     oui_file: Option<PathBuf>,
+    /// Treat the whole input as one device of this name: a capture made on the phone itself
+    /// (PCAPdroid), whatever addresses its tunnel used.
+    #[arg(long, value_name = "NAME")]
+    device_name: Option<String>,
 }
 
 #[derive(Args)]
@@ -532,6 +553,7 @@ impl ExposureArgs {
             self.oui_file.clone(),
             self.session_gap,
             self.policy.as_deref(),
+            self.device_name.clone(),
         )
     }
 }
@@ -543,6 +565,7 @@ fn exposure_config(
     oui_file: Option<PathBuf>,
     session_gap: Option<f64>,
     policy: Option<&std::path::Path>,
+    device_name: Option<String>,
 ) -> anyhow::Result<leakscope::exposure::ExposureConfig> {
     if let Some(p) = &oui_file {
         let f = std::fs::File::open(p).and_then(|f| f.metadata());
@@ -553,6 +576,7 @@ fn exposure_config(
         local_nets,
         max_devices: max_devices.unwrap_or(leakscope::exposure::DEFAULT_MAX_DEVICES).max(1),
         oui_file,
+        device_name,
         ..Default::default()
     };
     if let Some(gap) = session_gap {

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::capture::pcapdroid::{self, PacketApp};
 use crate::capture::{Packet, PacketSink, Timestamp};
 use crate::classify::{Classifier, Confidence, FlowFacts, Geo, Ruleset};
 use crate::decode::{self, DecodeError};
@@ -91,6 +92,8 @@ struct Sinks {
     records: u64,
     meta_records: u64,
     verdicts: Option<FlowVerdicts>,
+    /// The app of the packet being handled, from its PCAPdroid trailer.
+    packet_app: Option<PacketApp>,
 }
 
 impl Sinks {
@@ -134,7 +137,8 @@ impl Sinks {
                     // The response's destination is the device that asked.
                     self.classifier.learn_dns(pkt.ts, d.dst, &msg);
                     let uid = crate::flow::table::uid_string(flow.id);
-                    let ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
+                    let mut ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
+                    ev.app = app_name(flow);
                     self.sink.event(&Event::Dns(ev));
                 }
                 Observation::Dhcp(msg) => {
@@ -159,11 +163,14 @@ impl Sinks {
                 }
                 Observation::Http(req) => {
                     let uid = crate::flow::table::uid_string(flow.id);
-                    self.sink.event(&Event::Http(HttpEvent::new(pkt.ts.nanos(), uid, &req)));
+                    let mut ev = HttpEvent::new(pkt.ts.nanos(), uid, &req);
+                    ev.app = app_name(flow);
+                    self.sink.event(&Event::Http(ev));
                 }
                 Observation::Cert(info) => {
                     let uid = crate::flow::table::uid_string(flow.id);
-                    let ev = TlsCertEvent::new(pkt.ts.nanos(), uid, &info);
+                    let mut ev = TlsCertEvent::new(pkt.ts.nanos(), uid, &info);
+                    ev.app = app_name(flow);
                     self.sink.event(&Event::TlsCert(ev));
                 }
                 Observation::Hello(_) => {}
@@ -175,6 +182,9 @@ impl Sinks {
 
 impl FlowHandler<FlowData> for Sinks {
     fn packet(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
+        if let Some(app) = self.packet_app {
+            note_app(flow, app);
+        }
         if !self.classify {
             if let Some(v) = self.verdicts.as_mut() {
                 v.touched.push((flow.id, FlowMark::Undecided));
@@ -206,6 +216,10 @@ impl FlowHandler<FlowData> for Sinks {
     fn end(&mut self, flow: &mut Flow<FlowData>, reason: EndReason) {
         self.records += 1;
         let mut rec = flow.record(reason);
+        if let Some(app) = flow.data.app.android.as_deref() {
+            rec.app.clone_from(&app.name);
+            rec.app_uid = app.uid;
+        }
         if self.classify {
             classify_record(&mut self.classifier, flow, &mut rec);
             rec.activity = flow.data.activity.take_log();
@@ -216,6 +230,18 @@ impl FlowHandler<FlowData> for Sinks {
         }
         self.sink.flow(&mut rec);
     }
+}
+
+/// The first app a PCAPdroid trailer names for a flow stays the flow's app.
+fn note_app(flow: &mut Flow<FlowData>, app: PacketApp) {
+    if flow.data.app.android.is_none() && app.is_known() {
+        flow.data.app.android = Some(Box::new(app.to_app()));
+    }
+}
+
+/// The flow's app name for its events (PCAPdroid captures).
+fn app_name(flow: &Flow<FlowData>) -> Option<Box<str>> {
+    flow.data.app.android.as_ref().and_then(|a| a.name.clone())
 }
 
 fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {
@@ -319,6 +345,7 @@ impl Pipeline {
                 records: 0,
                 meta_records: 0,
                 verdicts: None,
+                packet_app: None,
             },
             stats: PacketStats::default(),
         }
@@ -428,6 +455,24 @@ impl Pipeline {
 
 impl PacketSink for Pipeline {
     fn packet(&mut self, pkt: &Packet<'_>) {
+        // PCAPdroid's trailer comes off before anything counts or reads the packet; its app is
+        // noted for the flow while the bare packet goes through.
+        if pcapdroid::may_have_trailer(pkt)
+            && let Some((bare, app)) = pcapdroid::strip(pkt)
+        {
+            self.sinks.packet_app = Some(app);
+            self.bare_packet(&bare);
+            self.sinks.packet_app = None;
+        } else {
+            self.bare_packet(pkt);
+        }
+    }
+}
+
+impl Pipeline {
+    /// A packet without PCAPdroid trailer through the pipeline.
+    #[inline]
+    fn bare_packet(&mut self, pkt: &Packet<'_>) {
         if let Some(v) = self.sinks.verdicts.as_mut() {
             v.touched.clear();
         }

@@ -16,7 +16,9 @@ fn every_flow_field_is_documented() {
     let doc = std::fs::read_to_string(common::root().join("docs/schema.md")).unwrap();
     let sample = common::root().join("captures/sample-hotspot.pcap");
     let day = common::root().join("captures/exposure-day.pcap");
-    let (_, dir, flows) = common::replay_to_temp(&[shared.join("ndpi/meta/pcap"), sample, day]);
+    let phone = common::root().join("captures/pcapdroid/phone-trailer.pcap");
+    let inputs = [shared.join("ndpi/meta/pcap"), sample, day, phone];
+    let (_, dir, flows) = common::replay_to_temp(&inputs);
     let mut seen = BTreeSet::new();
     flows.iter().for_each(|f| keys(f, &mut seen));
     let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();

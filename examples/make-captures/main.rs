@@ -15,6 +15,7 @@ mod gquic;
 mod hotspot;
 mod linktypes;
 mod packets;
+mod pcapdroid;
 mod quic;
 mod tls;
 mod writer;
@@ -164,6 +165,7 @@ fn main() -> std::io::Result<()> {
     files.extend(linktypes::all(&files[0].bytes)?);
     files.push(exposure_day::generate(START_NS));
     files.push(gquic::generate());
+    files.extend(pcapdroid::all(START_NS));
     for file in &files {
         write_file(&out_dir, &file.path, &file.bytes)?;
     }

@@ -85,6 +85,7 @@ impl<S: RecordSink> AnonymizeSink<S> {
                     .map(|x| DnsAnswerAddr { addr: a.ip(x.addr), ttl: x.ttl })
                     .collect(),
                 cnames: e.cnames.iter().map(|c| a.dns_name(c)).collect(),
+                app: e.app.clone(),
             }),
             Event::Dhcp(e) => Event::Dhcp(DhcpEvent {
                 ts: e.ts,
@@ -115,6 +116,7 @@ impl<S: RecordSink> AnonymizeSink<S> {
                 // App and OS versions: the finding, not an identity.
                 user_agent: e.user_agent.clone(),
                 cookie_names: e.cookie_names.clone(),
+                app: e.app.clone(),
             }),
             Event::Stun(e) => Event::Stun(StunEvent {
                 ts: e.ts,

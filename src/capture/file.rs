@@ -438,7 +438,9 @@ impl FileReader<'_> {
                             };
                             let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                             last_ts = ng_timestamp(units, iface);
-                            self.deliver_ng(sink, last_ts, iface.linktype, epb.data, epb.origlen)?;
+                            // `data` holds the block's padding too: the frame is `caplen` bytes.
+                            let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
+                            self.deliver_ng(sink, last_ts, iface.linktype, data, epb.origlen)?;
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                             // Simple packets carry no timestamp: they inherit the previous one.

@@ -117,6 +117,9 @@ pub struct LiveStats {
     pub if_dropped: u64,
     /// Packets read and handed to the sink.
     pub delivered: u64,
+    /// The UDP receiver's own counters (`capture --udp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub udp: Option<super::pcapdroid_udp::UdpStats>,
 }
 
 /// Counters another thread can read while capture runs (refreshed about once a second).
@@ -126,6 +129,7 @@ pub struct SharedStats {
     dropped: AtomicU64,
     if_dropped: AtomicU64,
     delivered: AtomicU64,
+    udp: std::sync::Mutex<Option<super::pcapdroid_udp::UdpStats>>,
 }
 
 impl SharedStats {
@@ -136,9 +140,11 @@ impl SharedStats {
             dropped: self.dropped.load(Ordering::Relaxed),
             if_dropped: self.if_dropped.load(Ordering::Relaxed),
             delivered: self.delivered.load(Ordering::Relaxed),
+            udp: *self.udp.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
-    fn set(&self, s: LiveStats) {
+    pub(crate) fn set(&self, s: LiveStats) {
+        *self.udp.lock().unwrap_or_else(|e| e.into_inner()) = s.udp;
         self.received.store(s.received, Ordering::Relaxed);
         self.dropped.store(s.dropped, Ordering::Relaxed);
         self.if_dropped.store(s.if_dropped, Ordering::Relaxed);
@@ -240,7 +246,7 @@ impl LiveSource {
         let s = self.cap.stats().map_err(|e| self.read_err(e))?;
         self.wide.update(s);
         let [received, dropped, if_dropped] = self.wide.total;
-        let st = LiveStats { received, dropped, if_dropped, delivered: self.delivered };
+        let st = LiveStats { received, dropped, if_dropped, delivered: self.delivered, udp: None };
         self.shared.set(st);
         Ok(st)
     }

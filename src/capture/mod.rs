@@ -6,6 +6,8 @@ pub mod filter;
 pub mod iface;
 pub mod live;
 pub mod paths;
+pub mod pcapdroid;
+pub mod pcapdroid_udp;
 
 use std::fmt;
 

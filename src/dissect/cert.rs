@@ -309,6 +309,7 @@ impl TlsCertEvent {
             not_before: c.not_before,
             not_after: c.not_after,
             ja4x: c.ja4x.to_string(),
+            app: None,
         }
     }
 }

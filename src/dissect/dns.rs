@@ -494,6 +494,7 @@ impl DnsEvent {
             rcode: m.rcode.0,
             answers,
             cnames,
+            app: None,
         }
     }
 }

@@ -326,6 +326,7 @@ impl HttpEvent {
             host: r.host.clone(),
             user_agent: r.user_agent.clone(),
             cookie_names: r.cookie_names.clone(),
+            app: None,
         }
     }
 }

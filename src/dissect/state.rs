@@ -72,6 +72,8 @@ pub struct AppInfo {
     pub user_agent: Option<Box<str>>,
     /// Cookie names the server's first HTTP response head sets (never values).
     pub set_cookie_names: Vec<String>,
+    /// The Android app behind the flow, from a PCAPdroid trailer.
+    pub android: Option<Box<crate::capture::pcapdroid::AndroidApp>>,
 }
 
 impl AppInfo {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::record::exposure::{
-    DeviceEvent, EndpointCount, HourTotals, ServiceTotals, SessionStats,
+    AppTotals, DeviceEvent, EndpointCount, HourTotals, ServiceTotals, SessionStats,
 };
 
 /// Key prefix of evidence from flows to Meta services other than WhatsApp: judged only for
@@ -101,7 +101,13 @@ pub struct Device {
     pub sessions: SessionStats,
     user_agents: Vec<String>,
     ja4: Vec<String>,
+    /// Per Android app, sorted by name (PCAPdroid captures only; at most [`MAX_APPS`]).
+    apps: Vec<AppTotals>,
 }
+
+/// Apps kept per device: a phone has a few hundred uids, few of them talk; beyond, flows of
+/// new apps are not itemised.
+pub const MAX_APPS: usize = 64;
 
 /// The entry of `key` in a vector sorted by key, inserted by `new` if missing.
 fn sorted_entry<'a, T>(
@@ -231,6 +237,34 @@ impl Device {
         }
     }
 
+    /// Accounts a flow record of an Android app; `meta` is its Meta service and bytes.
+    pub fn app_flow(&mut self, app: &str, uid: Option<i32>, meta: Option<(&str, u64, u64)>) {
+        let i = match self.apps.binary_search_by(|a| a.app.as_str().cmp(app)) {
+            Ok(i) => i,
+            Err(_) if self.apps.len() >= MAX_APPS => return,
+            Err(i) => {
+                let new = AppTotals { app: app.to_owned(), app_uid: uid, ..AppTotals::default() };
+                self.apps.insert(i, new);
+                i
+            }
+        };
+        let a = &mut self.apps[i];
+        a.flows += 1;
+        if let Some((service, up, down)) = meta {
+            a.meta_flows += 1;
+            a.meta_bytes_up += up;
+            a.meta_bytes_down += down;
+            if let Err(j) = a.services.binary_search_by(|s| s.as_str().cmp(service)) {
+                a.services.insert(j, service.to_owned());
+            }
+        }
+    }
+
+    /// The device's apps (PCAPdroid captures), sorted by name.
+    pub fn apps(&self) -> &[AppTotals] {
+        &self.apps
+    }
+
     /// Whether the device talked to Meta at all.
     pub fn has_meta(&self) -> bool {
         self.meta.flows > 0
@@ -281,6 +315,7 @@ impl Device {
             activities: self.activities.clone(),
             user_agents: self.user_agents.clone(),
             ja4: self.ja4.clone(),
+            apps: self.apps.clone(),
         }
     }
 }

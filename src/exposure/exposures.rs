@@ -153,6 +153,14 @@ pub fn judge(field: &Field, dev: &Device, known_endpoints: &[String]) -> Exposur
             }
         }
     }
+    // Which app reached which service, when the capture names apps (PCAPdroid's trailer).
+    if matches!(field.id.as_str(), "cross_service" | "meta_services") && status != "not_seen" {
+        let apps = dev.apps().iter().filter(|a| !a.services.is_empty());
+        let lines: Vec<String> =
+            apps.map(|a| format!("app={}: {}", a.app, a.services.join(", "))).collect();
+        // First, so that the evidence cap never drops them.
+        e.evidence.splice(0..0, lines);
+    }
     e.evidence.truncate(MAX_EVIDENCE);
     e
 }

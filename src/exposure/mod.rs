@@ -124,6 +124,9 @@ pub struct ExposureConfig {
     /// Message bursts waiting for their session at most (all devices); past it every pending
     /// session is written early.
     pub max_pending_bursts: usize,
+    /// One device for the whole input, by this name (`--device-name`): a capture made on the
+    /// phone itself (PCAPdroid) holds one device whatever its addresses.
+    pub device_name: Option<String>,
 }
 
 /// Default of `--max-devices`: far above a home or office network, a bound for a capture of
@@ -143,6 +146,7 @@ impl Default for ExposureConfig {
             known_endpoints: Vec::new(),
             max_pending_calls: 1024,
             max_pending_bursts: 1 << 16,
+            device_name: None,
         }
     }
 }
@@ -277,6 +281,9 @@ impl<S: RecordSink> ExposureSink<S> {
             if use_orig { (rec.orig_h, &rec.orig_mac) } else { (rec.resp_h, &rec.resp_mac) };
         // An all-zero MAC (anonymised or synthetic captures) names no device.
         let mac = mac.clone().filter(|m| m != ZERO_MAC);
+        if let Some(name) = &self.cfg.device_name {
+            return (name.clone(), ip, mac);
+        }
         let id = match &mac {
             Some(m) => {
                 if !local::not_a_host(ip) {
@@ -651,6 +658,25 @@ impl<S: RecordSink> ExposureSink<S> {
     }
 }
 
+/// Accounts a flow of a known Android app (PCAPdroid's trailer) to its device.
+fn app_flow(dev: &mut Device, rec: &FlowRecord, local_is_orig: bool) {
+    let uid_name;
+    let name = match (&rec.app, rec.app_uid) {
+        (Some(n), _) => &**n,
+        (None, Some(u)) => {
+            uid_name = format!("uid:{u}");
+            &uid_name
+        }
+        (None, None) => return,
+    };
+    let (up, down) = if local_is_orig {
+        (rec.orig_bytes, rec.resp_bytes)
+    } else {
+        (rec.resp_bytes, rec.orig_bytes)
+    };
+    dev.app_flow(name, rec.app_uid, rec.service.as_deref().map(|s| (s, up, down)));
+}
+
 /// Country and carrier of the public addresses Meta saw (STUN answers, the device's global
 /// address): looked up once per device at the end, never for a private address or a peer.
 fn public_address_facts(dev: &mut Device, geo: &Geo, cat: &Catalogue) {
@@ -705,6 +731,9 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
         }
         if rec.service.is_some() {
             self.meta_flow(&id, rec, local_is_orig, ip);
+        }
+        if rec.app.is_some() || rec.app_uid.is_some() {
+            app_flow(self.device(&id, rec.ts), rec, local_is_orig);
         }
         if rec.end_reason != EndReason::ActiveTimeout {
             if !self.http.is_empty() {

@@ -186,6 +186,8 @@ impl<T> Flow<T> {
             resp_as_org: None,
             resp_cc: None,
             device: None,
+            app: None,
+            app_uid: None,
             activity: None,
         }
     }

@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 
 use crate::assembly::{Assembly, Outputs};
 use crate::capture::live::{LiveConfig, LiveSource, LiveStats};
+use crate::capture::pcapdroid_udp::{UdpConfig, UdpSource};
 use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
@@ -76,6 +77,56 @@ pub struct LiveOptions {
     pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
     /// How frames reach the pipeline (a benchmarking switch).
     pub handoff: Handoff,
+    /// Receive PCAPdroid's UDP stream instead of capturing on `capture.interface`.
+    pub udp: Option<UdpConfig>,
+    /// One device for everything captured, by this name (`--device-name`).
+    pub device_name: Option<String>,
+}
+
+/// Where live packets come from: an interface, or PCAPdroid's UDP stream (whose packets carry
+/// their senders' link types; it always hands off inline).
+enum Source {
+    Pcap(LiveSource),
+    Udp(UdpSource),
+}
+
+impl Source {
+    fn open(opts: &LiveOptions) -> Result<Source, crate::capture::live::LiveError> {
+        Ok(match &opts.udp {
+            Some(u) => Source::Udp(UdpSource::open(u)?),
+            None => Source::Pcap(LiveSource::open(&opts.capture)?),
+        })
+    }
+    /// The interface's link type; raw IP for the UDP stream, whose senders say their own.
+    fn linktype(&self) -> LinkType {
+        match self {
+            Source::Pcap(s) => s.linktype(),
+            Source::Udp(_) => LinkType::RAW,
+        }
+    }
+    fn interface(&self) -> &str {
+        match self {
+            Source::Pcap(s) => s.interface(),
+            Source::Udp(s) => s.interface(),
+        }
+    }
+    fn shared_stats(&self) -> Arc<crate::capture::live::SharedStats> {
+        match self {
+            Source::Pcap(s) => s.shared_stats(),
+            Source::Udp(s) => s.shared_stats(),
+        }
+    }
+    fn run<S: PacketSink>(
+        self,
+        sink: &mut S,
+        stop: &AtomicBool,
+        pause: impl FnMut(&mut S),
+    ) -> Result<LiveStats, crate::capture::live::LiveError> {
+        match self {
+            Source::Pcap(s) => s.run(sink, stop, pause),
+            Source::Udp(s) => s.run(sink, stop, pause),
+        }
+    }
 }
 
 /// How frames get from the capture thread to the pipeline.
@@ -256,7 +307,12 @@ impl Driver {
 
     fn tick(&mut self) {
         let now = self.now();
-        self.asm.tick(now);
+        // Before the first packet no flow can expire, and the wall clock may be far from the
+        // packet clock (a phone streaming over UDP keeps its own time): the table's clock
+        // starts with the packets.
+        if self.last.is_some() {
+            self.asm.tick(now);
+        }
         let flushed = {
             let mut o = lock(&self.outputs);
             o.set_clock(now);
@@ -396,7 +452,11 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let rules = load_rules(opts)?;
     let geo = Geo::open(opts.asn_db.as_deref(), opts.country_db.as_deref())
         .map_err(|e| anyhow!("{e}"))?;
-    let source = LiveSource::open(&opts.capture)?;
+    if opts.udp.is_some() && opts.write_pcap.is_some() {
+        // Its senders' link types are known only as their streams start.
+        return Err(anyhow!("--write-pcap does not work with --udp (yet)"));
+    }
+    let source = Source::open(opts)?;
     let linktype = source.linktype();
     let iface = source.interface().to_owned();
     // Files outside the output directory are opened while still privileged.
@@ -457,7 +517,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
         let (pool_tx, pool_rx) = std::sync::mpsc::channel::<Batch>();
         let thread_stop = Arc::clone(&stop);
-        let handoff = opts.handoff;
+        let handoff = if opts.udp.is_some() { Handoff::Inline } else { opts.handoff };
         let inline_driver = Arc::clone(&driver);
         let capture =
             std::thread::Builder::new().name(format!("capture {iface}")).spawn(move || {

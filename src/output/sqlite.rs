@@ -316,6 +316,8 @@ mod tests {
             resp_as_org: None,
             resp_cc: None,
             device: Some("10.0.0.2".into()),
+            app: None,
+            app_uid: None,
             activity: None,
         }
     }

@@ -88,6 +88,9 @@ pub struct DnsEvent {
     /// CNAME targets in the answer, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cnames: Vec<String>,
+    /// Android app of the flow, from a PCAPdroid trailer (as the flow record's `app`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<Box<str>>,
 }
 
 /// An answered address.

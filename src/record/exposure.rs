@@ -59,6 +59,31 @@ pub struct DeviceEvent {
     /// JA4 fingerprints of ClientHellos sent to Meta.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ja4: Vec<String>,
+    /// Per Android app (PCAPdroid captures with the trailer): flows and the Meta services it
+    /// reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppTotals>,
+}
+
+/// What one Android app of a device did, from PCAPdroid's per-packet trailer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppTotals {
+    /// App or package name (`uid:N` when only the uid is known).
+    pub app: String,
+    /// Android uid, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_uid: Option<i32>,
+    /// Flow records of the app.
+    pub flows: u64,
+    /// Of those, flows to Meta services.
+    pub meta_flows: u64,
+    /// Payload bytes the app sent to Meta.
+    pub meta_bytes_up: u64,
+    /// Payload bytes it received from Meta.
+    pub meta_bytes_down: u64,
+    /// Meta services it reached (`whatsapp`, `facebook`, …), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
 }
 
 /// Totals for one Meta service.

@@ -145,6 +145,13 @@ pub struct FlowRecord {
     /// exposure stage).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<Box<str>>,
+    /// Android app behind the flow (package or app name, up to 20 bytes), from a PCAPdroid
+    /// trailer; only in captures made on the phone with the trailer on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<Box<str>>,
+    /// Android uid of that app (10000 and up for installed apps), from the same trailer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_uid: Option<i32>,
     /// When the bytes of this record moved (time buckets), for flows that looked like Meta's
     /// while they ran. Not written to `flows.jsonl`.
     #[serde(skip)]

@@ -51,6 +51,9 @@ pub struct HttpEvent {
     /// Names of the cookies sent, in order; values are never kept.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cookie_names: Vec<String>,
+    /// Android app of the flow, from a PCAPdroid trailer (as the flow record's `app`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<Box<str>>,
 }
 
 /// The names and facts of a TLS server's leaf certificate (never the certificate itself).
@@ -77,4 +80,7 @@ pub struct TlsCertEvent {
     pub not_after: i64,
     /// JA4X-style OID fingerprint.
     pub ja4x: String,
+    /// Android app of the flow, from a PCAPdroid trailer (as the flow record's `app`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<Box<str>>,
 }

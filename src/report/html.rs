@@ -439,6 +439,17 @@ fn device_row(
     }
 }
 
+/// Apps (PCAPdroid captures) and the Meta services each reached.
+fn apps_line(d: &DeviceEvent) -> Option<String> {
+    let apps: Vec<String> = d
+        .apps
+        .iter()
+        .filter(|a| !a.services.is_empty())
+        .map(|a| format!("{} → {} ({} flows)", a.app, a.services.join(", "), a.meta_flows))
+        .collect();
+    (!apps.is_empty()).then(|| apps.join(" · "))
+}
+
 fn device_view(
     r: &Report,
     d: &DeviceEvent,
@@ -472,6 +483,7 @@ fn device_view(
             )),
         ),
         ("User-Agents", (!d.user_agents.is_empty()).then(|| d.user_agents.join(" · "))),
+        ("apps reaching Meta", apps_line(d)),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))

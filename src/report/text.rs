@@ -70,6 +70,21 @@ fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
             eps.join(", ")
         );
     }
+    for a in &d.apps {
+        let uid = a.app_uid.map(|u| format!(" (uid {u})")).unwrap_or_default();
+        let meta = if a.services.is_empty() {
+            "no Meta contact".to_owned()
+        } else {
+            format!(
+                "Meta: {} flow(s) to {}, {} up, {} down",
+                a.meta_flows,
+                a.services.join(", "),
+                bytes(a.meta_bytes_up),
+                bytes(a.meta_bytes_down)
+            )
+        };
+        let _ = writeln!(o, "   app {}{uid}: {} flow(s); {meta}", a.app, a.flows);
+    }
     let st = &d.sessions;
     let calls: Vec<_> = r.activities_of(&d.device).filter(|a| a.activity == "call").collect();
     let media = |m: &str| calls.iter().filter(|c| c.media.as_deref() == Some(m)).count();
