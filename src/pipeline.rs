@@ -109,6 +109,9 @@ struct Sinks {
     records: u64,
     meta_records: u64,
     verdicts: Option<FlowVerdicts>,
+    /// Replay's input files, each with the first flow id given while it was read: a flow's
+    /// `source` is found from its id, at no memory per flow.
+    sources: Vec<(u64, std::sync::Arc<str>)>,
 }
 
 impl FlowHandler<FlowData> for Sinks {
@@ -208,6 +211,10 @@ impl FlowHandler<FlowData> for Sinks {
         }
         if let Some(v) = self.verdicts.as_mut() {
             v.ended.push((flow.id, rec.service.is_some()));
+        }
+        if !self.sources.is_empty() {
+            let i = self.sources.partition_point(|(first, _)| *first <= flow.id);
+            rec.source = self.sources.get(i.wrapping_sub(1)).map(|(_, name)| name.clone());
         }
         self.sink.flow(&mut rec);
     }
@@ -314,6 +321,7 @@ impl Pipeline {
                 records: 0,
                 meta_records: 0,
                 verdicts: None,
+                sources: Vec::new(),
             },
             stats: PacketStats::default(),
         }
@@ -349,6 +357,17 @@ impl Pipeline {
     /// (it is cleared when the next one arrives) and drains `ended`.
     pub fn verdicts(&mut self) -> Option<&mut FlowVerdicts> {
         self.sinks.verdicts.as_mut()
+    }
+
+    /// Replay: the packets from here on come from the capture file `name`; flow records name
+    /// the file of their flow's first packet (`source`).
+    pub fn begin_source(&mut self, name: &str) {
+        let next = self.table.next_id();
+        // A file that started no flow gives way to the next one.
+        if self.sinks.sources.last().is_some_and(|(first, _)| *first == next) {
+            self.sinks.sources.pop();
+        }
+        self.sinks.sources.push((next, name.into()));
     }
 
     /// Writes every open flow (end of input), leaving the outputs open.

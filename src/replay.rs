@@ -213,6 +213,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     for input in &files {
         let path = &input.path;
         let _span = tracing::info_span!("file", path = %path.display()).entered();
+        pipeline.begin_source(&path.to_string_lossy());
         let mut sink = Progress { inner: &mut pipeline, pcap: pcap.as_mut(), bar: &bar, started };
         let (summary, err) = read_input(input, filter.as_mut(), &mut sink);
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");

@@ -1,6 +1,7 @@
 //! Flow stage: bidirectional 5-tuple flows with Zeek-style state, history and records.
 
 pub mod activity;
+pub mod community_id;
 mod index;
 pub mod key;
 mod lru;

@@ -45,6 +45,9 @@ pub struct FlowRecord {
     pub resp_h: IpAddr,
     /// Responder port (ICMP: code of the first message).
     pub resp_p: u16,
+    /// Community ID v1 (seed 0) of the 5-tuple: the same flow's id in Zeek, Suricata and other
+    /// tools' logs.
+    pub community_id: String,
     /// Last packet minus first packet of this record, seconds.
     pub duration: f64,
     /// Packets from the originator.
@@ -145,6 +148,9 @@ pub struct FlowRecord {
     /// exposure stage).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<Box<str>>,
+    /// Replay: the capture file holding the flow's first packet (`-`: standard input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<std::sync::Arc<str>>,
     /// When the bytes of this record moved (time buckets), for flows that looked like Meta's
     /// while they ran. Not written to `flows.jsonl`.
     #[serde(skip)]

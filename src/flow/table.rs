@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
+use super::community_id::community_id;
 use super::index::{Index, Keys};
 use super::key::{Endpoint, FlowKey};
 use super::lru::{Linked, Links, List, NIL};
@@ -84,7 +85,7 @@ enum Class {
 /// A live flow. `T` is the per-flow state of later stages (dissectors, classification).
 #[derive(Debug)]
 pub struct Flow<T> {
-    /// Sequence number of the flow, rendered as the record's `uid`.
+    /// Sequence number of the flow (ids are given in order of first packets), rendered as the record's `uid`.
     pub id: u64,
     /// The 5-tuple.
     pub key: FlowKey,
@@ -140,14 +141,20 @@ impl<T> Flow<T> {
         } else {
             self.state.datagram_code()
         };
+        let (orig_p, resp_p) = if is_icmp {
+            (u16::from(self.icmp.0), u16::from(self.icmp.1))
+        } else {
+            (o.port(), r.port())
+        };
         FlowRecord {
             ts: secs_us(self.record_start.nanos()),
             uid: uid_string(self.id),
             proto: proto_name(self.key.proto),
             orig_h: o.ip(),
-            orig_p: if is_icmp { u16::from(self.icmp.0) } else { o.port() },
+            orig_p,
             resp_h: r.ip(),
-            resp_p: if is_icmp { u16::from(self.icmp.1) } else { r.port() },
+            resp_p,
+            community_id: community_id(0, o.ip(), orig_p, r.ip(), resp_p, self.key.proto),
             duration: secs_us(self.last_ts.since(self.record_start)),
             orig_pkts: self.orig.pkts,
             resp_pkts: self.resp.pkts,
@@ -186,6 +193,7 @@ impl<T> Flow<T> {
             resp_as_org: None,
             resp_cc: None,
             device: None,
+            source: None,
             activity: None,
         }
     }
@@ -317,6 +325,11 @@ impl<T: Default> FlowTable<T> {
     /// Counters so far.
     pub fn stats(&self) -> TableStats {
         self.stats
+    }
+
+    /// The id the next new flow gets: ids rise in order of first packets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
     }
 
     /// Live flows.
@@ -480,7 +493,9 @@ impl<T: Default> FlowTable<T> {
                     // empty slots (doubling left up to half of the slab's memory unused), and the
                     // copies stay amortised O(1).
                     let more = (slab.len() / 4).max(1024);
-                    slab.reserve_exact(more.min(self.cfg.max_flows.saturating_sub(slab.len())).max(1));
+                    slab.reserve_exact(
+                        more.min(self.cfg.max_flows.saturating_sub(slab.len())).max(1),
+                    );
                 }
                 slab.push(Some(flow));
                 (slab.len() - 1) as u32

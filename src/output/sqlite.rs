@@ -282,6 +282,7 @@ mod tests {
             orig_p: 40000,
             resp_h: "157.240.1.1".parse().unwrap(),
             resp_p: 443,
+            community_id: "1:test".into(),
             duration: 1.0,
             orig_pkts: 1,
             resp_pkts: 1,
@@ -316,6 +317,7 @@ mod tests {
             resp_as_org: None,
             resp_cc: None,
             device: Some("10.0.0.2".into()),
+            source: None,
             activity: None,
         }
     }
