@@ -93,7 +93,9 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
     Ok(LiveOptions {
         capture: LiveConfig {
             interface,
-            filter: a.filter.clone().or(c.filter.clone()),
+            filter: leakscope::cli::inputs::filter_of(&a.filter_words, a.filter.as_deref())
+                .map_err(|e| anyhow!(e))?
+                .or(c.filter.clone()),
             snaplen: a.snaplen.or(c.snaplen).unwrap_or(DEFAULT_SNAPLEN),
             buffer_size,
             promisc: !a.no_promisc && c.promisc.unwrap_or(true),
@@ -118,6 +120,8 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         max_devices,
         oui_file: a.oui_file.clone().or(c.oui_file.clone()),
         handoff: a.handoff,
+        count: a.limit.count,
+        duration: a.limit.duration,
     })
 }
 

@@ -9,6 +9,7 @@
 pub mod anonymize;
 pub mod capture;
 pub mod classify;
+pub mod cli;
 pub mod decode;
 pub mod dissect;
 pub mod exposure;

@@ -99,8 +99,13 @@ struct ClassifyArgs {
 #[derive(Args)]
 struct CaptureArgs {
     /// Daemon configuration file (TOML), e.g. /etc/leakscope/leakscope.toml.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// BPF filter as trailing words, as with tcpdump (instead of -f).
+    #[arg(value_name = "FILTER")]
+    filter_words: Vec<String>,
+    #[command(flatten)]
+    limit: LimitArgs,
     /// Interface to capture on (see `leakscope interfaces`).
     #[arg(short, long, value_name = "IFACE")]
     interface: Option<String>,
@@ -131,8 +136,8 @@ struct CaptureArgs {
     /// User to switch to once the interface is open [default: nobody when root; `root` stays].
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
-    /// Also save packets to this pcap file (holds payload!).
-    #[arg(long, value_name = "FILE")]
+    /// Also save packets to this pcap file (holds payload!); `-w` as with tcpdump.
+    #[arg(short = 'w', long, value_name = "FILE")]
     write_pcap: Option<PathBuf>,
     /// Which packets --write-pcap keeps [default: meta].
     #[arg(long, value_enum, value_name = "WHICH")]
@@ -175,6 +180,24 @@ struct CaptureArgs {
     /// (for benchmarks).
     #[arg(long, value_enum, default_value_t = Handoff::Inline, hide = true)]
     handoff: Handoff,
+}
+
+/// Where a replay or capture stops.
+#[derive(Args)]
+struct LimitArgs {
+    /// Stop after N packets (counted after the filter), like tcpdump's -c.
+    #[arg(short = 'c', long = "count", value_name = "N")]
+    count: Option<u64>,
+    /// Stop after this long: packet time from the first packet in replay, wall time in capture
+    /// (90, 30s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = leakscope::capture::limit::parse_duration)]
+    duration: Option<std::time::Duration>,
+}
+
+impl LimitArgs {
+    fn limit(&self) -> leakscope::capture::limit::Limit {
+        leakscope::capture::limit::Limit::new(self.count, self.duration)
+    }
 }
 
 #[derive(Args)]
@@ -233,12 +256,19 @@ impl FlowArgs {
 
 #[derive(Args)]
 struct ReplayArgs {
-    /// Capture files or directories (searched recursively, in sorted order).
-    #[arg(required = true)]
+    /// Capture files or directories (searched recursively, in sorted order; `-` reads standard
+    /// input), then optionally a BPF filter as the trailing words, as with tcpdump.
+    #[arg(value_name = "CAPTURE... [FILTER]")]
     paths: Vec<PathBuf>,
+    /// Capture file to read, like tcpdump's -r (repeatable); the positional words are then all
+    /// filter.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    read: Vec<PathBuf>,
     /// BPF filter, tcpdump syntax.
     #[arg(short, long, value_name = "EXPR")]
     filter: Option<String>,
+    #[command(flatten)]
+    limit: LimitArgs,
     /// Output directory (writes flows.jsonl there); `-` for stdout.
     #[arg(short, long, value_name = "DIR", default_value = "out")]
     out: PathBuf,
@@ -253,8 +283,9 @@ struct ReplayArgs {
     exposure: ExposureArgs,
     #[command(flatten)]
     anonymize: AnonymizeArgs,
-    /// Also save the packets of Meta-labelled flows to this pcap file (holds payload!).
-    #[arg(long, value_name = "FILE")]
+    /// Also save the packets of Meta-labelled flows to this pcap file (holds payload!); `-w`
+    /// as with tcpdump.
+    #[arg(short = 'w', long, value_name = "FILE")]
     write_pcap: Option<PathBuf>,
     /// Which packets --write-pcap keeps.
     #[arg(long, value_enum, value_name = "WHICH", default_value = "meta")]
@@ -400,14 +431,17 @@ fn main() -> ExitCode {
 }
 
 fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let (inputs, filter) = leakscope::cli::inputs::split(&a.read, &a.paths, a.filter.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let opts = ReplayOptions {
-        filter: a.filter.clone(),
+        filter,
+        limit: a.limit.limit(),
         progress: !quiet,
         exposure: a.exposure.config()?,
         sqlite: a.exposure.sqlite.clone(),
         anonymize: a.anonymize.config()?,
         write_pcap: a.write_pcap.clone().map(|p| (p, a.write_pcap_keep)),
-        ..a.classify.options(a.paths.clone(), Some(a.out.clone()), &a.flow, a.flows_only)
+        ..a.classify.options(inputs, Some(a.out.clone()), &a.flow, a.flows_only)
     };
     let o = replay(&opts)?;
     let s = &o.stats;

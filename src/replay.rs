@@ -47,6 +47,8 @@ pub struct ReplayOptions {
     pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
     /// Also save packets to this pcap file (`--write-pcap`), with the link type of the first.
     pub write_pcap: Option<(PathBuf, PcapKeep)>,
+    /// Stop after this many packets (`-c`) or this much packet time (`--duration`).
+    pub limit: crate::capture::limit::Limit,
 }
 
 impl ReplayOptions {
@@ -66,6 +68,7 @@ impl ReplayOptions {
             sqlite: None,
             anonymize: None,
             write_pcap: None,
+            limit: Default::default(),
         }
     }
 
@@ -156,12 +159,16 @@ struct Progress<'a> {
     pcap: Option<&'a mut PcapTarget>,
     bar: &'a ProgressBar,
     started: Instant,
+    limit: &'a mut crate::capture::limit::Limit,
 }
 
 const PROGRESS_EVERY: u64 = 1 << 16;
 
 impl PacketSink for Progress<'_> {
     fn packet(&mut self, pkt: &Packet<'_>) {
+        if !self.limit.admit(pkt.ts) {
+            return;
+        }
         self.inner.packet(pkt);
         if let Some(p) = self.pcap.as_mut() {
             p.packet(pkt, self.inner);
@@ -178,6 +185,10 @@ impl PacketSink for Progress<'_> {
                 self.inner.live_flows()
             ));
         }
+    }
+
+    fn done(&self) -> bool {
+        self.limit.reached()
     }
 }
 
@@ -210,11 +221,23 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     bar.set_length(files.len() as u64);
     let started = Instant::now();
     let mut faults = Vec::new();
+    let mut limit = opts.limit;
+    let mut read = 0;
     for input in &files {
+        if limit.reached() {
+            break;
+        }
+        read += 1;
         let path = &input.path;
         let _span = tracing::info_span!("file", path = %path.display()).entered();
         pipeline.begin_source(&path.to_string_lossy());
-        let mut sink = Progress { inner: &mut pipeline, pcap: pcap.as_mut(), bar: &bar, started };
+        let mut sink = Progress {
+            inner: &mut pipeline,
+            pcap: pcap.as_mut(),
+            bar: &bar,
+            started,
+            limit: &mut limit,
+        };
         let (summary, err) = read_input(input, filter.as_mut(), &mut sink);
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
         if summary.unsupported > 0 {
@@ -256,12 +279,5 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
             return Err(anyhow::anyhow!(e));
         }
     };
-    Ok(ReplayOutcome {
-        stats,
-        files: files.len(),
-        faults,
-        skipped,
-        pcap,
-        elapsed: started.elapsed(),
-    })
+    Ok(ReplayOutcome { stats, files: read, faults, skipped, pcap, elapsed: started.elapsed() })
 }

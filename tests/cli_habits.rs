@@ -118,3 +118,160 @@ fn anonymised_records_carry_the_community_id_of_their_pseudonyms() {
     }
     assert!(changed > 10, "the real addresses' ids must not survive: {changed}");
 }
+
+fn flows_of(out: &Path) -> Vec<serde_json::Value> {
+    lines(&out.join("flows.jsonl"))
+}
+
+#[test]
+fn trailing_words_are_a_bpf_filter_and_r_names_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = two_files(tmp.path());
+    let out = tmp.path().join("words");
+    ok(&builders::replay_bin(&out, &[&a, &b], &["udp", "and", "src", "port", "40001"]));
+    let ports: Vec<_> = flows_of(&out).iter().map(|f| f["orig_p"].clone()).collect();
+    assert_eq!(ports, [40001]);
+    // -r: every positional word is filter.
+    let out = tmp.path().join("r");
+    let o = leakscope()
+        .args(["-q", "replay", "-o"])
+        .arg(&out)
+        .arg("-r")
+        .arg(&a)
+        .arg("-r")
+        .arg(&b)
+        .args(["src", "port", "3478"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let f = flows_of(&out);
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0]["orig_pkts"].as_u64(), f[0]["resp_pkts"].as_u64()), (Some(0), Some(1)));
+    // A filter twice, or none of the inputs, is an error.
+    let o = builders::replay_bin(&out, &[&a], &["udp", "-f", "tcp"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("two filters"), "{o:?}");
+    let o = leakscope().args(["-q", "replay", "-o"]).arg(&out).args(["udp"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such capture"), "{o:?}");
+}
+
+#[test]
+fn count_and_duration_stop_a_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = two_files(tmp.path());
+    let pkts = |f: &[serde_json::Value]| -> u64 {
+        f.iter().map(|r| r["orig_pkts"].as_u64().unwrap() + r["resp_pkts"].as_u64().unwrap()).sum()
+    };
+    for (args, want_pkts, want_flows) in [
+        (&["-c", "2"][..], 2, 1),
+        (&["-c", "1"][..], 1, 1),
+        (&["--count", "3"][..], 3, 2),
+        (&["--duration", "1.5s"][..], 2, 1),
+        (&["--duration", "1"][..], 1, 1),
+    ] {
+        let out = tmp.path().join(args.join("_"));
+        ok(&builders::replay_bin(&out, &[&a, &b], args));
+        let f = flows_of(&out);
+        assert_eq!((pkts(&f), f.len()), (want_pkts, want_flows), "{args:?}");
+    }
+}
+
+#[test]
+fn stdin_and_w_work_as_with_tcpdump() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _) = two_files(tmp.path());
+    let out = tmp.path().join("stdin");
+    let kept = tmp.path().join("kept.pcap");
+    let o = leakscope()
+        .args(["-q", "replay", "-", "-o"])
+        .arg(&out)
+        .arg("-w")
+        .arg(&kept)
+        .args(["--write-pcap-keep", "all"])
+        .stdin(std::fs::File::open(&a).unwrap())
+        .output()
+        .unwrap();
+    ok(&o);
+    let f = flows_of(&out);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["source"], "-");
+    // The kept file is the input again (one packet).
+    let o = builders::replay_bin(&tmp.path().join("again"), &[&kept], &[]);
+    ok(&o);
+    assert_eq!(flows_of(&tmp.path().join("again"))[0]["orig_pkts"], 1);
+}
+
+/// Live capture on the loopback interface, stopped by `-c` and by `--duration`. Needs root.
+#[test]
+fn count_and_duration_stop_a_capture() {
+    if !nix::unistd::Uid::effective().is_root() {
+        assert!(!builders::in_ci(), "needs root in CI");
+        eprintln!("SKIPPED count_and_duration_stop_a_capture: needs root");
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dur");
+    let started = std::time::Instant::now();
+    let o = leakscope()
+        .args(["capture", "-i", "lo", "--user", "root", "--duration", "1", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    ok(&o);
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(out.join("flows.jsonl").exists());
+
+    let out = tmp.path().join("count");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let mut child = leakscope()
+        .args(["capture", "-i", "lo", "--user", "root", "-c", "3", "-o"])
+        .arg(&out)
+        .args(["udp", "and", "dst", "port", &port.to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("capturing on") {}
+    assert!(line.contains("capturing on"), "{line}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        sock.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "capture -c 3 did not stop");
+    };
+    assert!(status.success());
+    let f = flows_of(&out);
+    let pkts: u64 = f.iter().map(|r| r["orig_pkts"].as_u64().unwrap()).sum();
+    assert_eq!(pkts, 3, "{f:?}");
+}
+
+#[test]
+fn out_dash_streams_flows_and_events_with_a_kind() {
+    let pcap = root().join("captures/sample-hotspot.pcap");
+    let o = leakscope().args(["-q", "replay", "--out", "-"]).arg(&pcap).output().unwrap();
+    ok(&o);
+    let tmp = tempfile::tempdir().unwrap();
+    ok(&builders::replay_bin(tmp.path(), &[&pcap], &[]));
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    let mut flows = Vec::new();
+    for l in String::from_utf8(o.stdout).unwrap().lines() {
+        let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let kind = v["kind"].as_str().expect("every line has a kind").to_owned();
+        *kinds.entry(kind.clone()).or_default() += 1;
+        if kind == "flow" {
+            v.as_object_mut().unwrap().remove("kind");
+            flows.push(v);
+        }
+    }
+    // The same records as in the directory's two files.
+    assert_eq!(flows, flows_of(tmp.path()));
+    let events = lines(&tmp.path().join("events.jsonl"));
+    assert_eq!(kinds.values().sum::<usize>(), flows.len() + events.len());
+    assert!(kinds.contains_key("dns") && kinds.contains_key("device"), "{kinds:?}");
+}

@@ -73,6 +73,10 @@ pub struct LiveOptions {
     pub oui_file: Option<PathBuf>,
     /// How frames reach the pipeline (a benchmarking switch).
     pub handoff: Handoff,
+    /// Stop after this many packets (`-c`).
+    pub count: Option<u64>,
+    /// Stop after this much wall time (`--duration`).
+    pub duration: Option<Duration>,
 }
 
 /// How frames get from the capture thread to the pipeline.
@@ -215,6 +219,9 @@ struct Driver {
     /// Latest packet time and when (wall clock) it was seen.
     last: Option<(Timestamp, Instant)>,
     errors: Vec<String>,
+    /// `-c`: packets wanted, and the flag that stops the capture once they are in.
+    count: Option<u64>,
+    stop: Arc<AtomicBool>,
 }
 
 /// Wall clock as a packet timestamp.
@@ -232,9 +239,16 @@ impl Driver {
     }
 
     fn packet(&mut self, pkt: &Packet<'_>) {
+        let full = |d: &Self| d.count.is_some_and(|n| d.pipeline.stats().packets >= n);
+        if full(self) {
+            return; // frames already in flight when the count was reached
+        }
         self.pipeline.packet(pkt);
         if let Some(w) = self.pcap_out.as_mut() {
             w.packet(pkt, self.pipeline.verdicts());
+        }
+        if full(self) {
+            self.stop.store(true, Ordering::Relaxed);
         }
     }
 
@@ -451,6 +465,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     if pcap_out.as_ref().is_some_and(PcapOut::needs_verdicts) {
         pipeline.track_verdicts();
     }
+    let stop = Arc::new(AtomicBool::new(false));
     let driver = Arc::new(Mutex::new(Driver {
         iface: iface.clone(),
         pipeline,
@@ -460,11 +475,12 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         rules_dirs: opts.rules_dirs.clone(),
         last: None,
         errors: Vec::new(),
+        count: opts.count,
+        stop: Arc::clone(&stop),
     }));
     let shared_stats = source.shared_stats();
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let stop = Arc::new(AtomicBool::new(false));
     let outcome = rt.block_on(async {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
@@ -509,6 +525,10 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
             opts.stats_interval.max(Duration::from_millis(100)),
         );
         stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // `--duration`: a far deadline when not set; fires once.
+        let deadline = tokio::time::sleep(opts.duration.unwrap_or(Duration::from_secs(1 << 40)));
+        tokio::pin!(deadline);
+        let mut timed_out = false;
         loop {
             tokio::select! {
                 b = rx.recv() => match b {
@@ -525,6 +545,10 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
                 _ = hup.recv() => lock(&driver).hangup(),
                 _ = term.recv() => stop.store(true, Ordering::Relaxed),
                 _ = int.recv() => stop.store(true, Ordering::Relaxed),
+                _ = &mut deadline, if !timed_out => {
+                    timed_out = true;
+                    stop.store(true, Ordering::Relaxed);
+                }
             }
         }
         let res =
