@@ -304,6 +304,9 @@ struct ExposureArgs {
     /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
     #[arg(long, value_name = "FILE")]
     sqlite: Option<PathBuf>,
+    /// Also write the flow records as CSV, one row each, for spreadsheets.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -439,6 +442,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         progress: !quiet,
         exposure: a.exposure.config()?,
         sqlite: a.exposure.sqlite.clone(),
+        csv: a.exposure.csv.clone(),
         anonymize: a.anonymize.config()?,
         write_pcap: a.write_pcap.clone().map(|p| (p, a.write_pcap_keep)),
         ..a.classify.options(inputs, Some(a.out.clone()), &a.flow, a.flows_only)

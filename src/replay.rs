@@ -43,6 +43,8 @@ pub struct ReplayOptions {
     pub exposure: crate::exposure::ExposureConfig,
     /// Also write a SQLite database (with an output directory and classification on).
     pub sqlite: Option<PathBuf>,
+    /// Also write the flow records as CSV (`--csv`).
+    pub csv: Option<PathBuf>,
     /// Replace device identifiers with keyed pseudonyms in every output.
     pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
     /// Also save packets to this pcap file (`--write-pcap`), with the link type of the first.
@@ -66,6 +68,7 @@ impl ReplayOptions {
             country_db: None,
             exposure: crate::exposure::ExposureConfig::default(),
             sqlite: None,
+            csv: None,
             anonymize: None,
             write_pcap: None,
             limit: Default::default(),
@@ -90,6 +93,11 @@ impl ReplayOptions {
                     let sqlite = crate::output::sqlite::SqliteSink::create(db)
                         .map_err(|e| anyhow::anyhow!("cannot write database: {e}"))?;
                     outputs.push(Box::new(sqlite));
+                }
+                if let Some(path) = &self.csv {
+                    let csv = crate::output::csv::CsvSink::create(path)
+                        .map_err(|e| anyhow::anyhow!("cannot write CSV: {e}"))?;
+                    outputs.push(Box::new(csv));
                 }
                 // Pseudonyms are applied after the exposure map, so that what it derives
                 // (devices, sessions, exposures) is anonymised like every other record.

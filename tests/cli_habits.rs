@@ -275,3 +275,58 @@ fn out_dash_streams_flows_and_events_with_a_kind() {
     assert_eq!(kinds.values().sum::<usize>(), flows.len() + events.len());
     assert!(kinds.contains_key("dns") && kinds.contains_key("device"), "{kinds:?}");
 }
+
+/// RFC 4180 rows (quoted fields with doubled quotes, CRLF line ends).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    rows
+}
+
+#[test]
+fn csv_holds_one_row_per_flow_record() {
+    let pcap = root().join("captures/sample-hotspot.pcap");
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("flows.csv");
+    let o =
+        builders::replay_bin(&tmp.path().join("out"), &[&pcap], &["--csv", csv.to_str().unwrap()]);
+    ok(&o);
+    let rows = parse_csv(&std::fs::read_to_string(&csv).unwrap());
+    let flows = flows_of(&tmp.path().join("out"));
+    assert_eq!(rows.len(), flows.len() + 1);
+    let header = &rows[0];
+    assert_eq!(header[..4], ["time", "ts", "uid", "community_id"]);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for (row, f) in rows[1..].iter().zip(&flows) {
+        assert_eq!(row.len(), header.len());
+        for name in ["uid", "community_id", "orig_h", "resp_h", "conn_state"] {
+            assert_eq!(row[col(name)], f[name].as_str().unwrap(), "{name}");
+        }
+        assert_eq!(row[col("orig_bytes")], f["orig_bytes"].to_string());
+        assert_eq!(row[col("server_name")], f["server_name"].as_str().unwrap_or(""));
+        let evidence: Vec<&str> = f["evidence"]
+            .as_array()
+            .map(|a| a.iter().map(|e| e.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(row[col("evidence")], evidence.join(" "));
+    }
+    assert!(rows[1][0].starts_with("2026-01-01T"), "{:?}", rows[1]);
+}

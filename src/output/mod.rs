@@ -2,6 +2,7 @@
 //! the opt-in `--write-pcap` file ([`pcap`]), which holds whole packets of Meta flows.
 
 pub mod create;
+pub mod csv;
 pub mod events;
 pub mod jsonl;
 pub mod observed;
