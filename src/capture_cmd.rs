@@ -129,6 +129,8 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
 pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
     let opts = options(a)?;
     let out: &Path = &opts.out;
+    let recorder =
+        leakscope::manifest::Recorder::capture(&opts.capture.interface, &opts.rules_dirs);
     let o = live::run(&opts, |iface, lt| {
         // The line tests and scripts wait for: capture has started.
         leakscope::term::say(&format!(
@@ -138,6 +140,21 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         ));
     })?;
     let c = &o.capture;
+    let counts = serde_json::json!({
+        "received": c.received,
+        "dropped": c.dropped,
+        "if_dropped": c.if_dropped,
+        "delivered": c.delivered,
+        "flow_records": o.run.records,
+        "meta_records": o.run.meta_records,
+        "bytes_written": o.bytes_written,
+        "decode_errors": o.run.packets.decode_errors.total(),
+        "wall_seconds": o.elapsed.as_secs_f64(),
+    });
+    // Rotated files move on (and get compressed): only the inputs side is recorded.
+    if let Err(e) = recorder.finish(out, counts, &[]) {
+        leakscope::term::say(&format!("leakscope: manifest not written: {e}"));
+    }
     leakscope::term::say(&format!(
         "leakscope: {} received, {} dropped by the kernel, {} by the interface, {} delivered; \
          {} flow records ({} to Meta, {} bytes), {} decode errors, {:.1} s",

@@ -46,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         cmd: RulesCmd,
     },
+    /// Check that the inputs (and outputs) recorded in DIR/manifest.json are unchanged.
+    Verify {
+        /// Output directory of `leakscope replay` or `capture`.
+        dir: PathBuf,
+    },
     /// Write man pages or shell completions (bash, zsh, fish) to a directory.
     Generate {
         #[command(subcommand)]
@@ -409,6 +414,7 @@ fn main() -> ExitCode {
         Command::Interfaces => capture_cmd::interfaces(),
         Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
+        Command::Verify { dir } => verify(dir),
         Command::Generate { cmd } => cli_generate::run(cmd, Cli::command()),
         Command::Geo { cmd: GeoCmd::Status { asn_db, country_db } } => {
             geo_status(asn_db.as_deref(), country_db.as_deref())
@@ -447,7 +453,21 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         write_pcap: a.write_pcap.clone().map(|p| (p, a.write_pcap_keep)),
         ..a.classify.options(inputs, Some(a.out.clone()), &a.flow, a.flows_only)
     };
+    // Provenance for an output directory (not for a stream on stdout).
+    let dir = (a.out != std::path::Path::new("-")).then_some(a.out.as_path());
+    let recorder = dir.map(|_| {
+        leakscope::manifest::Recorder::replay(
+            &opts.inputs,
+            &opts.rules_dirs,
+            a.exposure.policy.as_deref(),
+        )
+    });
     let o = replay(&opts)?;
+    if let (Some(dir), Some(r)) = (dir, recorder) {
+        let extra = [opts.csv.as_deref(), opts.sqlite.as_deref()];
+        let outputs = leakscope::manifest::replay_outputs(dir, &extra);
+        r.finish(dir, leakscope::manifest::replay_counts(&o), &outputs)?;
+    }
     let s = &o.stats;
     leakscope::term::say(&format!(
         "leakscope: {} file(s), {} packets ({:.1} MB), {} flow records ({} to Meta), {} evicted, {} decode errors, {} damaged input(s), {:.2} s",
@@ -644,5 +664,21 @@ fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
             leakscope::term::say(&format!("leakscope: {} problem(s) in the rules", errors.0.len()));
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+fn verify(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let (lines, all) = leakscope::manifest::verify(dir)?;
+    lines.iter().for_each(|l| println!("{l}"));
+    if all {
+        println!(
+            "all {} recorded file(s) match {}",
+            lines.len(),
+            dir.join("manifest.json").display()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        leakscope::term::say("leakscope: some files differ from the manifest");
+        Ok(ExitCode::FAILURE)
     }
 }

@@ -330,3 +330,88 @@ fn csv_holds_one_row_per_flow_record() {
     }
     assert!(rows[1][0].starts_with("2026-01-01T"), "{:?}", rows[1]);
 }
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(std::fs::read(path).unwrap());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn manifest_records_inputs_and_verify_notices_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = two_files(tmp.path());
+    let out = tmp.path().join("out");
+    let csv = out.join("flows.csv");
+    ok(&builders::replay_bin(
+        &out,
+        &[&a, &b],
+        &["--anonymize", "secret-key", "--csv", csv.to_str().unwrap()],
+    ));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["command"], "replay");
+    assert_eq!(m["leakscope"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(m["leakscope"]["commit"].as_str().unwrap().len(), 12);
+    let inputs = m["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 2);
+    for (e, p) in inputs.iter().zip([&a, &b]) {
+        assert_eq!(e["path"], p.to_str().unwrap());
+        assert_eq!(e["size"], std::fs::metadata(p).unwrap().len());
+        assert_eq!(e["sha256"], sha256_hex(p));
+    }
+    let outputs: Vec<&str> =
+        m["outputs"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap()).collect();
+    assert_eq!(outputs, ["flows.jsonl", "events.jsonl", "flows.csv"]);
+    assert_eq!(m["counts"]["packets"], 3);
+    assert_eq!(m["counts"]["flow_records"], 2);
+    assert!(m["started"].as_str().unwrap() <= m["ended"].as_str().unwrap());
+    assert_eq!(m["rules"]["sha256"].as_str().unwrap().len(), 64);
+    let args = m["arguments"].to_string();
+    assert!(!args.contains("secret-key") && args.contains("***"), "{args}");
+
+    let verify = || leakscope().arg("verify").arg(&out).output().unwrap();
+    let o = verify();
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), 5, "{text}");
+    // One byte more in an input: found, exit 1.
+    let mut bytes = std::fs::read(&b).unwrap();
+    bytes.push(0);
+    std::fs::write(&b, &bytes).unwrap();
+    let o = verify();
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains(&format!("CHANGED  input  {}", b.display())), "{text}");
+    std::fs::remove_file(&a).unwrap();
+    let text = String::from_utf8_lossy(&verify().stdout).into_owned();
+    assert!(text.contains(&format!("MISSING  input  {}", a.display())), "{text}");
+    // Not an output directory: an error that says so.
+    let o = leakscope().arg("verify").arg(tmp.path()).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("manifest.json"));
+}
+
+#[test]
+fn manifest_rules_hash_follows_the_rules_in_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _) = two_files(tmp.path());
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("extra.toml"),
+        "[service.whatsapp.role.chat]\nhosts = [\"chat.example.org\"]\n",
+    )
+    .unwrap();
+    let hash = |extra: &[&str], name: &str| {
+        let out = tmp.path().join(name);
+        ok(&builders::replay_bin(&out, &[&a], extra));
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
+                .unwrap();
+        m["rules"]["sha256"].as_str().unwrap().to_owned()
+    };
+    let plain = hash(&[], "plain");
+    assert_eq!(plain, hash(&[], "again"));
+    assert_ne!(plain, hash(&["--rules", rules.to_str().unwrap()], "extra"));
+}

@@ -37,6 +37,11 @@ const BUILTIN: &[(&str, &str)] = &[
     ("rules/whatsapp.toml", include_str!("../../rules/whatsapp.toml")),
 ];
 
+/// The embedded rule files, `(name, contents)` (for the provenance manifest's rules hash).
+pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+    BUILTIN
+}
+
 // ---------------------------------------------------------------------------------------------
 // Raw form: mirrors the TOML. Spans give every error a line.
 //

@@ -145,7 +145,7 @@ pub fn row(r: &FlowRecord, out: &mut String) {
 }
 
 /// `2026-01-01T10:00:02Z`: a form spreadsheets read as a date (packet time, whole seconds).
-fn utc(ts: f64) -> String {
+pub fn utc(ts: f64) -> String {
     let secs = ts.floor() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Days to civil date (H. Hinnant's algorithm).
