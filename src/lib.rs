@@ -15,6 +15,7 @@ pub mod dissect;
 pub mod exposure;
 pub mod flow;
 pub mod live;
+pub mod lookup;
 pub mod manifest;
 pub mod output;
 pub mod pipeline;

@@ -46,6 +46,14 @@ enum Command {
         #[command(subcommand)]
         cmd: RulesCmd,
     },
+    /// How a host name or an address would be classified, and by which rule (file and line).
+    Lookup {
+        /// Host names or IP addresses.
+        #[arg(required = true, value_name = "HOST|ADDRESS")]
+        queries: Vec<String>,
+        #[command(flatten)]
+        classify: ClassifyArgs,
+    },
     /// Check that the inputs (and outputs) recorded in DIR/manifest.json are unchanged.
     Verify {
         /// Output directory of `leakscope replay` or `capture`.
@@ -415,6 +423,7 @@ fn main() -> ExitCode {
         Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
         Command::Verify { dir } => verify(dir),
+        Command::Lookup { queries, classify } => lookup(queries, classify),
         Command::Generate { cmd } => cli_generate::run(cmd, Cli::command()),
         Command::Geo { cmd: GeoCmd::Status { asn_db, country_db } } => {
             geo_status(asn_db.as_deref(), country_db.as_deref())
@@ -681,4 +690,18 @@ fn verify(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         leakscope::term::say("leakscope: some files differ from the manifest");
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn lookup(queries: &[String], c: &ClassifyArgs) -> anyhow::Result<ExitCode> {
+    let rules = leakscope::classify::Ruleset::load_with_origins(&c.rules, true)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let geo = leakscope::classify::Geo::open(c.asn_db.as_deref(), c.country_db.as_deref())?;
+    let mut any = false;
+    for q in queries {
+        let (lines, hit) = leakscope::lookup::explain(&rules, &geo, q);
+        lines.iter().for_each(|l| println!("{l}"));
+        any |= hit;
+    }
+    // Like grep: 1 when nothing matched, so scripts can test it.
+    Ok(if any { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -415,3 +415,33 @@ fn manifest_rules_hash_follows_the_rules_in_force() {
     assert_eq!(plain, hash(&[], "again"));
     assert_ne!(plain, hash(&["--rules", rules.to_str().unwrap()], "extra"));
 }
+
+#[test]
+fn lookup_names_the_rule_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let file = rules.join("lab.toml");
+    std::fs::write(
+        &file,
+        "# lab servers\n[service.whatsapp.role.chat]\nhosts = [\n  \"chat.lab.example\",\n]\nprefixes = [\"192.0.2.0/24\"]\n",
+    )
+    .unwrap();
+    let run =
+        |q: &[&str]| leakscope().arg("lookup").arg("--rules").arg(&rules).args(q).output().unwrap();
+    let o = run(&["chat.lab.example", "192.0.2.7"]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("chat.lab.example: whatsapp.chat"), "{text}");
+    assert!(text.contains(&format!("{}:4", file.display())), "{text}");
+    assert!(text.contains("192.0.2.7: whatsapp.chat"), "{text}");
+    assert!(text.contains("by prefix 192.0.2.0/24"), "{text}");
+    assert!(text.contains(&format!("{}:6", file.display())), "{text}");
+    // The built-in rules, and a miss (exit 1, like grep).
+    let o = run(&["mmg.whatsapp.net"]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("rules/whatsapp.toml:"));
+    let o = run(&["example.org"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no host rule matches"));
+}

@@ -371,9 +371,36 @@ pub struct Ruleset {
     signatures: FnvMap<Box<str>, EndpointId>,
     asns: HashMap<u32, EndpointId>,
     files: Vec<Arc<str>>,
+    /// Where each key was defined; kept only by [`Ruleset::load_with_origins`].
+    origins: Option<Box<Origins>>,
+}
+
+/// Where each host pattern, prefix, signature and ASN of a ruleset was defined (for
+/// `leakscope lookup`; the hot path never needs it).
+#[derive(Debug, Default)]
+pub struct Origins {
+    /// By canonical pattern text (as [`HostMatch::pattern`] shows it).
+    pub hosts: HashMap<String, Location>,
+    /// By prefix.
+    pub prefixes: HashMap<ipnet::IpNet, Location>,
+    /// By ASN.
+    pub asns: HashMap<u32, Location>,
 }
 
 impl Ruleset {
+    /// [`load`](Self::load), also keeping where each rule was defined ([`Ruleset::origins`]).
+    pub fn load_with_origins(
+        dirs: &[PathBuf],
+        include_builtin: bool,
+    ) -> Result<Ruleset, RulesErrors> {
+        Self::load_inner(dirs, include_builtin, true)
+    }
+
+    /// File and line of each rule, when loaded with [`load_with_origins`](Self::load_with_origins).
+    pub fn origins(&self) -> Option<&Origins> {
+        self.origins.as_deref()
+    }
+
     /// The embedded default rules.
     ///
     /// # Panics
@@ -389,7 +416,15 @@ impl Ruleset {
     /// order. A later layer extends earlier ones and overrides them on the same host pattern, prefix,
     /// signature or ASN; within one layer such a repeat is an error. All problems are returned together.
     pub fn load(dirs: &[PathBuf], include_builtin: bool) -> Result<Ruleset, RulesErrors> {
-        let mut loader = Loader::default();
+        Self::load_inner(dirs, include_builtin, false)
+    }
+
+    fn load_inner(
+        dirs: &[PathBuf],
+        include_builtin: bool,
+        keep_origins: bool,
+    ) -> Result<Ruleset, RulesErrors> {
+        let mut loader = Loader { keep_origins, ..Loader::default() };
         if include_builtin {
             loader.builtin_layer();
         }
@@ -686,6 +721,7 @@ struct Loader {
     prefixes: BTreeMap<IpNet, Claim>,
     signatures: BTreeMap<String, Claim>,
     asns: BTreeMap<u32, Claim>,
+    keep_origins: bool,
 }
 
 /// Records `key → endpoint`: override across layers, report repeats within a layer.
@@ -1063,6 +1099,13 @@ impl Loader {
         if !self.errors.is_empty() {
             return Err(RulesErrors(self.errors));
         }
+        let origins = self.keep_origins.then(|| {
+            Box::new(Origins {
+                hosts: self.hosts.iter().map(|(p, c)| (p.to_string(), c.at.clone())).collect(),
+                prefixes: self.prefixes.iter().map(|(n, c)| (*n, c.at.clone())).collect(),
+                asns: self.asns.iter().map(|(a, c)| (*a, c.at.clone())).collect(),
+            })
+        });
         let hosts = HostMatcher::build(self.hosts.iter().map(|(p, c)| (p, c.endpoint)));
         let prefixes =
             PrefixTable::build(self.prefixes.iter().map(|(n, c)| (*n, c.endpoint)).collect());
@@ -1078,6 +1121,7 @@ impl Loader {
                 .collect(),
             asns: self.asns.into_iter().map(|(k, c)| (k, c.endpoint)).collect(),
             files: self.files,
+            origins,
         })
     }
 }
