@@ -25,8 +25,18 @@ struct Cli {
     /// No progress bar.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Log lines as plain text (never with colour codes) or as JSON objects, one a line (for
+    /// journald or a log collector); messages follow the same format.
+    #[arg(long, value_enum, global = true, default_value = "text", value_name = "FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     cmd: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -394,7 +404,7 @@ struct BenchArgs {
     classify: ClassifyArgs,
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -402,19 +412,26 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Escaped, never failing (see `term`): a closed stderr must not stop a daemon.
-    tracing_subscriber::fmt()
+    // Escaped, never failing (see `term`): a closed stderr must not stop a daemon. Never
+    // colour codes: the escaping would show them, and a journal or file has no use for them.
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_writer(|| leakscope::term::Stderr)
-        .init();
+        .with_writer(|| leakscope::term::Stderr);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => {
+            leakscope::term::set_json(true);
+            fmt.json().init()
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A daemon logs its stats lines (info) by default.
     let is_capture = matches!(cli.cmd, Command::Capture(_));
-    init_tracing(cli.verbose + u8::from(is_capture));
+    init_tracing(cli.verbose + u8::from(is_capture), cli.log_format);
     let result = match &cli.cmd {
         Command::Replay(a) => run_replay(a, cli.quiet),
         Command::Bench(a) => run_bench(a),
@@ -441,7 +458,7 @@ fn main() -> ExitCode {
                 }
             }
             for line in msg.lines() {
-                leakscope::term::say(&format!("leakscope: {line}"));
+                leakscope::term::say_at("ERROR", &format!("leakscope: {line}"));
             }
             ExitCode::FAILURE
         }
@@ -494,16 +511,16 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         leakscope::term::say(&format!("leakscope: {}", leakscope::output::pcap::summary(p)));
     }
     if s.certs_capped > 0 {
-        eprintln!(
+        leakscope::term::say(&format!(
             "leakscope: {} TLS server certificates were not read: the leaf lay past the per-flow byte cap",
             s.certs_capped
-        );
+        ));
     }
     if s.carried_evicted > 0 {
-        eprintln!(
+        leakscope::term::say(&format!(
             "leakscope: {} server addresses were dropped from the carried-name table (full)",
             s.carried_evicted
-        );
+        ));
     }
     let refused = leakscope::dissect::stream::refused();
     if refused > 0 {

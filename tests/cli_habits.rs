@@ -445,3 +445,42 @@ fn lookup_names_the_rule_file_and_line() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("no host rule matches"));
 }
+
+#[test]
+fn logs_carry_no_colour_codes_and_can_be_json() {
+    let pcap = root().join("captures/sample-hotspot.pcap");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    // stderr is a pipe here, as under systemd.
+    let o = leakscope().args(["-vv", "replay", "-o"]).arg(&out).arg(&pcap).output().unwrap();
+    ok(&o);
+    assert!(o.stderr.len() > 200, "debug logs expected");
+    assert!(!o.stderr.contains(&0x1b), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let o = leakscope()
+        .args(["-v", "--log-format", "json", "replay", "-o"])
+        .arg(&out)
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    ok(&o);
+    let text = String::from_utf8(o.stderr).unwrap();
+    let recs: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("a JSON log line")).collect();
+    assert!(recs.len() >= 2, "{text}");
+    assert!(recs.iter().all(|r| r["level"].is_string() && r["fields"]["message"].is_string()));
+    assert!(recs.iter().any(|r| r["fields"]["message"] == "file done"), "{text}");
+    assert!(recs.iter().any(|r| r["fields"]["message"].as_str().unwrap().contains("flow records")));
+    // A failure too.
+    let o = leakscope()
+        .args(["--log-format", "json", "replay", "-o"])
+        .arg(&out)
+        .arg("/nonexistent/x.pcap")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let r: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stderr).lines().last().unwrap()).unwrap();
+    assert_eq!(r["level"], "ERROR");
+    assert!(r["fields"]["message"].as_str().unwrap().contains("/nonexistent/x.pcap"));
+}
