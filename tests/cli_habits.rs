@@ -484,3 +484,44 @@ fn logs_carry_no_colour_codes_and_can_be_json() {
     assert_eq!(r["level"], "ERROR");
     assert!(r["fields"]["message"].as_str().unwrap().contains("/nonexistent/x.pcap"));
 }
+
+#[test]
+fn directory_replay_skips_files_that_are_not_captures() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("caps");
+    std::fs::create_dir(&dir).unwrap();
+    let (a, b) = two_files(&dir);
+    std::fs::write(dir.join("README.md"), "# what these captures are\n").unwrap();
+    std::fs::write(dir.join("a.pcap.out"), "Detected protocols: ...\n").unwrap();
+    let gz = |path: &Path, data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(
+            std::fs::File::create(path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        e.write_all(data).unwrap();
+        e.finish().unwrap();
+    };
+    gz(&dir.join("events-1.jsonl.gz"), b"{\"kind\":\"dns\"}\n");
+    gz(&dir.join("zz-capture.gz"), &std::fs::read(&b).unwrap());
+    std::fs::remove_file(&b).unwrap();
+    let out = tmp.path().join("out");
+    let o = builders::replay_bin(&out, &[&dir], &[]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let notes: Vec<&str> = err.lines().filter(|l| l.contains("not captures")).collect();
+    assert_eq!(notes.len(), 1, "{err}");
+    assert!(notes[0].contains("skipped 3 file(s) that are not captures"), "{err}");
+    assert!(err.contains("0 damaged input(s)"), "{err}");
+    assert!(err.contains("2 file(s)"), "{err}");
+    assert_eq!(flows_of(&out).len(), 2);
+    let _ = a;
+    // Named, it is still an error; a damaged file with a capture's name is still damaged.
+    let o = builders::replay_bin(&out, &[&dir.join("README.md")], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a pcap or pcapng capture"));
+    std::fs::write(dir.join("junk.pcap"), "not really").unwrap();
+    let o = builders::replay_bin(&out, &[&dir], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 damaged input(s)"));
+}
