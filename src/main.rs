@@ -481,6 +481,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     };
     // Provenance for an output directory (not for a stream on stdout).
     let dir = (a.out != std::path::Path::new("-")).then_some(a.out.as_path());
+    let dir_existed = a.out.exists();
     let recorder = dir.map(|_| {
         leakscope::manifest::Recorder::replay(
             &opts.inputs,
@@ -493,6 +494,17 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         let extra = [opts.csv.as_deref(), opts.sqlite.as_deref()];
         let outputs = leakscope::manifest::replay_outputs(dir, &extra);
         r.finish(dir, leakscope::manifest::replay_counts(&o), &outputs)?;
+    }
+    // Under sudo: what this run created goes to the invoking user.
+    if let Some(dir) = dir {
+        let mut made: Vec<PathBuf> =
+            ["flows.jsonl", "events.jsonl", "manifest.json"].iter().map(|f| dir.join(f)).collect();
+        made.extend([&opts.csv, &opts.sqlite].into_iter().flatten().cloned());
+        made.extend(opts.write_pcap.as_ref().map(|(p, _)| p.clone()));
+        if !dir_existed {
+            made.push(dir.to_owned());
+        }
+        leakscope::output::owner::give_to_sudo_user(made.iter().map(PathBuf::as_path));
     }
     let s = &o.stats;
     leakscope::term::say(&format!(

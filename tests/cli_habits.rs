@@ -525,3 +525,82 @@ fn directory_replay_skips_files_that_are_not_captures() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("1 damaged input(s)"));
 }
+
+/// Under sudo (faked with its variables: the test runs as root), what a run creates belongs to
+/// the invoking user; an existing directory keeps its owner.
+#[test]
+fn under_sudo_outputs_belong_to_the_invoking_user() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::Uid::effective().is_root() {
+        assert!(!builders::in_ci(), "needs root in CI");
+        eprintln!("SKIPPED under_sudo_outputs_belong_to_the_invoking_user: needs root");
+        return;
+    }
+    let owner = |p: &Path| {
+        let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        (m.uid(), m.gid())
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _) = two_files(tmp.path());
+    let out = tmp.path().join("new-out");
+    let csv = tmp.path().join("flows.csv");
+    let o = leakscope()
+        .args(["-q", "replay", "-o"])
+        .arg(&out)
+        .arg("--csv")
+        .arg(&csv)
+        .arg(&a)
+        .env("SUDO_UID", "4242")
+        .env("SUDO_GID", "4343")
+        .output()
+        .unwrap();
+    ok(&o);
+    for p in [
+        &out,
+        &out.join("flows.jsonl"),
+        &out.join("events.jsonl"),
+        &out.join("manifest.json"),
+        &csv,
+    ] {
+        assert_eq!(owner(p), (4242, 4343), "{}", p.display());
+    }
+    // Without sudo's variables: root's, as before. An existing directory is not taken over.
+    let o = leakscope()
+        .args(["-q", "replay", "-o"])
+        .arg(tmp.path())
+        .arg(&a)
+        .env("SUDO_UID", "4242")
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(owner(tmp.path()).0, 0);
+    assert_eq!(owner(&tmp.path().join("flows.jsonl")), (4242, 4242));
+    let o = leakscope()
+        .args(["-q", "replay", "-o"])
+        .arg(tmp.path().join("plain"))
+        .arg(&a)
+        .env_remove("SUDO_UID")
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(owner(&tmp.path().join("plain/flows.jsonl")).0, 0);
+
+    // Capture: the process itself becomes the invoking user (here `daemon`, uid 1).
+    let Ok(Some(daemon)) = nix::unistd::User::from_name("daemon") else {
+        eprintln!("SKIPPED capture part: no user daemon");
+        return;
+    };
+    let cap = tmp.path().join("cap");
+    let o = leakscope()
+        .args(["capture", "-i", "lo", "--duration", "1", "-o"])
+        .arg(&cap)
+        .env("SUDO_UID", daemon.uid.to_string())
+        .env("SUDO_GID", daemon.gid.to_string())
+        .output()
+        .unwrap();
+    ok(&o);
+    let want = (daemon.uid.as_raw(), daemon.gid.as_raw());
+    assert_eq!(owner(&cap), want);
+    assert_eq!(owner(&cap.join("flows.jsonl")), want);
+    assert_eq!(owner(&cap.join("manifest.json")), want);
+}

@@ -426,6 +426,12 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     };
     let user = privs::target_user(opts.user.as_deref())?;
     privs::prepare_dir(&opts.out, user.as_ref())?;
+    // The pcap file was created as root: it goes to the invoking user under sudo too.
+    if let (Some(p), Some(u)) = (&opts.write_pcap, &user)
+        && crate::output::owner::sudo_owner().is_some_and(|(uid, _)| uid == u.uid.as_raw())
+    {
+        crate::output::owner::give_to_sudo_user([p.as_path()]);
+    }
     // Every capability goes now, root or setcap: nothing after this needs one.
     let dropped = privs::drop_capabilities(user.as_ref())?;
     tracing::info!(

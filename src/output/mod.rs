@@ -6,6 +6,7 @@ pub mod csv;
 pub mod events;
 pub mod jsonl;
 pub mod observed;
+pub mod owner;
 pub mod pcap;
 pub mod rotate;
 pub mod sink;
