@@ -122,6 +122,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         handoff: a.handoff,
         count: a.limit.count,
         duration: a.limit.duration,
+        live_view: a.live,
     })
 }
 

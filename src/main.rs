@@ -127,6 +127,10 @@ struct CaptureArgs {
     /// BPF filter as trailing words, as with tcpdump (instead of -f).
     #[arg(value_name = "FILTER")]
     filter_words: Vec<String>,
+    /// Show the devices and the Meta endpoints they talk to now on the terminal, redrawn
+    /// every second (files are written as always).
+    #[arg(long)]
+    live: bool,
     #[command(flatten)]
     limit: LimitArgs,
     /// Interface to capture on (see `leakscope interfaces`).

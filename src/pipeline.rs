@@ -385,6 +385,11 @@ impl Pipeline {
         self.sinks.meta_records
     }
 
+    /// The live flows and the rules, for `capture --live`'s screen ([`crate::live::view`]).
+    pub fn live_view(&self) -> (impl Iterator<Item = &Flow<FlowData>>, &Ruleset) {
+        (self.table.flows(), self.sinks.classifier.rules())
+    }
+
     /// Live flows.
     pub fn live_flows(&self) -> usize {
         self.table.len()

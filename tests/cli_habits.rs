@@ -604,3 +604,50 @@ fn under_sudo_outputs_belong_to_the_invoking_user() {
     assert_eq!(owner(&cap.join("flows.jsonl")), want);
     assert_eq!(owner(&cap.join("manifest.json")), want);
 }
+
+/// `capture --live` on the loopback: the screen names the device and the endpoint a lab rule
+/// gives 127.0.0.2. Needs root.
+#[test]
+fn live_view_shows_devices_and_their_meta_endpoints() {
+    if !nix::unistd::Uid::effective().is_root() {
+        assert!(!builders::in_ci(), "needs root in CI");
+        eprintln!("SKIPPED live_view_shows_devices_and_their_meta_endpoints: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("lab.toml"),
+        "[service.whatsapp.role.chat]\nprefixes = [\"127.0.0.2/32\"]\n",
+    )
+    .unwrap();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = sock.send_to(b"hello", "127.0.0.2:5222");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    let o = leakscope()
+        .args(["capture", "-i", "lo", "--user", "root", "--live", "--duration", "3", "--rules"])
+        .arg(&rules)
+        .arg("-o")
+        .arg(tmp.path().join("out"))
+        .args(["udp", "port", "5222"])
+        .output()
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().unwrap();
+    ok(&o);
+    let screen = String::from_utf8_lossy(&o.stdout);
+    let last = screen.rsplit("leakscope capture on lo").next().unwrap();
+    assert!(last.contains("1 talking to Meta"), "{screen}");
+    let row =
+        last.lines().find(|l| l.starts_with("127.0.0.1")).unwrap_or_else(|| panic!("{screen}"));
+    assert!(row.contains("whatsapp.chat") && row.contains("127.0.0.2"), "{row}");
+}

@@ -327,6 +327,11 @@ impl<T: Default> FlowTable<T> {
         self.stats
     }
 
+    /// The live flows, in no particular order (the live view; not for the hot path).
+    pub fn flows(&self) -> impl Iterator<Item = &Flow<T>> {
+        self.slab.0.iter().flatten()
+    }
+
     /// The id the next new flow gets: ids rise in order of first packets.
     pub fn next_id(&self) -> u64 {
         self.next_id

@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod privs;
+pub mod view;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,6 +78,8 @@ pub struct LiveOptions {
     pub count: Option<u64>,
     /// Stop after this much wall time (`--duration`).
     pub duration: Option<Duration>,
+    /// Redraw the devices and their Meta endpoints on stdout every second (`--live`).
+    pub live_view: bool,
 }
 
 /// How frames get from the capture thread to the pipeline.
@@ -222,6 +225,8 @@ struct Driver {
     /// `-c`: packets wanted, and the flag that stops the capture once they are in.
     count: Option<u64>,
     stop: Arc<AtomicBool>,
+    /// `--live`: the title of the screen, drawn each tick.
+    view: Option<String>,
 }
 
 /// Wall clock as a packet timestamp.
@@ -270,6 +275,12 @@ impl Driver {
 
     fn tick(&mut self) {
         let now = self.now();
+        if let Some(title) = &self.view {
+            let (flows, rules) = self.pipeline.live_view();
+            let snap = view::snapshot(flows, rules, now);
+            let clock = crate::manifest::utc_now(SystemTime::now());
+            view::draw(&view::render(&format!("{title} — {clock}"), &snap));
+        }
         self.pipeline.tick(now);
         if let Some(w) = self.pcap_out.as_mut() {
             w.tick(now, self.pipeline.verdicts());
@@ -483,6 +494,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         errors: Vec::new(),
         count: opts.count,
         stop: Arc::clone(&stop),
+        view: opts.live_view.then(|| format!("leakscope capture on {iface} — Ctrl-C stops")),
     }));
     let shared_stats = source.shared_stats();
 
