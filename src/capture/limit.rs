@@ -7,6 +7,8 @@ use super::Timestamp;
 /// reach `duration` nanoseconds past the first one.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Limit {
+    /// Any bound set: without one, [`Limit::admit`] is a single test.
+    active: bool,
     count: Option<u64>,
     duration: Option<i64>,
     seen: u64,
@@ -18,12 +20,17 @@ impl Limit {
     /// A limit; `None` for each bound not set.
     pub fn new(count: Option<u64>, duration: Option<std::time::Duration>) -> Self {
         let duration = duration.map(|d| d.as_nanos().min(i64::MAX as u128) as i64);
-        Limit { count, duration, ..Limit::default() }
+        Limit { active: count.is_some() || duration.is_some(), count, duration, ..Limit::default() }
     }
 
     /// Whether the packet at `ts` is still inside the limit (and counts it). The first packet
     /// outside sets [`reached`](Self::reached) and is not processed.
+    #[inline]
     pub fn admit(&mut self, ts: Timestamp) -> bool {
+        !self.active || self.admit_bounded(ts)
+    }
+
+    fn admit_bounded(&mut self, ts: Timestamp) -> bool {
         if self.reached {
             return false;
         }

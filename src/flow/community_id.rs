@@ -5,8 +5,54 @@
 
 use std::net::IpAddr;
 
-use base64::Engine;
 use sha1::{Digest, Sha1};
+
+/// A Community ID, `1:` and 28 base64 characters, held inline: no allocation per record.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommunityId([u8; 30]);
+
+impl CommunityId {
+    /// The text, e.g. `1:wCb3OG7yAFWelaUydu0D+125CLM=`.
+    pub fn as_str(&self) -> &str {
+        // Built from ASCII only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    fn from_digest(d: &[u8; 20]) -> Self {
+        const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = [b'='; 30];
+        out[0] = b'1';
+        out[1] = b':';
+        // 20 bytes: six whole groups of three, then two bytes (three characters and `=`).
+        for (i, c) in d.chunks(3).enumerate() {
+            let b = [c[0], c.get(1).copied().unwrap_or(0), c.get(2).copied().unwrap_or(0)];
+            let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+            let at = 2 + 4 * i;
+            for (k, o) in out[at..at + 1 + c.len()].iter_mut().enumerate() {
+                *o = B64[(n >> (18 - 6 * k) & 63) as usize];
+            }
+        }
+        CommunityId(out)
+    }
+}
+
+impl std::fmt::Display for CommunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for CommunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl serde::Serialize for CommunityId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 const ICMP: u8 = 1;
 const TCP: u8 = 6;
@@ -44,7 +90,7 @@ pub fn community_id(
     dst: IpAddr,
     dst_port: u16,
     proto: u8,
-) -> String {
+) -> CommunityId {
     let (mut sp, mut dp) = (src_port, dst_port);
     let mut one_way = false;
     if proto == ICMP || proto == ICMPV6 {
@@ -74,15 +120,12 @@ pub fn community_id(
         h.update(sp.to_be_bytes());
         h.update(dp.to_be_bytes());
     }
-    let mut out = String::with_capacity(30);
-    out.push_str("1:");
-    base64::engine::general_purpose::STANDARD.encode_string(h.finalize(), &mut out);
-    out
+    CommunityId::from_digest(&h.finalize().into())
 }
 
 /// The Community ID of a record's 5-tuple as written (after anonymisation rewrote its
 /// addresses, so the id matches the addresses shown).
-pub fn of_record(r: &super::FlowRecord) -> String {
+pub fn of_record(r: &super::FlowRecord) -> CommunityId {
     let proto = match r.proto.as_str() {
         "tcp" => TCP,
         "udp" => UDP,
@@ -98,7 +141,7 @@ mod tests {
     use super::*;
 
     fn id(seed: u16, s: &str, sp: u16, d: &str, dp: u16, proto: u8) -> String {
-        community_id(seed, s.parse().unwrap(), sp, d.parse().unwrap(), dp, proto)
+        community_id(seed, s.parse().unwrap(), sp, d.parse().unwrap(), dp, proto).to_string()
     }
 
     /// The spec's published vectors (also Zeek's and Suricata's test suites).

@@ -47,7 +47,7 @@ pub struct FlowRecord {
     pub resp_p: u16,
     /// Community ID v1 (seed 0) of the 5-tuple: the same flow's id in Zeek, Suricata and other
     /// tools' logs.
-    pub community_id: String,
+    pub community_id: super::community_id::CommunityId,
     /// Last packet minus first packet of this record, seconds.
     pub duration: f64,
     /// Packets from the originator.

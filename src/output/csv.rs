@@ -101,7 +101,7 @@ pub fn row(r: &FlowRecord, out: &mut String) {
         time,
         format!("{:.6}", r.ts),
         r.uid.clone(),
-        r.community_id.clone(),
+        r.community_id.to_string(),
         opt(r.source.as_deref()),
         opt(r.device.as_deref()),
         r.proto.clone(),
