@@ -126,9 +126,9 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
     })
 }
 
-/// Runs `leakscope capture`.
-pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
-    let opts = options(a)?;
+/// Runs `leakscope capture` (`live`: with the screen of `--live`, as `leakscope watch`).
+pub fn run(a: &CaptureArgs, live: bool) -> anyhow::Result<ExitCode> {
+    let opts = LiveOptions { live_view: live, ..options(a)? };
     let out: &Path = &opts.out;
     let recorder =
         leakscope::manifest::Recorder::capture(&opts.capture.interface, &opts.rules_dirs);

@@ -47,6 +47,8 @@ enum Command {
     Bench(BenchArgs),
     /// Capture live from an interface until SIGINT/SIGTERM (SIGHUP reopens outputs, reloads rules).
     Capture(Box<CaptureArgs>),
+    /// `capture --live`: the devices and the Meta endpoints they talk to now, on the terminal.
+    Watch(Box<CaptureArgs>),
     /// List capture interfaces, marking the ones that look like a hotspot.
     Interfaces,
     /// Summarise a replay's exposure map (OUT_DIR, events.jsonl or a --sqlite database).
@@ -433,13 +435,14 @@ fn init_tracing(verbose: u8, format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A daemon logs its stats lines (info) by default.
-    let is_capture = matches!(cli.cmd, Command::Capture(_));
+    // A daemon logs its stats lines (info) by default; not over the live screen.
+    let is_capture = matches!(&cli.cmd, Command::Capture(a) if !a.live);
     init_tracing(cli.verbose + u8::from(is_capture), cli.log_format);
     let result = match &cli.cmd {
         Command::Replay(a) => run_replay(a, cli.quiet),
         Command::Bench(a) => run_bench(a),
-        Command::Capture(a) => capture_cmd::run(a),
+        Command::Capture(a) => capture_cmd::run(a, a.live),
+        Command::Watch(a) => capture_cmd::run(a, true),
         Command::Interfaces => capture_cmd::interfaces(),
         Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),

@@ -651,3 +651,24 @@ fn live_view_shows_devices_and_their_meta_endpoints() {
         last.lines().find(|l| l.starts_with("127.0.0.1")).unwrap_or_else(|| panic!("{screen}"));
     assert!(row.contains("whatsapp.chat") && row.contains("127.0.0.2"), "{row}");
 }
+
+/// `leakscope watch` is `capture --live`. Needs root.
+#[test]
+fn watch_is_capture_live() {
+    if !nix::unistd::Uid::effective().is_root() {
+        assert!(!builders::in_ci(), "needs root in CI");
+        eprintln!("SKIPPED watch_is_capture_live: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = leakscope()
+        .args(["watch", "-i", "lo", "--user", "root", "--duration", "1.5", "-o"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    ok(&o);
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert!(screen.starts_with("leakscope capture on lo"), "{screen}");
+    assert!(screen.contains("DEVICE") && screen.contains("META ENDPOINT"), "{screen}");
+    assert!(tmp.path().join("out/flows.jsonl").exists());
+}
