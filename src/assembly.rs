@@ -26,6 +26,8 @@ pub struct Outputs<'a> {
     pub exposure: &'a ExposureConfig,
     /// Also write a SQLite database.
     pub sqlite: Option<&'a Path>,
+    /// Also write the flow records as CSV.
+    pub csv: Option<&'a Path>,
     /// Replace device identifiers with keyed pseudonyms in every output.
     pub anonymize: Option<&'a AnonymizeConfig>,
     /// Also save packets to this pcap file.
@@ -48,6 +50,11 @@ pub fn sink_chain(
         let sqlite =
             SqliteSink::create(db).map_err(|e| anyhow::anyhow!("cannot write database: {e}"))?;
         outputs.push(Box::new(sqlite));
+    }
+    if let Some(path) = o.csv {
+        let csv = crate::output::csv::CsvSink::create(path)
+            .map_err(|e| anyhow::anyhow!("cannot write CSV: {e}"))?;
+        outputs.push(Box::new(csv));
     }
     let files = Fanout(outputs);
     let outputs: Box<dyn RecordSink> = match o.anonymize {

@@ -86,7 +86,9 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
     Ok(LiveOptions {
         capture: LiveConfig {
             interface,
-            filter: a.filter.clone().or(c.filter.clone()),
+            filter: leakscope::cli::inputs::filter_of(&a.filter_words, a.filter.as_deref())
+                .map_err(|e| anyhow!(e))?
+                .or(c.filter.clone()),
             snaplen: a.snaplen.or(c.snaplen).unwrap_or(DEFAULT_SNAPLEN),
             buffer_size,
             promisc: !a.no_promisc && c.promisc.unwrap_or(true),
@@ -113,10 +115,14 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         classify: !a.flows_only,
         exposure,
         sqlite: a.sqlite.clone(),
+        csv: a.csv.clone(),
         anonymize: a.anonymize.config()?,
         handoff: a.handoff,
         udp,
         device_name: a.device_name.clone(),
+        count: a.limit.count,
+        duration: a.limit.duration,
+        live_view: a.live,
     })
 }
 
@@ -140,10 +146,12 @@ fn udp_config(a: &CaptureArgs, bind: &str) -> anyhow::Result<UdpConfig> {
     Ok(cfg)
 }
 
-/// Runs `leakscope capture`.
-pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
-    let opts = options(a)?;
+/// Runs `leakscope capture` (`live`: with the screen of `--live`, as `leakscope watch`).
+pub fn run(a: &CaptureArgs, live: bool) -> anyhow::Result<ExitCode> {
+    let opts = LiveOptions { live_view: live, ..options(a)? };
     let out: &Path = &opts.out;
+    let recorder =
+        leakscope::manifest::Recorder::capture(&opts.capture.interface, &opts.rules_dirs);
     let o = live::run(&opts, |iface, lt| {
         // The line tests and scripts wait for: capture has started.
         let what = if iface.starts_with("udp:") { "PCAPdroid stream" } else { lt.name() };
@@ -153,6 +161,21 @@ pub fn run(a: &CaptureArgs) -> anyhow::Result<ExitCode> {
         ));
     })?;
     let c = &o.capture;
+    let counts = serde_json::json!({
+        "received": c.received,
+        "dropped": c.dropped,
+        "if_dropped": c.if_dropped,
+        "delivered": c.delivered,
+        "flow_records": o.run.records,
+        "meta_records": o.run.meta_records,
+        "bytes_written": o.bytes_written,
+        "decode_errors": o.run.packets.decode_errors.total(),
+        "wall_seconds": o.elapsed.as_secs_f64(),
+    });
+    // Rotated files move on (and get compressed): only the inputs side is recorded.
+    if let Err(e) = recorder.finish(out, counts, &[]) {
+        leakscope::term::say(&format!("leakscope: manifest not written: {e}"));
+    }
     leakscope::term::say(&format!(
         "leakscope: {} received, {} dropped by the kernel, {} by the interface, {} delivered; \
          {} flow records ({} to Meta, {} bytes), {} decode errors, {:.1} s",

@@ -25,8 +25,18 @@ struct Cli {
     /// No progress bar.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Log lines as plain text (never with colour codes) or as JSON objects, one a line (for
+    /// journald or a log collector); messages follow the same format.
+    #[arg(long, value_enum, global = true, default_value = "text", value_name = "FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     cmd: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -37,6 +47,8 @@ enum Command {
     Bench(BenchArgs),
     /// Capture live from an interface until SIGINT/SIGTERM (SIGHUP reopens outputs, reloads rules).
     Capture(Box<CaptureArgs>),
+    /// `capture --live`: the devices and the Meta endpoints they talk to now, on the terminal.
+    Watch(Box<CaptureArgs>),
     /// List capture interfaces, marking the ones that look like a hotspot.
     Interfaces,
     /// Summarise a replay's exposure map (OUT_DIR, events.jsonl or a --sqlite database).
@@ -45,6 +57,19 @@ enum Command {
     Rules {
         #[command(subcommand)]
         cmd: RulesCmd,
+    },
+    /// How a host name or an address would be classified, and by which rule (file and line).
+    Lookup {
+        /// Host names or IP addresses.
+        #[arg(required = true, value_name = "HOST|ADDRESS")]
+        queries: Vec<String>,
+        #[command(flatten)]
+        classify: ClassifyArgs,
+    },
+    /// Check that the inputs (and outputs) recorded in DIR/manifest.json are unchanged.
+    Verify {
+        /// Output directory of `leakscope replay` or `capture`.
+        dir: PathBuf,
     },
     /// Write man pages or shell completions (bash, zsh, fish) to a directory.
     Generate {
@@ -99,8 +124,17 @@ struct ClassifyArgs {
 #[derive(Args)]
 struct CaptureArgs {
     /// Daemon configuration file (TOML), e.g. /etc/leakscope/leakscope.toml.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// BPF filter as trailing words, as with tcpdump (instead of -f).
+    #[arg(value_name = "FILTER")]
+    filter_words: Vec<String>,
+    /// Show the devices and the Meta endpoints they talk to now on the terminal, redrawn
+    /// every second (files are written as always).
+    #[arg(long)]
+    live: bool,
+    #[command(flatten)]
+    limit: LimitArgs,
     /// Interface to capture on (see `leakscope interfaces`).
     #[arg(short, long, value_name = "IFACE")]
     interface: Option<String>,
@@ -148,8 +182,8 @@ struct CaptureArgs {
     /// User to switch to once the interface is open [default: nobody when root; `root` stays].
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
-    /// Also save packets to this pcap file (holds payload!).
-    #[arg(long, value_name = "FILE")]
+    /// Also save packets to this pcap file (holds payload!); `-w` as with tcpdump.
+    #[arg(short = 'w', long, value_name = "FILE")]
     write_pcap: Option<PathBuf>,
     /// Which packets --write-pcap keeps [default: meta].
     #[arg(long, value_enum, value_name = "WHICH")]
@@ -181,6 +215,9 @@ struct CaptureArgs {
     /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
     #[arg(long, value_name = "FILE")]
     sqlite: Option<PathBuf>,
+    /// Also write the flow records as CSV, one row each, for spreadsheets.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -194,6 +231,24 @@ struct CaptureArgs {
     /// (for benchmarks).
     #[arg(long, value_enum, default_value_t = Handoff::Inline, hide = true)]
     handoff: Handoff,
+}
+
+/// Where a replay or capture stops.
+#[derive(Args)]
+struct LimitArgs {
+    /// Stop after N packets (counted after the filter), like tcpdump's -c.
+    #[arg(short = 'c', long = "count", value_name = "N")]
+    count: Option<u64>,
+    /// Stop after this long: packet time from the first packet in replay, wall time in capture
+    /// (90, 30s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = leakscope::capture::limit::parse_duration)]
+    duration: Option<std::time::Duration>,
+}
+
+impl LimitArgs {
+    fn limit(&self) -> leakscope::capture::limit::Limit {
+        leakscope::capture::limit::Limit::new(self.count, self.duration)
+    }
 }
 
 #[derive(Args)]
@@ -268,12 +323,19 @@ impl FlowArgs {
 
 #[derive(Args)]
 struct ReplayArgs {
-    /// Capture files or directories (searched recursively, in sorted order).
-    #[arg(required = true)]
+    /// Capture files or directories (searched recursively, in sorted order; `-` reads standard
+    /// input), then optionally a BPF filter as the trailing words, as with tcpdump.
+    #[arg(value_name = "CAPTURE... [FILTER]")]
     paths: Vec<PathBuf>,
+    /// Capture file to read, like tcpdump's -r (repeatable); the positional words are then all
+    /// filter.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    read: Vec<PathBuf>,
     /// BPF filter, tcpdump syntax.
     #[arg(short, long, value_name = "EXPR")]
     filter: Option<String>,
+    #[command(flatten)]
+    limit: LimitArgs,
     /// Output directory (writes flows.jsonl there); `-` for stdout.
     #[arg(short, long, value_name = "DIR", default_value = "out")]
     out: PathBuf,
@@ -288,8 +350,9 @@ struct ReplayArgs {
     exposure: ExposureArgs,
     #[command(flatten)]
     anonymize: AnonymizeArgs,
-    /// Also save the packets of Meta-labelled flows to this pcap file (holds payload!).
-    #[arg(long, value_name = "FILE")]
+    /// Also save the packets of Meta-labelled flows to this pcap file (holds payload!); `-w`
+    /// as with tcpdump.
+    #[arg(short = 'w', long, value_name = "FILE")]
     write_pcap: Option<PathBuf>,
     /// Which packets --write-pcap keeps.
     #[arg(long, value_enum, value_name = "WHICH", default_value = "meta")]
@@ -309,6 +372,9 @@ struct ExposureArgs {
     /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
     #[arg(long, value_name = "FILE")]
     sqlite: Option<PathBuf>,
+    /// Also write the flow records as CSV, one row each, for spreadsheets.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -408,7 +474,7 @@ struct BenchArgs {
     classify: ClassifyArgs,
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -416,26 +482,36 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Escaped, never failing (see `term`): a closed stderr must not stop a daemon.
-    tracing_subscriber::fmt()
+    // Escaped, never failing (see `term`): a closed stderr must not stop a daemon. Never
+    // colour codes: the escaping would show them, and a journal or file has no use for them.
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_writer(|| leakscope::term::Stderr)
-        .init();
+        .with_writer(|| leakscope::term::Stderr);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => {
+            leakscope::term::set_json(true);
+            fmt.json().init()
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A daemon logs its stats lines (info) by default.
-    let is_capture = matches!(cli.cmd, Command::Capture(_));
-    init_tracing(cli.verbose + u8::from(is_capture));
+    // A daemon logs its stats lines (info) by default; not over the live screen.
+    let is_capture = matches!(&cli.cmd, Command::Capture(a) if !a.live);
+    init_tracing(cli.verbose + u8::from(is_capture), cli.log_format);
     let result = match &cli.cmd {
         Command::Replay(a) => run_replay(a, cli.quiet),
         Command::Bench(a) => run_bench(a),
-        Command::Capture(a) => capture_cmd::run(a),
+        Command::Capture(a) => capture_cmd::run(a, a.live),
+        Command::Watch(a) => capture_cmd::run(a, true),
         Command::Interfaces => capture_cmd::interfaces(),
         Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
+        Command::Verify { dir } => verify(dir),
+        Command::Lookup { queries, classify } => lookup(queries, classify),
         Command::Generate { cmd } => cli_generate::run(cmd, Cli::command()),
         Command::Geo { cmd: GeoCmd::Status { asn_db, country_db } } => {
             geo_status(asn_db.as_deref(), country_db.as_deref())
@@ -453,7 +529,7 @@ fn main() -> ExitCode {
                 }
             }
             for line in msg.lines() {
-                leakscope::term::say(&format!("leakscope: {line}"));
+                leakscope::term::say_at("ERROR", &format!("leakscope: {line}"));
             }
             ExitCode::FAILURE
         }
@@ -461,16 +537,46 @@ fn main() -> ExitCode {
 }
 
 fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let (inputs, filter) = leakscope::cli::inputs::split(&a.read, &a.paths, a.filter.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let opts = ReplayOptions {
-        filter: a.filter.clone(),
+        filter,
+        limit: a.limit.limit(),
         progress: !quiet,
         exposure: a.exposure.config()?,
         sqlite: a.exposure.sqlite.clone(),
+        csv: a.exposure.csv.clone(),
         anonymize: a.anonymize.config()?,
         write_pcap: a.write_pcap.clone().map(|p| (p, a.write_pcap_keep)),
-        ..a.classify.options(a.paths.clone(), Some(a.out.clone()), &a.flow, a.flows_only)
+        ..a.classify.options(inputs, Some(a.out.clone()), &a.flow, a.flows_only)
     };
+    // Provenance for an output directory (not for a stream on stdout).
+    let dir = (a.out != std::path::Path::new("-")).then_some(a.out.as_path());
+    let dir_existed = a.out.exists();
+    let recorder = dir.map(|_| {
+        leakscope::manifest::Recorder::replay(
+            &opts.inputs,
+            &opts.rules_dirs,
+            a.exposure.policy.as_deref(),
+        )
+    });
     let o = replay(&opts)?;
+    if let (Some(dir), Some(r)) = (dir, recorder) {
+        let extra = [opts.csv.as_deref(), opts.sqlite.as_deref()];
+        let outputs = leakscope::manifest::replay_outputs(dir, &extra);
+        r.finish(dir, leakscope::manifest::replay_counts(&o), &outputs)?;
+    }
+    // Under sudo: what this run created goes to the invoking user.
+    if let Some(dir) = dir {
+        let mut made: Vec<PathBuf> =
+            ["flows.jsonl", "events.jsonl", "manifest.json"].iter().map(|f| dir.join(f)).collect();
+        made.extend([&opts.csv, &opts.sqlite].into_iter().flatten().cloned());
+        made.extend(opts.write_pcap.as_ref().map(|(p, _)| p.clone()));
+        if !dir_existed {
+            made.push(dir.to_owned());
+        }
+        leakscope::output::owner::give_to_sudo_user(made.iter().map(PathBuf::as_path));
+    }
     let s = &o.stats;
     leakscope::term::say(&format!(
         "leakscope: {} file(s), {} packets ({:.1} MB), {} flow records ({} to Meta), {} evicted, {} decode errors, {} damaged input(s), {:.2} s",
@@ -488,16 +594,16 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         leakscope::term::say(&format!("leakscope: {}", leakscope::output::pcap::summary(p)));
     }
     if s.certs_capped > 0 {
-        eprintln!(
+        leakscope::term::say(&format!(
             "leakscope: {} TLS server certificates were not read: the leaf lay past the per-flow byte cap",
             s.certs_capped
-        );
+        ));
     }
     if s.carried_evicted > 0 {
-        eprintln!(
+        leakscope::term::say(&format!(
             "leakscope: {} server addresses were dropped from the carried-name table (full)",
             s.carried_evicted
-        );
+        ));
     }
     let refused = leakscope::dissect::stream::refused();
     if refused > 0 {
@@ -696,4 +802,34 @@ fn rules_check(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn verify(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let (lines, all) = leakscope::manifest::verify(dir)?;
+    lines.iter().for_each(|l| println!("{l}"));
+    if all {
+        println!(
+            "all {} recorded file(s) match {}",
+            lines.len(),
+            dir.join("manifest.json").display()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        leakscope::term::say("leakscope: some files differ from the manifest");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn lookup(queries: &[String], c: &ClassifyArgs) -> anyhow::Result<ExitCode> {
+    let rules = leakscope::classify::Ruleset::load_with_origins(&c.rules, true)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let geo = leakscope::classify::Geo::open(c.asn_db.as_deref(), c.country_db.as_deref())?;
+    let mut any = false;
+    for q in queries {
+        let (lines, hit) = leakscope::lookup::explain(&rules, &geo, q);
+        lines.iter().for_each(|l| println!("{l}"));
+        any |= hit;
+    }
+    // Like grep: 1 when nothing matched, so scripts can test it.
+    Ok(if any { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -94,6 +94,9 @@ struct Sinks {
     verdicts: Option<FlowVerdicts>,
     /// The app of the packet being handled, from its PCAPdroid trailer.
     packet_app: Option<PacketApp>,
+    /// Replay's input files, each with the first flow id given while it was read: a flow's
+    /// `source` is found from its id, at no memory per flow.
+    sources: Vec<(u64, std::sync::Arc<str>)>,
 }
 
 impl Sinks {
@@ -228,6 +231,10 @@ impl FlowHandler<FlowData> for Sinks {
         if let Some(v) = self.verdicts.as_mut() {
             v.ended.push((flow.id, rec.service.is_some()));
         }
+        if !self.sources.is_empty() {
+            let i = self.sources.partition_point(|(first, _)| *first <= flow.id);
+            rec.source = self.sources.get(i.wrapping_sub(1)).map(|(_, name)| name.clone());
+        }
         self.sink.flow(&mut rec);
     }
 }
@@ -346,6 +353,7 @@ impl Pipeline {
                 meta_records: 0,
                 verdicts: None,
                 packet_app: None,
+                sources: Vec::new(),
             },
             stats: PacketStats::default(),
         }
@@ -383,6 +391,17 @@ impl Pipeline {
         self.sinks.verdicts.as_mut()
     }
 
+    /// Replay: the packets from here on come from the capture file `name`; flow records name
+    /// the file of their flow's first packet (`source`).
+    pub fn begin_source(&mut self, name: &str) {
+        let next = self.table.next_id();
+        // A file that started no flow gives way to the next one.
+        if self.sinks.sources.last().is_some_and(|(first, _)| *first == next) {
+            self.sinks.sources.pop();
+        }
+        self.sinks.sources.push((next, name.into()));
+    }
+
     /// Writes every open flow (end of input), leaving the outputs open.
     pub fn flush_flows(&mut self) {
         self.table.flush(&mut self.sinks);
@@ -396,6 +415,11 @@ impl Pipeline {
     /// Flow records labelled with a Meta service so far.
     pub fn meta_records(&self) -> u64 {
         self.sinks.meta_records
+    }
+
+    /// The live flows and the rules, for `capture --live`'s screen ([`crate::live::view`]).
+    pub fn live_view(&self) -> (impl Iterator<Item = &Flow<FlowData>>, &Ruleset) {
+        (self.table.flows(), self.sinks.classifier.rules())
     }
 
     /// Live flows.

@@ -44,10 +44,14 @@ pub struct ReplayOptions {
     pub exposure: crate::exposure::ExposureConfig,
     /// Also write a SQLite database (with an output directory and classification on).
     pub sqlite: Option<PathBuf>,
+    /// Also write the flow records as CSV (`--csv`).
+    pub csv: Option<PathBuf>,
     /// Replace device identifiers with keyed pseudonyms in every output.
     pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
     /// Also save packets to this pcap file (`--write-pcap`), with the link type of the first.
     pub write_pcap: Option<(PathBuf, PcapKeep)>,
+    /// Stop after this many packets (`-c`) or this much packet time (`--duration`).
+    pub limit: crate::capture::limit::Limit,
 }
 
 impl ReplayOptions {
@@ -65,8 +69,10 @@ impl ReplayOptions {
             country_db: None,
             exposure: crate::exposure::ExposureConfig::default(),
             sqlite: None,
+            csv: None,
             anonymize: None,
             write_pcap: None,
+            limit: Default::default(),
         }
     }
 
@@ -76,6 +82,7 @@ impl ReplayOptions {
             classify: self.classify,
             exposure: &self.exposure,
             sqlite: self.sqlite.as_deref(),
+            csv: self.csv.as_deref(),
             anonymize: self.anonymize.as_ref(),
             write_pcap: self.write_pcap.as_ref().map(|(p, k)| (p.as_path(), *k)),
         }
@@ -124,12 +131,16 @@ struct Progress<'a> {
     inner: &'a mut Assembly,
     bar: &'a ProgressBar,
     started: Instant,
+    limit: &'a mut crate::capture::limit::Limit,
 }
 
 const PROGRESS_EVERY: u64 = 1 << 16;
 
 impl PacketSink for Progress<'_> {
     fn packet(&mut self, pkt: &Packet<'_>) {
+        if !self.limit.admit(pkt.ts) {
+            return;
+        }
         self.inner.packet(pkt);
         let n = self.inner.pipeline().stats().packets;
         if n.is_multiple_of(PROGRESS_EVERY) {
@@ -143,6 +154,10 @@ impl PacketSink for Progress<'_> {
                 self.inner.pipeline().live_flows()
             ));
         }
+    }
+
+    fn done(&self) -> bool {
+        self.limit.reached()
     }
 }
 
@@ -169,10 +184,17 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     bar.set_length(files.len() as u64);
     let started = Instant::now();
     let mut faults = Vec::new();
+    let mut limit = opts.limit;
+    let mut read = 0;
     for input in &files {
+        if limit.reached() {
+            break;
+        }
+        read += 1;
         let path = &input.path;
         let _span = tracing::info_span!("file", path = %path.display()).entered();
-        let mut sink = Progress { inner: &mut assembly, bar: &bar, started };
+        assembly.pipeline().begin_source(&path.to_string_lossy());
+        let mut sink = Progress { inner: &mut assembly, bar: &bar, started, limit: &mut limit };
         let (summary, err) = read_input(input, filter.as_mut(), &mut sink);
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
         if summary.unsupported > 0 {
@@ -197,12 +219,5 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     // Every output is closed, in the one shutdown order; every failed output is reported (one a
     // line).
     let (stats, pcap) = assembly.finish().into_result().map_err(|e| anyhow::anyhow!(e))?;
-    Ok(ReplayOutcome {
-        stats,
-        files: files.len(),
-        faults,
-        skipped,
-        pcap,
-        elapsed: started.elapsed(),
-    })
+    Ok(ReplayOutcome { stats, files: read, faults, skipped, pcap, elapsed: started.elapsed() })
 }

@@ -46,10 +46,34 @@ pub fn escape_lines(text: &str) -> String {
     o
 }
 
-/// Writes one line to stderr, escaped; a closed or full stderr is ignored.
+/// Set by `--log-format json`: messages go out as JSON lines too, like the log records.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes [`say`] write JSON lines (`--log-format json`).
+pub fn set_json(on: bool) {
+    JSON.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Writes one line to stderr, escaped; a closed or full stderr is ignored. Under
+/// `--log-format json`, a JSON object shaped like a log record (level INFO).
 pub fn say(line: &str) {
+    say_at("INFO", line);
+}
+
+/// [`say`] at a log level (`ERROR` for the message a failed command ends with).
+pub fn say_at(level: &str, line: &str) {
     let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "{}", escape_lines(line));
+    if JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        let rec = serde_json::json!({
+            "timestamp": crate::manifest::utc_now(std::time::SystemTime::now()),
+            "level": level,
+            "fields": { "message": line.strip_prefix("leakscope: ").unwrap_or(line) },
+            "target": "leakscope",
+        });
+        let _ = writeln!(e, "{rec}");
+    } else {
+        let _ = writeln!(e, "{}", escape_lines(line));
+    }
 }
 
 /// The log writer: stderr, each record's control characters escaped (its final newline kept),

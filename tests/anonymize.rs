@@ -399,6 +399,10 @@ fn every_output_key_was_reviewed() {
         "value",
         "note",
         "bytes",
+        // Community ID: recomputed from the pseudonymised addresses. Source: the capture file
+        // as the user named it.
+        "community_id",
+        "source",
     ];
     fn keys(v: &Value, out: &mut BTreeSet<String>) {
         match v {

@@ -248,6 +248,8 @@ fn timeless(v: &Value) -> Value {
     let o = v.as_object_mut().expect("record");
     o.remove("ts");
     o.remove("duration");
+    // Replay names the capture file; a live record has none.
+    o.remove("source");
     v
 }
 

@@ -33,6 +33,7 @@ fn comparable(v: &Value) -> Value {
     let mut v = v.clone();
     let o = v.as_object_mut().expect("record");
     o.remove("uid");
+    o.remove("source"); // the file replayed
     if o["end_reason"] == "idle" {
         o["end_reason"] = "end_of_input".into();
     }

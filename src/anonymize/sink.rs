@@ -34,6 +34,8 @@ impl<S: RecordSink> AnonymizeSink<S> {
         let a = &self.anon;
         r.orig_h = a.ip(r.orig_h);
         r.resp_h = a.ip(r.resp_h);
+        // The id of the real addresses would let anyone test guesses of them.
+        r.community_id = crate::record::community_id::of_record(r);
         r.orig_mac = r.orig_mac.as_deref().map(|m| a.mac_text(m));
         r.resp_mac = r.resp_mac.as_deref().map(|m| a.mac_text(m));
         r.server_name = r.server_name.as_deref().map(|n| a.dns_name(n).into());

@@ -377,6 +377,9 @@ impl FileReader<'_> {
         let mut last_ts = Timestamp::default();
         let mut big_endian = false;
         loop {
+            if sink.done() {
+                return Ok(());
+            }
             let offset = reader.consumed() as u64;
             let fault = match reader.next() {
                 Ok((len, block)) => {

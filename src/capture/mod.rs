@@ -4,6 +4,7 @@
 pub mod file;
 pub mod filter;
 pub mod iface;
+pub mod limit;
 pub mod live;
 pub mod paths;
 pub mod pcapdroid;
@@ -105,4 +106,8 @@ pub struct Packet<'a> {
 pub trait PacketSink {
     /// Handles one packet. Must never panic on any bytes.
     fn packet(&mut self, pkt: &Packet<'_>);
+    /// Whether the sink wants no more packets (`-c`, `--duration`): a file reader stops there.
+    fn done(&self) -> bool {
+        false
+    }
 }

@@ -28,8 +28,46 @@ pub struct Input {
 pub struct Expanded {
     /// Captures, in reading order.
     pub files: Vec<Input>,
-    /// One note per entry not read, naming it and saying why.
+    /// One note per entry not read, naming it and saying why (files of a directory that are
+    /// not captures: one note for all of them).
     pub skipped: Vec<String>,
+}
+
+/// Extensions of capture files: read whatever they hold, so damage is reported, not skipped.
+const CAPTURE_EXTENSIONS: &[&str] = &["pcap", "pcapng", "cap", "ntar", "dmp"];
+
+/// Magic numbers: pcap (µs and ns, both byte orders) and pcapng.
+fn capture_magic(head: &[u8]) -> bool {
+    const MAGICS: [[u8; 4]; 5] = [
+        [0xd4, 0xc3, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0xc3, 0xd4],
+        [0x4d, 0x3c, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0x3c, 0x4d],
+        [0x0a, 0x0d, 0x0d, 0x0a],
+    ];
+    head.len() >= 4 && MAGICS.iter().any(|m| head[..4] == *m)
+}
+
+/// Whether a file found in a directory is worth reading as a capture: a capture extension, or
+/// the magic number of one (inside gzip too). A README, nDPI's `.out` labels or a rotated
+/// `events.jsonl.gz` are not; a file that cannot be opened is read, so the error is reported.
+fn looks_like_capture(path: &Path) -> bool {
+    use std::io::Read;
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if ext.as_deref().is_some_and(|e| CAPTURE_EXTENSIONS.contains(&e)) {
+        return true;
+    }
+    let Ok(f) = std::fs::File::open(path) else { return true };
+    let mut head = Vec::with_capacity(4);
+    if f.take(4).read_to_end(&mut head).is_err() {
+        return true;
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let Ok(f) = std::fs::File::open(path) else { return true };
+        head.clear();
+        let _ = flate2::read::GzDecoder::new(f).take(4).read_to_end(&mut head);
+    }
+    capture_magic(&head)
 }
 
 /// Device and inode: what a file is, whatever its name.
@@ -55,6 +93,15 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Expanded, (PathBuf, io::Error)> {
             w.file(input, &meta, true);
         }
     }
+    if !w.not_captures.is_empty() {
+        let n = w.not_captures.len();
+        let more = if n > 3 { format!(" and {} more", n - 3) } else { String::new() };
+        let names: Vec<String> =
+            w.not_captures.iter().take(3).map(|p| p.display().to_string()).collect();
+        w.out
+            .skipped
+            .push(format!("skipped {n} file(s) that are not captures: {}{more}", names.join(", ")));
+    }
     Ok(w.out)
 }
 
@@ -64,6 +111,8 @@ struct Walk {
     dirs: HashMap<FileId, PathBuf>,
     /// Files taken, likewise.
     files: HashMap<FileId, PathBuf>,
+    /// Files of directories that are not captures, noted once at the end.
+    not_captures: Vec<PathBuf>,
     out: Expanded,
 }
 
@@ -109,7 +158,11 @@ impl Walk {
             if t.is_dir() {
                 self.enter(&path, &meta, &mut chain, &mut stack)?;
             } else if t.is_file() {
-                self.file(&path, &meta, false);
+                if looks_like_capture(&path) {
+                    self.file(&path, &meta, false);
+                } else {
+                    self.not_captures.push(path);
+                }
             } else {
                 let kind = if t.is_fifo() {
                     "a FIFO"

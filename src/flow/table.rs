@@ -16,6 +16,7 @@ use super::state::ConnState;
 use crate::capture::Timestamp;
 use crate::decode::tcp_flags::{ACK, SYN};
 use crate::decode::{Decoded, Transport, TunnelKind};
+use crate::record::community_id::community_id;
 
 const SEC: i64 = 1_000_000_000;
 const PROTO_TCP: u8 = 6;
@@ -84,7 +85,7 @@ enum Class {
 /// A live flow. `T` is the per-flow state of later stages (dissectors, classification).
 #[derive(Debug)]
 pub struct Flow<T> {
-    /// Sequence number of the flow, rendered as the record's `uid`.
+    /// Sequence number of the flow (ids are given in order of first packets), rendered as the record's `uid`.
     pub id: u64,
     /// The 5-tuple.
     pub key: FlowKey,
@@ -140,14 +141,20 @@ impl<T> Flow<T> {
         } else {
             self.state.datagram_code()
         };
+        let (orig_p, resp_p) = if is_icmp {
+            (u16::from(self.icmp.0), u16::from(self.icmp.1))
+        } else {
+            (o.port(), r.port())
+        };
         FlowRecord {
             ts: secs_us(self.record_start.nanos()),
             uid: uid_string(self.id),
             proto: proto_name(self.key.proto),
             orig_h: o.ip(),
-            orig_p: if is_icmp { u16::from(self.icmp.0) } else { o.port() },
+            orig_p,
             resp_h: r.ip(),
-            resp_p: if is_icmp { u16::from(self.icmp.1) } else { r.port() },
+            resp_p,
+            community_id: community_id(0, o.ip(), orig_p, r.ip(), resp_p, self.key.proto),
             duration: secs_us(self.last_ts.since(self.record_start)),
             orig_pkts: self.orig.pkts,
             resp_pkts: self.resp.pkts,
@@ -188,6 +195,7 @@ impl<T> Flow<T> {
             device: None,
             app: None,
             app_uid: None,
+            source: None,
             activity: None,
         }
     }
@@ -319,6 +327,16 @@ impl<T: Default> FlowTable<T> {
     /// Counters so far.
     pub fn stats(&self) -> TableStats {
         self.stats
+    }
+
+    /// The live flows, in no particular order (the live view; not for the hot path).
+    pub fn flows(&self) -> impl Iterator<Item = &Flow<T>> {
+        self.slab.0.iter().flatten()
+    }
+
+    /// The id the next new flow gets: ids rise in order of first packets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
     }
 
     /// Live flows.

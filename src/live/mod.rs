@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod privs;
+pub mod view;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,6 +82,14 @@ pub struct LiveOptions {
     pub udp: Option<UdpConfig>,
     /// One device for everything captured, by this name (`--device-name`).
     pub device_name: Option<String>,
+    /// Also write the flow records as CSV (`--csv`).
+    pub csv: Option<PathBuf>,
+    /// Stop after this many packets (`-c`).
+    pub count: Option<u64>,
+    /// Stop after this much wall time (`--duration`).
+    pub duration: Option<Duration>,
+    /// Redraw the devices and their Meta endpoints on stdout every second (`--live`).
+    pub live_view: bool,
 }
 
 /// Where live packets come from: an interface, or PCAPdroid's UDP stream (whose packets carry
@@ -269,6 +278,11 @@ struct Driver {
     /// Latest packet time and when (wall clock) it was seen.
     last: Option<(Timestamp, Instant)>,
     errors: Vec<String>,
+    /// `-c`: packets wanted, and the flag that stops the capture once they are in.
+    count: Option<u64>,
+    stop: Arc<AtomicBool>,
+    /// `--live`: the title of the screen, drawn each tick.
+    view: Option<String>,
 }
 
 /// Wall clock as a packet timestamp.
@@ -286,7 +300,14 @@ impl Driver {
     }
 
     fn packet(&mut self, pkt: &Packet<'_>) {
+        let full = |d: &mut Self| d.count.is_some_and(|n| d.asm.pipeline().stats().packets >= n);
+        if full(self) {
+            return; // frames already in flight when the count was reached
+        }
         self.asm.packet(pkt);
+        if full(self) {
+            self.stop.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Notes the latest packet time, for the silent-link clock and rotation.
@@ -307,6 +328,12 @@ impl Driver {
 
     fn tick(&mut self) {
         let now = self.now();
+        if let Some(title) = &self.view {
+            let (flows, rules) = self.asm.pipeline().live_view();
+            let snap = view::snapshot(flows, rules, now);
+            let clock = crate::manifest::utc_now(SystemTime::now());
+            view::draw(&view::render(&format!("{title} — {clock}"), &snap));
+        }
         // Before the first packet no flow can expire, and the wall clock may be far from the
         // packet clock (a phone streaming over UDP keeps its own time): the table's clock
         // starts with the packets.
@@ -466,6 +493,12 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     };
     let user = privs::target_user(opts.user.as_deref())?;
     privs::prepare_dir(&opts.out, user.as_ref())?;
+    // The pcap file was created as root: it goes to the invoking user under sudo too.
+    if let (Some(p), Some(u)) = (&opts.write_pcap, &user)
+        && crate::output::owner::sudo_owner().is_some_and(|(uid, _)| uid == u.uid.as_raw())
+    {
+        crate::output::owner::give_to_sudo_user([p.0.as_path()]);
+    }
     // Every capability goes now, root or setcap: nothing after this needs one.
     let dropped = privs::drop_capabilities(user.as_ref())?;
     tracing::info!(
@@ -488,6 +521,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         classify: opts.classify,
         exposure: &opts.exposure,
         sqlite: opts.sqlite.as_deref(),
+        csv: opts.csv.as_deref(),
         anonymize: opts.anonymize.as_ref(),
         write_pcap: None, // opened above, while privileged
     };
@@ -497,6 +531,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     if let (Some(out), Some((path, keep))) = (pcap_out, &opts.write_pcap) {
         asm.attach_pcap(out, path, *keep);
     }
+    let stop = Arc::new(AtomicBool::new(false));
     let driver = Arc::new(Mutex::new(Driver {
         iface: iface.clone(),
         asm,
@@ -505,11 +540,13 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         rules_dirs: opts.rules_dirs.clone(),
         last: None,
         errors: Vec::new(),
+        count: opts.count,
+        stop: Arc::clone(&stop),
+        view: opts.live_view.then(|| format!("leakscope capture on {iface} — Ctrl-C stops")),
     }));
     let shared_stats = source.shared_stats();
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let stop = Arc::new(AtomicBool::new(false));
     let outcome = rt.block_on(async {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
@@ -554,6 +591,10 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
             opts.stats_interval.max(Duration::from_millis(100)),
         );
         stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // `--duration`: a far deadline when not set; fires once.
+        let deadline = tokio::time::sleep(opts.duration.unwrap_or(Duration::from_secs(1 << 40)));
+        tokio::pin!(deadline);
+        let mut timed_out = false;
         loop {
             tokio::select! {
                 b = rx.recv() => match b {
@@ -570,6 +611,10 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
                 _ = hup.recv() => lock(&driver).hangup(),
                 _ = term.recv() => stop.store(true, Ordering::Relaxed),
                 _ = int.recv() => stop.store(true, Ordering::Relaxed),
+                _ = &mut deadline, if !timed_out => {
+                    timed_out = true;
+                    stop.store(true, Ordering::Relaxed);
+                }
             }
         }
         let res =

@@ -5,7 +5,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use nix::unistd::{Gid, Uid, User, setgid, setgroups, setuid};
 
-/// The user to switch to: `requested`, or `nobody` when running as root; `None` means stay
+/// The user to switch to: `requested`, else the invoking user under sudo, else `nobody` when
+/// running as root; `None` means stay
 /// (`root` requested, or not root: then there is nothing to drop, and asking for another user
 /// is an error).
 pub fn target_user(requested: Option<&str>) -> anyhow::Result<Option<User>> {
@@ -18,6 +19,15 @@ pub fn target_user(requested: Option<&str>) -> anyhow::Result<Option<User>> {
             }
         }
         return Ok(None);
+    }
+    // Under sudo, the person who typed the command: their outputs are theirs to read and
+    // delete (`--user nobody` for the narrowest account instead).
+    if requested.is_none()
+        && let Some((uid, gid)) = crate::output::owner::sudo_owner()
+        && let Ok(Some(mut user)) = User::from_uid(Uid::from_raw(uid))
+    {
+        user.gid = Gid::from_raw(gid);
+        return Ok(Some(user));
     }
     let name = requested.unwrap_or("nobody");
     if name == "root" {

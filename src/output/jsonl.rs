@@ -305,15 +305,24 @@ impl LiveFile {
     }
 }
 
-/// `flows.jsonl` and `events.jsonl` in a directory (or flows on stdout with `-`).
+/// `flows.jsonl` and `events.jsonl` in a directory, or with `-` one stream on stdout: events as
+/// they are (each has a `kind`) and flow records with `"kind":"flow"`, so a pipe loses nothing.
 pub struct JsonlSink {
     dir: PathBuf,
     flows: JsonlWriter,
     events: Option<JsonlWriter>,
 }
 
+/// A flow record on the shared stdout stream.
+#[derive(Serialize)]
+struct StreamFlow<'a> {
+    kind: &'static str,
+    #[serde(flatten)]
+    rec: &'a crate::flow::FlowRecord,
+}
+
 impl JsonlSink {
-    /// Creates the directory and both files; `-` writes flows to stdout and no events.
+    /// Creates the directory and both files; `-` writes one stream to stdout.
     pub fn create(dir: &Path) -> io::Result<Self> {
         let (flows, events) = Self::open(dir)?;
         Ok(JsonlSink { dir: dir.to_owned(), flows, events })
@@ -334,12 +343,13 @@ impl JsonlSink {
 
 impl crate::record::sink::RecordSink for JsonlSink {
     fn flow(&mut self, rec: &mut crate::record::FlowRecord) {
-        self.flows.write(rec);
+        match self.events {
+            Some(_) => self.flows.write(rec),
+            None => self.flows.write(&StreamFlow { kind: "flow", rec }),
+        }
     }
     fn event(&mut self, ev: &crate::record::events::Event) {
-        if let Some(w) = self.events.as_mut() {
-            w.write(ev);
-        }
+        self.events.as_mut().unwrap_or(&mut self.flows).write(ev);
     }
     fn finish(&mut self) -> Result<(), String> {
         let flows = self.flows.finish();

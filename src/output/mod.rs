@@ -2,7 +2,9 @@
 //! the opt-in `--write-pcap` file ([`pcap`]), which holds whole packets of Meta flows.
 
 pub mod create;
+pub mod csv;
 pub mod jsonl;
+pub mod owner;
 pub mod pcap;
 pub mod rotate;
 pub mod sqlite;

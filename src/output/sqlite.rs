@@ -282,6 +282,14 @@ mod tests {
             orig_p: 40000,
             resp_h: "157.240.1.1".parse().unwrap(),
             resp_p: 443,
+            community_id: crate::record::community_id::community_id(
+                0,
+                "10.0.0.2".parse().unwrap(),
+                40000,
+                "157.240.1.1".parse().unwrap(),
+                443,
+                6,
+            ),
             duration: 1.0,
             orig_pkts: 1,
             resp_pkts: 1,
@@ -318,6 +326,7 @@ mod tests {
             device: Some("10.0.0.2".into()),
             app: None,
             app_uid: None,
+            source: None,
             activity: None,
         }
     }

@@ -15,6 +15,11 @@ const BUILTIN: &str = include_str!("../../rules/policy.toml");
 pub use crate::classify::rules::CATALOGUE_FILE;
 const BUILTIN_NAME: &str = "rules/policy.toml";
 
+/// The embedded catalogue, `(name, contents)` (for the provenance manifest's rules hash).
+pub fn builtin_file() -> (&'static str, &'static str) {
+    (BUILTIN_NAME, BUILTIN)
+}
+
 /// How much of a field a network observer can see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

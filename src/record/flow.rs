@@ -45,6 +45,9 @@ pub struct FlowRecord {
     pub resp_h: IpAddr,
     /// Responder port (ICMP: code of the first message).
     pub resp_p: u16,
+    /// Community ID v1 (seed 0) of the 5-tuple: the same flow's id in Zeek, Suricata and other
+    /// tools' logs.
+    pub community_id: super::community_id::CommunityId,
     /// Last packet minus first packet of this record, seconds.
     pub duration: f64,
     /// Packets from the originator.
@@ -152,6 +155,9 @@ pub struct FlowRecord {
     /// Android uid of that app (10000 and up for installed apps), from the same trailer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_uid: Option<i32>,
+    /// Replay: the capture file holding the flow's first packet (`-`: standard input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<std::sync::Arc<str>>,
     /// When the bytes of this record moved (time buckets), for flows that looked like Meta's
     /// while they ran. Not written to `flows.jsonl`.
     #[serde(skip)]

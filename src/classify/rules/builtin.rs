@@ -26,3 +26,8 @@ pub(super) const BUILTIN: &[(&str, &str)] = &[
     ),
     ("rules/whatsapp.toml", include_str!("../../../rules/whatsapp.toml")),
 ];
+
+/// The embedded rule files, `(name, contents)` (for the provenance manifest's rules hash).
+pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+    BUILTIN
+}

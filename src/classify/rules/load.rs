@@ -141,6 +141,7 @@ pub(super) struct Loader {
     pub(super) prefixes: BTreeMap<IpNet, Claim>,
     pub(super) signatures: BTreeMap<String, Claim>,
     pub(super) asns: BTreeMap<u32, Claim>,
+    pub(super) keep_origins: bool,
 }
 
 /// Records `key → endpoint`: override across layers, report repeats within a layer.
@@ -523,6 +524,13 @@ impl Loader {
         if !self.errors.is_empty() {
             return Err(RulesErrors(self.errors));
         }
+        let origins = self.keep_origins.then(|| {
+            Box::new(Origins {
+                hosts: self.hosts.iter().map(|(p, c)| (p.to_string(), c.at.clone())).collect(),
+                prefixes: self.prefixes.iter().map(|(n, c)| (*n, c.at.clone())).collect(),
+                asns: self.asns.iter().map(|(a, c)| (*a, c.at.clone())).collect(),
+            })
+        });
         let hosts = HostMatcher::build(self.hosts.iter().map(|(p, c)| (p, c.endpoint)));
         let prefixes =
             PrefixTable::build(self.prefixes.iter().map(|(n, c)| (*n, c.endpoint)).collect());
@@ -538,6 +546,7 @@ impl Loader {
                 .collect(),
             asns: self.asns.into_iter().map(|(k, c)| (k, c.endpoint)).collect(),
             files: self.files,
+            origins,
         })
     }
 }

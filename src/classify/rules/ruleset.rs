@@ -113,9 +113,36 @@ pub struct Ruleset {
     pub(super) signatures: FnvMap<Box<str>, EndpointId>,
     pub(super) asns: HashMap<u32, EndpointId>,
     pub(super) files: Vec<Arc<str>>,
+    /// Where each key was defined; kept only by [`Ruleset::load_with_origins`].
+    pub(super) origins: Option<Box<Origins>>,
+}
+
+/// Where each host pattern, prefix, signature and ASN of a ruleset was defined (for
+/// `leakscope lookup`; the hot path never needs it).
+#[derive(Debug, Default)]
+pub struct Origins {
+    /// By canonical pattern text (as [`HostMatch::pattern`] shows it).
+    pub hosts: HashMap<String, Location>,
+    /// By prefix.
+    pub prefixes: HashMap<ipnet::IpNet, Location>,
+    /// By ASN.
+    pub asns: HashMap<u32, Location>,
 }
 
 impl Ruleset {
+    /// [`load`](Self::load), also keeping where each rule was defined ([`Ruleset::origins`]).
+    pub fn load_with_origins(
+        dirs: &[PathBuf],
+        include_builtin: bool,
+    ) -> Result<Ruleset, RulesErrors> {
+        Self::load_inner(dirs, include_builtin, true)
+    }
+
+    /// File and line of each rule, when loaded with [`load_with_origins`](Self::load_with_origins).
+    pub fn origins(&self) -> Option<&Origins> {
+        self.origins.as_deref()
+    }
+
     /// The embedded default rules.
     ///
     /// # Panics
@@ -131,7 +158,15 @@ impl Ruleset {
     /// order. A later layer extends earlier ones and overrides them on the same host pattern, prefix,
     /// signature or ASN; within one layer such a repeat is an error. All problems are returned together.
     pub fn load(dirs: &[PathBuf], include_builtin: bool) -> Result<Ruleset, RulesErrors> {
-        let mut loader = Loader::default();
+        Self::load_inner(dirs, include_builtin, false)
+    }
+
+    fn load_inner(
+        dirs: &[PathBuf],
+        include_builtin: bool,
+        keep_origins: bool,
+    ) -> Result<Ruleset, RulesErrors> {
+        let mut loader = Loader { keep_origins, ..Loader::default() };
         if include_builtin {
             loader.builtin_layer();
         }
