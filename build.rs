@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "src/report/civil.rs"]
+#[path = "src/record/civil.rs"]
 mod civil;
 use civil::civil_from_days;
 

@@ -203,8 +203,8 @@ pub fn rules_entry(rules_dirs: &[PathBuf], policy: Option<&Path>) -> RulesEntry 
 /// Wall time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn utc_now(t: SystemTime) -> String {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = crate::output::csv::utc(d.as_secs() as f64);
-    format!("{}.{:03}Z", secs.trim_end_matches('Z'), d.subsec_millis())
+    let (date, time) = crate::record::civil::utc_parts(d.as_secs() as i64);
+    format!("{date}T{time}.{:03}Z", d.subsec_millis())
 }
 
 /// The command line with secret values masked.

@@ -65,7 +65,7 @@ pub fn say_at(level: &str, line: &str) {
     let mut e = std::io::stderr().lock();
     if JSON.load(std::sync::atomic::Ordering::Relaxed) {
         let rec = serde_json::json!({
-            "timestamp": crate::manifest::utc_now(std::time::SystemTime::now()),
+            "timestamp": now_utc(),
             "level": level,
             "fields": { "message": line.strip_prefix("leakscope: ").unwrap_or(line) },
             "target": "leakscope",
@@ -97,6 +97,13 @@ impl Write for Stderr {
         let _ = std::io::stderr().flush();
         Ok(())
     }
+}
+
+/// Wall-clock now, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn now_utc() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (date, time) = crate::record::civil::utc_parts(d.as_secs() as i64);
+    format!("{date}T{time}.{:03}Z", d.subsec_millis())
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ fn anonymised_records_carry_the_community_id_of_their_pseudonyms() {
         };
         let port = |k: &str| a[k].as_u64().unwrap() as u16;
         let addr = |k: &str| a[k].as_str().unwrap().parse().unwrap();
-        let want = leakscope::flow::community_id::community_id(
+        let want = leakscope::record::community_id::community_id(
             0,
             addr("orig_h"),
             port("orig_p"),

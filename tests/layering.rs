@@ -22,7 +22,8 @@ const LEVELS: &[&[&str]] = &[
     &["pipeline"],
     &["assembly"],
     &["replay", "live"],
-    &["report"],
+    &["manifest", "cli"],
+    &["report", "lookup"],
 ];
 
 const BINARY: &[&str] = &["main", "capture_cmd", "cli_generate"];

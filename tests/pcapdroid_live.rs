@@ -127,7 +127,9 @@ fn records(out: &Path) -> std::collections::BTreeMap<String, Value> {
     text.lines()
         .map(|l| {
             let mut r: Value = serde_json::from_str(l).unwrap();
+            // Packet time aside; `source` (the replayed file) has no live counterpart.
             r.as_object_mut().unwrap().remove("ts");
+            r.as_object_mut().unwrap().remove("source");
             (r["uid"].as_str().unwrap().to_owned(), r)
         })
         .collect()

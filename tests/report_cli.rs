@@ -160,3 +160,55 @@ fn formats_and_filters() {
     let o = report(&[&dir, "--since", "yesterday"]);
     assert!(!o.status.success() && text(&o).1.contains("not a time"));
 }
+
+#[test]
+fn the_report_shows_where_the_output_came_from() {
+    // The command line writes the manifest (the library's replay does not).
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("out");
+    let pcap = common::root().join("captures/exposure-day.pcap");
+    let st = Command::new(env!("CARGO_BIN_EXE_leakscope"))
+        .args(["replay", "-q", "-o"])
+        .arg(&dir)
+        .arg(&pcap)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let dir = dir.as_path();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let sha = manifest["inputs"][0]["sha256"].as_str().expect("the input was hashed").to_owned();
+    let rules = manifest["rules"]["sha256"].as_str().unwrap().to_owned();
+    let o = report(&[&dir.display().to_string()]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("provenance: leakscope "))
+        .unwrap_or_else(|| panic!("no provenance line in\n{stdout}"));
+    assert!(line.contains(&rules[..16]), "{line}");
+    assert!(
+        stdout.contains(&format!(
+            "exposure-day.pcap, {} bytes, sha256 {}",
+            manifest["inputs"][0]["size"],
+            &sha[..16]
+        )),
+        "{stdout}"
+    );
+    // The page holds the whole fingerprints.
+    let page = dir.join("page.html");
+    assert!(
+        report(&[&dir.display().to_string(), "--html", &page.display().to_string()])
+            .status
+            .success()
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("id=\"provenance\"") && html.contains(&sha) && html.contains(&rules));
+    // A manifest that is not one is left out; the report of the records still comes.
+    std::fs::write(dir.join("manifest.json"), b"{\"not\": \"a manifest\"}").unwrap();
+    let o = report(&[&dir.display().to_string()]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stdout.contains("device(s)") && !stdout.contains("provenance:"), "{stdout}");
+    assert!(stderr.contains("not a leakscope manifest"), "{stderr}");
+}

@@ -331,7 +331,7 @@ impl Driver {
         if let Some(title) = &self.view {
             let (flows, rules) = self.asm.pipeline().live_view();
             let snap = view::snapshot(flows, rules, now);
-            let clock = crate::manifest::utc_now(SystemTime::now());
+            let clock = crate::term::now_utc();
             view::draw(&view::render(&format!("{title} — {clock}"), &snap));
         }
         // Before the first packet no flow can expire, and the wall clock may be far from the

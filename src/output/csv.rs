@@ -146,19 +146,8 @@ pub fn row(r: &FlowRecord, out: &mut String) {
 
 /// `2026-01-01T10:00:02Z`: a form spreadsheets read as a date (packet time, whole seconds).
 pub fn utc(ts: f64) -> String {
-    let secs = ts.floor() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days to civil date (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    let (date, time) = crate::record::civil::utc_parts(ts.floor() as i64);
+    format!("{date}T{time}Z")
 }
 
 impl RecordSink for CsvSink {

@@ -5,6 +5,7 @@
 //! the DNS dissector), so the schema does not know the parsers.
 
 pub mod activity;
+pub mod civil;
 pub mod community_id;
 pub mod events;
 pub mod exposure;

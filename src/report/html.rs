@@ -204,12 +204,24 @@ struct FlowRow {
 }
 
 #[derive(Serialize)]
+struct ProvenanceView {
+    program: String,
+    command: String,
+    started: String,
+    ended: String,
+    rules: String,
+    rule_files: usize,
+    inputs: Vec<(String, String, String)>,
+}
+
+#[derive(Serialize)]
 struct Page {
     span: String,
     dropped: usize,
     n_devices: usize,
     n_meta: usize,
     sources: Vec<String>,
+    provenance: Option<ProvenanceView>,
     rows: Vec<DeviceRow>,
     quiet: Vec<String>,
     fields: Vec<(String, String)>,
@@ -355,6 +367,21 @@ fn page(r: &Report) -> Page {
             .iter()
             .map(|p| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into()))
             .collect(),
+        provenance: r.provenance.as_ref().map(|p| ProvenanceView {
+            program: p.program.clone(),
+            command: p.command.clone(),
+            started: p.started.clone(),
+            ended: p.ended.clone(),
+            rules: p.rules.0.clone(),
+            rule_files: p.rules.1,
+            inputs: p
+                .inputs
+                .iter()
+                .map(|(path, size, sha)| {
+                    (path.clone(), size.map_or_else(String::new, bytes), sha.clone())
+                })
+                .collect(),
+        }),
         rows,
         quiet,
         fields,

@@ -148,6 +148,56 @@ pub struct Report {
     pub has_flows: bool,
     /// The files read, in order.
     pub sources: Vec<PathBuf>,
+    /// The output directory's `manifest.json`: which program, rules and inputs made it.
+    pub provenance: Option<Provenance>,
+}
+
+/// What a run's `manifest.json` says about where the output came from, for the report.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    /// `leakscope VERSION (COMMIT)`.
+    pub program: String,
+    /// `replay` or `capture`, and the interface for a capture.
+    pub command: String,
+    /// Wall-clock start and end, UTC.
+    pub started: String,
+    /// Wall-clock end, UTC.
+    pub ended: String,
+    /// Inputs: path, size in bytes, SHA-256 (hex, empty when it could not be read twice).
+    pub inputs: Vec<(String, Option<u64>, String)>,
+    /// SHA-256 over the rules and policy in force, and how many files they were.
+    pub rules: (String, usize),
+}
+
+impl Provenance {
+    /// Reads `dir/manifest.json`; `None` when there is none. A manifest that does not parse is
+    /// reported and left out: the report of the records does not depend on it.
+    fn read(dir: &Path) -> Option<Provenance> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).ok()?;
+        let m: crate::manifest::Manifest = match serde_json::from_str(&text) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("{}: not a leakscope manifest ({e}); left out", path.display());
+                return None;
+            }
+        };
+        Some(Provenance {
+            program: format!("leakscope {} ({})", m.leakscope.version, m.leakscope.commit),
+            command: match &m.interface {
+                Some(i) => format!("{} -i {i}", m.command),
+                None => m.command.clone(),
+            },
+            started: m.started,
+            ended: m.ended,
+            inputs: m
+                .inputs
+                .into_iter()
+                .map(|f| (f.path, f.size, f.sha256.unwrap_or_default()))
+                .collect(),
+            rules: (m.rules.sha256, m.rules.files.len()),
+        })
+    }
 }
 
 impl Report {
@@ -165,6 +215,7 @@ impl Report {
             flows: Vec::new(),
             has_flows: self.has_flows,
             sources: self.sources.clone(),
+            provenance: self.provenance.clone(),
         }
     }
 
@@ -370,6 +421,7 @@ pub fn load(path: &Path) -> anyhow::Result<Report> {
     let mut flows = HashMap::new();
     match detect(path)? {
         Input::Dir { events, flows: flow_files } => {
+            r.provenance = Provenance::read(path);
             for f in &events {
                 read_events(&mut r, f)?;
             }

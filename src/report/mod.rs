@@ -5,7 +5,6 @@
 
 #![deny(missing_docs)]
 
-mod civil;
 pub mod csv;
 pub mod filter;
 pub mod html;
@@ -13,7 +12,7 @@ pub mod load;
 pub mod scale;
 pub mod text;
 
-use civil::civil_from_days;
+use crate::record::civil::civil_from_days;
 
 pub use filter::{Filter, parse_time};
 pub use load::{Report, load};

@@ -2,7 +2,7 @@
 //! was not set), nice steps from seconds to weeks, and tick labels that carry the date where it
 //! changes.
 
-use super::civil::civil_from_days;
+use crate::record::civil::civil_from_days;
 
 /// Timestamps before 2000-01-01 are a clock that was not set (a zero timestamp in a capture):
 /// left out of a span when later ones exist, so that one such packet does not stretch the axis

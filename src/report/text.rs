@@ -39,7 +39,36 @@ pub fn render(r: &Report) -> String {
     if !meta.is_empty() {
         o.push_str("\nin principle: whether the field can be seen in traffic at all (policy catalogue); this capture: what this device's traffic showed\n");
     }
+    if let Some(p) = &r.provenance {
+        provenance(&mut o, p);
+    }
     o
+}
+
+/// Where the output came from (`manifest.json`); `leakscope verify DIR` checks the inputs still
+/// match.
+fn provenance(o: &mut String, p: &super::load::Provenance) {
+    let esc = |s: &str| crate::term::escape(s).into_owned();
+    let _ = writeln!(
+        o,
+        "\nprovenance: {}, {} from {} to {}; rules and policy sha256 {} ({} files)",
+        esc(&p.program),
+        esc(&p.command),
+        esc(&p.started),
+        esc(&p.ended),
+        esc(short_hash(&p.rules.0)),
+        p.rules.1
+    );
+    for (path, size, sha) in &p.inputs {
+        let size = size.map_or_else(String::new, |s| format!(", {s} bytes"));
+        let sha = if sha.is_empty() { "not hashed".to_owned() } else { esc(short_hash(sha)) };
+        let _ = writeln!(o, "   input {}{size}, sha256 {sha}", esc(path));
+    }
+}
+
+/// The first 16 hex digits: enough to tell files apart by eye (the manifest has them whole).
+fn short_hash(h: &str) -> &str {
+    h.get(..16).unwrap_or(h)
 }
 
 fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
