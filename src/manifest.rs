@@ -276,20 +276,28 @@ impl Recorder {
         counts: serde_json::Value,
         outputs: &[String],
     ) -> anyhow::Result<PathBuf> {
-        let inputs = self.hashing.and_then(|h| h.join().ok()).unwrap_or_default();
-        let outputs = outputs
-            .iter()
-            .filter_map(|name| {
-                let (size, sha) = hash_file(&dir.join(name)).ok()?;
-                Some(FileEntry {
-                    path: name.clone(),
-                    absolute: None,
-                    size: Some(size),
-                    sha256: Some(sha),
-                    note: None,
+        // The outputs (a few files) are hashed side by side while the inputs' thread finishes:
+        // the run's end waits for the largest file, not for their sum.
+        let outputs: Vec<FileEntry> = std::thread::scope(|scope| {
+            let hashers: Vec<_> = outputs
+                .iter()
+                .map(|name| (name, scope.spawn(move || hash_file(&dir.join(name)).ok())))
+                .collect();
+            hashers
+                .into_iter()
+                .filter_map(|(name, h)| {
+                    let (size, sha) = h.join().ok().flatten()?;
+                    Some(FileEntry {
+                        path: name.clone(),
+                        absolute: None,
+                        size: Some(size),
+                        sha256: Some(sha),
+                        note: None,
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        });
+        let inputs = self.hashing.and_then(|h| h.join().ok()).unwrap_or_default();
         let m = Manifest {
             manifest_version: 1,
             leakscope: Build::current(),
