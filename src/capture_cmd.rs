@@ -106,6 +106,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         classify: !a.flows_only,
         exposure,
         sqlite: a.sqlite.clone(),
+        parquet: a.parquet.clone(),
         anonymize: a.anonymize.config()?,
         handoff: a.handoff,
     })

@@ -164,6 +164,9 @@ struct CaptureArgs {
     /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
     #[arg(long, value_name = "FILE")]
     sqlite: Option<PathBuf>,
+    /// Also write Parquet datasets under DIR (flows/, events/KIND/; hive partitions by UTC date).
+    #[arg(long, value_name = "DIR")]
+    parquet: Option<PathBuf>,
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -292,6 +295,9 @@ struct ExposureArgs {
     /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
     #[arg(long, value_name = "FILE")]
     sqlite: Option<PathBuf>,
+    /// Also write Parquet datasets under DIR (flows/, events/KIND/; hive partitions by UTC date).
+    #[arg(long, value_name = "DIR")]
+    parquet: Option<PathBuf>,
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -445,6 +451,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         progress: !quiet,
         exposure: a.exposure.config()?,
         sqlite: a.exposure.sqlite.clone(),
+        parquet: a.exposure.parquet.clone(),
         anonymize: a.anonymize.config()?,
         write_pcap: a.write_pcap.clone().map(|p| (p, a.write_pcap_keep)),
         ..a.classify.options(a.paths.clone(), Some(a.out.clone()), &a.flow, a.flows_only)

@@ -44,6 +44,8 @@ pub struct ReplayOptions {
     pub exposure: crate::exposure::ExposureConfig,
     /// Also write a SQLite database (with an output directory and classification on).
     pub sqlite: Option<PathBuf>,
+    /// Also write Parquet datasets under this directory (`--parquet`).
+    pub parquet: Option<PathBuf>,
     /// Replace device identifiers with keyed pseudonyms in every output.
     pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
     /// Also save packets to this pcap file (`--write-pcap`), with the link type of the first.
@@ -65,6 +67,7 @@ impl ReplayOptions {
             country_db: None,
             exposure: crate::exposure::ExposureConfig::default(),
             sqlite: None,
+            parquet: None,
             anonymize: None,
             write_pcap: None,
         }
@@ -76,6 +79,7 @@ impl ReplayOptions {
             classify: self.classify,
             exposure: &self.exposure,
             sqlite: self.sqlite.as_deref(),
+            parquet: self.parquet.as_deref(),
             anonymize: self.anonymize.as_ref(),
             write_pcap: self.write_pcap.as_ref().map(|(p, k)| (p.as_path(), *k)),
         }

@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod jsonl;
+pub mod parquet;
 pub mod pcap;
 pub mod rotate;
 pub mod sqlite;
