@@ -8,8 +8,9 @@
 //! not know is an error, not a silent drop (the test that compares both outputs finds it).
 //! Timestamps become `Timestamp(µs, UTC)`, lists stay lists, nested objects become structs.
 //!
-//! Memory stays flat: rows wait in small batches, row groups are capped in rows and bytes,
-//! and only a few date partitions per dataset are open at once. A file is written as
+//! Memory stays flat: rows wait in small batches (1 024), the writer caps row groups in rows
+//! (64 k) and encoded bytes (16 MiB), files in rows, and only a few date partitions per
+//! dataset are open at once. A file is written as
 //! `part-NNNNN.parquet.tmp` and renamed when its footer is written (end of input, SIGTERM,
 //! SIGHUP, or rotation), so readers globbing `*.parquet` never meet a file without a footer.
 
@@ -36,7 +37,7 @@ pub mod schema;
 use schema::Ty;
 
 /// Rows held as JSON values before they are turned into Arrow arrays.
-const BATCH_ROWS: usize = 4096;
+const BATCH_ROWS: usize = 1024;
 /// Rows per row group.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// Encoded bytes a row group may hold in memory before it is written out.
@@ -54,6 +55,8 @@ pub struct ParquetSink {
     error: Option<String>,
     /// Writes so far, to order the partitions by last use.
     clock: u64,
+    /// Rows per row group.
+    row_group_rows: usize,
 }
 
 /// One record kind: its schema and its open date partitions.
@@ -80,8 +83,19 @@ struct Partition {
 impl ParquetSink {
     /// A sink writing under `root` (created if missing).
     pub fn create(root: &Path) -> Result<Self, String> {
+        Self::with_row_groups(root, ROW_GROUP_ROWS)
+    }
+
+    /// A sink whose row groups hold at most `rows` rows (and 16 MiB).
+    pub fn with_row_groups(root: &Path, rows: usize) -> Result<Self, String> {
         fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
-        Ok(ParquetSink { root: root.to_owned(), datasets: HashMap::new(), error: None, clock: 0 })
+        Ok(ParquetSink {
+            root: root.to_owned(),
+            datasets: HashMap::new(),
+            error: None,
+            clock: 0,
+            row_group_rows: rows.max(1),
+        })
     }
 
     fn write(&mut self, kind: &'static str, mut row: Value) {
@@ -124,7 +138,15 @@ impl ParquetSink {
                     let p = ds.open.swap_remove(lru);
                     ds.close(p)?;
                 }
-                let p = ds.open_partition(date)?;
+                // A new date: the others get few rows from now on (records come in packet
+                // time, bar the exposure map's end summaries), so their row groups are ended
+                // rather than kept in memory beside the new one.
+                for i in 0..ds.open.len() {
+                    ds.flush_rows(i)?;
+                    let p = &mut ds.open[i];
+                    p.writer.flush().map_err(|e| format!("{}: {e}", p.tmp.display()))?;
+                }
+                let p = ds.open_partition(date, self.row_group_rows)?;
                 ds.open.push(p);
                 ds.open.len() - 1
             }
@@ -157,7 +179,7 @@ impl ParquetSink {
 }
 
 impl Dataset {
-    fn open_partition(&mut self, date: String) -> Result<Partition, String> {
+    fn open_partition(&mut self, date: String, group_rows: usize) -> Result<Partition, String> {
         let dir = self.dir.join(format!("date={date}"));
         fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let n = match self.next_part.get(&date) {
@@ -170,7 +192,7 @@ impl Dataset {
             create::open(&tmp, create::Mode::New).map_err(|e| format!("{}: {e}", tmp.display()))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_max_row_group_row_count(Some(group_rows))
             .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
             .set_created_by(format!("leakscope {}", env!("CARGO_PKG_VERSION")))
             .build();
