@@ -264,3 +264,35 @@ fn python_check(dir: &Path) {
     );
     assert!(text.contains("flows:"), "{text}");
 }
+
+/// Every field `docs/schema.md` documents for a kind is a column of that kind's dataset, in the
+/// same order, and no column is undocumented (a field no capture exercises included).
+#[test]
+fn columns_follow_the_schema_doc() {
+    use leakscope::output::parquet::schema;
+    let doc = std::fs::read_to_string(common::root().join("docs/schema.md")).unwrap();
+    let mut documented: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut kind: Option<String> = None;
+    for line in doc.lines() {
+        if line.starts_with("## `flows.jsonl`") {
+            kind = Some("flows".into());
+        } else if let Some(rest) = line.strip_prefix("### `kind: \"") {
+            kind = rest.split('"').next().map(str::to_owned);
+        } else if line.starts_with("## ") && !line.starts_with("## `flows.jsonl`") {
+            kind = kind.filter(|k| k != "flows");
+        }
+        let (Some(k), Some(rest)) = (&kind, line.strip_prefix("| `")) else { continue };
+        let field = rest.split('`').next().unwrap();
+        if field != "kind" {
+            documented.entry(k.clone()).or_default().push(field.to_owned());
+        }
+    }
+    let mut kinds: Vec<&str> = schema::KINDS.to_vec();
+    kinds.push("flows");
+    assert_eq!(documented.len(), kinds.len(), "{:?}", documented.keys());
+    for k in kinds {
+        let cols: Vec<String> =
+            schema::of(k).unwrap().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(cols, documented[k], "{k}: columns against docs/schema.md");
+    }
+}
