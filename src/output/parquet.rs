@@ -19,7 +19,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, StructArray};
+use arrow_array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -28,8 +28,10 @@ use serde_json::Value;
 use super::create;
 use crate::record::{Event, FlowRecord, RecordSink};
 
+// The report's calendar arithmetic, compiled in here too (as build.rs does): `output` sits
+// below `report` and may not import it.
 #[path = "../report/civil.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 mod civil;
 mod columns;
 pub mod schema;
@@ -45,8 +47,11 @@ const ROW_GROUP_BYTES: usize = 16 << 20;
 /// Rows per file; beyond, the file is closed and the next part begins (a long capture makes
 /// readable files as it goes).
 const FILE_ROWS: u64 = 4 << 20;
-/// Date partitions open at once per dataset; the least recently written is closed beyond.
-const OPEN_DATES: usize = 3;
+/// Date partitions open at once per dataset; the least recently written is closed beyond. An
+/// open partition other than the newest holds no row group in memory (see `try_write`), so
+/// this bounds open files, not memory: end-of-run summaries (devices, exposures) span every
+/// date of the input and would otherwise be split into many small files.
+const OPEN_DATES: usize = 16;
 
 /// Writes every record kind to its dataset under one root directory.
 pub struct ParquetSink {
@@ -63,7 +68,10 @@ pub struct ParquetSink {
 struct Dataset {
     /// `flows` or `events/KIND`.
     dir: PathBuf,
-    ty: Arc<Ty>,
+    /// Column types, in schema order.
+    columns: Vec<(&'static str, Ty)>,
+    /// Column index by name.
+    index: HashMap<&'static str, usize>,
     schema: arrow_schema::SchemaRef,
     open: Vec<Partition>,
     /// Next part number per date (scanned once from the directory, so nothing is overwritten).
@@ -73,7 +81,8 @@ struct Dataset {
 /// One open file of one date.
 struct Partition {
     date: String,
-    rows: Vec<Value>,
+    /// Rows not written yet, each its values in column order (`Null`: absent).
+    rows: Vec<Vec<Value>>,
     writer: ArrowWriter<File>,
     tmp: PathBuf,
     written: u64,
@@ -119,9 +128,12 @@ impl ParquetSink {
                     self.root.join("events").join(kind)
                 };
                 let schema = Arc::new(arrow_schema::Schema::new(ty.fields()));
+                let Ty::Struct(columns) = ty else { unreachable!("rows are structs") };
+                let index = columns.iter().enumerate().map(|(i, (n, _))| (*n, i)).collect();
                 let ds = Dataset {
                     dir,
-                    ty: Arc::new(ty),
+                    columns,
+                    index,
                     schema,
                     open: Vec::new(),
                     next_part: HashMap::new(),
@@ -151,9 +163,19 @@ impl ParquetSink {
                 ds.open.len() - 1
             }
         };
+        ds.open[i].last_use = self.clock;
+        // The row's values in column order: one hash lookup per field present, rather than
+        // one search of the JSON object per column later.
+        let Value::Object(obj) = std::mem::take(row) else { return Err("not an object".into()) };
+        let mut values = vec![Value::Null; ds.columns.len()];
+        for (k, v) in obj {
+            match ds.index.get(k.as_str()) {
+                Some(&c) => values[c] = v,
+                None => return Err(format!("field `{k}` is not in the Parquet schema")),
+            }
+        }
         let p = &mut ds.open[i];
-        p.last_use = self.clock;
-        p.rows.push(std::mem::take(row));
+        p.rows.push(values);
         if p.rows.len() >= BATCH_ROWS {
             ds.flush_rows(i)?;
             if ds.open[i].written >= FILE_ROWS {
@@ -207,13 +229,20 @@ impl Dataset {
         if p.rows.is_empty() {
             return Ok(());
         }
-        let rows: Vec<Option<&Value>> = p.rows.iter().map(Some).collect();
-        let array =
-            columns::build(&self.ty, &rows).map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        let n = rows.len() as u64;
-        drop(rows);
+        let mut arrays = Vec::with_capacity(self.columns.len());
+        let mut column: Vec<Option<&Value>> = Vec::with_capacity(p.rows.len());
+        for (c, (name, ty)) in self.columns.iter().enumerate() {
+            column.clear();
+            column.extend(p.rows.iter().map(|r| Some(&r[c])));
+            let a = columns::build(ty, &column)
+                .map_err(|e| format!("{}: column {name}: {e}", self.dir.display()))?;
+            arrays.push(a);
+        }
+        drop(column);
+        let n = p.rows.len() as u64;
         p.rows.clear();
-        let batch = struct_batch(array, &self.schema)?;
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays)
+            .map_err(|e| format!("{}: {e}", self.dir.display()))?;
         p.writer.write(&batch).map_err(|e| format!("{}: {e}", p.tmp.display()))?;
         p.written += n;
         Ok(())
@@ -231,11 +260,6 @@ impl Dataset {
         let done = tmp.with_extension(""); // `part-N.parquet.tmp` → `part-N.parquet`
         fs::rename(&tmp, &done).map_err(|e| format!("{}: {e}", done.display()))
     }
-}
-
-fn struct_batch(array: ArrayRef, schema: &arrow_schema::SchemaRef) -> Result<RecordBatch, String> {
-    let s = array.as_any().downcast_ref::<StructArray>().ok_or("row is not a struct")?;
-    RecordBatch::try_new(Arc::clone(schema), s.columns().to_vec()).map_err(|e| e.to_string())
 }
 
 /// The first part number not taken in `dir` (a second run into the same directory adds parts).

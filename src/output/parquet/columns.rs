@@ -98,22 +98,34 @@ pub fn build(ty: &Ty, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
             let mut valid = Vec::with_capacity(vals.len());
             for v in vals {
                 match present(v) {
-                    None => valid.push(false),
-                    Some(Value::Object(o)) => {
-                        if let Some(k) = o.keys().find(|k| !fields.iter().any(|(n, _)| n == k)) {
-                            return Err(format!("field `{k}` is not in the Parquet schema"));
-                        }
-                        valid.push(true);
-                    }
+                    None | Some(Value::Object(_)) => valid.push(present(v).is_some()),
                     Some(v) => return Err(bad("object", v)),
                 }
             }
+            // Keys found per row: fewer than the object holds means a key the schema lacks
+            // (counted, not searched, to keep this linear in the fields).
+            let mut found = vec![0usize; vals.len()];
             let mut columns = Vec::with_capacity(fields.len());
             let mut child: Vec<Option<&Value>> = Vec::with_capacity(vals.len());
             for (name, t) in fields {
                 child.clear();
-                child.extend(vals.iter().map(|v| present(v).and_then(|v| v.get(*name))));
+                for (v, n) in vals.iter().zip(&mut found) {
+                    let c = present(v).and_then(|v| v.get(*name));
+                    *n += usize::from(c.is_some());
+                    child.push(c);
+                }
                 columns.push(build(t, &child)?);
+            }
+            for (v, n) in vals.iter().zip(&found) {
+                if let Some(Value::Object(o)) = present(v)
+                    && o.len() != *n
+                {
+                    let k = o.keys().find(|k| !fields.iter().any(|(f, _)| f == k));
+                    return Err(format!(
+                        "field `{}` is not in the Parquet schema",
+                        k.map_or("?", |k| k)
+                    ));
+                }
             }
             let s = StructArray::try_new(ty.fields(), columns, Some(NullBuffer::from(valid)))
                 .map_err(|e| e.to_string())?;
