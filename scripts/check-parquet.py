@@ -6,7 +6,8 @@ usage: check-parquet.py PARQUET_DIR OUT_DIR [SQLITE_DB]
 - pyarrow reads every dataset (hive partitions): its rows equal the JSONL's, every column;
 - DuckDB's read_parquet(..., hive_partitioning=true) row counts and payload bytes per device
   equal the JSONL's;
-- DuckDB's answer to "bytes to WhatsApp per device per hour" equals SQLite's.
+- DuckDB's answers to "bytes to WhatsApp per device per hour" and "distinct JA4 per device"
+  equal SQLite's.
 Exits non-zero on the first difference. Used by tests/parquet_output.rs.
 """
 import json
@@ -127,6 +128,19 @@ def main():
         if [tuple(r) for r in lite] != [tuple(r) for r in duck]:
             fail(f"{question}: SQLite {lite[:3]}…, DuckDB {duck[:3]}…")
         print(f"{question}: {len(duck)} rows, DuckDB = SQLite")
+        question = "distinct JA4 per device"
+        lite = sqlite3.connect(db).execute(
+            "SELECT device, count(DISTINCT ja4) FROM flows WHERE ja4 IS NOT NULL "
+            "GROUP BY device ORDER BY device"
+        ).fetchall()
+        duck = con.execute(
+            "SELECT device, count(DISTINCT ja4) FROM read_parquet(?, hive_partitioning = true) "
+            "WHERE ja4 IS NOT NULL GROUP BY device ORDER BY device",
+            [flows_glob],
+        ).fetchall()
+        if [tuple(r) for r in lite] != [tuple(r) for r in duck] or not duck:
+            fail(f"{question}: SQLite {lite}, DuckDB {duck}")
+        print(f"{question}: {len(duck)} devices, DuckDB = SQLite")
 
 
 if __name__ == "__main__":
