@@ -218,6 +218,35 @@ fn shared_captures_round_trip() {
     python_check(dir.path());
 }
 
+/// `--anonymize` reaches the Parquet datasets like every output: they equal the anonymised JSONL,
+/// and the sample phone's address is in neither.
+#[test]
+fn anonymised_datasets_equal_the_anonymised_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ReplayOptions::new(
+        vec![common::root().join("captures/sample-hotspot.pcap")],
+        Some(dir.path().join("out")),
+    );
+    opts.parquet = Some(dir.path().join("pq"));
+    opts.anonymize = Some(leakscope::anonymize::AnonymizeConfig {
+        key: b"parquet-test-key".to_vec(),
+        keep_oui: false,
+        local_prefixes: Vec::new(),
+    });
+    replay(&opts).unwrap();
+    check_equal(dir.path());
+    let plain = replay_both(vec![common::root().join("captures/sample-hotspot.pcap")]);
+    let device = read_dataset(&plain.path().join("pq/flows"))
+        .iter()
+        .find_map(|f| f.get("device").and_then(Value::as_str).map(str::to_owned))
+        .expect("a flow with a device");
+    let anonymised = read_dataset(&dir.path().join("pq/flows"));
+    assert!(!anonymised.is_empty());
+    for f in &anonymised {
+        assert!(!f.to_string().contains(&device), "{device} in an anonymised row: {f}");
+    }
+}
+
 /// A second run into the same directory adds parts, never overwrites.
 #[test]
 fn a_second_run_adds_parts() {
