@@ -1,7 +1,7 @@
 //! One assembly of the pipeline and its outputs, used by `replay` and `capture` alike: the sink
-//! chain (exposure map → anonymisation → JSONL + SQLite + Parquet), the `--write-pcap` file beside the
-//! pipeline, and one shutdown order. Replay and live differ only in where packets come from and
-//! in the JSONL writer they hand in (plain files, or rotating live files).
+//! chain (exposure map → anonymisation → JSONL + SQLite + Parquet), the `--write-pcap` file
+//! beside the pipeline, and one shutdown order. Replay and live differ only in where packets come
+//! from and in the JSONL writer they hand in (plain files, or rotating live files).
 
 use std::path::{Path, PathBuf};
 

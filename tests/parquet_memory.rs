@@ -1,7 +1,8 @@
 //! `--parquet` memory stays flat however long the input: the heap's peak while writing 120 k
 //! flow records over three dates is no higher than its peak over the first 24 k (three row
-//! groups of 8 k rows: the default 64 k makes the test slow without the optimiser). Counted by a global
-//! allocator, so this file holds this one test only (no other test allocating beside it).
+//! groups of 8 k rows: the default 64 k makes the test slow without the optimiser). Counted by
+//! a global allocator, so this file holds this one test only (no other test allocating beside
+//! it).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -117,8 +117,9 @@ fn utc_date(secs: i64) -> String {
     format!("{:04}-{m:02}-{d:02}", yoe + era * 400 + i64::from(m <= 2))
 }
 
-/// A row with floats written to 16 significant digits (µs of an epoch time), so that a last-bit difference of JSON
-/// number parsing does not count; the text sorts rows for a multiset comparison.
+/// A row with floats written to 16 significant digits (µs of an epoch time), so that a
+/// last-bit difference of JSON number parsing does not count; the text sorts rows for a
+/// multiset comparison.
 fn canonical(v: &Value) -> String {
     fn norm(v: &Value) -> Value {
         match v {
