@@ -1,7 +1,7 @@
 //! One assembly of the pipeline and its outputs, used by `replay` and `capture` alike: the sink
-//! chain (exposure map → anonymisation → JSONL + SQLite), the `--write-pcap` file beside the
-//! pipeline, and one shutdown order. Replay and live differ only in where packets come from and
-//! in the JSONL writer they hand in (plain files, or rotating live files).
+//! chain (exposure map → anonymisation → JSONL + SQLite + Parquet), the `--write-pcap` file
+//! beside the pipeline, and one shutdown order. Replay and live differ only in where packets come
+//! from and in the JSONL writer they hand in (plain files, or rotating live files).
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use crate::classify::{Geo, Ruleset};
 use crate::exposure::ExposureConfig;
 use crate::flow::FlowConfig;
 use crate::output::Fanout;
+use crate::output::parquet::ParquetSink;
 use crate::output::pcap::{PcapKeep, PcapOut, PcapOutStats};
 use crate::output::sqlite::SqliteSink;
 use crate::pipeline::{Pipeline, PipelineConfig, RunStats};
@@ -28,6 +29,8 @@ pub struct Outputs<'a> {
     pub sqlite: Option<&'a Path>,
     /// Also write the flow records as CSV.
     pub csv: Option<&'a Path>,
+    /// Also write Parquet datasets under this directory.
+    pub parquet: Option<&'a Path>,
     /// Replace device identifiers with keyed pseudonyms in every output.
     pub anonymize: Option<&'a AnonymizeConfig>,
     /// Also save packets to this pcap file.
@@ -55,6 +58,11 @@ pub fn sink_chain(
         let csv = crate::output::csv::CsvSink::create(path)
             .map_err(|e| anyhow::anyhow!("cannot write CSV: {e}"))?;
         outputs.push(Box::new(csv));
+    }
+    if let Some(dir) = o.parquet {
+        let parquet =
+            ParquetSink::create(dir).map_err(|e| anyhow::anyhow!("cannot write Parquet: {e}"))?;
+        outputs.push(Box::new(parquet));
     }
     let files = Fanout(outputs);
     let outputs: Box<dyn RecordSink> = match o.anonymize {

@@ -116,6 +116,7 @@ fn options(a: &CaptureArgs) -> anyhow::Result<LiveOptions> {
         exposure,
         sqlite: a.sqlite.clone(),
         csv: a.csv.clone(),
+        parquet: a.parquet.clone(),
         anonymize: a.anonymize.config()?,
         handoff: a.handoff,
         udp,

@@ -218,6 +218,9 @@ struct CaptureArgs {
     /// Also write the flow records as CSV, one row each, for spreadsheets.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    /// Also write Parquet datasets under DIR (flows/, events/KIND/; hive partitions by UTC date).
+    #[arg(long, value_name = "DIR")]
+    parquet: Option<PathBuf>,
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -375,6 +378,9 @@ struct ExposureArgs {
     /// Also write the flow records as CSV, one row each, for spreadsheets.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    /// Also write Parquet datasets under DIR (flows/, events/KIND/; hive partitions by UTC date).
+    #[arg(long, value_name = "DIR")]
+    parquet: Option<PathBuf>,
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -546,6 +552,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         exposure: a.exposure.config()?,
         sqlite: a.exposure.sqlite.clone(),
         csv: a.exposure.csv.clone(),
+        parquet: a.exposure.parquet.clone(),
         anonymize: a.anonymize.config()?,
         write_pcap: a.write_pcap.clone().map(|p| (p, a.write_pcap_keep)),
         ..a.classify.options(inputs, Some(a.out.clone()), &a.flow, a.flows_only)

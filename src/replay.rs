@@ -46,6 +46,8 @@ pub struct ReplayOptions {
     pub sqlite: Option<PathBuf>,
     /// Also write the flow records as CSV (`--csv`).
     pub csv: Option<PathBuf>,
+    /// Also write Parquet datasets under this directory (`--parquet`).
+    pub parquet: Option<PathBuf>,
     /// Replace device identifiers with keyed pseudonyms in every output.
     pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
     /// Also save packets to this pcap file (`--write-pcap`), with the link type of the first.
@@ -70,6 +72,7 @@ impl ReplayOptions {
             exposure: crate::exposure::ExposureConfig::default(),
             sqlite: None,
             csv: None,
+            parquet: None,
             anonymize: None,
             write_pcap: None,
             limit: Default::default(),
@@ -83,6 +86,7 @@ impl ReplayOptions {
             exposure: &self.exposure,
             sqlite: self.sqlite.as_deref(),
             csv: self.csv.as_deref(),
+            parquet: self.parquet.as_deref(),
             anonymize: self.anonymize.as_ref(),
             write_pcap: self.write_pcap.as_ref().map(|(p, k)| (p.as_path(), *k)),
         }

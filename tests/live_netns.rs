@@ -636,3 +636,52 @@ fn live_capture_writes_sqlite_and_anonymised_output() {
     assert_eq!(rows, want, "the database holds the records of flows.jsonl");
     assert!(rows.iter().all(|(_, h, _)| h != PHONE_ADDR && h != LAPTOP_ADDR), "{rows:?}");
 }
+
+/// `capture --parquet`: SIGTERM writes every file's footer (no `.tmp` left), and the flows
+/// dataset holds the records of flows.jsonl.
+#[test]
+fn live_capture_writes_parquet_footers_on_sigterm() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let test = "live_capture_writes_parquet_footers_on_sigterm";
+    let Some(ns) = Netns::create(test, "q") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    // Under the output directory, which the capture user may write.
+    let lake = out.join("lake");
+    let mut capture = start_capture(&ns, &out, &["--parquet", lake.to_str().unwrap()]);
+    let mut server = ns.exec(&ns.laptop, &["python3"]);
+    server.arg(traffic_py()).args(["serve", LAPTOP_ADDR]);
+    let mut server = Proc::spawn(server, true);
+    server.wait_for("ready", Duration::from_secs(10));
+    phone_once(&ns);
+    let st = capture.terminate(Duration::from_secs(20));
+    assert!(st.success(), "capture exit {st}; output:\n{}", capture.seen.join("\n"));
+    drop(server);
+
+    let flows = read_jsonl(&out.join("flows.jsonl"));
+    assert!(!flows.is_empty());
+    let mut files = Vec::new();
+    let mut stack = vec![lake.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.iter().all(|f| f.extension().is_some_and(|x| x == "parquet")), "{files:?}");
+    let rows: i64 = files
+        .iter()
+        .filter(|f| f.starts_with(lake.join("flows")))
+        .map(|f| {
+            let r =
+                SerializedFileReader::new(std::fs::File::open(f).expect("open")).expect("footer");
+            r.metadata().file_metadata().num_rows()
+        })
+        .sum();
+    assert_eq!(rows as usize, flows.len(), "flows dataset against flows.jsonl");
+    assert!(files.iter().any(|f| f.starts_with(lake.join("events/dns"))), "{files:?}");
+}

@@ -74,6 +74,8 @@ pub struct LiveOptions {
     pub exposure: crate::exposure::ExposureConfig,
     /// Also write a SQLite database (opened after privileges are dropped, like the JSONL files).
     pub sqlite: Option<PathBuf>,
+    /// Also write Parquet datasets under this directory (opened with the JSONL files).
+    pub parquet: Option<PathBuf>,
     /// Replace device identifiers with keyed pseudonyms in every output.
     pub anonymize: Option<crate::anonymize::AnonymizeConfig>,
     /// How frames reach the pipeline (a benchmarking switch).
@@ -522,6 +524,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         exposure: &opts.exposure,
         sqlite: opts.sqlite.as_deref(),
         csv: opts.csv.as_deref(),
+        parquet: opts.parquet.as_deref(),
         anonymize: opts.anonymize.as_ref(),
         write_pcap: None, // opened above, while privileged
     };

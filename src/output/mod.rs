@@ -5,6 +5,7 @@ pub mod create;
 pub mod csv;
 pub mod jsonl;
 pub mod owner;
+pub mod parquet;
 pub mod pcap;
 pub mod rotate;
 pub mod sqlite;
