@@ -81,6 +81,17 @@ fn record(i: u64) -> FlowRecord {
         resp_as_org: None,
         resp_cc: None,
         device: Some("00:1a:11:00:00:0a".into()),
+        community_id: leakscope::record::community_id::community_id(
+            0,
+            "10.0.0.2".parse().unwrap(),
+            40000 + (i % 20000) as u16,
+            "157.240.1.1".parse().unwrap(),
+            443,
+            6,
+        ),
+        app: None,
+        app_uid: None,
+        source: None,
         activity: None,
     }
 }

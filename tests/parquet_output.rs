@@ -308,6 +308,9 @@ fn columns_follow_the_schema_doc() {
             kind = Some("flows".into());
         } else if let Some(rest) = line.strip_prefix("### `kind: \"") {
             kind = rest.split('"').next().map(str::to_owned);
+        } else if line.starts_with("## `manifest.json`") {
+            // Not a record: the run's provenance file.
+            kind = None;
         } else if line.starts_with("## ") && !line.starts_with("## `flows.jsonl`") {
             kind = kind.filter(|k| k != "flows");
         }

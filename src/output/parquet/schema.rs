@@ -76,6 +76,7 @@ pub fn of(kind: &str) -> Option<Ty> {
             ("orig_p", I64),
             ("resp_h", Str),
             ("resp_p", I64),
+            ("community_id", Str),
             ("duration", F64),
             ("orig_pkts", I64),
             ("resp_pkts", I64),
@@ -110,6 +111,9 @@ pub fn of(kind: &str) -> Option<Ty> {
             ("resp_as_org", Str),
             ("resp_cc", Str),
             ("device", Str),
+            ("app", Str),
+            ("app_uid", I64),
+            ("source", Str),
         ],
         "dns" => vec![
             ("ts", Ts),
@@ -121,6 +125,7 @@ pub fn of(kind: &str) -> Option<Ty> {
             ("rcode", I64),
             ("answers", list(Struct(vec![("addr", Str), ("ttl", I64)]))),
             ("cnames", list(Str)),
+            ("app", Str),
         ],
         "dhcp" => vec![
             ("ts", Ts),
@@ -142,6 +147,7 @@ pub fn of(kind: &str) -> Option<Ty> {
             ("host", Str),
             ("user_agent", Str),
             ("cookie_names", list(Str)),
+            ("app", Str),
         ],
         "stun" => vec![("ts", Ts), ("uid", Str), ("mapped_address", Str)],
         "tls_cert" => vec![
@@ -154,6 +160,7 @@ pub fn of(kind: &str) -> Option<Ty> {
             ("not_before", TsSecs),
             ("not_after", TsSecs),
             ("ja4x", Str),
+            ("app", Str),
         ],
         "device" => vec![
             ("ts", Ts),
@@ -203,6 +210,18 @@ pub fn of(kind: &str) -> Option<Ty> {
             ("activities", Json),
             ("user_agents", list(Str)),
             ("ja4", list(Str)),
+            (
+                "apps",
+                list(Struct(vec![
+                    ("app", Str),
+                    ("app_uid", I64),
+                    ("flows", I64),
+                    ("meta_flows", I64),
+                    ("meta_bytes_up", I64),
+                    ("meta_bytes_down", I64),
+                    ("services", list(Str)),
+                ])),
+            ),
         ],
         "session" => vec![
             ("ts", Ts),
