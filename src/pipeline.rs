@@ -13,7 +13,7 @@ use crate::flow::{
 };
 use crate::record::events::{DhcpEvent, DnsEvent, Event};
 use crate::record::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
-use crate::record::{NullSink, RecordSink};
+use crate::record::{AppProto, NameSource, NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table.
 pub type FlowData = FlowDissect;
@@ -109,7 +109,7 @@ impl Sinks {
     #[inline(never)]
     fn named(&mut self, flow: &Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
         if let Some(name) = flow.data.app.server_name.as_deref()
-            && flow.data.app.name_source != Some("stun_realm")
+            && flow.data.app.name_source != Some(NameSource::StunRealm)
         {
             let (client, server) = (flow.orig().ip(), flow.resp().ip());
             self.classifier.learn_name(client, server, name, pkt.ts);
@@ -195,7 +195,9 @@ impl FlowHandler<FlowData> for Sinks {
         if let Some(v) = self.verdicts.as_mut() {
             let mark = dns_mark.unwrap_or(match flow.data.activity {
                 ActivityTrack::On(_) => FlowMark::Meta,
-                ActivityTrack::Off if flow.data.app.app_proto == Some("dns") => FlowMark::Undecided,
+                ActivityTrack::Off if flow.data.app.app_proto == Some(AppProto::Dns) => {
+                    FlowMark::Undecided
+                }
                 ActivityTrack::Off => FlowMark::NotMeta,
                 ActivityTrack::Undecided | ActivityTrack::Checked(_) => FlowMark::Undecided,
             });
@@ -238,7 +240,7 @@ fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut
     rec.name_source = app.name_source;
     if rec.server_name.is_none() && app.dns_name.is_some() {
         rec.server_name = app.dns_name.clone();
-        rec.name_source = Some("dns");
+        rec.name_source = Some(NameSource::Dns);
     }
     rec.alpn = app.alpn.clone();
     rec.ja4 = app.ja4.clone();

@@ -14,6 +14,7 @@ use super::verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
 use crate::capture::Timestamp;
 use crate::dissect::dns::{DnsMessage, resolve_addresses};
 use crate::dissect::{AppInfo, Signature};
+use crate::record::{AppProto, NameSource};
 
 /// Call relays (and call sockets) remembered at most; past it the memory starts afresh.
 const MAX_RELAYS: usize = 16_384;
@@ -194,8 +195,8 @@ impl Classifier {
                 .find_map(|n| Some((n, self.rules.match_host(n)?)))
             {
                 b.push(match source {
-                    "http_host" => Evidence::http_host(m.endpoint, name),
-                    "tls_cert" => Evidence::cert(m.endpoint, name),
+                    NameSource::HttpHost => Evidence::http_host(m.endpoint, name),
+                    NameSource::TlsCert => Evidence::cert(m.endpoint, name),
                     _ => Evidence::sni(m.endpoint, name),
                 });
             }
@@ -218,7 +219,7 @@ impl Classifier {
             }
             // The call socket may send first, or answer: the other party may open the direct
             // media flow to it (the device is then the responder).
-            let media = matches!(app.app_proto, Some("stun" | "rtp"));
+            let media = matches!(app.app_proto, Some(AppProto::Stun | AppProto::Rtp));
             let socket = inherited(&self.call_sockets, (f.orig_h, f.orig_p), "call_socket")
                 .or_else(|| inherited(&self.call_sockets, (f.resp_h, f.resp_p), "call_socket"));
             if let Some(e) = socket.filter(|_| media) {
@@ -300,7 +301,7 @@ mod tests {
             (dev, 40000),
             ("157.240.1.1".parse().unwrap(), 3478),
         );
-        let app = AppInfo { app_proto: Some("rtp"), ..AppInfo::default() };
+        let app = AppInfo { app_proto: Some(AppProto::Rtp), ..AppInfo::default() };
         let peer: IpAddr = "203.0.113.9".parse().unwrap();
         // The other party opened the flow: the device's socket is the responder.
         let f = FlowFacts {

@@ -7,18 +7,17 @@
 use std::net::IpAddr;
 
 use crate::record::activity::{ActivityLog, Segment};
-use crate::record::{EndReason, FlowRecord};
+use crate::record::{AppProto, EndReason, FlowRecord};
 
-use super::Heuristics;
 use super::activity::round_us;
+use super::{Heuristics, Role};
 use crate::record::exposure::ActivityEvent;
 
 const NS: f64 = 1e9;
 
 /// Whether a Meta flow record belongs to a call.
 pub fn is_call_flow(rec: &FlowRecord) -> bool {
-    let role = rec.endpoint.as_deref().and_then(|e| e.split_once('.')).map(|(_, r)| r);
-    role == Some("calls")
+    rec.endpoint.as_deref().is_some_and(|e| e.contains('.') && Role::of(e) == Role::Calls)
         || rec.evidence.iter().any(|e| {
             e == "sig:stun_whatsapp_relay"
                 || e.starts_with("relay:")
@@ -111,7 +110,7 @@ impl Call {
             self.open.push(rec.uid.clone());
         }
         // STUN alone (allocations, connectivity checks) is never media, whatever its rate.
-        let Some(log) = f.log.filter(|_| rec.app_proto != Some("stun")) else { return };
+        let Some(log) = f.log.filter(|_| rec.app_proto != Some(AppProto::Stun)) else { return };
         for s in log.segments.iter().filter(|s| is_media(s, h)) {
             let at = s.start as f64 / NS;
             let m = self.media.get_or_insert_with(|| Media {

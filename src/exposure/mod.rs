@@ -227,8 +227,32 @@ pub struct ExposureSink<S> {
     devices_evicted: u64,
 }
 
-fn role(endpoint: &str) -> &str {
-    endpoint.split_once('.').map_or(endpoint, |(_, r)| r)
+/// The endpoint roles (`service.role`) the exposure map treats apart; rules may name others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `media`: uploads and downloads of media items.
+    Media,
+    /// `registration`: phone number verification.
+    Registration,
+    /// `telemetry`, `crashlogs`, `analytics`: logs sent to the service.
+    Telemetry,
+    /// `calls`: call relays.
+    Calls,
+    /// Any other role.
+    Other,
+}
+
+impl Role {
+    /// The role of an endpoint name, e.g. `whatsapp.media`.
+    pub fn of(endpoint: &str) -> Role {
+        match endpoint.split_once('.').map_or(endpoint, |(_, r)| r) {
+            "media" => Role::Media,
+            "registration" => Role::Registration,
+            "telemetry" | "crashlogs" | "analytics" => Role::Telemetry,
+            "calls" => Role::Calls,
+            _ => Role::Other,
+        }
+    }
 }
 
 impl<S> ExposureSink<S> {
@@ -489,15 +513,15 @@ impl<S: RecordSink> ExposureSink<S> {
             }
             return;
         }
-        match role(endpoint) {
-            "media" => {
+        match Role::of(endpoint) {
+            Role::Media => {
                 for a in activity::media(rec, log, &h, id, local_is_orig) {
                     self.emit_activity(a);
                 }
             }
-            "registration" => self.emit_activity(activity::whole_flow(rec, id, "registration")),
+            Role::Registration => self.emit_activity(activity::whole_flow(rec, id, "registration")),
             // Logs sent to WhatsApp; a Facebook SDK script download is not telemetry.
-            "telemetry" | "crashlogs" | "analytics" if endpoint.starts_with("whatsapp.") => {
+            Role::Telemetry if endpoint.starts_with("whatsapp.") => {
                 self.emit_activity(activity::whole_flow(rec, id, "telemetry"))
             }
             _ => {}

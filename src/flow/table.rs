@@ -663,6 +663,7 @@ fn port_heuristic(sport: u16, dport: u16) -> (bool, bool) {
 mod tests {
     use super::*;
     use crate::decode::decode_ip;
+    use crate::record::flow::ConnCode;
     use etherparse::PacketBuilder;
 
     #[derive(Default)]
@@ -756,11 +757,11 @@ mod tests {
         feed(&mut t, &mut h, 1, &rst);
         feed(&mut t, &mut h, 2, &tcp(PHONE, 40000, SERVER, 443, true, false));
         assert_eq!(h.0.len(), 1);
-        assert_eq!((h.0[0].conn_state, h.0[0].end_reason), ("REJ", EndReason::Rst));
+        assert_eq!((h.0[0].conn_state, h.0[0].end_reason), (ConnCode::Rej, EndReason::Rst));
         t.flush(&mut h);
         assert_eq!(h.0.len(), 2);
         assert_ne!(h.0[0].uid, h.0[1].uid);
-        assert_eq!(h.0[1].conn_state, "S0");
+        assert_eq!(h.0[1].conn_state, ConnCode::S0);
     }
 
     #[test]

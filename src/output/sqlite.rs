@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::create;
-use crate::record::FlowRecord;
 use crate::record::events::Event;
 use crate::record::sink::RecordSink;
+use crate::record::{AppProto, FlowRecord};
 
 /// Records per transaction.
 pub const BATCH: usize = 10_000;
@@ -170,9 +170,9 @@ fn flow_row(c: &Connection, r: &FlowRecord) -> rusqlite::Result<()> {
         r.resp_pkts as i64,
         r.orig_bytes as i64,
         r.resp_bytes as i64,
-        r.conn_state,
+        r.conn_state.as_str(),
         serde_json::to_value(r.end_reason).ok().and_then(|v| v.as_str().map(str::to_owned)),
-        r.app_proto,
+        r.app_proto.map(AppProto::as_str),
         r.server_name.as_deref(),
         r.service.as_deref(),
         r.endpoint.as_deref(),
@@ -272,6 +272,7 @@ impl RecordSink for SqliteSink {
 mod tests {
     use super::*;
     use crate::record::EndReason;
+    use crate::record::flow::ConnCode;
 
     fn record(i: usize) -> FlowRecord {
         FlowRecord {
@@ -289,7 +290,7 @@ mod tests {
             resp_ip_bytes: 40,
             orig_bytes: 0,
             resp_bytes: 0,
-            conn_state: "SF",
+            conn_state: ConnCode::Sf,
             history: "ShADadFf".into(),
             end_reason: EndReason::Fin,
             orig_mac: None,
