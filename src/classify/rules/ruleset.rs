@@ -29,23 +29,39 @@ pub struct PortRange {
     pub last: u16,
 }
 
+/// Why a port spec does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// No `/`.
+    #[error("expected tcp/PORT or udp/FIRST-LAST")]
+    Syntax,
+    /// Neither `tcp` nor `udp`.
+    #[error("unknown transport \"{0}\" (tcp or udp)")]
+    Transport(String),
+    /// Not a number up to 65535.
+    #[error("invalid port number \"{0}\"")]
+    Number(String),
+    /// Zero, or first after last.
+    #[error("empty or zero port range")]
+    Empty,
+}
+
 impl PortRange {
     /// Parses `tcp/443`, `udp/3478`, `udp/40000-40100`.
-    pub fn parse(text: &str) -> Result<PortRange, String> {
-        let (proto, ports) = text.split_once('/').ok_or("expected tcp/PORT or udp/FIRST-LAST")?;
+    pub fn parse(text: &str) -> Result<PortRange, PortError> {
+        let (proto, ports) = text.split_once('/').ok_or(PortError::Syntax)?;
         let transport = match proto.to_ascii_lowercase().as_str() {
             "tcp" => Transport::Tcp,
             "udp" => Transport::Udp,
-            _ => return Err(format!("unknown transport \"{proto}\" (tcp or udp)")),
+            _ => return Err(PortError::Transport(proto.to_owned())),
         };
-        let num =
-            |s: &str| s.trim().parse::<u16>().map_err(|_| format!("invalid port number \"{s}\""));
+        let num = |s: &str| s.trim().parse::<u16>().map_err(|_| PortError::Number(s.to_owned()));
         let (first, last) = match ports.split_once('-') {
             Some((a, b)) => (num(a)?, num(b)?),
             None => (num(ports)?, num(ports)?),
         };
         if first == 0 || first > last {
-            return Err("empty or zero port range".into());
+            return Err(PortError::Empty);
         }
         Ok(PortRange { transport, first, last })
     }
@@ -147,7 +163,7 @@ impl Ruleset {
                             Ok(text) => files.push((name, text)),
                             Err(e) => {
                                 let at = Location { file: name, line: 0 };
-                                loader.error(at, RuleErrorKind::Io(e));
+                                loader.error(at, RuleErrorKind::Io(e.to_string()));
                             }
                         }
                     }
