@@ -9,7 +9,7 @@ use foldhash::fast::RandomState;
 use super::carried::{CarriedConfig, CarriedNames};
 use super::geo::{Geo, GeoInfo};
 use super::names::{NameCache, NameCacheConfig};
-use super::rules::{EndpointId, Ruleset, Transport};
+use super::rules::{EndpointId, PortProto, Ruleset};
 use super::verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
 use crate::capture::Timestamp;
 use crate::dissect::dns::{DnsMessage, resolve_addresses};
@@ -164,7 +164,7 @@ impl Classifier {
         let now = self.rules.endpoint(v.endpoint);
         let generic = &*now.service == "meta" || &*now.name == "whatsapp.other";
         let Some(chat) = self.rules.endpoint_by_name("whatsapp.chat") else { return };
-        if !generic || !chat.uses_port(Transport::Tcp, f.resp_p) {
+        if !generic || !chat.uses_port(PortProto::Tcp, f.resp_p) {
             return;
         }
         v.endpoint = chat.id;

@@ -133,9 +133,9 @@ mod tests {
         }
         assert_eq!(r.match_asn(15169), None);
         let chat = r.endpoint_by_name("whatsapp.chat").unwrap();
-        assert!(chat.uses_port(Transport::Tcp, 5222) && chat.uses_port(Transport::Tcp, 443));
-        assert!(!chat.uses_port(Transport::Udp, 5222));
-        assert!(r.endpoint_by_name("whatsapp.calls").unwrap().uses_port(Transport::Udp, 3478));
+        assert!(chat.uses_port(PortProto::Tcp, 5222) && chat.uses_port(PortProto::Tcp, 443));
+        assert!(!chat.uses_port(PortProto::Udp, 5222));
+        assert!(r.endpoint_by_name("whatsapp.calls").unwrap().uses_port(PortProto::Udp, 3478));
         let wa = r.endpoint_by_name("whatsapp.media").unwrap();
         assert_eq!(r.service(wa.id.service()).display.as_ref(), "WhatsApp");
         assert_eq!(wa.service.as_ref(), "whatsapp");

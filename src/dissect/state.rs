@@ -6,7 +6,7 @@ use super::cert::{self, CertError, CertInfo};
 use super::dhcp::{self, DhcpMessage};
 use super::dns::{self, DnsMessage};
 use super::http::{self, HttpError, HttpRequest};
-use super::ja4::{self, Transport as Ja4Transport};
+use super::ja4::{self, HelloTransport};
 use super::quic::{self, QuicInitialState, QuicProgress};
 use super::rtp;
 use super::signature::Signature;
@@ -367,7 +367,7 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observat
                 app.app_proto = Some(AppProto::Tls);
                 // Without SNI, a TLS 1.2-or-older server names itself in its Certificate.
                 t.cert = hello.sni.is_none();
-                record_hello(app, &hello, Ja4Transport::Tcp, NameSource::TlsSni);
+                record_hello(app, &hello, HelloTransport::Tcp, NameSource::TlsSni);
                 out.push(Observation::Hello(Box::new(hello)));
             }
             Err(ParseError::Incomplete { .. }) => {}
@@ -513,7 +513,7 @@ fn udp_datagram(
     if tls::looks_like_dtls_handshake(payload) {
         if let Ok(hello) = tls::parse_dtls_client_hello(payload) {
             app.app_proto = Some(AppProto::Dtls);
-            record_hello(app, &hello, Ja4Transport::Dtls, NameSource::DtlsSni);
+            record_hello(app, &hello, HelloTransport::Dtls, NameSource::DtlsSni);
             out.push(Observation::Hello(Box::new(hello)));
             return UdpStep::Done;
         }
@@ -541,7 +541,7 @@ fn feed_quic(
     match state.feed_client_datagram(payload) {
         QuicProgress::Done(hello) => {
             app.quic_version = Some(state.version);
-            record_hello(app, &hello, Ja4Transport::Quic, NameSource::QuicSni);
+            record_hello(app, &hello, HelloTransport::Quic, NameSource::QuicSni);
             out.push(Observation::Hello(hello));
             UdpStep::Done
         }
@@ -574,7 +574,7 @@ fn stun_flow_datagram(payload: &[u8], app: &mut Findings, out: &mut Vec<Observat
     {
         // WebRTC's DTLS handshake after ICE: fingerprinted, while the flow stays a STUN/media
         // flow (its name, if any, is the relay's realm).
-        record_fingerprints(app, &hello, Ja4Transport::Dtls);
+        record_fingerprints(app, &hello, HelloTransport::Dtls);
     } else if rtp::looks_like_rtp(payload).is_some() || rtp::looks_like_rtcp(payload).is_some() {
         app.rtp_packets += 1;
         app.app_proto = Some(AppProto::Rtp);
@@ -626,7 +626,7 @@ fn dns_response(payload: &[u8], app: &mut Findings, out: &mut Vec<Observation>) 
     }
 }
 
-fn record_hello(app: &mut Findings, hello: &ClientHello, t: Ja4Transport, source: NameSource) {
+fn record_hello(app: &mut Findings, hello: &ClientHello, t: HelloTransport, source: NameSource) {
     if let Some(sni) = &hello.sni {
         app.server_name = Some(sni.as_str().into());
         app.name_source = Some(source);
@@ -635,7 +635,7 @@ fn record_hello(app: &mut Findings, hello: &ClientHello, t: Ja4Transport, source
 }
 
 /// The hello's ALPN, JA4 and JA3, without naming the flow.
-fn record_fingerprints(app: &mut Findings, hello: &ClientHello, t: Ja4Transport) {
+fn record_fingerprints(app: &mut Findings, hello: &ClientHello, t: HelloTransport) {
     app.alpn = hello.alpn.first().map(|a| a.as_str().into());
     app.ja4 = Some(ja4::ja4(hello, t).into());
     app.ja3 = Some(ja4::ja3_hash(hello).into());

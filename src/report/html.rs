@@ -119,7 +119,7 @@ struct DeviceRow {
 }
 
 #[derive(Serialize)]
-struct Endpoint {
+struct EndpointRow {
     host: String,
     addresses: String,
     service: String,
@@ -171,8 +171,8 @@ struct DeviceView {
     title: String,
     facts: Vec<(&'static str, String)>,
     share: Option<Share>,
-    endpoints: Vec<Endpoint>,
-    endpoints_more: Vec<Endpoint>,
+    endpoints: Vec<EndpointRow>,
+    endpoints_more: Vec<EndpointRow>,
     timeline: Chart,
     traffic: Option<Chart>,
     services: Chart,
@@ -526,7 +526,7 @@ fn device_view(
 }
 
 /// A device's endpoints: one row per host name (else address), Meta first, then by bytes.
-fn endpoints(flows: &[&Flow]) -> Vec<Endpoint> {
+fn endpoints(flows: &[&Flow]) -> Vec<EndpointRow> {
     struct Acc<'a> {
         addrs: Vec<&'a str>,
         service: Option<&'a str>,
@@ -582,7 +582,7 @@ fn endpoints(flows: &[&Flow]) -> Vec<Endpoint> {
             if more > 0 {
                 addresses.push_str(&format!(" … {more} more"));
             }
-            Endpoint {
+            EndpointRow {
                 host: host.to_string(),
                 addresses,
                 service: a.service.unwrap_or("").to_string(),

@@ -11,7 +11,7 @@ pub use crate::classify::ids::{EndpointId, ServiceId};
 
 /// Transport protocol of a port rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
+pub enum PortProto {
     /// TCP.
     Tcp,
     /// UDP (QUIC, STUN, ...).
@@ -22,7 +22,7 @@ pub enum Transport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PortRange {
     /// Transport.
-    pub transport: Transport,
+    pub transport: PortProto,
     /// First port.
     pub first: u16,
     /// Last port (inclusive).
@@ -37,7 +37,7 @@ pub enum PortError {
     Syntax,
     /// Neither `tcp` nor `udp`.
     #[error("unknown transport \"{0}\" (tcp or udp)")]
-    Transport(String),
+    Proto(String),
     /// Not a number up to 65535.
     #[error("invalid port number \"{0}\"")]
     Number(String),
@@ -51,9 +51,9 @@ impl PortRange {
     pub fn parse(text: &str) -> Result<PortRange, PortError> {
         let (proto, ports) = text.split_once('/').ok_or(PortError::Syntax)?;
         let transport = match proto.to_ascii_lowercase().as_str() {
-            "tcp" => Transport::Tcp,
-            "udp" => Transport::Udp,
-            _ => return Err(PortError::Transport(proto.to_owned())),
+            "tcp" => PortProto::Tcp,
+            "udp" => PortProto::Udp,
+            _ => return Err(PortError::Proto(proto.to_owned())),
         };
         let num = |s: &str| s.trim().parse::<u16>().map_err(|_| PortError::Number(s.to_owned()));
         let (first, last) = match ports.split_once('-') {
@@ -67,7 +67,7 @@ impl PortRange {
     }
 
     /// Whether `port` over `transport` falls in this range.
-    pub fn contains(&self, transport: Transport, port: u16) -> bool {
+    pub fn contains(&self, transport: PortProto, port: u16) -> bool {
         self.transport == transport && (self.first..=self.last).contains(&port)
     }
 }
@@ -75,8 +75,8 @@ impl PortRange {
 impl fmt::Display for PortRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = match self.transport {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
+            PortProto::Tcp => "tcp",
+            PortProto::Udp => "udp",
         };
         if self.first == self.last {
             write!(f, "{t}/{}", self.first)
@@ -114,7 +114,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Whether the server port is one this endpoint usually uses.
-    pub fn uses_port(&self, transport: Transport, port: u16) -> bool {
+    pub fn uses_port(&self, transport: PortProto, port: u16) -> bool {
         self.ports.iter().any(|p| p.contains(transport, port))
     }
 }

@@ -307,7 +307,7 @@ mod tests {
     use super::gquic::gquic_number;
     use super::keys::*;
     use super::*;
-    use crate::dissect::ja4::{Transport, ja4};
+    use crate::dissect::ja4::{HelloTransport, ja4};
     use crate::dissect::tls::{decode_hex, fixture_lines};
     use aes_gcm::aead::AeadInOut;
 
@@ -598,7 +598,7 @@ mod tests {
                 "{name}: no transport params"
             );
             if let Some(want) = want_ja4 {
-                assert_eq!(ja4(&ch, Transport::Quic), want, "{name}");
+                assert_eq!(ja4(&ch, HelloTransport::Quic), want, "{name}");
             }
         }
     }
