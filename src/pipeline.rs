@@ -15,8 +15,22 @@ use crate::record::events::{DhcpEvent, DnsEvent, Event};
 use crate::record::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
 use crate::record::{AppProto, NameSource, NullSink, RecordSink};
 
-/// Per-flow state of the stages after the flow table.
-pub type FlowData = FlowDissect;
+/// Per-flow state of the stages after the flow table, owned here so that no stage keeps another
+/// stage's state: what dissection found, and the activity track the exposure map reads.
+#[derive(Debug, Default)]
+pub struct FlowData {
+    /// Dissector state and findings.
+    pub dissect: FlowDissect,
+    /// Activity over time, for flows that look like Meta's.
+    pub activity: ActivityTrack,
+}
+
+impl crate::exposure::track::Tracked for FlowData {
+    #[inline]
+    fn parts(&mut self) -> (&FlowDissect, &mut ActivityTrack) {
+        (&self.dissect, &mut self.activity)
+    }
+}
 
 /// How to build a [`Pipeline`].
 pub struct PipelineConfig {
@@ -101,15 +115,15 @@ impl Sinks {
     fn flow_start(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
         let (client, server) = (flow.orig().ip(), flow.resp().ip());
         if let Some(name) = self.classifier.dns_name(client, server, pkt.ts) {
-            flow.data.app.dns_name = Some(name.into());
+            flow.data.dissect.app.dns_name = Some(name.into());
         }
     }
 
     /// The flow just found a name of its own (SNI, certificate, Host): other flows may carry it.
     #[inline(never)]
     fn named(&mut self, flow: &Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
-        if let Some(name) = flow.data.app.server_name.as_deref()
-            && flow.data.app.name_source != Some(NameSource::StunRealm)
+        if let Some(name) = flow.data.dissect.app.server_name.as_deref()
+            && flow.data.dissect.app.name_source != Some(NameSource::StunRealm)
         {
             let (client, server) = (flow.orig().ip(), flow.resp().ip());
             self.classifier.learn_name(client, server, name, pkt.ts);
@@ -181,12 +195,12 @@ impl FlowHandler<FlowData> for Sinks {
             }
             return;
         }
-        if !flow.data.started() {
+        if !flow.data.dissect.started() {
             self.flow_start(flow, pkt);
         }
-        let unnamed = flow.data.app.server_name.is_none();
-        flow.data.packet(pkt.decoded, pkt.from_orig, &mut self.observations);
-        if unnamed && flow.data.app.server_name.is_some() {
+        let unnamed = flow.data.dissect.app.server_name.is_none();
+        flow.data.dissect.packet(pkt.decoded, pkt.from_orig, &mut self.observations);
+        if unnamed && flow.data.dissect.app.server_name.is_some() {
             self.named(flow, pkt);
         }
         // Most packets observe nothing.
@@ -195,7 +209,7 @@ impl FlowHandler<FlowData> for Sinks {
         if let Some(v) = self.verdicts.as_mut() {
             let mark = dns_mark.unwrap_or(match flow.data.activity {
                 ActivityTrack::On(_) => FlowMark::Meta,
-                ActivityTrack::Off if flow.data.app.app_proto == Some(AppProto::Dns) => {
+                ActivityTrack::Off if flow.data.dissect.app.app_proto == Some(AppProto::Dns) => {
                     FlowMark::Undecided
                 }
                 ActivityTrack::Off => FlowMark::NotMeta,
@@ -228,13 +242,13 @@ fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {
         resp_h: resp.ip(),
         orig_p: flow.orig().port(),
         resp_p: resp.port(),
-        app: &flow.data.app,
+        app: &flow.data.dissect.app,
     }
 }
 
 /// Fills the record's dissection and classification fields.
 fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut FlowRecord) {
-    let app = &flow.data.app;
+    let app = &flow.data.dissect.app;
     rec.app_proto = app.app_proto;
     rec.server_name = app.server_name.clone();
     rec.name_source = app.name_source;

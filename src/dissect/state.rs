@@ -200,8 +200,6 @@ pub struct FlowDissect {
     started: bool,
     /// Findings so far.
     pub app: Findings,
-    /// Activity over time, for flows that look like Meta's.
-    pub activity: crate::flow::activity::ActivityTrack,
 }
 
 impl FlowDissect {
