@@ -11,7 +11,7 @@ use crate::record::{AppProto, EndReason, FlowRecord};
 
 use super::activity::round_us;
 use super::{Heuristics, Role};
-use crate::record::exposure::ActivityEvent;
+use crate::record::exposure::{ActivityEvent, ActivityKind};
 
 const NS: f64 = 1e9;
 
@@ -133,7 +133,7 @@ impl Call {
         let mut a = ActivityEvent {
             ts: round_us(self.start),
             device: self.device.clone(),
-            activity: "call_attempt".into(),
+            activity: ActivityKind::CallAttempt,
             end: round_us(self.end),
             duration: round_us(self.end - self.start),
             packets: self.packets,
@@ -152,7 +152,7 @@ impl Call {
         let mean = |bytes: u64, pkts: u64| bytes / pkts.max(1);
         let big = mean(m.bytes.0, m.pkts.0).max(mean(m.bytes.1, m.pkts.1));
         let video = big >= h.video_packet_bytes || kbps(m.bytes.0.max(m.bytes.1)) >= h.video_kbps;
-        a.activity = "call".into();
+        a.activity = ActivityKind::Call;
         a.ts = round_us(m.start);
         a.duration = round_us(talk);
         a.ringing_secs = Some(round_us(m.start - self.start));

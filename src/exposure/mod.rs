@@ -33,6 +33,7 @@ use crate::classify::{Geo, Ruleset};
 use crate::policy::{Catalogue, Plain};
 use crate::record::RecordSink;
 use crate::record::events::Event;
+use crate::record::exposure::ActivityKind;
 use crate::record::observed::HttpEvent;
 use crate::record::{EndReason, FlowRecord};
 
@@ -375,18 +376,24 @@ impl<S: RecordSink> ExposureSink<S> {
     }
 
     fn emit_activity(&mut self, a: ActivityEvent) {
-        let sample = match (&a.media, a.activity.as_str()) {
+        let sample = match (&a.media, a.activity) {
             (Some(m), _) => {
                 format!("{:.1}s {m} {} kbit/s", a.duration, a.bitrate_kbps.unwrap_or(0.0))
             }
-            (None, "message_burst") => format!("{} B up/{} B down", a.bytes_up, a.bytes_down),
+            (None, ActivityKind::MessageBurst) => {
+                format!("{} B up/{} B down", a.bytes_up, a.bytes_down)
+            }
             _ => format!("{} B", a.bytes_up + a.bytes_down),
         };
         // A Messenger call is not a WhatsApp interaction; telemetry counts what was sent.
         let wa = a.endpoint.as_deref().is_none_or(|e| e.starts_with("whatsapp."));
-        let bytes = if a.activity == "telemetry" { a.bytes_up } else { a.bytes_up + a.bytes_down };
+        let bytes = if a.activity == ActivityKind::Telemetry {
+            a.bytes_up
+        } else {
+            a.bytes_up + a.bytes_down
+        };
         let dev = self.device(&a.device, a.ts);
-        *dev.activities.entry(a.activity.clone()).or_default() += 1;
+        *dev.activities.entry(a.activity.as_str().to_owned()).or_default() += 1;
         let signal = format!("activity:{}", a.activity);
         dev.flow_evidence(
             wa,
@@ -519,10 +526,12 @@ impl<S: RecordSink> ExposureSink<S> {
                     self.emit_activity(a);
                 }
             }
-            Role::Registration => self.emit_activity(activity::whole_flow(rec, id, "registration")),
+            Role::Registration => {
+                self.emit_activity(activity::whole_flow(rec, id, ActivityKind::Registration))
+            }
             // Logs sent to WhatsApp; a Facebook SDK script download is not telemetry.
             Role::Telemetry if endpoint.starts_with("whatsapp.") => {
-                self.emit_activity(activity::whole_flow(rec, id, "telemetry"))
+                self.emit_activity(activity::whole_flow(rec, id, ActivityKind::Telemetry))
             }
             _ => {}
         }
@@ -596,7 +605,7 @@ impl<S: RecordSink> ExposureSink<S> {
                 client: Some(b.client.name().into()),
                 ts: b.start,
                 device: s.event.device.clone(),
-                activity: "message_burst".into(),
+                activity: ActivityKind::MessageBurst,
                 end: b.end,
                 duration: activity::round_us(b.end - b.start),
                 packets: b.packets,

@@ -10,6 +10,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::record::exposure::ActivityKind;
+
 const BUILTIN: &str = include_str!("../../rules/policy.toml");
 /// File name of the catalogue (the rules loader, below this stage, defines it: it skips the file).
 pub use crate::classify::rules::CATALOGUE_FILE;
@@ -38,16 +40,10 @@ impl Observability {
     }
 }
 
-/// Kinds of device activity (the `activity` events).
-pub const ACTIVITY_KINDS: &[&str] = &[
-    "message_burst",
-    "media_upload",
-    "media_download",
-    "call",
-    "call_attempt",
-    "registration",
-    "telemetry",
-];
+/// Kinds of device activity (the `activity` events), by name.
+pub fn activity_kinds() -> String {
+    ActivityKind::ALL.map(ActivityKind::as_str).join(", ")
+}
 
 /// A signal without argument: an observation the exposure stage makes and the catalogue grades
 /// (`docs/exposure.md` describes each). The one list of them, shared by `policy` (parsing the
@@ -208,7 +204,7 @@ pub enum SignalError {
     #[error("signal {0:?}: expected endpoint:SERVICE.ROLE, SERVICE.* or *.ROLE")]
     Endpoint(String),
     /// `activity:` of an unknown kind.
-    #[error("signal {0:?}: unknown activity, expected one of {kinds}", kinds = ACTIVITY_KINDS.join(", "))]
+    #[error("signal {0:?}: unknown activity, expected one of {kinds}", kinds = activity_kinds())]
     Activity(String),
     /// No such signal.
     #[error("signal {0:?}: unknown, expected one of {names}, endpoint:…, activity:…", names = Plain::ALL.map(Plain::name).join(", "))]
@@ -233,7 +229,7 @@ pub enum Signal {
     /// A flow to an endpoint matching the pattern: `svc.role`, `svc.*`, `*.role`.
     Endpoint(String),
     /// An activity of this kind.
-    Activity(&'static str),
+    Activity(ActivityKind),
 }
 
 impl Signal {
@@ -256,10 +252,10 @@ impl Signal {
             };
         }
         if let Some(k) = text.strip_prefix("activity:") {
-            return ACTIVITY_KINDS
-                .iter()
-                .find(|&&a| a == k)
-                .map(|&a| Signal::Activity(a))
+            return ActivityKind::ALL
+                .into_iter()
+                .find(|a| a.as_str() == k)
+                .map(Signal::Activity)
                 .ok_or_else(|| SignalError::Activity(text.to_owned()));
         }
         Plain::ALL

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::load::Flow;
 use super::scale::{self, Tick};
 use super::{Report, bytes, duration, time};
-use crate::record::exposure::{DeviceEvent, ExposureEvent};
+use crate::record::exposure::{ActivityKind, DeviceEvent, ExposureEvent};
 
 const TEMPLATE: &str = include_str!("report.html");
 
@@ -407,7 +407,7 @@ fn device_row(
         share: share.map_or_else(|| "–".into(), |s| pct(s.0)),
         share_v: share.map_or(-1.0, |s| s.0),
         sessions: d.sessions.count,
-        calls: r.activities_of(&d.device).filter(|a| a.activity == "call").count(),
+        calls: r.activities_of(&d.device).filter(|a| a.activity == ActivityKind::Call).count(),
         observed: count("observed"),
         inferred: count("inferred"),
         fields: fields
@@ -502,7 +502,7 @@ fn device_view(
         activities: r
             .activities_of(&d.device)
             .map(|a| ActivityRow {
-                kind: a.activity.clone(),
+                kind: a.activity.as_str().to_owned(),
                 when: time(a.ts),
                 duration: duration(a.duration),
                 sent: bytes(a.bytes_up),
@@ -676,7 +676,7 @@ fn timeline(r: &Report, d: &DeviceEvent) -> Chart {
     for (k, (kind, colour)) in KINDS.iter().enumerate() {
         let y = 8.0 + (k + 2) as f64 * row_h;
         c.text(4.0, y + 10.0, "start", *kind);
-        for a in r.activities_of(&d.device).filter(|a| a.activity == *kind) {
+        for a in r.activities_of(&d.device).filter(|a| a.activity.as_str() == *kind) {
             let (xa, xb) = (x(a.ts), x(a.end));
             let title = format!(
                 "{kind} {} {}, {} sent, {} received{}",
@@ -877,7 +877,7 @@ mod tests {
             ts: t,
             end: t + 5.0,
             device: device.device.clone(),
-            activity: "message_burst".into(),
+            activity: ActivityKind::MessageBurst,
             ..Default::default()
         };
         let flow =
