@@ -11,6 +11,7 @@ use crate::record::{AppProto, EndReason, FlowRecord};
 
 use super::activity::round_us;
 use super::{Heuristics, Role};
+use crate::dissect::Signature;
 use crate::record::exposure::{ActivityEvent, ActivityKind};
 
 const NS: f64 = 1e9;
@@ -19,7 +20,7 @@ const NS: f64 = 1e9;
 pub fn is_call_flow(rec: &FlowRecord) -> bool {
     rec.endpoint.as_deref().is_some_and(|e| e.contains('.') && Role::of(e) == Role::Calls)
         || rec.evidence.iter().any(|e| {
-            e == "sig:stun_whatsapp_relay"
+            e.strip_prefix("sig:") == Some(Signature::StunWhatsappRelay.name())
                 || e.starts_with("relay:")
                 || e.starts_with("call_socket:")
         })
