@@ -14,10 +14,24 @@ use crate::flow::{
 };
 use crate::record::events::{DhcpEvent, DnsEvent, Event};
 use crate::record::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
-use crate::record::{NullSink, RecordSink};
+use crate::record::{AppProto, NameSource, NullSink, RecordSink};
 
-/// Per-flow state of the stages after the flow table.
-pub type FlowData = FlowDissect;
+/// Per-flow state of the stages after the flow table, owned here so that no stage keeps another
+/// stage's state: what dissection found, and the activity track the exposure map reads.
+#[derive(Debug, Default)]
+pub struct FlowData {
+    /// Dissector state and findings.
+    pub dissect: FlowDissect,
+    /// Activity over time, for flows that look like Meta's.
+    pub activity: ActivityTrack,
+}
+
+impl crate::exposure::track::Tracked for FlowData {
+    #[inline]
+    fn parts(&mut self) -> (&FlowDissect, &mut ActivityTrack) {
+        (&self.dissect, &mut self.activity)
+    }
+}
 
 /// How to build a [`Pipeline`].
 pub struct PipelineConfig {
@@ -107,15 +121,15 @@ impl Sinks {
     fn flow_start(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
         let (client, server) = (flow.orig().ip(), flow.resp().ip());
         if let Some(name) = self.classifier.dns_name(client, server, pkt.ts) {
-            flow.data.app.dns_name = Some(name.into());
+            flow.data.dissect.app.dns_name = Some(name.into());
         }
     }
 
     /// The flow just found a name of its own (SNI, certificate, Host): other flows may carry it.
     #[inline(never)]
     fn named(&mut self, flow: &Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
-        if let Some(name) = flow.data.app.server_name.as_deref()
-            && flow.data.app.name_source != Some("stun_realm")
+        if let Some(name) = flow.data.dissect.app.server_name.as_deref()
+            && flow.data.dissect.app.name_source != Some(NameSource::StunRealm)
         {
             let (client, server) = (flow.orig().ip(), flow.resp().ip());
             self.classifier.learn_name(client, server, name, pkt.ts);
@@ -194,12 +208,12 @@ impl FlowHandler<FlowData> for Sinks {
             }
             return;
         }
-        if !flow.data.started() {
+        if !flow.data.dissect.started() {
             self.flow_start(flow, pkt);
         }
-        let unnamed = flow.data.app.server_name.is_none();
-        flow.data.packet(pkt.decoded, pkt.from_orig, &mut self.observations);
-        if unnamed && flow.data.app.server_name.is_some() {
+        let unnamed = flow.data.dissect.app.server_name.is_none();
+        flow.data.dissect.packet(pkt.decoded, pkt.from_orig, &mut self.observations);
+        if unnamed && flow.data.dissect.app.server_name.is_some() {
             self.named(flow, pkt);
         }
         // Most packets observe nothing.
@@ -208,7 +222,9 @@ impl FlowHandler<FlowData> for Sinks {
         if let Some(v) = self.verdicts.as_mut() {
             let mark = dns_mark.unwrap_or(match flow.data.activity {
                 ActivityTrack::On(_) => FlowMark::Meta,
-                ActivityTrack::Off if flow.data.app.app_proto == Some("dns") => FlowMark::Undecided,
+                ActivityTrack::Off if flow.data.dissect.app.app_proto == Some(AppProto::Dns) => {
+                    FlowMark::Undecided
+                }
                 ActivityTrack::Off => FlowMark::NotMeta,
                 ActivityTrack::Undecided | ActivityTrack::Checked(_) => FlowMark::Undecided,
             });
@@ -219,7 +235,7 @@ impl FlowHandler<FlowData> for Sinks {
     fn end(&mut self, flow: &mut Flow<FlowData>, reason: EndReason) {
         self.records += 1;
         let mut rec = flow.record(reason);
-        if let Some(app) = flow.data.app.android.as_deref() {
+        if let Some(app) = flow.data.dissect.app.android.as_deref() {
             rec.app.clone_from(&app.name);
             rec.app_uid = app.uid;
         }
@@ -241,14 +257,14 @@ impl FlowHandler<FlowData> for Sinks {
 
 /// The first app a PCAPdroid trailer names for a flow stays the flow's app.
 fn note_app(flow: &mut Flow<FlowData>, app: PacketApp) {
-    if flow.data.app.android.is_none() && app.is_known() {
-        flow.data.app.android = Some(Box::new(app.to_app()));
+    if flow.data.dissect.app.android.is_none() && app.is_known() {
+        flow.data.dissect.app.android = Some(Box::new(app.to_app()));
     }
 }
 
 /// The flow's app name for its events (PCAPdroid captures).
 fn app_name(flow: &Flow<FlowData>) -> Option<Box<str>> {
-    flow.data.app.android.as_ref().and_then(|a| a.name.clone())
+    flow.data.dissect.app.android.as_ref().and_then(|a| a.name.clone())
 }
 
 fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {
@@ -259,19 +275,19 @@ fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {
         resp_h: resp.ip(),
         orig_p: flow.orig().port(),
         resp_p: resp.port(),
-        app: &flow.data.app,
+        app: &flow.data.dissect.app,
     }
 }
 
 /// Fills the record's dissection and classification fields.
 fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut FlowRecord) {
-    let app = &flow.data.app;
+    let app = &flow.data.dissect.app;
     rec.app_proto = app.app_proto;
     rec.server_name = app.server_name.clone();
     rec.name_source = app.name_source;
     if rec.server_name.is_none() && app.dns_name.is_some() {
         rec.server_name = app.dns_name.clone();
-        rec.name_source = Some("dns");
+        rec.name_source = Some(NameSource::Dns);
     }
     rec.alpn = app.alpn.clone();
     rec.ja4 = app.ja4.clone();

@@ -26,8 +26,8 @@ impl RecordSink for Count {
     fn flow(&mut self, _: &mut FlowRecord) {}
     fn event(&mut self, ev: &Event) {
         match ev {
-            Event::Activity(a) if a.activity.starts_with("call") => self.calls += 1,
-            Event::Activity(a) if a.activity == "message_burst" => self.bursts += 1,
+            Event::Activity(a) if a.activity.as_str().starts_with("call") => self.calls += 1,
+            Event::Activity(a) if a.activity.as_str() == "message_burst" => self.bursts += 1,
             Event::Session(_) => self.sessions += 1,
             _ => {}
         }

@@ -46,7 +46,7 @@ fn dissect_all(data: &[u8]) {
         .into_iter()
         .flatten()
     {
-        let _ = ja4::ja4(&ch, ja4::Transport::Tcp);
+        let _ = ja4::ja4(&ch, ja4::HelloTransport::Tcp);
         let _ = ja4::ja3_hash(&ch);
     }
     let _ = leakscope::dissect::cert::parse_server_certificate(data, 16 * 1024);

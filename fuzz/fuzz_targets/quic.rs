@@ -4,8 +4,7 @@
 //! the AEAD tag, the fuzzer cannot reach them through the decryptor).
 #![no_main]
 
-use leakscope::dissect::gquic_q050;
-use leakscope::dissect::quic::{self, QuicInitialState};
+use leakscope::dissect::quic::{self, QuicInitialState, q050};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // Q050: CRYPTO data contiguous from offset 0 (bounded like the decryptor's), then the CHLO.
     let mut crypto = Vec::new();
-    let _ = gquic_q050::read_frames(data, |offset, bytes| {
+    let _ = q050::read_frames(data, |offset, bytes| {
         if usize::try_from(offset) == Ok(crypto.len())
             && crypto.len() + bytes.len() <= quic::MAX_CRYPTO_LEN
         {
@@ -25,8 +24,8 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(())
     });
-    let _ = gquic_q050::chlo_progress(gquic_q050::Q050, &crypto, 1);
-    let _ = gquic_q050::chlo_progress(gquic_q050::Q050, data, 1);
+    let _ = q050::chlo_progress(q050::Q050, &crypto, 1);
+    let _ = q050::chlo_progress(q050::Q050, data, 1);
 });
 
 fn split<'a>(mut data: &'a [u8], sep: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {

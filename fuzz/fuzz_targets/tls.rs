@@ -21,9 +21,9 @@ fuzz_target!(|data: &[u8]| {
     .into_iter()
     .flatten()
     {
-        let _ = ja4::ja4(&ch, ja4::Transport::Tcp);
-        let _ = ja4::ja4(&ch, ja4::Transport::Quic);
-        let _ = ja4::ja4(&ch, ja4::Transport::Dtls);
+        let _ = ja4::ja4(&ch, ja4::HelloTransport::Tcp);
+        let _ = ja4::ja4(&ch, ja4::HelloTransport::Quic);
+        let _ = ja4::ja4(&ch, ja4::HelloTransport::Dtls);
         let _ = ja4::ja3_hash(&ch);
     }
 });

@@ -9,11 +9,12 @@ use foldhash::fast::RandomState;
 use super::carried::{CarriedConfig, CarriedNames};
 use super::geo::{Geo, GeoInfo};
 use super::names::{NameCache, NameCacheConfig};
-use super::rules::{EndpointId, Ruleset, Transport};
+use super::rules::{EndpointId, PortProto, Ruleset};
 use super::verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
 use crate::capture::Timestamp;
 use crate::dissect::dns::{DnsMessage, resolve_addresses};
 use crate::dissect::{AppInfo, Signature};
+use crate::record::{AppProto, NameSource};
 
 /// Call relays (and call sockets) remembered at most; past it the memory starts afresh.
 const MAX_RELAYS: usize = 16_384;
@@ -163,7 +164,7 @@ impl Classifier {
         let now = self.rules.endpoint(v.endpoint);
         let generic = &*now.service == "meta" || &*now.name == "whatsapp.other";
         let Some(chat) = self.rules.endpoint_by_name("whatsapp.chat") else { return };
-        if !generic || !chat.uses_port(Transport::Tcp, f.resp_p) {
+        if !generic || !chat.uses_port(PortProto::Tcp, f.resp_p) {
             return;
         }
         v.endpoint = chat.id;
@@ -194,8 +195,8 @@ impl Classifier {
                 .find_map(|n| Some((n, self.rules.match_host(n)?)))
             {
                 b.push(match source {
-                    "http_host" => Evidence::http_host(m.endpoint, name),
-                    "tls_cert" => Evidence::cert(m.endpoint, name),
+                    NameSource::HttpHost => Evidence::http_host(m.endpoint, name),
+                    NameSource::TlsCert => Evidence::cert(m.endpoint, name),
                     _ => Evidence::sni(m.endpoint, name),
                 });
             }
@@ -218,7 +219,7 @@ impl Classifier {
             }
             // The call socket may send first, or answer: the other party may open the direct
             // media flow to it (the device is then the responder).
-            let media = matches!(app.app_proto, Some("stun" | "rtp"));
+            let media = matches!(app.app_proto, Some(AppProto::Stun | AppProto::Rtp));
             let socket = inherited(&self.call_sockets, (f.orig_h, f.orig_p), "call_socket")
                 .or_else(|| inherited(&self.call_sockets, (f.resp_h, f.resp_p), "call_socket"));
             if let Some(e) = socket.filter(|_| media) {
@@ -300,7 +301,7 @@ mod tests {
             (dev, 40000),
             ("157.240.1.1".parse().unwrap(), 3478),
         );
-        let app = AppInfo { app_proto: Some("rtp"), ..AppInfo::default() };
+        let app = AppInfo { app_proto: Some(AppProto::Rtp), ..AppInfo::default() };
         let peer: IpAddr = "203.0.113.9".parse().unwrap();
         // The other party opened the flow: the device's socket is the responder.
         let f = FlowFacts {

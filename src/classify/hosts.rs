@@ -50,13 +50,39 @@ impl fmt::Display for HostPattern {
     }
 }
 
+/// Why a host pattern does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    /// Nothing but dots or spaces.
+    #[error("empty pattern")]
+    Empty,
+    /// `*` alone as the first label.
+    #[error("a lone `*` label: write `*.domain` for a suffix")]
+    LoneStar,
+    /// The name is longer than DNS allows.
+    #[error("longer than {MAX_NAME_LEN} characters")]
+    TooLong,
+    /// Two dots in a row.
+    #[error("empty label")]
+    EmptyLabel,
+    /// A label longer than 63 characters (the label).
+    #[error("label {q} longer than 63 characters", q = super::quote::quote(.0))]
+    LongLabel(String),
+    /// `*` elsewhere than the first label.
+    #[error("`*` only as the whole first label (`*.d`) or at the end of the first label (`p*.d`)")]
+    MisplacedStar,
+    /// A character not allowed in a host name.
+    #[error("invalid character {0:?} (use punycode for IDNs)")]
+    BadChar(char),
+}
+
 impl HostPattern {
     /// Parses a pattern as written in a rule file; the error says what is wrong with it.
-    pub fn parse(text: &str) -> Result<HostPattern, String> {
+    pub fn parse(text: &str) -> Result<HostPattern, PatternError> {
         let lower = text.trim().to_ascii_lowercase();
         let s = lower.strip_suffix('.').unwrap_or(&lower);
         if s.is_empty() {
-            return Err("empty pattern".into());
+            return Err(PatternError::Empty);
         }
         if let Some(domain) = s.strip_prefix("*.").or_else(|| s.strip_prefix('.')) {
             check_domain(domain)?;
@@ -68,7 +94,7 @@ impl HostPattern {
         };
         if let Some(prefix) = first.strip_suffix('*') {
             if prefix.is_empty() {
-                return Err("a lone `*` label: write `*.domain` for a suffix".into());
+                return Err(PatternError::LoneStar);
             }
             check_label(prefix)?;
             if !rest.is_empty() {
@@ -84,27 +110,22 @@ impl HostPattern {
     }
 }
 
-fn check_domain(d: &str) -> Result<(), String> {
+fn check_domain(d: &str) -> Result<(), PatternError> {
     if d.len() > MAX_NAME_LEN {
-        return Err(format!("longer than {MAX_NAME_LEN} characters"));
+        return Err(PatternError::TooLong);
     }
     d.split('.').try_for_each(check_label)
 }
 
-fn check_label(l: &str) -> Result<(), String> {
+fn check_label(l: &str) -> Result<(), PatternError> {
     if l.is_empty() {
-        return Err("empty label".into());
+        return Err(PatternError::EmptyLabel);
     }
     if l.len() > 63 {
-        return Err(format!("label {} longer than 63 characters", super::quote::quote(l)));
+        return Err(PatternError::LongLabel(l.to_owned()));
     }
     if let Some(c) = l.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-        return Err(if c == '*' {
-            "`*` only as the whole first label (`*.d`) or at the end of the first label (`p*.d`)"
-                .into()
-        } else {
-            format!("invalid character {c:?} (use punycode for IDNs)")
-        });
+        return Err(if c == '*' { PatternError::MisplacedStar } else { PatternError::BadChar(c) });
     }
     Ok(())
 }
@@ -293,7 +314,7 @@ mod tests {
 
     #[test]
     fn bad_patterns_say_why() {
-        let err = |s: &str| HostPattern::parse(s).unwrap_err();
+        let err = |s: &str| HostPattern::parse(s).unwrap_err().to_string();
         assert_eq!(err(""), "empty pattern");
         assert_eq!(err("."), "empty pattern");
         assert_eq!(err("a..b"), "empty label");

@@ -19,8 +19,8 @@ pub use geo::{Geo, GeoInfo};
 pub use hosts::{HostMatch, HostPattern};
 pub use prefixes::PrefixMatch;
 pub use rules::{
-    Endpoint, EndpointId, KNOWN_SIGNATURES, Location, PortRange, RuleError, RuleErrorKind,
-    RulesErrors, Ruleset, Service, ServiceId, Summary, Transport, check,
+    Endpoint, EndpointId, KNOWN_SIGNATURES, Location, PortProto, PortRange, RuleError,
+    RuleErrorKind, RulesErrors, Ruleset, Service, ServiceId, Summary, check,
 };
 pub use verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
 

@@ -9,27 +9,41 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::ids::EndpointId;
 
+/// Why a prefix does not parse (the caller quotes the value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    /// The address part is not an IP address.
+    #[error("invalid IP address")]
+    Address,
+    /// The length is not a number up to 32 (IPv4) or 128 (IPv6).
+    #[error("invalid prefix length")]
+    Length,
+    /// Bits beyond the length are set (the network meant).
+    #[error("host bits set (the network is {0})")]
+    HostBits(IpNet),
+}
+
 /// Parses `a.b.c.d/len` or `v6/len` (a bare address means a single host). Host bits must be zero,
 /// so a typo like `157.240.1.0/16` is caught rather than silently widened.
-pub fn parse_prefix(text: &str) -> Result<IpNet, String> {
+pub fn parse_prefix(text: &str) -> Result<IpNet, PrefixError> {
     let text = text.trim();
     let (addr, len) = match text.split_once('/') {
         Some((a, l)) => (a, Some(l)),
         None => (text, None),
     };
     // The caller quotes the value (shortened): the reason does not repeat it.
-    let addr: IpAddr = addr.parse().map_err(|_| "invalid IP address".to_string())?;
+    let addr: IpAddr = addr.parse().map_err(|_| PrefixError::Address)?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let len = match len {
         None => max,
         Some(l) => match l.parse::<u8>() {
             Ok(n) if n <= max => n,
-            _ => return Err("invalid prefix length".into()),
+            _ => return Err(PrefixError::Length),
         },
     };
-    let net = IpNet::new(addr, len).map_err(|_| "invalid prefix length".to_string())?;
+    let net = IpNet::new(addr, len).map_err(|_| PrefixError::Length)?;
     if net.network() != addr {
-        return Err(format!("host bits set (the network is {})", net.trunc()));
+        return Err(PrefixError::HostBits(net.trunc()));
     }
     Ok(net)
 }
@@ -181,12 +195,18 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_fault() {
-        assert_eq!(parse_prefix("157.240.0.0/33").unwrap_err(), "invalid prefix length");
-        assert_eq!(parse_prefix("2a03:2880::/129").unwrap_err(), "invalid prefix length");
-        assert_eq!(parse_prefix("157.240.0.0/x").unwrap_err(), "invalid prefix length");
-        assert_eq!(parse_prefix("157.240.0/16").unwrap_err(), "invalid IP address");
         assert_eq!(
-            parse_prefix("157.240.1.0/16").unwrap_err(),
+            parse_prefix("157.240.0.0/33").unwrap_err().to_string(),
+            "invalid prefix length"
+        );
+        assert_eq!(
+            parse_prefix("2a03:2880::/129").unwrap_err().to_string(),
+            "invalid prefix length"
+        );
+        assert_eq!(parse_prefix("157.240.0.0/x").unwrap_err().to_string(), "invalid prefix length");
+        assert_eq!(parse_prefix("157.240.0/16").unwrap_err().to_string(), "invalid IP address");
+        assert_eq!(
+            parse_prefix("157.240.1.0/16").unwrap_err().to_string(),
             "host bits set (the network is 157.240.0.0/16)"
         );
         assert_eq!(parse_prefix("1.2.3.4").unwrap().to_string(), "1.2.3.4/32");

@@ -133,9 +133,9 @@ mod tests {
         }
         assert_eq!(r.match_asn(15169), None);
         let chat = r.endpoint_by_name("whatsapp.chat").unwrap();
-        assert!(chat.uses_port(Transport::Tcp, 5222) && chat.uses_port(Transport::Tcp, 443));
-        assert!(!chat.uses_port(Transport::Udp, 5222));
-        assert!(r.endpoint_by_name("whatsapp.calls").unwrap().uses_port(Transport::Udp, 3478));
+        assert!(chat.uses_port(PortProto::Tcp, 5222) && chat.uses_port(PortProto::Tcp, 443));
+        assert!(!chat.uses_port(PortProto::Udp, 5222));
+        assert!(r.endpoint_by_name("whatsapp.calls").unwrap().uses_port(PortProto::Udp, 3478));
         let wa = r.endpoint_by_name("whatsapp.media").unwrap();
         assert_eq!(r.service(wa.id.service()).display.as_ref(), "WhatsApp");
         assert_eq!(wa.service.as_ref(), "whatsapp");
@@ -273,16 +273,22 @@ hosts = ["ok.example"]
     #[test]
     fn only_regular_utf8_files_of_bounded_size_are_read() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_text(Path::new("/dev/zero")).unwrap_err(), "not a regular file");
+        assert_eq!(
+            read_text(Path::new("/dev/zero")).unwrap_err().to_string(),
+            "not a regular file"
+        );
         let fifo = dir.path().join("fifo");
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        assert_eq!(read_text(&fifo).unwrap_err(), "not a regular file");
+        assert_eq!(read_text(&fifo).unwrap_err().to_string(), "not a regular file");
         let latin1 = dir.path().join("latin1.txt");
         std::fs::write(&latin1, b"10.0.0.0/8\n# caf\xe9\n").unwrap();
-        assert_eq!(read_text(&latin1).unwrap_err(), "not UTF-8 text (line 2, byte offset 16)");
+        assert_eq!(
+            read_text(&latin1).unwrap_err().to_string(),
+            "not UTF-8 text (line 2, byte offset 16)"
+        );
         let big = dir.path().join("big.txt");
         std::fs::File::create(&big).unwrap().set_len(MAX_RULES_FILE + 1).unwrap();
-        assert!(read_text(&big).unwrap_err().contains("limit"));
+        assert!(read_text(&big).unwrap_err().to_string().contains("limit"));
         // A file that is not a prefix list is given up after a few lines, none quoted.
         let toml = "[service.x.role.y]\nprefix_files = [\"shadow\"]\n";
         let shadow = "root:$6$salt$hash:19000:0:99999:7:::\n".repeat(50);

@@ -13,7 +13,7 @@ use super::tls::{ClientHello, ExtensionType, is_grease};
 
 /// The transport a ClientHello was seen on: the first character of JA4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub enum HelloTransport {
     /// TLS over TCP (`t`).
     Tcp,
     /// TLS inside QUIC CRYPTO frames (`q`).
@@ -22,7 +22,7 @@ pub enum Transport {
     Dtls,
 }
 
-impl Transport {
+impl HelloTransport {
     fn prefix(self) -> char {
         match self {
             Self::Tcp => 't',
@@ -36,7 +36,7 @@ impl Transport {
 const EMPTY_HASH: &str = "000000000000";
 
 /// Computes the JA4 fingerprint `a_b_c`, e.g. `t13d1516h2_8daaf6152771_e5627efa2ab1`.
-pub fn ja4(ch: &ClientHello, transport: Transport) -> String {
+pub fn ja4(ch: &ClientHello, transport: HelloTransport) -> String {
     let mut out = String::with_capacity(36);
     ja4_a(ch, transport, &mut out);
     out.push('_');
@@ -47,7 +47,7 @@ pub fn ja4(ch: &ClientHello, transport: Transport) -> String {
 }
 
 /// JA4_a: transport, version, SNI flag, cipher and extension counts, ALPN edge characters.
-fn ja4_a(ch: &ClientHello, transport: Transport, out: &mut String) {
+fn ja4_a(ch: &ClientHello, transport: HelloTransport, out: &mut String) {
     out.push(transport.prefix());
     out.push_str(version_code(tls_version(ch)));
     out.push(if ch.has_sni_extension() { 'd' } else { 'i' });
@@ -233,8 +233,8 @@ mod tests {
     #[test]
     fn foxio_spec_example() {
         let ch = foxio_example();
-        assert_eq!(ja4(&ch, Transport::Tcp), "t13d1516h2_8daaf6152771_e5627efa2ab1");
-        assert_eq!(ja4(&ch, Transport::Quic), "q13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(ja4(&ch, HelloTransport::Tcp), "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(ja4(&ch, HelloTransport::Quic), "q13d1516h2_8daaf6152771_e5627efa2ab1");
         // Without signature algorithms the underscore is omitted (JA4.md: 6d807ffa2a79).
         let no_sigs = ClientHello { signature_algorithms: vec![], ..ch };
         assert_eq!(ja4_c(&no_sigs), "6d807ffa2a79");
@@ -256,13 +256,13 @@ mod tests {
             signature_algorithms: hexlist("0403,0804,0401,0503,0805,0501,0806,0601"),
             ..ClientHello::default()
         };
-        assert_eq!(ja4(&ch, Transport::Tcp), "t13d1516h2_8daaf6152771_d8a2da3f94cd");
+        assert_eq!(ja4(&ch, HelloTransport::Tcp), "t13d1516h2_8daaf6152771_d8a2da3f94cd");
     }
 
     #[test]
     fn empty_lists_and_alpn_rules() {
         let ch = ClientHello { legacy_version: 0x0301, ..ClientHello::default() };
-        assert_eq!(ja4(&ch, Transport::Tcp), "t10i000000_000000000000_000000000000");
+        assert_eq!(ja4(&ch, HelloTransport::Tcp), "t10i000000_000000000000_000000000000");
         // JA4.md's ALPN examples (first/last raw byte of the first value).
         assert_eq!(alpn_chars(Some((0xab, 0xab))), ['a', 'b']);
         assert_eq!(alpn_chars(Some((0xab, 0xcd))), ['a', 'd']);
@@ -310,7 +310,7 @@ mod tests {
         ];
         for (name, want_ja4, want_ja3) in cases {
             let ch = hello(name);
-            assert_eq!(ja4(&ch, Transport::Tcp), want_ja4, "{name}");
+            assert_eq!(ja4(&ch, HelloTransport::Tcp), want_ja4, "{name}");
             assert_eq!(ja3_hash(&ch), want_ja3, "{name}");
         }
     }
@@ -321,7 +321,7 @@ mod tests {
     fn alpn_http11_follows_spec_not_ndpi() {
         let ch = hello("tls_2_reasms_b_s0");
         assert_eq!(ch.alpn, ["http/1.1"]);
-        assert_eq!(ja4(&ch, Transport::Tcp), "t00d0309h1_55b375c5d22e_566d5108064c");
+        assert_eq!(ja4(&ch, HelloTransport::Tcp), "t00d0309h1_55b375c5d22e_566d5108064c");
         assert_eq!(ja3_hash(&ch), "44dab16d680ef93487bc16ad23b3ffb1");
     }
 
@@ -329,6 +329,6 @@ mod tests {
     fn lots_of_ciphers_caps_count_at_99() {
         let ch = hello("lots_of_ciphers_s0");
         assert!(ch.cipher_suites.len() > 99);
-        assert!(ja4(&ch, Transport::Tcp).starts_with("t12i99"));
+        assert!(ja4(&ch, HelloTransport::Tcp).starts_with("t12i99"));
     }
 }

@@ -1,10 +1,10 @@
 //! Dissectors: bounded, panic-free parsers that turn the first bytes of a flow into metadata
 //! observations (names, fingerprints, signatures). They never keep payload.
 
+pub mod bytes;
 pub mod cert;
 pub mod dhcp;
 pub mod dns;
-pub mod gquic_q050;
 pub mod http;
 pub mod ja4;
 pub mod quic;

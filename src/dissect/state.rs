@@ -6,7 +6,7 @@ use super::cert::{self, CertError, CertInfo};
 use super::dhcp::{self, DhcpMessage};
 use super::dns::{self, DnsMessage};
 use super::http::{self, HttpError, HttpRequest};
-use super::ja4::{self, Transport as Ja4Transport};
+use super::ja4::{self, HelloTransport};
 use super::quic::{self, QuicInitialState, QuicProgress};
 use super::rtp;
 use super::signature::Signature;
@@ -16,6 +16,7 @@ use super::tls::{self, ClientHello, ParseError};
 use super::wa_legacy;
 use super::whatsapp::{self, Detect};
 use crate::decode::{Decoded, Transport, tcp_flags};
+use crate::record::{AppProto, NameSource};
 
 /// Client data segments looked at before giving up on a TCP flow.
 const MAX_TCP_SEGMENTS: u8 = 12;
@@ -31,12 +32,12 @@ const MAX_STUN_DATAGRAMS: u8 = 48;
 #[derive(Debug, Default, Clone)]
 pub struct AppInfo {
     /// Application protocol: `tls`, `quic`, `http`, `dns`, `whatsapp_chat`, `stun`, `rtp`, ….
-    pub app_proto: Option<&'static str>,
+    pub app_proto: Option<AppProto>,
     /// TLS/QUIC SNI, HTTP Host.
     pub server_name: Option<Box<str>>,
     /// Where `server_name` came from: `tls_sni`, `quic_sni`, `gquic_sni`, `dtls_sni`,
     /// `tls_cert`, `http_host`, `stun_realm`.
-    pub name_source: Option<&'static str>,
+    pub name_source: Option<NameSource>,
     /// The server certificate's other names (subjectAltName DNS names), when `server_name` came
     /// from it: the classifier tries them after `server_name`.
     pub cert_names: Option<Box<[Box<str>]>>,
@@ -201,8 +202,6 @@ pub struct FlowDissect {
     started: bool,
     /// Findings so far.
     pub app: Findings,
-    /// Activity over time, for flows that look like Meta's.
-    pub activity: crate::flow::activity::ActivityTrack,
 }
 
 impl FlowDissect {
@@ -249,7 +248,7 @@ impl FlowDissect {
                         t.cert && server_cert_bytes(t, seg.seq, seg.payload, &mut self.app, out)
                     } else {
                         t.server_checked = true;
-                        if self.app.app_proto == Some("http") {
+                        if self.app.app_proto == Some(AppProto::Http) {
                             self.app.set_cookie_names = http::set_cookie_names(seg.payload);
                         }
                         if tcp_dns_responses(seg.payload, &mut self.app, out) {
@@ -349,7 +348,7 @@ fn tcp_dns_responses(mut buf: &[u8], app: &mut Findings, out: &mut Vec<Observati
             break;
         }
         found = true;
-        app.app_proto = Some("dns");
+        app.app_proto = Some(AppProto::Dns);
         app.dns_responses += 1;
         out.push(Observation::Dns(msg));
         buf = &buf[used..];
@@ -365,10 +364,10 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observat
             Ok(hello) => {
                 t.tls = false;
                 t.wa = false;
-                app.app_proto = Some("tls");
+                app.app_proto = Some(AppProto::Tls);
                 // Without SNI, a TLS 1.2-or-older server names itself in its Certificate.
                 t.cert = hello.sni.is_none();
-                record_hello(app, &hello, Ja4Transport::Tcp, "tls_sni");
+                record_hello(app, &hello, HelloTransport::Tcp, NameSource::TlsSni);
                 out.push(Observation::Hello(Box::new(hello)));
             }
             Err(ParseError::Incomplete { .. }) => {}
@@ -380,7 +379,7 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observat
             Detect::Match(p) => {
                 t.wa = false;
                 t.tls = false;
-                app.app_proto = Some("whatsapp_chat");
+                app.app_proto = Some(AppProto::WhatsappChat);
                 app.protocol_version = Some(p.version.to_string().into());
                 app.wa_edge_routing = p.edge_routing;
                 if p.version.major == 1 {
@@ -405,10 +404,10 @@ fn tcp_client_bytes(t: &mut TcpTries, app: &mut Findings, out: &mut Vec<Observat
         match http::parse_request(bytes) {
             Ok(req) => {
                 t.http = false;
-                app.app_proto = Some("http");
+                app.app_proto = Some(AppProto::Http);
                 if let Some(host) = &req.host {
                     app.server_name = Some(host.as_str().into());
-                    app.name_source = Some("http_host");
+                    app.name_source = Some(NameSource::HttpHost);
                 }
                 app.user_agent = req.user_agent.as_deref().map(Into::into);
                 out.push(Observation::Http(Box::new(req)));
@@ -443,7 +442,7 @@ fn server_cert_bytes(
             Ok(info) => {
                 if let Some(name) = info.primary_name() {
                     app.server_name = Some(name.into());
-                    app.name_source = Some("tls_cert");
+                    app.name_source = Some(NameSource::TlsCert);
                     let rest: Box<[Box<str>]> = info.names().skip(1).map(Into::into).collect();
                     app.cert_names = (!rest.is_empty()).then_some(rest);
                 }
@@ -494,7 +493,7 @@ fn udp_datagram(
         return if from_orig { feed_quic(state, payload, app, out) } else { UdpStep::More };
     }
     if from_orig && quic::looks_like_quic_initial(payload) {
-        app.app_proto = Some("quic");
+        app.app_proto = Some(AppProto::Quic);
         let state = quic.insert(Box::new(QuicInitialState::new()));
         let step = feed_quic(state, payload, app, out);
         app.quic_version = Some(state.version);
@@ -502,7 +501,7 @@ fn udp_datagram(
     }
     if from_orig && let Some(hello) = quic::gquic_client_hello(payload) {
         // Google QUIC before Q050: the CHLO is cleartext.
-        app.app_proto = Some("quic");
+        app.app_proto = Some(AppProto::Quic);
         record_chlo(app, hello);
         return UdpStep::Done;
     }
@@ -513,8 +512,8 @@ fn udp_datagram(
     // Either end may be the DTLS client (in WebRTC the roles follow ICE, not the first packet).
     if tls::looks_like_dtls_handshake(payload) {
         if let Ok(hello) = tls::parse_dtls_client_hello(payload) {
-            app.app_proto = Some("dtls");
-            record_hello(app, &hello, Ja4Transport::Dtls, "dtls_sni");
+            app.app_proto = Some(AppProto::Dtls);
+            record_hello(app, &hello, HelloTransport::Dtls, NameSource::DtlsSni);
             out.push(Observation::Hello(Box::new(hello)));
             return UdpStep::Done;
         }
@@ -525,7 +524,7 @@ fn udp_datagram(
         return UdpStep::Dhcp;
     }
     if dns::looks_like_dns_response(payload) {
-        app.app_proto = Some("dns");
+        app.app_proto = Some(AppProto::Dns);
         dns_response(payload, app, out);
         return UdpStep::Dns;
     }
@@ -542,7 +541,7 @@ fn feed_quic(
     match state.feed_client_datagram(payload) {
         QuicProgress::Done(hello) => {
             app.quic_version = Some(state.version);
-            record_hello(app, &hello, Ja4Transport::Quic, "quic_sni");
+            record_hello(app, &hello, HelloTransport::Quic, NameSource::QuicSni);
             out.push(Observation::Hello(hello));
             UdpStep::Done
         }
@@ -560,7 +559,7 @@ fn record_chlo(app: &mut Findings, hello: quic::GquicHello) {
     app.quic_version = Some(hello.version);
     if let Some(sni) = hello.sni {
         app.server_name = Some(sni.into());
-        app.name_source = Some("gquic_sni");
+        app.name_source = Some(NameSource::GquicSni);
     }
 }
 
@@ -575,10 +574,10 @@ fn stun_flow_datagram(payload: &[u8], app: &mut Findings, out: &mut Vec<Observat
     {
         // WebRTC's DTLS handshake after ICE: fingerprinted, while the flow stays a STUN/media
         // flow (its name, if any, is the relay's realm).
-        record_fingerprints(app, &hello, Ja4Transport::Dtls);
+        record_fingerprints(app, &hello, HelloTransport::Dtls);
     } else if rtp::looks_like_rtp(payload).is_some() || rtp::looks_like_rtcp(payload).is_some() {
         app.rtp_packets += 1;
-        app.app_proto = Some("rtp");
+        app.app_proto = Some(AppProto::Rtp);
     }
     // A few media packets confirm the call; the flow counters measure the rest.
     app.rtp_packets >= 4
@@ -589,7 +588,7 @@ const MAX_STUN_OBSERVATIONS: u16 = 4;
 
 fn note_stun(app: &mut Findings, info: StunInfo, out: &mut Vec<Observation>) {
     if app.app_proto.is_none() {
-        app.app_proto = Some("stun");
+        app.app_proto = Some(AppProto::Stun);
     }
     app.stun_messages = app.stun_messages.saturating_add(1);
     app.stun_whatsapp_relay |= info.whatsapp_relay;
@@ -598,7 +597,7 @@ fn note_stun(app: &mut Findings, info: StunInfo, out: &mut Vec<Observation>) {
         && let Some(realm) = &info.realm
     {
         app.server_name = Some(realm.as_str().into());
-        app.name_source = Some("stun_realm");
+        app.name_source = Some(NameSource::StunRealm);
     }
     if app.stun_messages <= MAX_STUN_OBSERVATIONS {
         out.push(Observation::Stun(Box::new(info)));
@@ -610,7 +609,7 @@ fn note_stun(app: &mut Findings, info: StunInfo, out: &mut Vec<Observation>) {
 fn dhcp_message(payload: &[u8], app: &mut Findings, out: &mut Vec<Observation>) -> bool {
     match dhcp::parse(payload) {
         Ok(msg) if msg.message_type.is_some() => {
-            app.app_proto = Some("dhcp");
+            app.app_proto = Some(AppProto::Dhcp);
             out.push(Observation::Dhcp(Box::new(msg)));
             true
         }
@@ -627,7 +626,7 @@ fn dns_response(payload: &[u8], app: &mut Findings, out: &mut Vec<Observation>) 
     }
 }
 
-fn record_hello(app: &mut Findings, hello: &ClientHello, t: Ja4Transport, source: &'static str) {
+fn record_hello(app: &mut Findings, hello: &ClientHello, t: HelloTransport, source: NameSource) {
     if let Some(sni) = &hello.sni {
         app.server_name = Some(sni.as_str().into());
         app.name_source = Some(source);
@@ -636,7 +635,7 @@ fn record_hello(app: &mut Findings, hello: &ClientHello, t: Ja4Transport, source
 }
 
 /// The hello's ALPN, JA4 and JA3, without naming the flow.
-fn record_fingerprints(app: &mut Findings, hello: &ClientHello, t: Ja4Transport) {
+fn record_fingerprints(app: &mut Findings, hello: &ClientHello, t: HelloTransport) {
     app.alpn = hello.alpn.first().map(|a| a.as_str().into());
     app.ja4 = Some(ja4::ja4(hello, t).into());
     app.ja3 = Some(ja4::ja3_hash(hello).into());
@@ -681,7 +680,7 @@ mod tests {
         framed.extend((resp.len() as u16).to_be_bytes());
         framed.extend(&resp); // two messages in one segment
         f.packet(&decode_ip(&tcp(false, &framed)).unwrap(), false, &mut out);
-        assert_eq!(f.app.app_proto, Some("dns"));
+        assert_eq!(f.app.app_proto, Some(AppProto::Dns));
         assert_eq!(out.iter().filter(|o| matches!(o, Observation::Dns(_))).count(), 2);
     }
 
@@ -695,7 +694,7 @@ mod tests {
             .write(&mut v, &dns_response())
             .unwrap();
         f.packet(&decode_ip(&v).unwrap(), true, &mut out);
-        assert_eq!(f.app.app_proto, Some("dns"));
+        assert_eq!(f.app.app_proto, Some(AppProto::Dns));
         let Some(Observation::Dns(m)) = out.first() else { panic!("no DNS observation") };
         assert_eq!(m.questions[0].0, "g.whatsapp.net");
     }

@@ -85,12 +85,12 @@ impl MsgType {
     pub const WHATSAPP_RELAY_LAST: Self = Self(0x0802);
 
     /// Message class from the C1/C0 bits.
-    pub fn class(self) -> Class {
+    pub fn class(self) -> MessageClass {
         match self.0 & 0x0110 {
-            0x0000 => Class::Request,
-            0x0010 => Class::Indication,
-            0x0100 => Class::Success,
-            _ => Class::Error,
+            0x0000 => MessageClass::Request,
+            0x0010 => MessageClass::Indication,
+            0x0100 => MessageClass::Success,
+            _ => MessageClass::Error,
         }
     }
 
@@ -108,7 +108,7 @@ impl MsgType {
 
 /// STUN message class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Class {
+pub enum MessageClass {
     /// Request.
     Request,
     /// Indication.
@@ -301,7 +301,7 @@ pub struct StunInfo {
     /// Raw message type.
     pub msg_type: MsgType,
     /// Class from the type bits.
-    pub class: Class,
+    pub class: MessageClass,
     /// Method from the type bits.
     pub method: Method,
     /// No magic cookie: classic RFC 3489.
@@ -456,7 +456,7 @@ mod tests {
     fn whatsapp_allocate_success() {
         let info = classify(&unhex(WA_ALLOCATE_OK)).unwrap();
         assert_eq!(info.msg_type, MsgType::ALLOCATE_SUCCESS);
-        assert_eq!(info.class, Class::Success);
+        assert_eq!(info.class, MessageClass::Success);
         assert_eq!(info.method, Method::ALLOCATE);
         assert!(!info.classic);
         assert!(info.whatsapp_relay);
@@ -474,7 +474,7 @@ mod tests {
         m.extend_from_slice(&[0xab; 102]);
         let info = classify(&m).unwrap();
         assert!(info.whatsapp_relay);
-        assert_eq!(info.class, Class::Request);
+        assert_eq!(info.class, MessageClass::Request);
         assert_eq!(info.attribute_count, 1);
     }
 
@@ -488,7 +488,7 @@ mod tests {
         push_attr(&mut m, 0x8022, b"fbturn 1.0");
         push_attr(&mut m, 0x0006, b"secret-user:id");
         let info = classify(&m).unwrap();
-        assert_eq!(info.class, Class::Error);
+        assert_eq!(info.class, MessageClass::Error);
         assert_eq!(info.realm.as_deref(), Some("turner.facebook"));
         assert!(info.facebook_realm);
         assert!(!info.whatsapp_relay);

@@ -12,6 +12,8 @@
 
 use thiserror::Error;
 
+use super::bytes::ByteReader;
+
 /// Maximum entries kept per list (ciphers, extensions, groups, ...). Beyond it the list is
 /// truncated and [`ClientHello::truncated`] is set: a real client sends far fewer.
 pub const MAX_LIST_ENTRIES: usize = 512;
@@ -132,42 +134,35 @@ impl ClientHello {
 // ---------------------------------------------------------------------------------------------
 // Bounds-checked cursor: every read returns a Result, so no accessor can panic.
 
-/// A forward-only reader over a byte slice; all reads are bounds-checked.
+/// The shared [`ByteReader`], with each read labelled by what it reads: a short read is
+/// `ParseError::Malformed(what)`.
 #[derive(Clone, Copy)]
-struct Reader<'a> {
-    buf: &'a [u8],
-}
+struct Reader<'a>(ByteReader<'a>);
 
 impl<'a> Reader<'a> {
     fn new(buf: &'a [u8]) -> Self {
-        Self { buf }
+        Self(ByteReader::new(buf))
     }
 
     fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.0.is_empty()
+    }
+
+    /// The bytes not read yet.
+    fn rest(&self) -> &'a [u8] {
+        self.0.rest()
     }
 
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], ParseError> {
-        if n > self.buf.len() {
-            return Err(ParseError::Malformed(what));
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], ParseError> {
-        let bytes = self.take(N, what)?;
-        <[u8; N]>::try_from(bytes).map_err(|_| ParseError::Malformed(what))
+        self.0.take(n).ok_or(ParseError::Malformed(what))
     }
 
     fn u8(&mut self, what: &'static str) -> Result<u8, ParseError> {
-        let [b] = self.array::<1>(what)?;
-        Ok(b)
+        self.0.u8().ok_or(ParseError::Malformed(what))
     }
 
     fn u16(&mut self, what: &'static str) -> Result<u16, ParseError> {
-        Ok(u16::from_be_bytes(self.array::<2>(what)?))
+        self.0.u16().ok_or(ParseError::Malformed(what))
     }
 
     /// A vector with a one-byte length prefix.
@@ -190,10 +185,10 @@ fn read_u16_list(
     out: &mut Vec<u16>,
     what: &'static str,
 ) -> Result<bool, ParseError> {
-    if !r.buf.len().is_multiple_of(2) {
+    if !r.rest().len().is_multiple_of(2) {
         return Err(ParseError::Malformed(what));
     }
-    let total = r.buf.len() / 2;
+    let total = r.rest().len() / 2;
     out.reserve(total.min(MAX_LIST_ENTRIES));
     while !r.is_empty() && out.len() < MAX_LIST_ENTRIES {
         out.push(r.u16(what)?);
@@ -497,7 +492,7 @@ fn parse_body_of(body: &[u8], dtls: bool) -> Result<ClientHello, ParseError> {
     let mut ch = ClientHello { legacy_version: r.u16("legacy_version")?, ..ClientHello::default() };
     r.take(32, "random")?;
     let session_id = r.vec8("session_id")?;
-    if session_id.buf.len() > 32 {
+    if session_id.rest().len() > 32 {
         return Err(ParseError::Malformed("session_id longer than 32"));
     }
     if dtls {
@@ -550,7 +545,7 @@ fn parse_extension(
         ExtensionType::EC_POINT_FORMATS => {
             let list = data.vec8("ec_point_formats")?;
             // A u8 length bounds this list to 255 entries.
-            ch.ec_point_formats.extend_from_slice(list.buf);
+            ch.ec_point_formats.extend_from_slice(list.rest());
         }
         _ => {}
     }
@@ -564,7 +559,7 @@ fn parse_server_name(ch: &mut ClientHello, mut data: Reader<'_>) -> Result<(), P
         let name_type = list.u8("server_name type")?;
         let name = list.vec16("server_name")?;
         if name_type == 0 {
-            match valid_hostname(name.buf) {
+            match valid_hostname(name.rest()) {
                 Some(host) => ch.sni = Some(host.to_owned()),
                 None => ch.sni_invalid = true,
             }
@@ -586,7 +581,7 @@ pub(crate) fn valid_hostname(name: &[u8]) -> Option<&str> {
 /// ALPN: protocol names, non-printable bytes shown as `?` (raw edges kept for JA4).
 fn parse_alpn(ch: &mut ClientHello, mut list: Reader<'_>) -> Result<(), ParseError> {
     while !list.is_empty() {
-        let name = list.vec8("alpn protocol")?.buf;
+        let name = list.vec8("alpn protocol")?.rest();
         if ch.alpn.len() >= MAX_ALPN_ENTRIES {
             ch.truncated = true;
             continue;

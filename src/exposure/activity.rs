@@ -6,7 +6,7 @@ use crate::record::FlowRecord;
 use crate::record::activity::{ActivityLog, Segment};
 
 use super::Heuristics;
-use crate::record::exposure::ActivityEvent;
+use crate::record::exposure::{ActivityEvent, ActivityKind};
 
 const NS: f64 = 1e9;
 
@@ -235,14 +235,14 @@ fn item(
     if up.max(down) < h.media_min_bytes {
         return None;
     }
-    let kind = if up > down { "media_upload" } else { "media_download" };
+    let kind = if up > down { ActivityKind::MediaUpload } else { ActivityKind::MediaDownload };
     let mut a = simple(rec, device, kind, span, packets, (up, down));
     a.direction = Some(if up > down { "sent" } else { "received" }.into());
     Some(a)
 }
 
 /// A one-flow activity (registration, telemetry) covering the whole record.
-pub fn whole_flow(rec: &FlowRecord, device: &str, kind: &str) -> ActivityEvent {
+pub fn whole_flow(rec: &FlowRecord, device: &str, kind: ActivityKind) -> ActivityEvent {
     simple(
         rec,
         device,
@@ -256,7 +256,7 @@ pub fn whole_flow(rec: &FlowRecord, device: &str, kind: &str) -> ActivityEvent {
 fn simple(
     rec: &FlowRecord,
     device: &str,
-    kind: &str,
+    kind: ActivityKind,
     (start, end): (f64, f64),
     packets: u64,
     (up, down): (u64, u64),
@@ -264,7 +264,7 @@ fn simple(
     ActivityEvent {
         ts: round_us(start),
         device: device.to_owned(),
-        activity: kind.to_owned(),
+        activity: kind,
         end: round_us(end),
         duration: round_us(end - start),
         packets,

@@ -7,20 +7,20 @@
 use std::net::IpAddr;
 
 use crate::record::activity::{ActivityLog, Segment};
-use crate::record::{EndReason, FlowRecord};
+use crate::record::{AppProto, EndReason, FlowRecord};
 
-use super::Heuristics;
 use super::activity::round_us;
-use crate::record::exposure::ActivityEvent;
+use super::{Heuristics, Role};
+use crate::dissect::Signature;
+use crate::record::exposure::{ActivityEvent, ActivityKind};
 
 const NS: f64 = 1e9;
 
 /// Whether a Meta flow record belongs to a call.
 pub fn is_call_flow(rec: &FlowRecord) -> bool {
-    let role = rec.endpoint.as_deref().and_then(|e| e.split_once('.')).map(|(_, r)| r);
-    role == Some("calls")
+    rec.endpoint.as_deref().is_some_and(|e| e.contains('.') && Role::of(e) == Role::Calls)
         || rec.evidence.iter().any(|e| {
-            e == "sig:stun_whatsapp_relay"
+            e.strip_prefix("sig:") == Some(Signature::StunWhatsappRelay.name())
                 || e.starts_with("relay:")
                 || e.starts_with("call_socket:")
         })
@@ -111,7 +111,7 @@ impl Call {
             self.open.push(rec.uid.clone());
         }
         // STUN alone (allocations, connectivity checks) is never media, whatever its rate.
-        let Some(log) = f.log.filter(|_| rec.app_proto != Some("stun")) else { return };
+        let Some(log) = f.log.filter(|_| rec.app_proto != Some(AppProto::Stun)) else { return };
         for s in log.segments.iter().filter(|s| is_media(s, h)) {
             let at = s.start as f64 / NS;
             let m = self.media.get_or_insert_with(|| Media {
@@ -134,7 +134,7 @@ impl Call {
         let mut a = ActivityEvent {
             ts: round_us(self.start),
             device: self.device.clone(),
-            activity: "call_attempt".into(),
+            activity: ActivityKind::CallAttempt,
             end: round_us(self.end),
             duration: round_us(self.end - self.start),
             packets: self.packets,
@@ -153,7 +153,7 @@ impl Call {
         let mean = |bytes: u64, pkts: u64| bytes / pkts.max(1);
         let big = mean(m.bytes.0, m.pkts.0).max(mean(m.bytes.1, m.pkts.1));
         let video = big >= h.video_packet_bytes || kbps(m.bytes.0.max(m.bytes.1)) >= h.video_kbps;
-        a.activity = "call".into();
+        a.activity = ActivityKind::Call;
         a.ts = round_us(m.start);
         a.duration = round_us(talk);
         a.ringing_secs = Some(round_us(m.start - self.start));

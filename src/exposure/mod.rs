@@ -33,6 +33,7 @@ use crate::classify::{Geo, Ruleset};
 use crate::policy::{Catalogue, Plain};
 use crate::record::RecordSink;
 use crate::record::events::Event;
+use crate::record::exposure::ActivityKind;
 use crate::record::observed::HttpEvent;
 use crate::record::{EndReason, FlowRecord};
 
@@ -231,8 +232,32 @@ pub struct ExposureSink<S> {
     devices_evicted: u64,
 }
 
-fn role(endpoint: &str) -> &str {
-    endpoint.split_once('.').map_or(endpoint, |(_, r)| r)
+/// The endpoint roles (`service.role`) the exposure map treats apart; rules may name others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `media`: uploads and downloads of media items.
+    Media,
+    /// `registration`: phone number verification.
+    Registration,
+    /// `telemetry`, `crashlogs`, `analytics`: logs sent to the service.
+    Telemetry,
+    /// `calls`: call relays.
+    Calls,
+    /// Any other role.
+    Other,
+}
+
+impl Role {
+    /// The role of an endpoint name, e.g. `whatsapp.media`.
+    pub fn of(endpoint: &str) -> Role {
+        match endpoint.split_once('.').map_or(endpoint, |(_, r)| r) {
+            "media" => Role::Media,
+            "registration" => Role::Registration,
+            "telemetry" | "crashlogs" | "analytics" => Role::Telemetry,
+            "calls" => Role::Calls,
+            _ => Role::Other,
+        }
+    }
 }
 
 impl<S> ExposureSink<S> {
@@ -358,18 +383,24 @@ impl<S: RecordSink> ExposureSink<S> {
     }
 
     fn emit_activity(&mut self, a: ActivityEvent) {
-        let sample = match (&a.media, a.activity.as_str()) {
+        let sample = match (&a.media, a.activity) {
             (Some(m), _) => {
                 format!("{:.1}s {m} {} kbit/s", a.duration, a.bitrate_kbps.unwrap_or(0.0))
             }
-            (None, "message_burst") => format!("{} B up/{} B down", a.bytes_up, a.bytes_down),
+            (None, ActivityKind::MessageBurst) => {
+                format!("{} B up/{} B down", a.bytes_up, a.bytes_down)
+            }
             _ => format!("{} B", a.bytes_up + a.bytes_down),
         };
         // A Messenger call is not a WhatsApp interaction; telemetry counts what was sent.
         let wa = a.endpoint.as_deref().is_none_or(|e| e.starts_with("whatsapp."));
-        let bytes = if a.activity == "telemetry" { a.bytes_up } else { a.bytes_up + a.bytes_down };
+        let bytes = if a.activity == ActivityKind::Telemetry {
+            a.bytes_up
+        } else {
+            a.bytes_up + a.bytes_down
+        };
         let dev = self.device(&a.device, a.ts);
-        *dev.activities.entry(a.activity.clone()).or_default() += 1;
+        *dev.activities.entry(a.activity.as_str().to_owned()).or_default() += 1;
         let signal = format!("activity:{}", a.activity);
         dev.flow_evidence(
             wa,
@@ -496,16 +527,18 @@ impl<S: RecordSink> ExposureSink<S> {
             }
             return;
         }
-        match role(endpoint) {
-            "media" => {
+        match Role::of(endpoint) {
+            Role::Media => {
                 for a in activity::media(rec, log, &h, id, local_is_orig) {
                     self.emit_activity(a);
                 }
             }
-            "registration" => self.emit_activity(activity::whole_flow(rec, id, "registration")),
+            Role::Registration => {
+                self.emit_activity(activity::whole_flow(rec, id, ActivityKind::Registration))
+            }
             // Logs sent to WhatsApp; a Facebook SDK script download is not telemetry.
-            "telemetry" | "crashlogs" | "analytics" if endpoint.starts_with("whatsapp.") => {
-                self.emit_activity(activity::whole_flow(rec, id, "telemetry"))
+            Role::Telemetry if endpoint.starts_with("whatsapp.") => {
+                self.emit_activity(activity::whole_flow(rec, id, ActivityKind::Telemetry))
             }
             _ => {}
         }
@@ -579,7 +612,7 @@ impl<S: RecordSink> ExposureSink<S> {
                 client: Some(b.client.name().into()),
                 ts: b.start,
                 device: s.event.device.clone(),
-                activity: "message_burst".into(),
+                activity: ActivityKind::MessageBurst,
                 end: b.end,
                 duration: activity::round_us(b.end - b.start),
                 packets: b.packets,

@@ -8,11 +8,18 @@ use crate::dissect::FlowDissect;
 use crate::flow::activity::{ActivityLog, ActivityTrack};
 use crate::flow::{Flow, PacketCtx};
 
+/// Per-flow state that holds an activity track next to the dissection findings (the pipeline's
+/// per-flow data): the tracker reads the one and updates the other.
+pub trait Tracked {
+    /// The dissection state, and the track.
+    fn parts(&mut self) -> (&FlowDissect, &mut ActivityTrack);
+}
+
 /// Accounts one packet of `flow` (called after dissection saw it). Inlined: most packets take
 /// one of the first two arms.
 #[inline]
-pub fn activity(classifier: &Classifier, flow: &mut Flow<FlowDissect>, pkt: &PacketCtx<'_, '_>) {
-    match &mut flow.data.activity {
+pub fn activity<T: Tracked>(classifier: &Classifier, flow: &mut Flow<T>, pkt: &PacketCtx<'_, '_>) {
+    match flow.data.parts().1 {
         ActivityTrack::Off => {}
         ActivityTrack::On(log) => {
             let (payload, len) = payload(&pkt.decoded.transport);
@@ -24,31 +31,32 @@ pub fn activity(classifier: &Classifier, flow: &mut Flow<FlowDissect>, pkt: &Pac
 
 /// Looks (again) whether the flow is Meta's.
 #[cold]
-fn decide(classifier: &Classifier, flow: &mut Flow<FlowDissect>) {
-    let (signals, first) = match &mut flow.data.activity {
+fn decide<T: Tracked>(classifier: &Classifier, flow: &mut Flow<T>) {
+    let (o, r) = (flow.orig(), flow.resp());
+    let (dissect, track) = flow.data.parts();
+    let (signals, first) = match track {
         ActivityTrack::Off | ActivityTrack::On(_) => return,
         ActivityTrack::Checked(seen) => {
-            let now = flow.data.app.naming_signals();
+            let now = dissect.app.naming_signals();
             if *seen == now {
-                if !flow.data.dissecting() {
-                    flow.data.activity = ActivityTrack::Off;
+                if !dissect.dissecting() {
+                    *track = ActivityTrack::Off;
                 }
                 return;
             }
             (now, false)
         }
-        ActivityTrack::Undecided => (flow.data.app.naming_signals(), true),
+        ActivityTrack::Undecided => (dissect.app.naming_signals(), true),
     };
-    let (o, r) = (flow.orig(), flow.resp());
     let facts = FlowFacts {
         proto: flow.key.proto,
         orig_h: o.ip(),
         resp_h: r.ip(),
         orig_p: o.port(),
         resp_p: r.port(),
-        app: &flow.data.app,
+        app: &dissect.app,
     };
-    flow.data.activity = if classifier.looks_meta(&facts, first) {
+    *track = if classifier.looks_meta(&facts, first) {
         // The packets so far (this one included) go into one segment at the record's start.
         let mut log = ActivityLog::default();
         log.seed(
@@ -57,7 +65,7 @@ fn decide(classifier: &Classifier, flow: &mut Flow<FlowDissect>) {
             (flow.resp.pkts, flow.resp.bytes),
         );
         ActivityTrack::On(Box::new(log))
-    } else if flow.data.dissecting() {
+    } else if dissect.dissecting() {
         ActivityTrack::Checked(signals)
     } else {
         ActivityTrack::Off

@@ -5,19 +5,19 @@ use std::net::{IpAddr, Ipv6Addr};
 
 /// One side of a flow: address (IPv4 stored IPv4-mapped) and port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Endpoint {
+pub struct HostPort {
     addr: [u8; 16],
     port: u16,
 }
 
-impl Endpoint {
+impl HostPort {
     /// Builds an endpoint.
     pub fn new(ip: IpAddr, port: u16) -> Self {
         let v6 = match ip {
             IpAddr::V4(v4) => v4.to_ipv6_mapped(),
             IpAddr::V6(v6) => v6,
         };
-        Endpoint { addr: v6.octets(), port }
+        HostPort { addr: v6.octets(), port }
     }
     /// The address, IPv4 again if it was IPv4.
     pub fn ip(&self) -> IpAddr {
@@ -31,7 +31,7 @@ impl Endpoint {
 
 // Hashed as whole words: the derived impls feed the address as a length-prefixed byte slice,
 // seven hasher calls per key on the per-packet lookup instead of three.
-impl Hash for Endpoint {
+impl Hash for HostPort {
     fn hash<H: Hasher>(&self, h: &mut H) {
         h.write_u128(u128::from_ne_bytes(self.addr));
         h.write_u16(self.port);
@@ -42,9 +42,9 @@ impl Hash for Endpoint {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     /// The lower endpoint.
-    pub lo: Endpoint,
+    pub lo: HostPort,
     /// The higher endpoint.
-    pub hi: Endpoint,
+    pub hi: HostPort,
     /// IP protocol number.
     pub proto: u8,
 }
@@ -61,7 +61,7 @@ impl Hash for FlowKey {
 
 impl FlowKey {
     /// Key for a packet from `src` to `dst`; the flag is true when `src` is the `lo` side.
-    pub fn new(src: Endpoint, dst: Endpoint, proto: u8) -> (Self, bool) {
+    pub fn new(src: HostPort, dst: HostPort, proto: u8) -> (Self, bool) {
         if src <= dst {
             (FlowKey { lo: src, hi: dst, proto }, true)
         } else {
@@ -76,8 +76,8 @@ mod tests {
 
     #[test]
     fn both_directions_share_a_key() {
-        let a = Endpoint::new("10.0.0.2".parse().unwrap(), 40000);
-        let b = Endpoint::new("157.240.1.1".parse().unwrap(), 443);
+        let a = HostPort::new("10.0.0.2".parse().unwrap(), 40000);
+        let b = HostPort::new("157.240.1.1".parse().unwrap(), 443);
         let (k1, d1) = FlowKey::new(a, b, 6);
         let (k2, d2) = FlowKey::new(b, a, 6);
         assert_eq!(k1, k2);

@@ -9,5 +9,5 @@ pub mod state;
 pub mod table;
 
 pub use crate::record::{EndReason, FlowRecord};
-pub use key::{Endpoint, FlowKey};
+pub use key::{FlowKey, HostPort};
 pub use table::{Flow, FlowConfig, FlowHandler, FlowTable, PacketCtx, TableStats};

@@ -3,6 +3,7 @@
 
 use crate::decode::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::record::EndReason;
+use crate::record::flow::ConnCode;
 
 /// What one endpoint has done so far (Zeek's TCP endpoint states).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -156,52 +157,52 @@ impl ConnState {
     }
 
     /// Zeek's `conn_state` code for a TCP connection (logic of Zeek's `conn/main.zeek`).
-    pub fn tcp_code(&self, orig_bytes: u64, resp_bytes: u64) -> &'static str {
+    pub fn tcp_code(&self, orig_bytes: u64, resp_bytes: u64) -> ConnCode {
         use EndpointState::*;
         let (os, rs) = (self.orig, self.resp);
         if rs == Reset {
             if matches!(os, SynSent | SynAckSent)
                 || (os == Reset && orig_bytes == 0 && resp_bytes == 0)
             {
-                "REJ"
+                ConnCode::Rej
             } else if os.inactive() {
-                "RSTRH"
+                ConnCode::Rstrh
             } else {
-                "RSTR"
+                ConnCode::Rstr
             }
         } else if os == Reset {
             if rs.inactive() {
                 if self.history.seen & 1 != 0 && self.history.seen & 0b1_1110 == 0 {
-                    "RSTOS0"
+                    ConnCode::Rstos0
                 } else {
-                    "OTH"
+                    ConnCode::Oth
                 }
             } else {
-                "RSTO"
+                ConnCode::Rsto
             }
         } else if os == Closed && rs == Closed {
-            "SF"
+            ConnCode::Sf
         } else if os == Closed {
-            if rs.inactive() { "SH" } else { "S2" }
+            if rs.inactive() { ConnCode::Sh } else { ConnCode::S2 }
         } else if rs == Closed {
-            if os.inactive() { "SHR" } else { "S3" }
+            if os.inactive() { ConnCode::Shr } else { ConnCode::S3 }
         } else if os == SynSent && rs == Inactive {
-            "S0"
+            ConnCode::S0
         } else if os == Established && rs == Established {
-            "S1"
+            ConnCode::S1
         } else {
-            "OTH"
+            ConnCode::Oth
         }
     }
 
     /// Zeek's `conn_state` code for UDP and other datagram protocols.
-    pub fn datagram_code(&self) -> &'static str {
+    pub fn datagram_code(&self) -> ConnCode {
         use EndpointState::*;
         match (self.orig == Established, self.resp == Established) {
-            (true, true) => "SF",
-            (true, false) => "S0",
-            (false, true) => "SHR",
-            (false, false) => "OTH",
+            (true, true) => ConnCode::Sf,
+            (true, false) => ConnCode::S0,
+            (false, true) => ConnCode::Shr,
+            (false, false) => ConnCode::Oth,
         }
     }
 }
@@ -230,30 +231,30 @@ mod tests {
             (false, FIN | ACK, 0),
             (true, ACK, 0),
         ]);
-        assert_eq!(s.tcp_code(100, 200), "SF");
+        assert_eq!(s.tcp_code(100, 200), ConnCode::Sf);
         assert_eq!(s.history(), "ShADdFf");
         assert_eq!(s.tcp_finished(), Some(EndReason::Fin));
     }
 
     #[test]
     fn rejected_unanswered_and_midstream() {
-        assert_eq!(run(&[(true, SYN, 0), (false, RST | ACK, 0)]).tcp_code(0, 0), "REJ");
-        assert_eq!(run(&[(true, SYN, 0), (true, SYN, 0)]).tcp_code(0, 0), "S0");
+        assert_eq!(run(&[(true, SYN, 0), (false, RST | ACK, 0)]).tcp_code(0, 0), ConnCode::Rej);
+        assert_eq!(run(&[(true, SYN, 0), (true, SYN, 0)]).tcp_code(0, 0), ConnCode::S0);
         let s = run(&[(true, SYN, 0), (false, SYN | ACK, 0), (true, ACK, 0), (true, ACK, 5)]);
-        assert_eq!(s.tcp_code(5, 0), "S1");
+        assert_eq!(s.tcp_code(5, 0), ConnCode::S1);
         let s = run(&[(true, ACK, 10), (false, ACK, 0)]);
-        assert_eq!((s.tcp_code(10, 0), s.history()), ("OTH", "Da"));
+        assert_eq!((s.tcp_code(10, 0), s.history()), (ConnCode::Oth, "Da"));
         let s = run(&[(true, SYN, 0), (false, SYN | ACK, 0), (true, ACK, 0), (true, RST, 0)]);
-        assert_eq!(s.tcp_code(0, 0), "RSTO");
-        assert_eq!(run(&[(true, SYN, 0), (true, RST, 0)]).tcp_code(0, 0), "RSTOS0");
+        assert_eq!(s.tcp_code(0, 0), ConnCode::Rsto);
+        assert_eq!(run(&[(true, SYN, 0), (true, RST, 0)]).tcp_code(0, 0), ConnCode::Rstos0);
     }
 
     #[test]
     fn udp_codes() {
         let mut s = ConnState::default();
         s.datagram(true);
-        assert_eq!(s.datagram_code(), "S0");
+        assert_eq!(s.datagram_code(), ConnCode::S0);
         s.datagram(false);
-        assert_eq!((s.datagram_code(), s.history()), ("SF", "Dd"));
+        assert_eq!((s.datagram_code(), s.history()), (ConnCode::Sf, "Dd"));
     }
 }

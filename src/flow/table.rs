@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 
 use super::index::{Index, Keys};
-use super::key::{Endpoint, FlowKey};
+use super::key::{FlowKey, HostPort};
 use super::lru::{Linked, Links, List, NIL};
 use super::record::{EndReason, FlowRecord, mac_string, secs_us};
 use super::state::ConnState;
@@ -75,7 +75,7 @@ pub struct Counters {
 
 /// Which idle list a flow is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Class {
+enum IdleList {
     Tcp = 0,
     Udp = 1,
     Other = 2,
@@ -115,7 +115,7 @@ pub struct Flow<T> {
     pub fragments: u64,
     /// ICMP type and code of the first message.
     icmp: (u8, u8),
-    class: Class,
+    class: IdleList,
     close_reason: Option<EndReason>,
     links: Links,
     /// State of later stages.
@@ -124,11 +124,11 @@ pub struct Flow<T> {
 
 impl<T> Flow<T> {
     /// Originator endpoint.
-    pub fn orig(&self) -> Endpoint {
+    pub fn orig(&self) -> HostPort {
         if self.orig_is_lo { self.key.lo } else { self.key.hi }
     }
     /// Responder endpoint.
-    pub fn resp(&self) -> Endpoint {
+    pub fn resp(&self) -> HostPort {
         if self.orig_is_lo { self.key.hi } else { self.key.lo }
     }
 
@@ -265,8 +265,8 @@ pub struct TableStats {
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct FragKey {
-    src: Endpoint,
-    dst: Endpoint,
+    src: HostPort,
+    dst: HostPort,
     proto: u8,
     id: u32,
 }
@@ -364,14 +364,14 @@ impl<T: Default> FlowTable<T> {
             Transport::Icmp { .. } | Transport::Other => (0, 0, None, 0),
             Transport::Fragment => return self.later_fragment(ts, d),
         };
-        let src = Endpoint::new(d.src, sport);
-        let dst = Endpoint::new(d.dst, dport);
+        let src = HostPort::new(d.src, sport);
+        let dst = HostPort::new(d.dst, dport);
         let (key, src_is_lo) = FlowKey::new(src, dst, d.proto);
         let idx = self.lookup_or_create(ts, key, src_is_lo, d, tcp_flags, h);
         let mut pending = Counters::default();
         if let Some(frag) = d.fragment {
             // Later fragments carry no ports: the train is keyed by addresses and id alone.
-            let (src, dst) = (Endpoint::new(d.src, 0), Endpoint::new(d.dst, 0));
+            let (src, dst) = (HostPort::new(d.src, 0), HostPort::new(d.dst, 0));
             let fk = FragKey { src, dst, proto: d.proto, id: frag.id };
             pending = self.first_fragment(ts, fk, key);
         }
@@ -404,16 +404,16 @@ impl<T: Default> FlowTable<T> {
         }
         h.packet(flow, &PacketCtx { ts, from_orig, decoded: d });
         let class = flow.class;
-        let newly_closed = if class != Class::Closing && tcp_flags.is_some() {
+        let newly_closed = if class != IdleList::Closing && tcp_flags.is_some() {
             flow.state.tcp_finished()
         } else {
             None
         };
         if let Some(reason) = newly_closed {
             flow.close_reason = Some(reason);
-            flow.class = Class::Closing;
+            flow.class = IdleList::Closing;
             self.lists[class as usize].remove(&mut self.slab, idx);
-            self.lists[Class::Closing as usize].push_back(&mut self.slab, idx);
+            self.lists[IdleList::Closing as usize].push_back(&mut self.slab, idx);
         } else {
             self.lists[class as usize].touch(&mut self.slab, idx);
         }
@@ -432,7 +432,7 @@ impl<T: Default> FlowTable<T> {
             let flow = self.slab.0[idx as usize].as_ref().expect("mapped flow is live");
             // A new SYN on a closed 4-tuple is a new connection (port reuse).
             let new_syn = tcp_flags.is_some_and(|f| f & (SYN | ACK) == SYN);
-            if !(flow.class == Class::Closing && new_syn) {
+            if !(flow.class == IdleList::Closing && new_syn) {
                 return idx;
             }
             self.finish(idx, None, h);
@@ -457,9 +457,9 @@ impl<T: Default> FlowTable<T> {
             state.flipped();
         }
         let class = match key.proto {
-            PROTO_TCP => Class::Tcp,
-            PROTO_UDP => Class::Udp,
-            _ => Class::Other,
+            PROTO_TCP => IdleList::Tcp,
+            PROTO_UDP => IdleList::Udp,
+            _ => IdleList::Other,
         };
         let icmp = match d.transport {
             Transport::Icmp { kind, code } => (kind, code),
@@ -601,7 +601,7 @@ impl<T: Default> FlowTable<T> {
     /// Counts a non-first fragment against its flow, or keeps it pending until the first arrives.
     fn later_fragment(&mut self, ts: Timestamp, d: &Decoded<'_>) {
         let Some(frag) = d.fragment else { return };
-        let (src, dst) = (Endpoint::new(d.src, 0), Endpoint::new(d.dst, 0));
+        let (src, dst) = (HostPort::new(d.src, 0), HostPort::new(d.dst, 0));
         let fk = FragKey { src, dst, proto: d.proto, id: frag.id };
         let entry = self.frags.get_mut(&fk);
         let flow_idx =
@@ -683,6 +683,7 @@ fn port_heuristic(sport: u16, dport: u16) -> (bool, bool) {
 mod tests {
     use super::*;
     use crate::decode::decode_ip;
+    use crate::record::flow::ConnCode;
     use etherparse::PacketBuilder;
 
     #[derive(Default)]
@@ -776,11 +777,11 @@ mod tests {
         feed(&mut t, &mut h, 1, &rst);
         feed(&mut t, &mut h, 2, &tcp(PHONE, 40000, SERVER, 443, true, false));
         assert_eq!(h.0.len(), 1);
-        assert_eq!((h.0[0].conn_state, h.0[0].end_reason), ("REJ", EndReason::Rst));
+        assert_eq!((h.0[0].conn_state, h.0[0].end_reason), (ConnCode::Rej, EndReason::Rst));
         t.flush(&mut h);
         assert_eq!(h.0.len(), 2);
         assert_ne!(h.0[0].uid, h.0[1].uid);
-        assert_eq!(h.0[1].conn_state, "S0");
+        assert_eq!(h.0[1].conn_state, ConnCode::S0);
     }
 
     #[test]

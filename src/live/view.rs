@@ -63,7 +63,7 @@ pub fn snapshot<'a>(
         if d.mac.is_none() {
             d.mac = f.orig_mac.map(crate::flow::record::mac_string);
         }
-        let app = &f.data.app;
+        let app = &f.data.dissect.app;
         let name = app.server_name.as_deref().or(app.dns_name.as_deref());
         let endpoint = name
             .and_then(|n| rules.match_host(n).map(|m| m.endpoint))

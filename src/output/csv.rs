@@ -13,6 +13,7 @@ use super::create;
 use super::events::Event;
 use super::sink::RecordSink;
 use crate::flow::FlowRecord;
+use crate::record::{AppProto, NameSource};
 
 /// The columns, in order.
 pub const COLUMNS: &[&str] = &[
@@ -116,14 +117,14 @@ pub fn row(r: &FlowRecord, out: &mut String) {
         r.resp_bytes.to_string(),
         r.orig_ip_bytes.to_string(),
         r.resp_ip_bytes.to_string(),
-        r.conn_state.to_owned(),
+        r.conn_state.as_str().to_owned(),
         r.history.clone(),
         end_reason,
         opt(r.orig_mac.as_deref()),
         opt(r.resp_mac.as_deref()),
-        opt(r.app_proto),
+        opt(r.app_proto.map(AppProto::as_str)),
         opt(r.server_name.as_deref()),
-        opt(r.name_source),
+        opt(r.name_source.map(NameSource::as_str)),
         opt(r.alpn.as_deref()),
         opt(r.ja4.as_deref()),
         opt(r.ja3.as_deref()),

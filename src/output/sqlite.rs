@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::create;
-use crate::record::FlowRecord;
 use crate::record::events::Event;
 use crate::record::sink::RecordSink;
+use crate::record::{AppProto, FlowRecord};
 
 /// Records per transaction.
 pub const BATCH: usize = 10_000;
@@ -70,22 +70,23 @@ pub struct SqliteSink {
 impl SqliteSink {
     /// Creates `path` with the schema. An existing file is replaced only if it is a leakscope
     /// database (or empty); a link, a device or any other file is refused.
-    pub fn create(path: &Path) -> Result<Self, String> {
-        let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    pub fn create(path: &Path) -> Result<Self, CreateError> {
+        let io = |source| CreateError::Io { path: path.to_owned(), source };
+        let fail = |source| CreateError::Sqlite { path: path.to_owned(), source };
         replaceable(path)?;
         for suffix in ["", "-journal", "-wal", "-shm"] {
             let p = PathBuf::from(format!("{}{suffix}", path.display()));
             // A link is removed, never followed.
             if std::fs::symlink_metadata(&p).is_ok() {
-                std::fs::remove_file(&p).map_err(|e| fail(&e))?;
+                std::fs::remove_file(&p).map_err(io)?;
             }
         }
         // Created here, exclusively: SQLite then opens the very file made for it.
-        drop(create::open(path, create::Mode::New).map_err(|e| e.to_string())?);
+        drop(create::open(path, create::Mode::New).map_err(CreateError::Open)?);
         let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| fail(&e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| fail(&e))?;
-        conn.execute_batch("BEGIN").map_err(|e| fail(&e))?;
+        let conn = Connection::open_with_flags(path, flags).map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        conn.execute_batch("BEGIN").map_err(fail)?;
         Ok(SqliteSink { conn, path: path.to_owned(), pending: 0, error: None })
     }
 
@@ -107,19 +108,52 @@ impl SqliteSink {
     }
 }
 
+/// Why the database could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// An existing file that is not ours to replace (why not).
+    #[error("{}: {why}", path.display())]
+    Refused {
+        /// The database path.
+        path: PathBuf,
+        /// What the file is.
+        why: &'static str,
+    },
+    /// Looking at or removing the old file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The database path.
+        path: PathBuf,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+    /// Creating the file failed (the error names the path).
+    #[error("{0}")]
+    Open(std::io::Error),
+    /// SQLite could not open it or write the schema.
+    #[error("{}: {source}", path.display())]
+    Sqlite {
+        /// The database path.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+}
+
 /// Whether `path` may be replaced: missing, empty, or a leakscope database.
-fn replaceable(path: &Path) -> Result<(), String> {
-    let refuse = |why: String| Err(format!("{}: {why}", path.display()));
+fn replaceable(path: &Path) -> Result<(), CreateError> {
+    let refuse = |why: &'static str| Err(CreateError::Refused { path: path.to_owned(), why });
+    let io = |source| CreateError::Io { path: path.to_owned(), source };
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return refuse(e.to_string()),
+        Err(e) => return Err(io(e)),
     };
     if meta.file_type().is_symlink() {
-        return refuse("is a symbolic link: refusing to replace it".into());
+        return refuse("is a symbolic link: refusing to replace it");
     }
     if !meta.is_file() {
-        return refuse("exists and is not a regular file: refusing to replace it".into());
+        return refuse("exists and is not a regular file: refusing to replace it");
     }
     if meta.len() == 0 {
         return Ok(());
@@ -127,9 +161,9 @@ fn replaceable(path: &Path) -> Result<(), String> {
     let mut head = [0u8; 100];
     let n = std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(io)?;
     if n < 100 || !head.starts_with(b"SQLite format 3\0") {
-        return refuse("exists and is not a SQLite database: refusing to replace it".into());
+        return refuse("exists and is not a SQLite database: refusing to replace it");
     }
     if i32::from_be_bytes([head[68], head[69], head[70], head[71]]) == APPLICATION_ID {
         return Ok(());
@@ -144,8 +178,7 @@ fn replaceable(path: &Path) -> Result<(), String> {
         Ok(t) if t == TABLES => Ok(()),
         _ => refuse(
             "exists and is not a leakscope database: refusing to replace it (remove it, or \
-             choose another name)"
-                .into(),
+             choose another name)",
         ),
     }
 }
@@ -170,9 +203,9 @@ fn flow_row(c: &Connection, r: &FlowRecord) -> rusqlite::Result<()> {
         r.resp_pkts as i64,
         r.orig_bytes as i64,
         r.resp_bytes as i64,
-        r.conn_state,
+        r.conn_state.as_str(),
         serde_json::to_value(r.end_reason).ok().and_then(|v| v.as_str().map(str::to_owned)),
-        r.app_proto,
+        r.app_proto.map(AppProto::as_str),
         r.server_name.as_deref(),
         r.service.as_deref(),
         r.endpoint.as_deref(),
@@ -272,6 +305,7 @@ impl RecordSink for SqliteSink {
 mod tests {
     use super::*;
     use crate::record::EndReason;
+    use crate::record::flow::ConnCode;
 
     fn record(i: usize) -> FlowRecord {
         FlowRecord {
@@ -297,7 +331,7 @@ mod tests {
             resp_ip_bytes: 40,
             orig_bytes: 0,
             resp_bytes: 0,
-            conn_state: "SF",
+            conn_state: ConnCode::Sf,
             history: "ShADadFf".into(),
             end_reason: EndReason::Fin,
             orig_mac: None,
@@ -378,15 +412,15 @@ mod tests {
 
         let notes = dir.path().join("notes.db");
         std::fs::write(&notes, "precious").unwrap();
-        let e = SqliteSink::create(&notes).err().unwrap();
+        let e = SqliteSink::create(&notes).err().unwrap().to_string();
         assert!(e.contains("not a SQLite database"), "{e}");
         let other = dir.path().join("other.db");
         Connection::open(&other).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
-        let e = SqliteSink::create(&other).err().unwrap();
+        let e = SqliteSink::create(&other).err().unwrap().to_string();
         assert!(e.contains("not a leakscope database"), "{e}");
         let link = dir.path().join("link.db");
         std::os::unix::fs::symlink(&notes, &link).unwrap();
-        let e = SqliteSink::create(&link).err().unwrap();
+        let e = SqliteSink::create(&link).err().unwrap().to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert_eq!(std::fs::read_to_string(&notes).unwrap(), "precious");
     }

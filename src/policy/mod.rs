@@ -10,6 +10,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::record::exposure::ActivityKind;
+
 const BUILTIN: &str = include_str!("../../rules/policy.toml");
 /// File name of the catalogue (the rules loader, below this stage, defines it: it skips the file).
 pub use crate::classify::rules::CATALOGUE_FILE;
@@ -43,16 +45,10 @@ impl Observability {
     }
 }
 
-/// Kinds of device activity (the `activity` events).
-pub const ACTIVITY_KINDS: &[&str] = &[
-    "message_burst",
-    "media_upload",
-    "media_download",
-    "call",
-    "call_attempt",
-    "registration",
-    "telemetry",
-];
+/// Kinds of device activity (the `activity` events), by name.
+pub fn activity_kinds() -> String {
+    ActivityKind::ALL.map(ActivityKind::as_str).join(", ")
+}
 
 /// A signal without argument: an observation the exposure stage makes and the catalogue grades
 /// (`docs/exposure.md` describes each). The one list of them, shared by `policy` (parsing the
@@ -206,6 +202,26 @@ impl fmt::Display for Plain {
 }
 
 /// Names of the LAN-only signals, for messages.
+/// Why a catalogue signal is not accepted where it is listed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    /// `endpoint:` without a valid pattern (the signal as written).
+    #[error("signal {0:?}: expected endpoint:SERVICE.ROLE, SERVICE.* or *.ROLE")]
+    Endpoint(String),
+    /// `activity:` of an unknown kind.
+    #[error("signal {0:?}: unknown activity, expected one of {kinds}", kinds = activity_kinds())]
+    Activity(String),
+    /// No such signal.
+    #[error("signal {0:?}: unknown, expected one of {names}, endpoint:…, activity:…", names = Plain::ALL.map(Plain::name).join(", "))]
+    Unknown(String),
+    /// A LAN-only signal listed as seen on the wire.
+    #[error("signal {0}: seen on the LAN only, list it in lan_only")]
+    LanOnly(Signal),
+    /// A wire signal listed under `lan_only`.
+    #[error("signal {0}: not a LAN signal ({names})", names = lan_signal_names())]
+    NotLan(Signal),
+}
+
 fn lan_signal_names() -> String {
     Plain::ALL.iter().filter(|p| p.lan_only()).map(|p| p.name()).collect::<Vec<_>>().join(", ")
 }
@@ -218,12 +234,12 @@ pub enum Signal {
     /// A flow to an endpoint matching the pattern: `svc.role`, `svc.*`, `*.role`.
     Endpoint(String),
     /// An activity of this kind.
-    Activity(&'static str),
+    Activity(ActivityKind),
 }
 
 impl Signal {
     /// Parses `name`, `endpoint:PATTERN` or `activity:KIND`.
-    pub fn parse(text: &str) -> Result<Signal, String> {
+    pub fn parse(text: &str) -> Result<Signal, SignalError> {
         if let Some(p) = text.strip_prefix("endpoint:") {
             let ok = p.split_once('.').is_some_and(|(s, r)| {
                 let part = |x: &str| {
@@ -237,27 +253,21 @@ impl Signal {
             return if ok {
                 Ok(Signal::Endpoint(p.to_owned()))
             } else {
-                Err(format!("signal {text:?}: expected endpoint:SERVICE.ROLE, SERVICE.* or *.ROLE"))
+                Err(SignalError::Endpoint(text.to_owned()))
             };
         }
         if let Some(k) = text.strip_prefix("activity:") {
-            return ACTIVITY_KINDS
-                .iter()
-                .find(|&&a| a == k)
-                .map(|&a| Signal::Activity(a))
-                .ok_or_else(|| {
-                    format!(
-                        "signal {text:?}: unknown activity, expected one of {}",
-                        ACTIVITY_KINDS.join(", ")
-                    )
-                });
+            return ActivityKind::ALL
+                .into_iter()
+                .find(|a| a.as_str() == k)
+                .map(Signal::Activity)
+                .ok_or_else(|| SignalError::Activity(text.to_owned()));
         }
-        Plain::ALL.into_iter().find(|p| p.name() == text).map(Signal::Plain).ok_or_else(|| {
-            format!(
-                "signal {text:?}: unknown, expected one of {}, endpoint:…, activity:…",
-                Plain::ALL.map(Plain::name).join(", ")
-            )
-        })
+        Plain::ALL
+            .into_iter()
+            .find(|p| p.name() == text)
+            .map(Signal::Plain)
+            .ok_or_else(|| SignalError::Unknown(text.to_owned()))
     }
 
     /// Whether an endpoint name (`svc.role`) matches this signal's pattern.
@@ -539,13 +549,8 @@ impl Catalogue {
                     .filter_map(|s| {
                         let parsed = Signal::parse(s.get_ref()).and_then(|sig| {
                             match (kind, sig.lan_only()) {
-                                (List::Wire, true) => Err(format!(
-                                    "signal {sig}: seen on the LAN only, list it in lan_only"
-                                )),
-                                (List::Lan, false) => Err(format!(
-                                    "signal {sig}: not a LAN signal ({})",
-                                    lan_signal_names()
-                                )),
+                                (List::Wire, true) => Err(SignalError::LanOnly(sig)),
+                                (List::Lan, false) => Err(SignalError::NotLan(sig)),
                                 _ => Ok(sig),
                             }
                         });

@@ -168,6 +168,61 @@ pub struct SessionEvent {
     pub clients: Vec<String>,
 }
 
+/// Kinds of device activity (the `activity` events).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    /// Messages on a chat connection.
+    #[default]
+    MessageBurst,
+    /// A media item sent.
+    MediaUpload,
+    /// A media item received.
+    MediaDownload,
+    /// A call with media both ways.
+    Call,
+    /// A call set up without media.
+    CallAttempt,
+    /// Phone number registration.
+    Registration,
+    /// Logs sent to the service.
+    Telemetry,
+}
+
+impl ActivityKind {
+    /// Every kind, in the order the report lists them.
+    pub const ALL: [ActivityKind; 7] = [
+        ActivityKind::MessageBurst,
+        ActivityKind::MediaUpload,
+        ActivityKind::MediaDownload,
+        ActivityKind::Call,
+        ActivityKind::CallAttempt,
+        ActivityKind::Registration,
+        ActivityKind::Telemetry,
+    ];
+
+    /// The name written in the outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::MessageBurst => "message_burst",
+            ActivityKind::MediaUpload => "media_upload",
+            ActivityKind::MediaDownload => "media_download",
+            ActivityKind::Call => "call",
+            ActivityKind::CallAttempt => "call_attempt",
+            ActivityKind::Registration => "registration",
+            ActivityKind::Telemetry => "telemetry",
+        }
+    }
+}
+
+impl std::fmt::Display for ActivityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Something a device did with Meta.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ActivityEvent {
@@ -175,9 +230,8 @@ pub struct ActivityEvent {
     pub ts: f64,
     /// Device.
     pub device: String,
-    /// `message_burst`, `media_upload`, `media_download`, `call`, `call_attempt`,
-    /// `registration`, `telemetry`.
-    pub activity: String,
+    /// What kind of activity.
+    pub activity: ActivityKind,
     /// End.
     pub end: f64,
     /// End minus start, seconds.

@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::app::{AppProto, NameSource};
+
 /// Why a record was emitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,6 +23,46 @@ pub enum EndReason {
     EndOfInput,
     /// Pushed out of a full flow table.
     Evicted,
+}
+
+/// Zeek's `conn_state` code: how far each side got (see Zeek's `conn/main.zeek`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ConnCode {
+    S0,
+    S1,
+    Sf,
+    Rej,
+    S2,
+    S3,
+    Rsto,
+    Rstr,
+    Rstos0,
+    Rstrh,
+    Sh,
+    Shr,
+    Oth,
+}
+
+impl ConnCode {
+    /// The code as Zeek writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S0 => "S0",
+            Self::S1 => "S1",
+            Self::Sf => "SF",
+            Self::Rej => "REJ",
+            Self::S2 => "S2",
+            Self::S3 => "S3",
+            Self::Rsto => "RSTO",
+            Self::Rstr => "RSTR",
+            Self::Rstos0 => "RSTOS0",
+            Self::Rstrh => "RSTRH",
+            Self::Sh => "SH",
+            Self::Shr => "SHR",
+            Self::Oth => "OTH",
+        }
+    }
 }
 
 /// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
@@ -63,7 +105,7 @@ pub struct FlowRecord {
     /// Transport payload bytes from the responder.
     pub resp_bytes: u64,
     /// Zeek connection state code: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH.
-    pub conn_state: &'static str,
+    pub conn_state: ConnCode,
     /// Zeek history letters (S SYN, H SYN-ACK, A pure ACK, D data, F FIN, R RST; responder
     /// lowercase; `^` first: direction flipped by the originator heuristics).
     pub history: String,
@@ -87,13 +129,13 @@ pub struct FlowRecord {
     /// Application protocol recognised by a dissector: `tls`, `quic`, `http`, `dns`,
     /// `whatsapp_chat`, `stun`, `rtp`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub app_proto: Option<&'static str>,
+    pub app_proto: Option<AppProto>,
     /// Server name: TLS/QUIC SNI, HTTP Host, or the name the client looked up in DNS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<Box<str>>,
     /// Where `server_name` came from: `tls_sni`, `quic_sni`, `http_host`, `dns`, `stun_realm`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name_source: Option<&'static str>,
+    pub name_source: Option<NameSource>,
     /// First ALPN protocol the client offered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alpn: Option<Box<str>>,

@@ -5,6 +5,7 @@
 //! the DNS dissector), so the schema does not know the parsers.
 
 pub mod activity;
+pub mod app;
 pub mod civil;
 pub mod community_id;
 pub mod events;
@@ -13,6 +14,7 @@ pub mod flow;
 pub mod observed;
 pub mod sink;
 
+pub use app::{AppProto, NameSource};
 pub use events::Event;
-pub use flow::{EndReason, FlowRecord};
+pub use flow::{ConnCode, EndReason, FlowRecord};
 pub use sink::{Fanout, NullSink, RecordSink};

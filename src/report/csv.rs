@@ -2,6 +2,7 @@
 //! one column per policy field with the grade this capture gave it.
 
 use super::Report;
+use crate::record::exposure::ActivityKind;
 
 /// A CSV cell: quoted when it holds a separator, quote or line break; a text starting like a
 /// formula (`=`, `+`, `-`, `@`) gets a leading `'` so that no spreadsheet evaluates a host name.
@@ -32,7 +33,7 @@ pub fn render(r: &Report) -> String {
     for d in &r.devices {
         let addrs: Vec<String> = d.addresses.iter().map(|a| a.to_string()).collect();
         let services: Vec<&str> = d.services.iter().map(|s| s.service.as_str()).collect();
-        let calls = r.activities_of(&d.device).filter(|a| a.activity == "call").count();
+        let calls = r.activities_of(&d.device).filter(|a| a.activity == ActivityKind::Call).count();
         let row = [
             cell(&d.device),
             cell(d.mac.as_deref().unwrap_or("")),

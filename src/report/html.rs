@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::load::Flow;
 use super::scale::{self, Tick};
 use super::{Report, bytes, duration, time};
-use crate::record::exposure::{DeviceEvent, ExposureEvent};
+use crate::record::exposure::{ActivityKind, DeviceEvent, ExposureEvent};
 
 const TEMPLATE: &str = include_str!("report.html");
 
@@ -119,7 +119,7 @@ struct DeviceRow {
 }
 
 #[derive(Serialize)]
-struct Endpoint {
+struct EndpointRow {
     host: String,
     addresses: String,
     service: String,
@@ -171,8 +171,8 @@ struct DeviceView {
     title: String,
     facts: Vec<(&'static str, String)>,
     share: Option<Share>,
-    endpoints: Vec<Endpoint>,
-    endpoints_more: Vec<Endpoint>,
+    endpoints: Vec<EndpointRow>,
+    endpoints_more: Vec<EndpointRow>,
     timeline: Chart,
     traffic: Option<Chart>,
     services: Chart,
@@ -434,7 +434,7 @@ fn device_row(
         share: share.map_or_else(|| "–".into(), |s| pct(s.0)),
         share_v: share.map_or(-1.0, |s| s.0),
         sessions: d.sessions.count,
-        calls: r.activities_of(&d.device).filter(|a| a.activity == "call").count(),
+        calls: r.activities_of(&d.device).filter(|a| a.activity == ActivityKind::Call).count(),
         observed: count("observed"),
         inferred: count("inferred"),
         fields: fields
@@ -541,7 +541,7 @@ fn device_view(
         activities: r
             .activities_of(&d.device)
             .map(|a| ActivityRow {
-                kind: a.activity.clone(),
+                kind: a.activity.as_str().to_owned(),
                 when: time(a.ts),
                 duration: duration(a.duration),
                 sent: bytes(a.bytes_up),
@@ -565,7 +565,7 @@ fn device_view(
 }
 
 /// A device's endpoints: one row per host name (else address), Meta first, then by bytes.
-fn endpoints(flows: &[&Flow]) -> Vec<Endpoint> {
+fn endpoints(flows: &[&Flow]) -> Vec<EndpointRow> {
     struct Acc<'a> {
         addrs: Vec<&'a str>,
         service: Option<&'a str>,
@@ -621,7 +621,7 @@ fn endpoints(flows: &[&Flow]) -> Vec<Endpoint> {
             if more > 0 {
                 addresses.push_str(&format!(" … {more} more"));
             }
-            Endpoint {
+            EndpointRow {
                 host: host.to_string(),
                 addresses,
                 service: a.service.unwrap_or("").to_string(),
@@ -715,7 +715,7 @@ fn timeline(r: &Report, d: &DeviceEvent) -> Chart {
     for (k, (kind, colour)) in KINDS.iter().enumerate() {
         let y = 8.0 + (k + 2) as f64 * row_h;
         c.text(4.0, y + 10.0, "start", *kind);
-        for a in r.activities_of(&d.device).filter(|a| a.activity == *kind) {
+        for a in r.activities_of(&d.device).filter(|a| a.activity.as_str() == *kind) {
             let (xa, xb) = (x(a.ts), x(a.end));
             let title = format!(
                 "{kind} {} {}, {} sent, {} received{}",
@@ -916,7 +916,7 @@ mod tests {
             ts: t,
             end: t + 5.0,
             device: device.device.clone(),
-            activity: "message_burst".into(),
+            activity: ActivityKind::MessageBurst,
             ..Default::default()
         };
         let flow =

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{Report, bytes, duration, time};
-use crate::record::exposure::DeviceEvent;
+use crate::record::exposure::{ActivityKind, DeviceEvent};
 
 /// The summary as text.
 pub fn render(r: &Report) -> String {
@@ -115,7 +115,8 @@ fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
         let _ = writeln!(o, "   app {}{uid}: {} flow(s); {meta}", a.app, a.flows);
     }
     let st = &d.sessions;
-    let calls: Vec<_> = r.activities_of(&d.device).filter(|a| a.activity == "call").collect();
+    let calls: Vec<_> =
+        r.activities_of(&d.device).filter(|a| a.activity == ActivityKind::Call).collect();
     let media = |m: &str| calls.iter().filter(|c| c.media.as_deref() == Some(m)).count();
     let call_secs = calls.iter().map(|c| c.duration).fold(0.0, |a, b| a + b);
     let _ = writeln!(

@@ -50,7 +50,7 @@ pub enum RuleErrorKind {
         /// The pattern as written.
         value: String,
         /// Why.
-        reason: String,
+        reason: crate::classify::hosts::PatternError,
     },
     /// A prefix does not parse.
     #[error("prefix {}: {reason}", quote(value))]
@@ -58,7 +58,7 @@ pub enum RuleErrorKind {
         /// The prefix as written.
         value: String,
         /// Why.
-        reason: String,
+        reason: crate::classify::prefixes::PrefixError,
     },
     /// A port spec does not parse.
     #[error("port {}: {reason}", quote(value))]
@@ -66,7 +66,7 @@ pub enum RuleErrorKind {
         /// The spec as written.
         value: String,
         /// Why.
-        reason: String,
+        reason: super::ruleset::PortError,
     },
     /// A signature name is unknown.
     #[error("signature {}: unknown (known: {known})", quote(value))]

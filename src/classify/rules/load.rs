@@ -67,33 +67,54 @@ pub(super) fn list_tomls(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Largest rules or prefix file read (the builtin rules are 20 KB; 40 000 host names ~1 MB).
 pub const MAX_RULES_FILE: u64 = 16 << 20;
 
+/// Why a rules or prefix file could not be read (never quoting its contents).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Opening or reading failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A directory, FIFO, device, ….
+    #[error("not a regular file")]
+    NotFile,
+    /// Over [`MAX_RULES_FILE`] bytes (the size, when known before reading).
+    #[error("{}more than the {MAX_RULES_FILE}-byte limit", .0.map(|n| format!("{n} bytes, ")).unwrap_or_default())]
+    TooBig(Option<u64>),
+    /// Not UTF-8 from this line and byte offset on.
+    #[error("not UTF-8 text (line {line}, byte offset {at})")]
+    NotUtf8 {
+        /// 1-based line of the first bad byte.
+        line: usize,
+        /// Byte offset of the first bad byte.
+        at: usize,
+    },
+}
+
 /// Reads a rules or prefix file: a regular file (a FIFO would block, `/dev/zero` never end) of
 /// at most [`MAX_RULES_FILE`] bytes, in UTF-8. Errors say why, without quoting the contents.
-pub fn read_text(path: &Path) -> Result<String, String> {
+pub fn read_text(path: &Path) -> Result<String, ReadError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK) // opening a FIFO must not wait for a writer
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
+        .open(path)?;
+    let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err("not a regular file".into());
+        return Err(ReadError::NotFile);
     }
     if meta.len() > MAX_RULES_FILE {
-        return Err(format!("{} bytes, more than the {MAX_RULES_FILE}-byte limit", meta.len()));
+        return Err(ReadError::TooBig(Some(meta.len())));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // The size may change under us: never read more than the cap.
-    file.take(MAX_RULES_FILE + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    file.take(MAX_RULES_FILE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_RULES_FILE {
-        return Err(format!("more than the {MAX_RULES_FILE}-byte limit"));
+        return Err(ReadError::TooBig(None));
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        format!("not UTF-8 text (line {line}, byte offset {at})")
+        ReadError::NotUtf8 { line, at }
     })
 }
 

@@ -11,7 +11,7 @@ pub use crate::classify::ids::{EndpointId, ServiceId};
 
 /// Transport protocol of a port rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
+pub enum PortProto {
     /// TCP.
     Tcp,
     /// UDP (QUIC, STUN, ...).
@@ -22,36 +22,52 @@ pub enum Transport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PortRange {
     /// Transport.
-    pub transport: Transport,
+    pub transport: PortProto,
     /// First port.
     pub first: u16,
     /// Last port (inclusive).
     pub last: u16,
 }
 
+/// Why a port spec does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// No `/`.
+    #[error("expected tcp/PORT or udp/FIRST-LAST")]
+    Syntax,
+    /// Neither `tcp` nor `udp`.
+    #[error("unknown transport \"{0}\" (tcp or udp)")]
+    Proto(String),
+    /// Not a number up to 65535.
+    #[error("invalid port number \"{0}\"")]
+    Number(String),
+    /// Zero, or first after last.
+    #[error("empty or zero port range")]
+    Empty,
+}
+
 impl PortRange {
     /// Parses `tcp/443`, `udp/3478`, `udp/40000-40100`.
-    pub fn parse(text: &str) -> Result<PortRange, String> {
-        let (proto, ports) = text.split_once('/').ok_or("expected tcp/PORT or udp/FIRST-LAST")?;
+    pub fn parse(text: &str) -> Result<PortRange, PortError> {
+        let (proto, ports) = text.split_once('/').ok_or(PortError::Syntax)?;
         let transport = match proto.to_ascii_lowercase().as_str() {
-            "tcp" => Transport::Tcp,
-            "udp" => Transport::Udp,
-            _ => return Err(format!("unknown transport \"{proto}\" (tcp or udp)")),
+            "tcp" => PortProto::Tcp,
+            "udp" => PortProto::Udp,
+            _ => return Err(PortError::Proto(proto.to_owned())),
         };
-        let num =
-            |s: &str| s.trim().parse::<u16>().map_err(|_| format!("invalid port number \"{s}\""));
+        let num = |s: &str| s.trim().parse::<u16>().map_err(|_| PortError::Number(s.to_owned()));
         let (first, last) = match ports.split_once('-') {
             Some((a, b)) => (num(a)?, num(b)?),
             None => (num(ports)?, num(ports)?),
         };
         if first == 0 || first > last {
-            return Err("empty or zero port range".into());
+            return Err(PortError::Empty);
         }
         Ok(PortRange { transport, first, last })
     }
 
     /// Whether `port` over `transport` falls in this range.
-    pub fn contains(&self, transport: Transport, port: u16) -> bool {
+    pub fn contains(&self, transport: PortProto, port: u16) -> bool {
         self.transport == transport && (self.first..=self.last).contains(&port)
     }
 }
@@ -59,8 +75,8 @@ impl PortRange {
 impl fmt::Display for PortRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = match self.transport {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
+            PortProto::Tcp => "tcp",
+            PortProto::Udp => "udp",
         };
         if self.first == self.last {
             write!(f, "{t}/{}", self.first)
@@ -98,7 +114,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Whether the server port is one this endpoint usually uses.
-    pub fn uses_port(&self, transport: Transport, port: u16) -> bool {
+    pub fn uses_port(&self, transport: PortProto, port: u16) -> bool {
         self.ports.iter().any(|p| p.contains(transport, port))
     }
 }
@@ -182,7 +198,7 @@ impl Ruleset {
                             Ok(text) => files.push((name, text)),
                             Err(e) => {
                                 let at = Location { file: name, line: 0 };
-                                loader.error(at, RuleErrorKind::Io(e));
+                                loader.error(at, RuleErrorKind::Io(e.to_string()));
                             }
                         }
                     }

@@ -8,11 +8,12 @@
 //! is a CHLO (tag/value map, the server name in its `SNI\0` tag); T050/T051 carry a TLS
 //! ClientHello.
 //!
-//! Decryption and CRYPTO reassembly are [`QuicInitialState`](super::quic::QuicInitialState)'s;
+//! Decryption and CRYPTO reassembly are [`QuicInitialState`](super::QuicInitialState)'s;
 //! this module holds only what differs: the Q050 salt, the gQUIC frame walker and the CHLO
 //! completeness check. Bounds are the same as for IETF QUIC (datagrams, reassembly length).
 
-use super::quic::{GquicHello, MAX_CRYPTO_LEN, MAX_DATAGRAMS, QuicFailure, QuicProgress, chlo_sni};
+use super::{GquicHello, MAX_CRYPTO_LEN, MAX_DATAGRAMS, QuicFailure, QuicProgress, chlo_sni};
+use crate::dissect::bytes::ByteReader;
 
 /// "Q050": gQUIC crypto (CHLO), Initial protected with [`SALT_Q050`].
 pub const Q050: u32 = 0x5130_3530;
@@ -21,7 +22,7 @@ pub const T050: u32 = 0x5430_3530;
 /// "T051": as T050, with varint transport parameters.
 pub const T051: u32 = 0x5430_3531;
 
-/// Initial salt of Q050 (`quic-initial-facts.md`; the T05x salts are in `quic.rs`).
+/// Initial salt of Q050 (`quic-initial-facts.md`; the T05x salts are in `keys.rs`).
 pub(super) const SALT_Q050: [u8; 20] = [
     0x50, 0x45, 0x74, 0xef, 0xd0, 0x66, 0xfe, 0x2f, 0x9d, 0x94, 0x5c, 0xfc, 0xdb, 0xd3, 0xa7, 0xf0,
     0xd3, 0xb5, 0x6b, 0x45,
@@ -45,7 +46,7 @@ pub fn read_frames(
     payload: &[u8],
     mut crypto: impl FnMut(u64, &[u8]) -> Result<(), QuicFailure>,
 ) -> Result<(), QuicFailure> {
-    let mut r = Reader { buf: payload };
+    let mut r = ByteReader::new(payload);
     while let Some(ty) = r.u8() {
         let ok = match ty {
             PADDING | PING => Some(()),
@@ -64,7 +65,7 @@ pub fn read_frames(
 }
 
 /// CRYPTO: varint offset, varint length, data (the IETF layout behind another type byte).
-fn read_crypto<'a>(r: &mut Reader<'a>) -> Option<(u64, &'a [u8])> {
+fn read_crypto<'a>(r: &mut ByteReader<'a>) -> Option<(u64, &'a [u8])> {
     let offset = r.varint()?;
     let len = usize::try_from(r.varint()?).ok()?;
     Some((offset, r.take(len)?))
@@ -73,7 +74,7 @@ fn read_crypto<'a>(r: &mut Reader<'a>) -> Option<(u64, &'a [u8])> {
 /// gQUIC ACK (Q046 and later): type bits `0b01n0llmm` — `n` more ack blocks, `ll` the length of
 /// the largest acked, `mm` of each block length (1, 2, 4 or 6 bytes); then a 2-byte delay,
 /// the blocks, and timestamps. A client's first Initial has none, a retransmission may.
-fn skip_ack(r: &mut Reader<'_>, ty: u8) -> Option<()> {
+fn skip_ack(r: &mut ByteReader<'_>, ty: u8) -> Option<()> {
     const LEN: [usize; 4] = [1, 2, 4, 6];
     let block_len = LEN[usize::from(ty & 0x03)];
     r.take(LEN[usize::from(ty >> 2 & 0x03)])?; // largest acked
@@ -91,36 +92,6 @@ fn skip_ack(r: &mut Reader<'_>, ty: u8) -> Option<()> {
         }
     }
     Some(())
-}
-
-/// Bounds-checked byte reader (gQUIC frames; varints as in RFC 9000 §16).
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.buf.len() {
-            return None;
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Some(head)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-
-    fn varint(&mut self) -> Option<u64> {
-        let first = self.u8()?;
-        let extra = (1usize << (first >> 6)) - 1;
-        let mut v = u64::from(first & 0x3f);
-        for b in self.take(extra)? {
-            v = v << 8 | u64::from(*b);
-        }
-        Some(v)
-    }
 }
 
 /// For a Q050 flow, what its reassembled CRYPTO data (contiguous from offset 0) amounts to so

@@ -10,32 +10,39 @@
 //! Work is bounded: at most [`MAX_DATAGRAMS`] datagrams per flow, CRYPTO data reassembled up to
 //! [`MAX_CRYPTO_LEN`] bytes, no allocation beyond one packet scratch buffer and that reassembly
 //! buffer per flow. Google QUIC Q050/T050/T051 Initials are decrypted the same way; their gQUIC
-//! frames and Q050's CHLO are read by [`super::gquic_q050`]. Q046 and older: [`gquic_client_hello`].
+//! frames and Q050's CHLO are read by [`q050`]. Q046 and older: [`gquic_client_hello`].
 
-use aes::Aes128;
-use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
+use aes::cipher::Array;
+use aes_gcm::Tag;
 use aes_gcm::aead::AeadInOut;
-use aes_gcm::{Aes128Gcm, Tag};
-use hkdf::Hkdf;
-use sha2::Sha256;
 use thiserror::Error;
 
 use super::tls::{ClientHello, ParseError, parse_client_hello_handshake};
+
+mod crypto;
+mod frames;
+mod gquic;
+mod header;
+mod keys;
+pub mod q050;
+
+use crypto::CryptoAssembler;
+use frames::read_frames;
+pub(super) use gquic::chlo_sni;
+pub use gquic::{GQUIC_Q046, GquicHello, gquic_client_hello};
+pub use header::looks_like_quic_initial;
+use header::{
+    LongHeader, LongType, MAX_CID_LEN, decode_packet_number, long_header_version, parse_long_header,
+};
+pub use keys::QuicVersion;
+use keys::{InitialKeys, SAMPLE_LEN, VersionParams};
 
 /// Maximum client datagrams examined per flow before giving up.
 pub const MAX_DATAGRAMS: u8 = 8;
 /// Bound of the reassembled CRYPTO stream (the ClientHello must fit in it).
 pub const MAX_CRYPTO_LEN: usize = 16 * 1024;
-/// Maximum disjoint CRYPTO ranges held while reassembling (Chrome scatters a hello into ~20).
-const MAX_RANGES: usize = 64;
-/// RFC 9000 §14.1: datagrams carrying a client Initial are padded to at least 1200 bytes.
-const MIN_INITIAL_DATAGRAM: usize = 1200;
-/// RFC 9000 §17.2: connection IDs are at most 20 bytes in all supported versions.
-const MAX_CID_LEN: usize = 20;
 /// AES-128-GCM tag length.
 const TAG_LEN: usize = 16;
-/// Header-protection sample length (RFC 9001 §5.4.2).
-const SAMPLE_LEN: usize = 16;
 
 /// Why a flow's Initial could not be decoded. Terminal for the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -71,489 +78,13 @@ pub enum QuicFailure {
 pub enum QuicProgress {
     /// The ClientHello is complete and parsed.
     Done(Box<ClientHello>),
-    /// Google QUIC Q050: the CHLO is complete (see [`super::gquic_q050`]).
+    /// Google QUIC Q050: the CHLO is complete (see [`q050`]).
     Chlo(GquicHello),
     /// Feed the next client datagram of this flow.
     NeedMore,
     /// Stop trying on this flow.
     Failed(QuicFailure),
 }
-
-// ---------------------------------------------------------------------------------------------
-// Versions.
-
-/// HKDF labels of a version's packet protection keys.
-#[derive(Debug, Clone, Copy)]
-struct Labels {
-    key: &'static [u8],
-    iv: &'static [u8],
-    hp: &'static [u8],
-}
-
-const LABELS_V1: Labels = Labels { key: b"quic key", iv: b"quic iv", hp: b"quic hp" };
-const LABELS_V2: Labels = Labels { key: b"quicv2 key", iv: b"quicv2 iv", hp: b"quicv2 hp" };
-
-const SALT_V1: [u8; 20] = hex20(b"38762cf7f55934b34d179ae6a4c80cadccbb7f0a");
-const SALT_V2: [u8; 20] = hex20(b"0dede3def700a6db819381be6e269dcbf9bd2ed9");
-const SALT_DRAFT29: [u8; 20] = hex20(b"afbfec289993d24c9e9786f19c6111e04390a899");
-const SALT_DRAFT23: [u8; 20] = hex20(b"c3eef712c72ebb5a11a7d2432bb46365bef9f502");
-const SALT_DRAFT22: [u8; 20] = hex20(b"7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a");
-const SALT_T050: [u8; 20] = hex20(b"7ff579e5acd072915580304c43a2367c60488310");
-const SALT_T051: [u8; 20] = hex20(b"7a4edef4e7ccee5fa4506c19124fc8ccda6e033d");
-
-/// Decodes 40 hex digits at compile time (keeps the salts readable and checkable).
-const fn hex20(s: &[u8; 40]) -> [u8; 20] {
-    const fn nibble(c: u8) -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => panic!("bad hex digit"),
-        }
-    }
-    let mut out = [0u8; 20];
-    let mut i = 0;
-    while i < 20 {
-        out[i] = nibble(s[2 * i]) << 4 | nibble(s[2 * i + 1]);
-        i += 1;
-    }
-    out
-}
-
-/// QUIC version numbers with special meaning here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuicVersion(pub u32);
-
-impl QuicVersion {
-    /// RFC 9000.
-    pub const V1: Self = Self(0x0000_0001);
-    /// RFC 9369.
-    pub const V2: Self = Self(0x6b33_43cf);
-    /// Meta mvfst speaking draft-22.
-    pub const MVFST_22: Self = Self(0xface_b001);
-    /// Meta mvfst speaking draft-27.
-    pub const MVFST_27: Self = Self(0xface_b002);
-    /// Meta mvfst experimental (draft-27 based).
-    pub const MVFST_EXP: Self = Self(0xface_b00e);
-
-    /// Versions 0x?a?a?a?a are reserved to exercise version negotiation (RFC 9000 §15).
-    pub fn is_reserved(self) -> bool {
-        self.0 & 0x0f0f_0f0f == 0x0a0a_0a0a
-    }
-}
-
-/// Initial packet protection parameters of one version.
-#[derive(Debug, Clone, Copy)]
-struct VersionParams {
-    salt: &'static [u8; 20],
-    labels: Labels,
-    /// Long-header packet type bits of Initial: 0b00, but 0b01 in v2 (RFC 9369 §3.2).
-    initial_type: u8,
-}
-
-impl VersionParams {
-    fn for_version(v: QuicVersion) -> Result<Self, QuicFailure> {
-        let v1_like = |salt| Ok(Self { salt, labels: LABELS_V1, initial_type: 0 });
-        match v.0 {
-            0x0000_0001 => v1_like(&SALT_V1),
-            0x6b33_43cf => Ok(Self { salt: &SALT_V2, labels: LABELS_V2, initial_type: 1 }),
-            // IETF drafts 22..=34 (0xff0000NN). 33 and 34 already use the v1 salt. Drafts
-            // before 22 used a different long header (4-bit CID lengths): not supported.
-            0xff00_0016 => v1_like(&SALT_DRAFT22),
-            0xff00_0017..=0xff00_001c => v1_like(&SALT_DRAFT23),
-            0xff00_001d..=0xff00_0020 => v1_like(&SALT_DRAFT29),
-            0xff00_0021..=0xff00_0022 => v1_like(&SALT_V1),
-            0xface_b001 => v1_like(&SALT_DRAFT22),
-            // Any other 0xfaceb00X is mvfst, treated like draft-27.
-            0xface_b000..=0xface_b00f => v1_like(&SALT_DRAFT23),
-            // Google's Q050 and TLS-based T05x: IETF-style Initials around gQUIC frames.
-            0x5430_3530 => v1_like(&SALT_T050),
-            0x5430_3531 => v1_like(&SALT_T051),
-            0x5130_3530 => v1_like(&super::gquic_q050::SALT_Q050),
-            other => Err(QuicFailure::Unsupported(other)),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Key derivation (RFC 9001 §5.1-5.2).
-
-/// Client Initial packet protection keys of one connection.
-struct InitialKeys {
-    aead: Aes128Gcm,
-    iv: [u8; 12],
-    hp: Aes128,
-}
-
-/// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, into `out`.
-fn expand_label(prk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) -> Result<(), QuicFailure> {
-    const PREFIX: &[u8] = b"tls13 ";
-    let len = u16::try_from(out.len()).map_err(|_| QuicFailure::Malformed("label length"))?;
-    let label_len = u8::try_from(PREFIX.len() + label.len())
-        .map_err(|_| QuicFailure::Malformed("label length"))?;
-    let info: [&[u8]; 5] = [&len.to_be_bytes(), &[label_len], PREFIX, label, &[0]];
-    prk.expand_multi_info(&info, out).map_err(|_| QuicFailure::Malformed("hkdf expand"))
-}
-
-/// Derives the client Initial secret from the version salt and the client's first DCID.
-fn client_initial_secret(salt: &[u8], dcid: &[u8]) -> Result<[u8; 32], QuicFailure> {
-    let (_, initial) = Hkdf::<Sha256>::extract(Some(salt), dcid);
-    let mut secret = [0u8; 32];
-    expand_label(&initial, b"client in", &mut secret)?;
-    Ok(secret)
-}
-
-impl InitialKeys {
-    fn derive(params: &VersionParams, dcid: &[u8]) -> Result<Self, QuicFailure> {
-        let secret = client_initial_secret(params.salt, dcid)?;
-        Self::from_secret(&secret, params.labels)
-    }
-
-    fn from_secret(secret: &[u8; 32], labels: Labels) -> Result<Self, QuicFailure> {
-        let prk =
-            Hkdf::<Sha256>::from_prk(secret).map_err(|_| QuicFailure::Malformed("hkdf prk"))?;
-        let (mut key, mut iv, mut hp) = ([0u8; 16], [0u8; 12], [0u8; 16]);
-        expand_label(&prk, labels.key, &mut key)?;
-        expand_label(&prk, labels.iv, &mut iv)?;
-        expand_label(&prk, labels.hp, &mut hp)?;
-        Ok(Self { aead: Aes128Gcm::new(&Array::from(key)), iv, hp: Aes128::new(&Array::from(hp)) })
-    }
-
-    /// Header-protection mask: AES-128-ECB of the 16-byte sample (RFC 9001 §5.4.3).
-    fn hp_mask(&self, sample: [u8; SAMPLE_LEN]) -> [u8; SAMPLE_LEN] {
-        let mut block = Array::from(sample);
-        self.hp.encrypt_block(&mut block);
-        block.into()
-    }
-
-    /// Per-packet nonce: IV XOR left-padded packet number (RFC 9001 §5.3).
-    fn nonce(&self, pn: u64) -> [u8; 12] {
-        let mut nonce = self.iv;
-        for (n, p) in nonce[4..].iter_mut().zip(pn.to_be_bytes()) {
-            *n ^= p;
-        }
-        nonce
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Wire parsing.
-
-/// Bounds-checked cursor for QUIC fields.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
-    }
-
-    fn remaining(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
-    }
-
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    /// QUIC variable-length integer (RFC 9000 §16).
-    fn varint(&mut self) -> Option<u64> {
-        let first = self.u8()?;
-        let extra = (1usize << (first >> 6)) - 1;
-        let mut v = u64::from(first & 0x3f);
-        for b in self.take(extra)? {
-            v = v << 8 | u64::from(*b);
-        }
-        Some(v)
-    }
-
-    /// A varint that must fit in `usize`.
-    fn varint_len(&mut self) -> Option<usize> {
-        usize::try_from(self.varint()?).ok()
-    }
-}
-
-/// Long-header packet types, normalised across versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LongType {
-    Initial,
-    ZeroRtt,
-    Handshake,
-    Retry,
-}
-
-impl LongType {
-    fn from_bits(bits: u8, v2: bool) -> Self {
-        // v2 rotates the codes by one (RFC 9369 §3.2).
-        let b = if v2 { bits.wrapping_sub(1) & 3 } else { bits & 3 };
-        match b {
-            0 => Self::Initial,
-            1 => Self::ZeroRtt,
-            2 => Self::Handshake,
-            _ => Self::Retry,
-        }
-    }
-}
-
-/// Decoded fields of one long-header packet; offsets are relative to the packet start.
-#[derive(Debug, Clone, Copy)]
-struct LongHeader<'a> {
-    kind: LongType,
-    dcid: &'a [u8],
-    /// Offset of the (protected) packet number.
-    pn_offset: usize,
-    /// Total bytes of this packet within the datagram.
-    packet_len: usize,
-}
-
-const LONG_HEADER_FORM: u8 = 0x80;
-
-/// Reads the version of a long-header packet, if `buf` starts with one.
-fn long_header_version(buf: &[u8]) -> Option<QuicVersion> {
-    let [first, a, b, c, d, ..] = *buf else {
-        return None;
-    };
-    (first & LONG_HEADER_FORM != 0).then(|| QuicVersion(u32::from_be_bytes([a, b, c, d])))
-}
-
-/// Parses the long header at the start of `buf` (an IETF-style version is assumed).
-fn parse_long_header(buf: &[u8]) -> Result<LongHeader<'_>, QuicFailure> {
-    const BAD: QuicFailure = QuicFailure::Malformed("truncated long header");
-    let mut c = Cursor::new(buf);
-    let first = c.u8().ok_or(BAD)?;
-    let version = QuicVersion(c.u32().ok_or(BAD)?);
-    let dcid_len = usize::from(c.u8().ok_or(BAD)?);
-    if dcid_len > MAX_CID_LEN {
-        return Err(QuicFailure::Malformed("DCID longer than 20"));
-    }
-    let dcid = c.take(dcid_len).ok_or(BAD)?;
-    let scid_len = usize::from(c.u8().ok_or(BAD)?);
-    if scid_len > MAX_CID_LEN {
-        return Err(QuicFailure::Malformed("SCID longer than 20"));
-    }
-    c.take(scid_len).ok_or(BAD)?;
-    let kind = LongType::from_bits((first >> 4) & 3, version == QuicVersion::V2);
-    let packet_len = match kind {
-        LongType::Retry => buf.len(), // No length field: the rest of the datagram.
-        LongType::Initial | LongType::ZeroRtt | LongType::Handshake => {
-            if kind == LongType::Initial {
-                let token_len = c.varint_len().ok_or(BAD)?;
-                c.take(token_len).ok_or(BAD)?;
-            }
-            let length = c.varint_len().ok_or(BAD)?;
-            let end = c.pos.checked_add(length).ok_or(BAD)?;
-            if end > buf.len() {
-                return Err(QuicFailure::Malformed("packet length beyond datagram"));
-            }
-            end
-        }
-    };
-    Ok(LongHeader { kind, dcid, pn_offset: c.pos, packet_len })
-}
-
-/// Cheap pre-check on a UDP payload: an IETF-style long-header Initial of a version we can
-/// decrypt, in a datagram padded to the 1200 bytes clients must send. No crypto.
-pub fn looks_like_quic_initial(payload: &[u8]) -> bool {
-    let Some(version) = long_header_version(payload) else {
-        return false;
-    };
-    let Ok(params) = VersionParams::for_version(version) else {
-        return false;
-    };
-    let type_bits = payload.first().map_or(0xff, |f| (f >> 4) & 3);
-    payload.len() >= MIN_INITIAL_DATAGRAM
-        && type_bits == params.initial_type
-        && payload.get(5).is_some_and(|&l| usize::from(l) <= MAX_CID_LEN)
-}
-
-/// Recovers a full packet number from its truncated encoding (RFC 9000 Appendix A.3).
-fn decode_packet_number(largest: Option<u64>, truncated: u64, pn_len: usize) -> u64 {
-    let expected = largest.map_or(0, |l| l.saturating_add(1));
-    let bits = 8 * pn_len as u32;
-    let win = 1u64 << bits;
-    let hwin = win / 2;
-    let candidate = (expected & !(win - 1)) | truncated;
-    if candidate.saturating_add(hwin) <= expected && candidate < (1u64 << 62) - win {
-        candidate + win
-    } else if candidate > expected.saturating_add(hwin) && candidate >= win {
-        candidate - win
-    } else {
-        candidate
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// CRYPTO stream reassembly.
-
-/// Reassembles the Initial CRYPTO stream from frames in any order, bounded in size and in the
-/// number of disjoint ranges. Overlapping data simply overwrites (retransmissions are equal).
-#[derive(Debug)]
-struct CryptoAssembler {
-    data: Vec<u8>,
-    /// Sorted, disjoint, non-adjacent `[start, end)` ranges received.
-    ranges: [(u16, u16); MAX_RANGES],
-    n_ranges: usize,
-}
-
-impl Default for CryptoAssembler {
-    fn default() -> Self {
-        Self { data: Vec::new(), ranges: [(0, 0); MAX_RANGES], n_ranges: 0 }
-    }
-}
-
-impl CryptoAssembler {
-    fn insert(&mut self, offset: u64, bytes: &[u8]) -> Result<(), QuicFailure> {
-        let start = usize::try_from(offset).map_err(|_| QuicFailure::CryptoBounds)?;
-        let end = start
-            .checked_add(bytes.len())
-            .filter(|&e| e <= MAX_CRYPTO_LEN)
-            .ok_or(QuicFailure::CryptoBounds)?;
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        if self.data.len() < end {
-            self.data.resize(end, 0);
-        }
-        if let Some(dst) = self.data.get_mut(start..end) {
-            dst.copy_from_slice(bytes);
-        }
-        // MAX_CRYPTO_LEN < 2^16, so the casts are lossless.
-        self.add_range(start as u16, end as u16)
-    }
-
-    /// Inserts `[start, end)` and merges it with overlapping or touching ranges.
-    fn add_range(&mut self, mut start: u16, mut end: u16) -> Result<(), QuicFailure> {
-        let mut merged = [(0u16, 0u16); MAX_RANGES];
-        let mut n = 0;
-        let mut placed = false;
-        for &(s, e) in self.ranges.iter().take(self.n_ranges) {
-            if e < start {
-                merged[n] = (s, e);
-                n += 1;
-            } else if s > end {
-                if !placed {
-                    merged[n] = (start, end);
-                    n += 1;
-                    placed = true;
-                }
-                if n >= MAX_RANGES {
-                    return Err(QuicFailure::CryptoBounds);
-                }
-                merged[n] = (s, e);
-                n += 1;
-            } else {
-                start = start.min(s);
-                end = end.max(e);
-            }
-            if n >= MAX_RANGES {
-                return Err(QuicFailure::CryptoBounds);
-            }
-        }
-        if !placed {
-            merged[n] = (start, end);
-            n += 1;
-        }
-        self.ranges = merged;
-        self.n_ranges = n;
-        Ok(())
-    }
-
-    /// Bytes available contiguously from offset 0.
-    fn contiguous(&self) -> &[u8] {
-        match self.ranges.first() {
-            Some(&(0, end)) if self.n_ranges > 0 => {
-                self.data.get(..usize::from(end)).unwrap_or_default()
-            }
-            _ => &[],
-        }
-    }
-}
-
-/// Frame types that may appear in Initial packets (RFC 9000 §12.4, Table 3).
-mod frame {
-    pub const PADDING: u64 = 0x00;
-    pub const PING: u64 = 0x01;
-    pub const ACK: u64 = 0x02;
-    pub const ACK_ECN: u64 = 0x03;
-    pub const CRYPTO: u64 = 0x06;
-    pub const CONNECTION_CLOSE: u64 = 0x1c;
-    pub const CONNECTION_CLOSE_APP: u64 = 0x1d;
-}
-
-/// Walks the frames of a decrypted Initial payload, feeding CRYPTO data to `crypto`. Stops at
-/// the first unknown or truncated frame (the rest of that packet is ignored).
-fn read_frames(payload: &[u8], crypto: &mut CryptoAssembler) -> Result<(), QuicFailure> {
-    let mut c = Cursor::new(payload);
-    while c.remaining() > 0 {
-        let Some(ty) = c.varint() else { break };
-        let ok = match ty {
-            frame::PADDING | frame::PING => Some(()),
-            frame::ACK | frame::ACK_ECN => skip_ack(&mut c, ty == frame::ACK_ECN),
-            frame::CRYPTO => {
-                let Some((offset, data)) = read_crypto(&mut c) else {
-                    break;
-                };
-                crypto.insert(offset, data)?;
-                Some(())
-            }
-            frame::CONNECTION_CLOSE | frame::CONNECTION_CLOSE_APP => {
-                skip_close(&mut c, ty == frame::CONNECTION_CLOSE)
-            }
-            _ => None,
-        };
-        if ok.is_none() {
-            break;
-        }
-    }
-    Ok(())
-}
-
-fn read_crypto<'a>(c: &mut Cursor<'a>) -> Option<(u64, &'a [u8])> {
-    let offset = c.varint()?;
-    let len = c.varint_len()?;
-    Some((offset, c.take(len)?))
-}
-
-fn skip_ack(c: &mut Cursor<'_>, ecn: bool) -> Option<()> {
-    c.varint()?; // largest acknowledged
-    c.varint()?; // ack delay
-    let ranges = c.varint()?;
-    c.varint()?; // first range
-    // Each further range takes at least two bytes, so a bogus count ends at the packet end.
-    for _ in 0..ranges {
-        c.varint()?;
-        c.varint()?;
-    }
-    if ecn {
-        for _ in 0..3 {
-            c.varint()?;
-        }
-    }
-    Some(())
-}
-
-fn skip_close(c: &mut Cursor<'_>, transport: bool) -> Option<()> {
-    c.varint()?; // error code
-    if transport {
-        c.varint()?; // offending frame type
-    }
-    let reason = c.varint_len()?;
-    c.take(reason).map(|_| ())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Per-flow state.
 
 /// Per-flow state for recovering the client's ClientHello from its Initial packets.
 pub struct QuicInitialState {
@@ -626,7 +157,7 @@ impl QuicInitialState {
             return QuicProgress::Failed(f);
         }
         let crypto = self.crypto.contiguous();
-        if let Some(p) = super::gquic_q050::chlo_progress(self.version, crypto, self.datagrams) {
+        if let Some(p) = q050::chlo_progress(self.version, crypto, self.datagrams) {
             return p;
         }
         match parse_client_hello_handshake(self.crypto.contiguous()) {
@@ -708,9 +239,9 @@ impl QuicInitialState {
         self.largest_pn = Some(self.largest_pn.map_or(pn, |l| l.max(pn)));
         let end = self.scratch.len().saturating_sub(TAG_LEN);
         let payload = self.scratch.get(payload_start..end).unwrap_or_default();
-        if super::gquic_q050::uses_gquic_frames(self.version) {
+        if q050::uses_gquic_frames(self.version) {
             let crypto = &mut self.crypto;
-            return super::gquic_q050::read_frames(payload, |off, data| crypto.insert(off, data));
+            return q050::read_frames(payload, |off, data| crypto.insert(off, data));
         }
         read_frames(payload, &mut self.crypto)
     }
@@ -770,136 +301,13 @@ impl QuicInitialState {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Google QUIC Q0xx before Q050: the CHLO travels in cleartext (NULL encryption with a 12-byte
-// FNV-1a hash) in a STREAM frame of stream 1.
-
-/// Google QUIC version "Q046" (IETF-invariant long header, cleartext CHLO).
-pub const GQUIC_Q046: u32 = 0x5130_3436;
-/// gQUIC versions from this one on use the long header; earlier ones the public header.
-const GQUIC_FIRST_LONG_HEADER: u16 = 44;
-/// gQUIC versions before this one have a private-flags byte after the hash (removed in Q034).
-const GQUIC_FIRST_WITHOUT_PRIVATE_FLAGS: u16 = 34;
-/// gQUIC versions before this one write frame fields little-endian (big-endian from Q039).
-const GQUIC_FIRST_BIG_ENDIAN: u16 = 39;
-/// gQUIC versions from this one on encrypt the Initial (Q050: IETF-style keys, `gquic_q050`).
-const GQUIC_FIRST_ENCRYPTED: u16 = 50;
-
-/// The number of a gQUIC version `Q0nn` (e.g. 46), if `v` is one.
-fn gquic_number(v: u32) -> Option<u16> {
-    let [q, d0, d1, d2] = v.to_be_bytes();
-    let digit = |d: u8| d.is_ascii_digit().then(|| u16::from(d - b'0'));
-    (q == b'Q').then_some(())?;
-    Some(digit(d0)? * 100 + digit(d1)? * 10 + digit(d2)?)
-}
-
-/// A gQUIC client packet carrying a cleartext CHLO (Q025 … Q046).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GquicHello {
-    /// Version as on the wire, e.g. 0x51303436 for "Q046".
-    pub version: u32,
-    /// The CHLO's `SNI` tag, if it holds a valid host name.
-    pub sni: Option<String>,
-}
-
-/// Reads the cleartext CHLO of a gQUIC client packet, in either header format: the public
-/// header (versions up to Q043: flags, 8-byte connection id, version, packet number) or the
-/// Q044–Q046 long header. `None` if the packet is not a gQUIC client packet with a CHLO in its
-/// first STREAM frame; Q050 and later (encrypted Initial) are not read.
-pub fn gquic_client_hello(payload: &[u8]) -> Option<GquicHello> {
-    let mut c = Cursor::new(payload);
-    let first = c.u8()?;
-    let (version, number) = if first & LONG_HEADER_FORM != 0 {
-        let version = c.u32()?;
-        let number = gquic_number(version).filter(|&n| n >= GQUIC_FIRST_LONG_HEADER)?;
-        // One byte holds both CID lengths as nibbles, each 0 or 3 + value (pre-IETF encoding).
-        let cil = c.u8()?;
-        let cid_len = |n: u8| if n == 0 { 0 } else { usize::from(n) + 3 };
-        c.take(cid_len(cil >> 4) + cid_len(cil & 0x0f))?;
-        c.take(usize::from(first & 0x03) + 1)?; // packet number
-        (version, number)
-    } else {
-        // Public flags: 0x01 version present, 0x02 reset, 0x08 (8-byte) connection id; bits
-        // 0x30 the packet number length. A client's first packets carry the version.
-        if first & 0x03 != 0x01 || first & 0x08 == 0 {
-            return None;
-        }
-        c.take(8)?;
-        let version = c.u32()?;
-        let number = gquic_number(version).filter(|&n| n < GQUIC_FIRST_LONG_HEADER)?;
-        c.take([1, 2, 4, 6][usize::from(first >> 4 & 0x03)])?;
-        (version, number)
-    };
-    if number >= GQUIC_FIRST_ENCRYPTED {
-        return None;
-    }
-    c.take(12)?; // message authentication hash (FNV-1a 128 truncated)
-    if number < GQUIC_FIRST_WITHOUT_PRIVATE_FLAGS {
-        c.u8()?;
-    }
-    let data = gquic_stream_frame(&mut c, number >= GQUIC_FIRST_BIG_ENDIAN)?;
-    if data.get(..4)? != b"CHLO" {
-        return None;
-    }
-    Some(GquicHello { version, sni: chlo_sni(data).map(str::to_owned) })
-}
-
-/// Reads one gQUIC STREAM frame (`1fdooo ss`) of stream 1 (the handshake stream) and returns
-/// its data.
-fn gquic_stream_frame<'a>(c: &mut Cursor<'a>, big_endian: bool) -> Option<&'a [u8]> {
-    let ty = c.u8()?;
-    if ty & 0x80 == 0 {
-        return None;
-    }
-    let stream_id_len = usize::from(ty & 0x03) + 1;
-    let ooo = usize::from((ty >> 2) & 0x07);
-    let offset_len = if ooo == 0 { 0 } else { ooo + 1 };
-    let id = c.take(stream_id_len)?;
-    let id = if big_endian {
-        id.iter().fold(0u32, |n, &b| n << 8 | u32::from(b))
-    } else {
-        id.iter().rev().fold(0u32, |n, &b| n << 8 | u32::from(b))
-    };
-    if id != 1 {
-        return None;
-    }
-    c.take(offset_len)?;
-    if ty & 0x20 != 0 {
-        let len = c.take(2)?;
-        let len = [*len.first()?, *len.get(1)?];
-        let len = if big_endian { u16::from_be_bytes(len) } else { u16::from_le_bytes(len) };
-        c.take(usize::from(len))
-    } else {
-        c.take(c.remaining())
-    }
-}
-
-/// Finds the `SNI\0` value of a CHLO handshake message (tag/value map, little-endian offsets).
-pub(super) fn chlo_sni(msg: &[u8]) -> Option<&str> {
-    const HDR: usize = 8; // "CHLO", u16 entry count, u16 padding
-    if msg.get(..4)? != b"CHLO" {
-        return None;
-    }
-    let entries = usize::from(u16::from_le_bytes([*msg.get(4)?, *msg.get(5)?]));
-    let table = msg.get(HDR..HDR + 8 * entries)?;
-    let values = msg.get(HDR + 8 * entries..)?;
-    let mut start = 0usize;
-    for entry in table.chunks_exact(8) {
-        let (tag, end) = entry.split_at(4);
-        let end = usize::try_from(u32::from_le_bytes(end.try_into().ok()?)).ok()?;
-        if tag == b"SNI\0" {
-            let name = values.get(start..end)?;
-            return super::tls::valid_hostname(name);
-        }
-        start = end;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
+    use super::crypto::*;
+    use super::gquic::gquic_number;
+    use super::keys::*;
     use super::*;
-    use crate::dissect::ja4::{Transport, ja4};
+    use crate::dissect::ja4::{HelloTransport, ja4};
     use crate::dissect::tls::{decode_hex, fixture_lines};
     use aes_gcm::aead::AeadInOut;
 
@@ -1190,7 +598,7 @@ mod tests {
                 "{name}: no transport params"
             );
             if let Some(want) = want_ja4 {
-                assert_eq!(ja4(&ch, Transport::Quic), want, "{name}");
+                assert_eq!(ja4(&ch, HelloTransport::Quic), want, "{name}");
             }
         }
     }
