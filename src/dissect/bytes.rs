@@ -79,6 +79,16 @@ impl<'a> ByteReader<'a> {
     }
 }
 
+/// Big-endian `u16` at the start of `b` (the caller has checked the length).
+pub fn be16(b: &[u8]) -> u16 {
+    u16::from_be_bytes([b[0], b[1]])
+}
+
+/// Big-endian `u32` at the start of `b` (the caller has checked the length).
+pub fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 use core::ops::Range;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::bytes::{be16, be32};
 use crate::record::events::{DnsAnswerAddr, DnsEvent};
 use crate::record::flow::secs_us;
 
@@ -458,14 +459,6 @@ fn walk_name(
 
 fn slice(buf: &[u8], r: Range<usize>) -> Result<&[u8], DnsError> {
     buf.get(r.clone()).ok_or(DnsError::Incomplete { need: r.end })
-}
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 impl DnsEvent {

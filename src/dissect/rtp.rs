@@ -1,6 +1,8 @@
 //! RTP and RTCP header checks (RFC 3550/4585), used on a 5-tuple already seen carrying STUN: a
 //! call's media. Headers only; payload is never kept.
 
+use super::bytes::{be16, be32};
+
 /// RTP header fields kept for a media flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RtpInfo {
@@ -63,14 +65,6 @@ pub fn looks_like_rtcp(payload: &[u8]) -> Option<RtcpInfo> {
         return None;
     }
     Some(RtcpInfo { packet_type: hdr[1], ssrc: be32(&hdr[4..8]) })
-}
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 #[cfg(test)]

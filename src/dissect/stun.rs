@@ -13,6 +13,8 @@
 use core::ops::Range;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::bytes::{be16, be32};
+
 // RTP/RTCP moved to their own module; the old paths stay for one release.
 pub use super::rtp::{RtcpInfo, RtpInfo, looks_like_rtcp, looks_like_rtp};
 
@@ -425,14 +427,6 @@ fn xor_address(v: &[u8], tid: &[u8]) -> Option<SocketAddr> {
         IpAddr::V6(Ipv6Addr::from(addr))
     };
     Some(SocketAddr::new(ip, port))
-}
-
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 #[cfg(test)]
