@@ -402,12 +402,24 @@ fn allowed(allow: &[IpNet], ip: IpAddr) -> bool {
     allow.iter().any(|n| n.contains(&ip))
 }
 
+/// PCAPdroid sends in bursts, and the kernel's default receive buffer (net.core.rmem_default,
+/// often 208 KiB) holds only about a hundred full datagrams: a lost one is a lost packet. Ask for
+/// 8 MiB — past net.core.rmem_max when allowed (root, CAP_NET_ADMIN), else up to it.
+fn widen_receive_buffer(sock: &UdpSocket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    const WANT: usize = 8 << 20;
+    if setsockopt(sock, sockopt::RcvBufForce, &WANT).is_err() {
+        let _ = setsockopt(sock, sockopt::RcvBuf, &WANT);
+    }
+}
+
 impl UdpSource {
     /// Binds the socket (no privilege needed above port 1023).
     pub fn open(cfg: &UdpConfig) -> Result<UdpSource, LiveError> {
         let name = format!("udp:{}", cfg.bind);
         let err = |e: io::Error| LiveError::Open { iface: name.clone(), detail: e.to_string() };
         let sock = UdpSocket::bind(cfg.bind).map_err(err)?;
+        widen_receive_buffer(&sock);
         sock.set_read_timeout(Some(WAIT)).map_err(err)?;
         let name = format!("udp:{}", sock.local_addr().map_err(err)?);
         Ok(UdpSource {
