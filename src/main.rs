@@ -212,15 +212,8 @@ struct CaptureArgs {
     /// [default: 300].
     #[arg(long, value_name = "SECS")]
     session_gap: Option<f64>,
-    /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
-    #[arg(long, value_name = "FILE")]
-    sqlite: Option<PathBuf>,
-    /// Also write the flow records as CSV, one row each, for spreadsheets.
-    #[arg(long, value_name = "FILE")]
-    csv: Option<PathBuf>,
-    /// Also write Parquet datasets under DIR (flows/, events/KIND/; hive partitions by UTC date).
-    #[arg(long, value_name = "DIR")]
-    parquet: Option<PathBuf>,
+    #[command(flatten)]
+    files: OutputFiles,
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -362,6 +355,21 @@ struct ReplayArgs {
     write_pcap_keep: PcapKeep,
 }
 
+/// Output files besides the output directory, for `replay` and `capture` alike: declared once,
+/// so an output option added for one is there for the other.
+#[derive(Args)]
+struct OutputFiles {
+    /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+    /// Also write the flow records as CSV, one row each, for spreadsheets.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Also write Parquet datasets under DIR (flows/, events/KIND/; hive partitions by UTC date).
+    #[arg(long, value_name = "DIR")]
+    parquet: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct ExposureArgs {
     /// Local network range (CIDR), besides private, CGNAT, link-local and ULA ones: its addresses
@@ -372,15 +380,8 @@ struct ExposureArgs {
     /// [default: 300].
     #[arg(long, value_name = "SECS")]
     session_gap: Option<f64>,
-    /// Also write a SQLite database (tables flows, events, devices, sessions, exposures).
-    #[arg(long, value_name = "FILE")]
-    sqlite: Option<PathBuf>,
-    /// Also write the flow records as CSV, one row each, for spreadsheets.
-    #[arg(long, value_name = "FILE")]
-    csv: Option<PathBuf>,
-    /// Also write Parquet datasets under DIR (flows/, events/KIND/; hive partitions by UTC date).
-    #[arg(long, value_name = "DIR")]
-    parquet: Option<PathBuf>,
+    #[command(flatten)]
+    files: OutputFiles,
     /// Policy catalogue to judge exposures by, instead of the built-in rules/policy.toml.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -550,9 +551,9 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         limit: a.limit.limit(),
         progress: !quiet,
         exposure: a.exposure.config()?,
-        sqlite: a.exposure.sqlite.clone(),
-        csv: a.exposure.csv.clone(),
-        parquet: a.exposure.parquet.clone(),
+        sqlite: a.exposure.files.sqlite.clone(),
+        csv: a.exposure.files.csv.clone(),
+        parquet: a.exposure.files.parquet.clone(),
         anonymize: a.anonymize.config()?,
         write_pcap: a.write_pcap.clone().map(|p| (p, a.write_pcap_keep)),
         ..a.classify.options(inputs, Some(a.out.clone()), &a.flow, a.flows_only)
