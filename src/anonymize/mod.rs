@@ -313,9 +313,7 @@ impl Anonymizer {
         let tag = mac.finalize().into_bytes();
         let mut out = String::with_capacity(18);
         out.push_str("h-");
-        for b in &tag[..8] {
-            out.push_str(&format!("{b:02x}"));
-        }
+        crate::record::hex::push_hex(&mut out, &tag[..8]);
         out
     }
 

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::filter::Filter;
+use super::mapped::{MappedFile, MappedReader};
 use super::paths::Input;
 use super::{LinkType, Packet, PacketSink, Timestamp};
 
@@ -209,9 +211,17 @@ impl Read for Stream {
     }
 }
 
-/// An opened capture: its stream, its first bytes and whether it is gzip.
+/// Where an opened capture's bytes come from.
+enum Source {
+    /// A regular file, mapped: the parser reads it in place.
+    Mapped(MappedFile),
+    /// Anything else (gzip, standard input, FIFOs, small files): read into a buffer.
+    Stream(Stream),
+}
+
+/// An opened capture: its bytes, its first bytes and whether it is gzip.
 struct Opened {
-    stream: Stream,
+    source: Source,
     head: Vec<u8>,
     compressed: bool,
 }
@@ -233,6 +243,13 @@ fn open(input: &Input) -> Result<Opened, CaptureError> {
         if !input.named && !file.metadata().map_err(io_err)?.is_file() {
             return Err(CaptureError::NotRegular { path: path.to_owned() });
         }
+        if let Some(map) = MappedFile::open(&file)
+            && !map.bytes().starts_with(&GZIP_MAGIC)
+        {
+            let head = map.bytes()[..HEAD.min(map.bytes().len())].to_vec();
+            check_magic(path, &head, None, false)?;
+            return Ok(Opened { source: Source::Mapped(map), head, compressed: false });
+        }
         Box::new(file)
     };
     let mut raw = BufReader::with_capacity(1 << 16, raw);
@@ -245,34 +262,43 @@ fn open(input: &Input) -> Result<Opened, CaptureError> {
     let n = stream.read(&mut head).map_err(io_err)?;
     head.truncate(n);
     stream.head = head.clone();
-    let magic: [u8; 4] = head.get(..4).and_then(|h| h.try_into().ok()).unwrap_or_default();
-    if !PCAP_MAGICS.contains(&magic) && magic != PCAPNG_MAGIC {
+    let stream_error = {
         let st = stream.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = &st.error {
-            let detail = e.to_string();
-            return Err(CaptureError::Stream {
-                path: path.to_owned(),
-                offset: 0,
-                compressed,
-                detail,
-            });
-        }
-        let partial = !head.is_empty()
-            && head.len() < 4
-            && PCAP_MAGICS.iter().chain([&PCAPNG_MAGIC]).any(|m| m.starts_with(&head));
-        if partial {
-            let what = if PCAPNG_MAGIC.starts_with(&head) { "pcapng" } else { "pcap" };
-            return Err(CaptureError::TruncatedHeader {
-                path: path.to_owned(),
-                what,
-                len: head.len() as u64,
-                compressed,
-            });
-        }
-        let magic = head.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
-        return Err(CaptureError::NotACapture { path: path.to_owned(), magic });
+        st.error.as_ref().map(|e| e.to_string())
+    };
+    check_magic(path, &head, stream_error, compressed)?;
+    Ok(Opened { source: Source::Stream(stream), head, compressed })
+}
+
+/// Checks that `head` starts with a capture's magic; otherwise says why not (the stream failed,
+/// the file ends inside the magic, or it is something else).
+fn check_magic(
+    path: &Path,
+    head: &[u8],
+    stream_error: Option<String>,
+    compressed: bool,
+) -> Result<(), CaptureError> {
+    let magic: [u8; 4] = head.get(..4).and_then(|h| h.try_into().ok()).unwrap_or_default();
+    if PCAP_MAGICS.contains(&magic) || magic == PCAPNG_MAGIC {
+        return Ok(());
     }
-    Ok(Opened { stream, head, compressed })
+    if let Some(detail) = stream_error {
+        return Err(CaptureError::Stream { path: path.to_owned(), offset: 0, compressed, detail });
+    }
+    let partial = !head.is_empty()
+        && head.len() < 4
+        && PCAP_MAGICS.iter().chain([&PCAPNG_MAGIC]).any(|m| m.starts_with(head));
+    if partial {
+        let what = if PCAPNG_MAGIC.starts_with(head) { "pcapng" } else { "pcap" };
+        return Err(CaptureError::TruncatedHeader {
+            path: path.to_owned(),
+            what,
+            len: head.len() as u64,
+            compressed,
+        });
+    }
+    let magic = head.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+    Err(CaptureError::NotACapture { path: path.to_owned(), magic })
 }
 
 /// Bytes peeked at open: the magic, and enough of a pcapng section header to read its length.
@@ -297,11 +323,26 @@ pub fn read_input<S: PacketSink>(
 ) -> (FileSummary, Option<CaptureError>) {
     let mut summary = FileSummary::default();
     let err = match open(input) {
-        Ok(Opened { stream, head, compressed }) => {
+        Ok(Opened { source: Source::Mapped(map), head, compressed }) => {
+            let path = input.path.as_path();
+            let mut ctx = FileReader { path, compressed, filter, summary: &mut summary, head };
+            match MappedReader::new(&map, INITIAL_BUFFER) {
+                Ok(mut reader) => ctx.run(&mut reader, sink).err(),
+                Err(e) => Some(ctx.header_fault(Fault::of(&e), map.bytes().len() as u64, true)),
+            }
+        }
+        Ok(Opened { source: Source::Stream(stream), head, compressed }) => {
             let path = input.path.as_path();
             let state = stream.state.clone();
             let mut ctx = FileReader { path, compressed, filter, summary: &mut summary, head };
-            let err = ctx.run(stream, sink).err();
+            let err = match pcap_parser::create_reader(INITIAL_BUFFER, stream) {
+                Ok(mut reader) => ctx.run(&mut *reader, sink).err(),
+                Err(e) => {
+                    let fault = Fault::of(&e);
+                    let st = state.lock().unwrap_or_else(|e| e.into_inner());
+                    Some(ctx.header_fault(fault, st.bytes, st.done))
+                }
+            };
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             match (st.error.take(), err) {
                 // The stream's fault explains an early end better than the parser does.
@@ -361,16 +402,12 @@ impl Fault {
 }
 
 impl FileReader<'_> {
-    fn run<S: PacketSink>(&mut self, input: Stream, sink: &mut S) -> Result<(), CaptureError> {
-        let state = input.state.clone();
-        let mut reader = match pcap_parser::create_reader(INITIAL_BUFFER, input) {
-            Ok(r) => r,
-            Err(e) => {
-                let fault = Fault::of(&e);
-                let st = state.lock().unwrap_or_else(|e| e.into_inner());
-                return Err(self.header_fault(fault, st.bytes, st.done));
-            }
-        };
+    /// Delivers every block of `reader` (a mapped file or a stream) to `sink`.
+    fn run<R, S>(&mut self, reader: &mut R, sink: &mut S) -> Result<(), CaptureError>
+    where
+        R: PcapReaderIterator + ?Sized,
+        S: PacketSink,
+    {
         let mut legacy: Option<(LinkType, bool)> = None;
         let mut ifaces: Vec<Interface> = Vec::new();
         let mut capacity = INITIAL_BUFFER;
@@ -457,7 +494,9 @@ impl FileReader<'_> {
                         }
                         PcapBlockOwned::NG(_) => {} // statistics, name resolution, custom, unknown
                     }
-                    reader.consume(len);
+                    // No shift per block: `refill` moves the short unread tail when the buffer runs out,
+                    // where `consume` moved half the buffer every half buffer (a second copy of the file).
+                    reader.consume_noshift(len);
                     continue;
                 }
                 Err(e) => Fault::of(&e),

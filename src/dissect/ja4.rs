@@ -4,10 +4,10 @@
 //! Both are computed once per flow, so they may allocate the (small) result strings; hashes are
 //! fed incrementally so no intermediate list strings are built.
 
-use std::fmt::Write as _;
-
 use md5::Md5;
 use sha2::{Digest, Sha256};
+
+use crate::record::hex::hex;
 
 use super::tls::{ClientHello, ExtensionType, is_grease};
 
@@ -53,8 +53,10 @@ fn ja4_a(ch: &ClientHello, transport: HelloTransport, out: &mut String) {
     out.push(if ch.has_sni_extension() { 'd' } else { 'i' });
     let ciphers = non_grease(&ch.cipher_suites).count().min(99);
     let exts = non_grease(&ch.extensions).count().min(99);
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{ciphers:02}{exts:02}");
+    for n in [ciphers, exts] {
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    }
     let [first, last] = alpn_chars(ch.alpn_first_edges);
     out.push(first);
     out.push(last);
@@ -151,18 +153,15 @@ fn hex4(v: u16) -> [u8; 4] {
 
 /// First 12 lowercase hex characters of a digest.
 fn truncated_hex(digest: &[u8]) -> String {
-    let mut s = String::with_capacity(12);
-    for b in digest.iter().take(6) {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    hex(&digest[..digest.len().min(6)])
 }
 
 /// The classic JA3 string: `version,ciphers,extensions,groups,point_formats`, decimal values
 /// joined by `-`, GREASE removed (as JA3 implementations and nDPI do).
 pub fn ja3(ch: &ClientHello) -> String {
     let mut s = String::with_capacity(256);
-    let _ = write!(s, "{},", ch.legacy_version);
+    s.push_str(itoa::Buffer::new().format(ch.legacy_version));
+    s.push(',');
     if ch.sslv2_cipher_specs.is_empty() {
         push_decimal_list(&mut s, non_grease(&ch.cipher_suites).map(u32::from));
     } else {
@@ -183,18 +182,13 @@ fn push_decimal_list(s: &mut String, list: impl Iterator<Item = u32>) {
         if i > 0 {
             s.push('-');
         }
-        let _ = write!(s, "{v}");
+        s.push_str(itoa::Buffer::new().format(v));
     }
 }
 
 /// MD5 of [`ja3`] as 32 lowercase hex characters (the usual "JA3 hash").
 pub fn ja3_hash(ch: &ClientHello) -> String {
-    let digest = Md5::digest(ja3(ch).as_bytes());
-    let mut s = String::with_capacity(32);
-    for b in digest.iter() {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    hex(&Md5::digest(ja3(ch).as_bytes()))
 }
 
 #[cfg(test)]

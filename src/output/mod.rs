@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod csv;
+pub mod flow_json;
 pub mod jsonl;
 pub mod owner;
 pub mod parquet;

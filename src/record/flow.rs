@@ -65,10 +65,7 @@ impl ConnCode {
     }
 }
 
-/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
-pub fn mac_string(m: [u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
-}
+pub use super::hex::mac_string;
 
 /// One line of `flows.jsonl`.
 #[derive(Clone, Debug, Serialize)]

@@ -11,6 +11,7 @@ pub mod community_id;
 pub mod events;
 pub mod exposure;
 pub mod flow;
+pub mod hex;
 pub mod observed;
 pub mod sink;
 

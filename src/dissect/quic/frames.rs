@@ -22,7 +22,12 @@ pub(super) fn read_frames(payload: &[u8], crypto: &mut CryptoAssembler) -> Resul
     while c.remaining() > 0 {
         let Some(ty) = c.varint() else { break };
         let ok = match ty {
-            frame::PADDING | frame::PING => Some(()),
+            // An Initial is padded to 1200 bytes: skip the run at once, not a frame per byte.
+            frame::PADDING => {
+                let run = c.rest().iter().position(|&b| b != 0).unwrap_or(c.remaining());
+                c.take(run).map(|_| ())
+            }
+            frame::PING => Some(()),
             frame::ACK | frame::ACK_ECN => skip_ack(&mut c, ty == frame::ACK_ECN),
             frame::CRYPTO => {
                 let Some((offset, data)) = read_crypto(&mut c) else {
