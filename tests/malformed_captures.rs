@@ -215,3 +215,73 @@ fn damaged_file_among_good_ones() {
     let n = std::fs::read_to_string(out.join("flows.jsonl")).unwrap().lines().count();
     assert_eq!(n, 3, "two flows of a.pcap before the cut, one of b.pcap");
 }
+
+/// Large files are read through a memory map, small ones and pipes as a stream: both paths must
+/// deliver the same packets and report the same fault at the same offset.
+#[test]
+fn mapped_and_streamed_reads_agree() {
+    let flows = three_flows();
+    let mut cap = Pcap::ethernet();
+    for i in 0..40_000u64 {
+        cap.record(1_700_000_000_000_000 + i, &flows[(i % 3) as usize]);
+    }
+    assert!(cap.bytes.len() > 2 << 20, "above the size that is mapped");
+    let mid = cap.offsets[20_000];
+    let mut absurd = cap.bytes.clone();
+    absurd[mid + 8..mid + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut ng = Pcapng::ethernet();
+    for i in 0..30_000u64 {
+        ng.packet(1_700_000_000_000_000 + i, &flows[(i % 3) as usize]);
+    }
+    let bad = ng.bytes.len();
+    ng.bytes.extend_from_slice(&0x0bad_beefu32.to_le_bytes());
+    ng.bytes.extend_from_slice(&4u32.to_le_bytes());
+    ng.bytes.extend_from_slice(&[0; 32]);
+    for i in 0..100u64 {
+        ng.packet(1_700_000_001_000_000 + i, &flows[0]);
+    }
+    let cases: [(&str, &[u8]); 4] = [
+        ("whole.pcap", &cap.bytes),
+        ("cut.pcap", &cap.bytes[..cap.bytes.len() - 7]),
+        ("absurd.pcap", &absurd),
+        ("bad-block.pcapng", &ng.bytes),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, bytes) in cases {
+        let input = dir.path().join(name);
+        std::fs::write(&input, bytes).expect("write");
+        let mut seen = Vec::new();
+        for no_mmap in ["0", "1"] {
+            let out = dir.path().join(format!("{name}-{no_mmap}"));
+            let o = std::process::Command::new(builders::bin())
+                .args(["replay", "-q", "--out"])
+                .arg(&out)
+                .arg(&input)
+                .env("LEAKSCOPE_NO_MMAP", no_mmap)
+                .output()
+                .expect("run leakscope");
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+            // The fault lines (the summary line carries a wall time).
+            let faults: Vec<String> = stderr
+                .lines()
+                .filter(|l| l.contains(name) && !l.contains(" file(s), "))
+                .map(str::to_owned)
+                .collect();
+            let flows = std::fs::read(out.join("flows.jsonl")).expect("flows written");
+            seen.push((o.status.code(), faults, flows));
+        }
+        assert_eq!(seen[0], seen[1], "{name}: mapped and streamed reads differ");
+        let (code, faults, _) = &seen[0];
+        match name {
+            "whole.pcap" => assert_eq!((*code, faults.len()), (Some(0), 0), "{faults:?}"),
+            "absurd.pcap" => {
+                assert!(faults.iter().any(|l| l.contains(&format!("offset {mid}"))), "{faults:?}")
+            }
+            "bad-block.pcapng" => {
+                assert!(faults.iter().any(|l| l.contains(&format!("offset {bad}"))), "{faults:?}")
+            }
+            _ => assert!(faults.iter().any(|l| l.contains("truncated")), "{faults:?}"),
+        }
+    }
+}

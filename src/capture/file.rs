@@ -326,7 +326,7 @@ pub fn read_input<S: PacketSink>(
         Ok(Opened { source: Source::Mapped(map), head, compressed }) => {
             let path = input.path.as_path();
             let mut ctx = FileReader { path, compressed, filter, summary: &mut summary, head };
-            match MappedReader::new(&map, INITIAL_BUFFER) {
+            match MappedReader::new(&map) {
                 Ok(mut reader) => ctx.run(&mut reader, sink).err(),
                 Err(e) => Some(ctx.header_fault(Fault::of(&e), map.bytes().len() as u64, true)),
             }

@@ -101,22 +101,19 @@ enum Format {
 
 /// [`PcapReaderIterator`] over a mapped file: the same blocks, errors and offsets as
 /// pcap-parser's streaming readers, without their buffer. The whole rest of the file is always
-/// "in the buffer"; `reader_exhausted` says so only near the end, as a streaming reader with
-/// [`super::file`]'s buffer would, so a fault is called a truncation or a corruption the same
-/// way on both paths.
+/// "in the buffer", so a block that needs more bytes is a truncation, and a block the parser
+/// rejects with bytes after it is a corruption (`reader_exhausted` only at the very end).
 pub struct MappedReader<'m> {
     file: &'m MappedFile,
     format: Format,
     pos: usize,
     dropped: usize,
-    /// Size of the buffer a streaming reader would have.
-    window: usize,
 }
 
 impl<'m> MappedReader<'m> {
     /// Reads the file header (pcap) or checks the first section header (pcapng), as
     /// `pcap_parser::create_reader` does.
-    pub fn new(file: &'m MappedFile, window: usize) -> Result<Self, PcapError<&'static [u8]>> {
+    pub fn new(file: &'m MappedFile) -> Result<Self, PcapError<&'static [u8]>> {
         let data = file.bytes();
         if data.is_empty() {
             return Err(PcapError::Eof);
@@ -143,7 +140,7 @@ impl<'m> MappedReader<'m> {
             }
         };
         file.populate(0);
-        Ok(MappedReader { file, format, pos: 0, dropped: 0, window })
+        Ok(MappedReader { file, format, pos: 0, dropped: 0 })
     }
 }
 
@@ -215,7 +212,7 @@ impl PcapReaderIterator for MappedReader<'_> {
     }
 
     fn reader_exhausted(&self) -> bool {
-        self.file.bytes().len() - self.pos < self.window
+        self.pos >= self.file.bytes().len()
     }
 }
 
@@ -248,7 +245,7 @@ mod tests {
     #[test]
     fn reads_every_record_and_then_ends() {
         let m = mapped(&pcap_with(2000, 1000));
-        let mut r = MappedReader::new(&m, 1 << 20).expect("pcap header");
+        let mut r = MappedReader::new(&m).expect("pcap header");
         let mut n = 0;
         loop {
             match r.next() {
@@ -272,7 +269,7 @@ mod tests {
         let mut bytes = pcap_with(1100, 1000);
         bytes.truncate(bytes.len() - 10);
         let m = mapped(&bytes);
-        let mut r = MappedReader::new(&m, 1 << 20).expect("pcap header");
+        let mut r = MappedReader::new(&m).expect("pcap header");
         let err = loop {
             match r.next() {
                 Ok((len, _)) => r.consume(len),
@@ -280,7 +277,6 @@ mod tests {
             }
         };
         assert_eq!(err, "UnexpectedEof");
-        assert!(r.reader_exhausted());
     }
 
     #[test]
