@@ -14,8 +14,7 @@
 //! `assembly` < `replay`, `live` < `report` < the binary (`main.rs`). Nothing calls back up:
 //! outputs, the exposure map and anonymisation meet only in `record`. `tests/layering.rs` checks
 //! this on every `crate::` path and fails on an upward import or a folder cycle.
-// `unsafe` is denied everywhere but in `capture::mapped` (a file map, as ripgrep reads files).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod anonymize;
 pub mod assembly;

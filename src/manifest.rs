@@ -103,12 +103,6 @@ pub struct Manifest {
 pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
-    // A large capture is hashed through a map: no copy out of the page cache, which the
-    // replay is reading at the same time.
-    if let Some(map) = crate::capture::mapped::MappedFile::open(&f) {
-        map.for_each_block(|b| h.update(b));
-        return Ok((map.bytes().len() as u64, hex(&h.finalize())));
-    }
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {

@@ -14,7 +14,6 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::filter::Filter;
-use super::mapped::{MappedFile, MappedReader};
 use super::paths::Input;
 use super::{LinkType, Packet, PacketSink, Timestamp};
 
@@ -211,17 +210,9 @@ impl Read for Stream {
     }
 }
 
-/// Where an opened capture's bytes come from.
-enum Source {
-    /// A regular file, mapped: the parser reads it in place.
-    Mapped(MappedFile),
-    /// Anything else (gzip, standard input, FIFOs, small files): read into a buffer.
-    Stream(Stream),
-}
-
-/// An opened capture: its bytes, its first bytes and whether it is gzip.
+/// An opened capture: its stream, its first bytes and whether it is gzip.
 struct Opened {
-    source: Source,
+    stream: Stream,
     head: Vec<u8>,
     compressed: bool,
 }
@@ -243,13 +234,6 @@ fn open(input: &Input) -> Result<Opened, CaptureError> {
         if !input.named && !file.metadata().map_err(io_err)?.is_file() {
             return Err(CaptureError::NotRegular { path: path.to_owned() });
         }
-        if let Some(map) = MappedFile::open(&file)
-            && !map.bytes().starts_with(&GZIP_MAGIC)
-        {
-            let head = map.bytes()[..HEAD.min(map.bytes().len())].to_vec();
-            check_magic(path, &head, None, false)?;
-            return Ok(Opened { source: Source::Mapped(map), head, compressed: false });
-        }
         Box::new(file)
     };
     let mut raw = BufReader::with_capacity(1 << 16, raw);
@@ -267,7 +251,7 @@ fn open(input: &Input) -> Result<Opened, CaptureError> {
         st.error.as_ref().map(|e| e.to_string())
     };
     check_magic(path, &head, stream_error, compressed)?;
-    Ok(Opened { source: Source::Stream(stream), head, compressed })
+    Ok(Opened { stream, head, compressed })
 }
 
 /// Checks that `head` starts with a capture's magic; otherwise says why not (the stream failed,
@@ -323,15 +307,7 @@ pub fn read_input<S: PacketSink>(
 ) -> (FileSummary, Option<CaptureError>) {
     let mut summary = FileSummary::default();
     let err = match open(input) {
-        Ok(Opened { source: Source::Mapped(map), head, compressed }) => {
-            let path = input.path.as_path();
-            let mut ctx = FileReader { path, compressed, filter, summary: &mut summary, head };
-            match MappedReader::new(&map) {
-                Ok(mut reader) => ctx.run(&mut reader, sink).err(),
-                Err(e) => Some(ctx.header_fault(Fault::of(&e), map.bytes().len() as u64, true)),
-            }
-        }
-        Ok(Opened { source: Source::Stream(stream), head, compressed }) => {
+        Ok(Opened { stream, head, compressed }) => {
             let path = input.path.as_path();
             let state = stream.state.clone();
             let mut ctx = FileReader { path, compressed, filter, summary: &mut summary, head };
@@ -402,7 +378,7 @@ impl Fault {
 }
 
 impl FileReader<'_> {
-    /// Delivers every block of `reader` (a mapped file or a stream) to `sink`.
+    /// Delivers every block of `reader` to `sink`.
     fn run<R, S>(&mut self, reader: &mut R, sink: &mut S) -> Result<(), CaptureError>
     where
         R: PcapReaderIterator + ?Sized,

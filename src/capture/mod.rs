@@ -6,7 +6,6 @@ pub mod filter;
 pub mod iface;
 pub mod limit;
 pub mod live;
-pub mod mapped;
 pub mod paths;
 pub mod pcapdroid;
 pub mod pcapdroid_udp;
