@@ -21,8 +21,9 @@ const LEVELS: &[&[&str]] = &[
     &["output", "anonymize"],
     &["pipeline"],
     &["assembly"],
-    &["replay", "live"],
+    &["replay"],
     &["manifest", "cli"],
+    &["live"],
     &["report", "lookup"],
 ];
 

@@ -17,6 +17,7 @@
 //! Either way, when the pipeline falls behind, the kernel buffer absorbs the burst or counts
 //! drops (the one place where drops are counted).
 
+pub mod command;
 pub mod config;
 pub mod privs;
 pub mod view;
