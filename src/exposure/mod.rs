@@ -31,11 +31,11 @@ use ipnet::IpNet;
 
 use crate::classify::{Geo, Ruleset};
 use crate::policy::{Catalogue, Plain};
-use crate::record::RecordSink;
 use crate::record::events::Event;
 use crate::record::exposure::ActivityKind;
 use crate::record::observed::HttpEvent;
 use crate::record::{EndReason, FlowRecord};
+use crate::record::{RecordSink, SinkError};
 
 use self::activity::{Burst, ChatClient};
 use self::calls::Calls;
@@ -802,7 +802,7 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
         self.inner.event(ev);
     }
 
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         self.settle(true);
         let devices: Vec<Device> = self.devices.drain().map(|(_, d)| d).collect();
         self.write_devices(devices);
@@ -816,7 +816,7 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
         self.inner.finish()
     }
 
-    fn reopen(&mut self) -> Result<(), String> {
+    fn reopen(&mut self) -> Result<(), SinkError> {
         self.inner.reopen()
     }
 }

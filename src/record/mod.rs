@@ -17,4 +17,4 @@ pub mod sink;
 pub use app::{AppProto, NameSource};
 pub use events::Event;
 pub use flow::{ConnCode, EndReason, FlowRecord};
-pub use sink::{Fanout, NullSink, RecordSink};
+pub use sink::{Fanout, NullSink, RecordSink, SinkError};
