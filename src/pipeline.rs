@@ -307,7 +307,9 @@ fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut
     if let Some(v) = c.verdict {
         let rules = classifier.rules();
         rec.service = Some(rules.service(v.service).name.clone());
-        rec.endpoint = Some(rules.endpoint(v.endpoint).name.clone());
+        let endpoint = rules.endpoint(v.endpoint);
+        rec.endpoint = Some(endpoint.name.clone());
+        rec.role = Some(endpoint.role);
         rec.confidence = Some(confidence_name(v.confidence));
         rec.evidence = v.evidence;
     }

@@ -357,6 +357,7 @@ mod tests {
             set_cookie_names: Vec::new(),
             service: Some("whatsapp".into()),
             endpoint: Some("whatsapp.chat".into()),
+            role: Some(crate::record::Role::Chat),
             confidence: None,
             evidence: Vec::new(),
             resp_asn: None,

@@ -12,9 +12,11 @@ pub mod events;
 pub mod exposure;
 pub mod flow;
 pub mod observed;
+pub mod role;
 pub mod sink;
 
 pub use app::{AppProto, NameSource};
 pub use events::Event;
 pub use flow::{ConnCode, EndReason, FlowRecord};
+pub use role::Role;
 pub use sink::{Fanout, NullSink, RecordSink, SinkError};
