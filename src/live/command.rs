@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-use anyhow::anyhow;
-
 use super::LiveOptions;
 use crate::capture::iface;
 
@@ -72,7 +70,7 @@ pub fn capture(opts: &LiveOptions) -> anyhow::Result<()> {
 
 /// Runs `leakscope interfaces`.
 pub fn interfaces() -> anyhow::Result<()> {
-    let list = iface::list().map_err(|e| anyhow!(e))?;
+    let list = iface::list()?;
     for i in &list {
         println!("{i}");
     }
