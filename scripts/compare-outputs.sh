@@ -11,6 +11,8 @@
 #   - stderr: the wall-clock seconds at the end of the summary line (", 0.02 s") -> ", T s";
 #   - the SQLite database is compared as `sqlite3 .dump` (its raw bytes are compared as well and
 #     reported, but a difference there alone is not a failure: page layout is not output).
+#   - manifest.json: the output directory's path -> OUT, and the lines that name the build or the
+#     wall clock (`commit`, `started`, `ended`, `wall_seconds`) are dropped; every hash stays.
 # Prints one line per difference and a summary; exits 1 on any difference.
 set -u
 
@@ -48,6 +50,10 @@ run() { # bin outdir args... ; writes outdir/{stdout,stderr,rc}
     "$bin" replay "${args[@]}" >"$out/stdout" 2>"$out/stderr"
     echo $? >"$out/rc"
     sed -i -E 's/, [0-9]+(\.[0-9]+)? s$/, T s/' "$out/stderr"
+    if [ -f "$out/files/manifest.json" ]; then
+        sed -i -E -e "s#$out/files#OUT#g" \
+            -e '/^ *"(commit|started|ended|wall_seconds)": /d' "$out/files/manifest.json"
+    fi
     if [ -f "$out/files/db.sqlite" ]; then
         sqlite3 "$out/files/db.sqlite" .dump >"$out/files/db.sqlite.dump"
         mv "$out/files/db.sqlite" "$out/db.sqlite.raw"

@@ -10,13 +10,13 @@ use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
 use crate::classify::{Geo, Ruleset};
 use crate::exposure::ExposureConfig;
 use crate::flow::FlowConfig;
-use crate::output::Fanout;
 use crate::output::parquet::ParquetSink;
 use crate::output::pcap::{PcapKeep, PcapOut, PcapOutStats};
 use crate::output::sqlite::SqliteSink;
+use crate::output::{Fanout, OutputError};
 use crate::pipeline::{Pipeline, PipelineConfig, RunStats};
 use crate::record::sink::all_of;
-use crate::record::{NullSink, RecordSink};
+use crate::record::{NullSink, RecordSink, SinkError};
 
 /// The output options `replay` and `capture` share.
 #[derive(Clone, Copy, Debug)]
@@ -85,7 +85,7 @@ struct PcapTarget {
     path: PathBuf,
     keep: PcapKeep,
     out: Option<PcapOut>,
-    error: Option<String>,
+    error: Option<OutputError>,
 }
 
 /// The pipeline with its outputs.
@@ -98,23 +98,24 @@ pub struct Assembly {
 /// what `--write-pcap` did.
 pub struct Finished {
     /// Pipeline counters, or the output errors.
-    pub run: Result<RunStats, String>,
+    pub run: Result<RunStats, SinkError>,
     /// `--write-pcap`'s counters, when it was asked for and the file could be opened.
     pub pcap: Option<PcapOutStats>,
     /// `--write-pcap`'s error (opening, writing or closing the file).
-    pub pcap_error: Option<String>,
+    pub pcap_error: Option<OutputError>,
 }
 
 impl Finished {
     /// Both results in one: the counters, or every error (one a line).
-    pub fn into_result(self) -> Result<(RunStats, Option<PcapOutStats>), String> {
+    pub fn into_result(self) -> Result<(RunStats, Option<PcapOutStats>), SinkError> {
         let pcap = match self.pcap_error {
             Some(e) => Err(e),
             None => Ok(self.pcap),
         };
         match (self.run, pcap) {
             (Ok(stats), Ok(pcap)) => Ok((stats, pcap)),
-            (a, b) => Err(all_of([a.map(drop), b.map(drop)]).expect_err("one failed")),
+            (a, b) => Err(all_of([a.map(drop), b.map(drop).map_err(SinkError::from)])
+                .expect_err("one failed")),
         }
     }
 }
@@ -186,7 +187,7 @@ impl Assembly {
     }
 
     /// Flushes the pcap file (live stats interval).
-    pub fn flush_pcap(&mut self) -> Result<(), String> {
+    pub fn flush_pcap(&mut self) -> Result<(), OutputError> {
         match self.pcap.as_mut().and_then(|t| t.out.as_mut()) {
             Some(o) => o.flush(),
             None => Ok(()),

@@ -6,14 +6,18 @@
 //! exposure map, judged by `policy`) → `anonymize` → `output` (JSONL, SQLite, pcap). `pipeline`
 //! drives one packet through the stages; `assembly` builds pipeline and sink chain, and owns the
 //! shutdown order, for both `replay` and `live`; `report` reads what was written. The clock is
-//! always the packet timestamp, so a replay is deterministic.
+//! always the packet timestamp, so a replay is deterministic. `capture` is where packets come
+//! from (file, interface, PCAPdroid's UDP stream); `live` is the `capture` command (daemon,
+//! config file, privileges, screen, summary); the binary (`main.rs`, `cli_*.rs`) only turns
+//! flags into options.
 //!
 //! Layering: a stage imports only itself and the stages below it, in this order —
 //! `record` (the schema: flow records, events, `RecordSink`) and `term` < `capture` < `decode` <
 //! `flow` < `dissect` < `classify` < `policy` < `exposure` < `output`, `anonymize` < `pipeline` <
-//! `assembly` < `replay`, `live` < `report` < the binary (`main.rs`). Nothing calls back up:
-//! outputs, the exposure map and anonymisation meet only in `record`. `tests/layering.rs` checks
-//! this on every `crate::` path and fails on an upward import or a folder cycle.
+//! `assembly` < `replay` < `manifest`, `cli` < `live` < `report`, `lookup` < the binary. Nothing
+//! calls back up: outputs, the exposure map and anonymisation meet only in `record`.
+//! `tests/layering.rs` checks this on every `crate::` path and fails on an upward import or a
+//! folder cycle.
 #![forbid(unsafe_code)]
 
 pub mod anonymize;

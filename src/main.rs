@@ -9,7 +9,7 @@ use leakscope::live::Handoff;
 use leakscope::output::pcap::PcapKeep;
 use leakscope::replay::{ReplayOptions, replay};
 
-mod capture_cmd;
+mod cli_capture;
 mod cli_generate;
 
 #[derive(Parser)]
@@ -512,9 +512,9 @@ fn main() -> ExitCode {
     let result = match &cli.cmd {
         Command::Replay(a) => run_replay(a, cli.quiet),
         Command::Bench(a) => run_bench(a),
-        Command::Capture(a) => capture_cmd::run(a, a.live),
-        Command::Watch(a) => capture_cmd::run(a, true),
-        Command::Interfaces => capture_cmd::interfaces(),
+        Command::Capture(a) => cli_capture::run(a, a.live),
+        Command::Watch(a) => cli_capture::run(a, true),
+        Command::Interfaces => cli_capture::interfaces(),
         Command::Report(a) => run_report(a),
         Command::Rules { cmd: RulesCmd::Check { dirs } } => rules_check(dirs),
         Command::Verify { dir } => verify(dir),

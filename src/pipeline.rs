@@ -14,7 +14,7 @@ use crate::flow::{
 };
 use crate::record::events::{DhcpEvent, DnsEvent, Event};
 use crate::record::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
-use crate::record::{AppProto, NameSource, NullSink, RecordSink};
+use crate::record::{AppProto, NameSource, NullSink, RecordSink, SinkError};
 
 /// Per-flow state of the stages after the flow table, owned here so that no stage keeps another
 /// stage's state: what dissection found, and the activity track the exposure map reads.
@@ -307,7 +307,9 @@ fn classify_record(classifier: &mut Classifier, flow: &Flow<FlowData>, rec: &mut
     if let Some(v) = c.verdict {
         let rules = classifier.rules();
         rec.service = Some(rules.service(v.service).name.clone());
-        rec.endpoint = Some(rules.endpoint(v.endpoint).name.clone());
+        let endpoint = rules.endpoint(v.endpoint);
+        rec.endpoint = Some(endpoint.name.clone());
+        rec.role = Some(endpoint.role);
         rec.confidence = Some(confidence_name(v.confidence));
         rec.evidence = v.evidence;
     }
@@ -387,7 +389,7 @@ impl Pipeline {
     }
 
     /// Reopens output files (SIGHUP after logrotate).
-    pub fn reopen_outputs(&mut self) -> Result<(), String> {
+    pub fn reopen_outputs(&mut self) -> Result<(), SinkError> {
         self.sinks.sink.reopen()
     }
 
@@ -450,7 +452,7 @@ impl Pipeline {
 
     /// Writes every open flow and closes the outputs; returns the counters, or the first
     /// output error.
-    pub fn finish(mut self) -> Result<RunStats, String> {
+    pub fn finish(mut self) -> Result<RunStats, SinkError> {
         self.table.flush(&mut self.sinks);
         self.sinks.sink.finish()?;
         Ok(RunStats {

@@ -13,6 +13,7 @@ use leakscope::flow::{FlowConfig, FlowRecord};
 use leakscope::output::RecordSink;
 use leakscope::output::events::Event;
 use leakscope::pipeline::{Pipeline, PipelineConfig};
+use leakscope::record::SinkError;
 
 /// Counts what reaches the outputs.
 #[derive(Default)]
@@ -32,7 +33,7 @@ impl RecordSink for Count {
             _ => {}
         }
     }
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 }
@@ -48,7 +49,7 @@ impl RecordSink for Shared {
     fn event(&mut self, ev: &Event) {
         self.0.lock().unwrap().event(ev)
     }
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         self.0.lock().unwrap().finish()
     }
 }

@@ -75,6 +75,7 @@ fn record(i: u64) -> FlowRecord {
         set_cookie_names: Vec::new(),
         service: Some("whatsapp".into()),
         endpoint: Some("whatsapp.chat".into()),
+        role: Some(leakscope::record::Role::Chat),
         confidence: Some("sni"),
         evidence: vec![format!("sni:e{}.whatsapp.net", i % 97), "prefix:157.240.0.0/17".into()],
         resp_asn: Some(32934),

@@ -259,7 +259,7 @@ mod issue12 {
         std::fs::write(rules.join("shadow.txt"), secret).unwrap();
         std::fs::write(
             rules.join("x.toml"),
-            "[service.x.role.y]\nprefix_files = [\"/dev/zero\", \"fifo.txt\", \"shadow.txt\"]\n",
+            "[service.x.role.other]\nprefix_files = [\"/dev/zero\", \"fifo.txt\", \"shadow.txt\"]\n",
         )
         .unwrap();
         let o =

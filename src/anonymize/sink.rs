@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use crate::record::events::{DhcpEvent, DnsAnswerAddr, DnsEvent, Event};
 use crate::record::observed::{ArpEvent, HttpEvent, StunEvent, TlsCertEvent};
-use crate::record::sink::RecordSink;
+use crate::record::sink::{RecordSink, SinkError};
 
 use super::{AnonymizeConfig, Anonymizer};
 
@@ -181,10 +181,10 @@ impl<S: RecordSink> RecordSink for AnonymizeSink<S> {
         let e = self.event_record(ev);
         self.inner.event(&e);
     }
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         self.inner.finish()
     }
-    fn reopen(&mut self) -> Result<(), String> {
+    fn reopen(&mut self) -> Result<(), SinkError> {
         self.inner.reopen()
     }
 }

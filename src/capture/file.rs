@@ -114,7 +114,7 @@ pub enum CaptureError {
         linktype: LinkType,
     },
     /// The BPF filter does not compile for this file's link type.
-    #[error("{}: filter {expr:?} does not compile for link type {linktype}: {detail}", path.display())]
+    #[error("{}: filter {expr:?} does not compile for link type {linktype}: {source}", path.display())]
     Filter {
         /// The input.
         path: PathBuf,
@@ -123,7 +123,8 @@ pub enum CaptureError {
         /// The link type it was compiled for.
         linktype: LinkType,
         /// libpcap's message.
-        detail: String,
+        #[source]
+        source: super::filter::FilterError,
     },
 }
 
@@ -587,11 +588,11 @@ impl FileReader<'_> {
 
     fn prepare_filter(&mut self, lt: LinkType) -> Result<(), CaptureError> {
         let Some(f) = self.filter.as_deref_mut() else { return Ok(()) };
-        f.prepare(lt).map_err(|detail| CaptureError::Filter {
+        f.prepare(lt).map_err(|source| CaptureError::Filter {
             path: self.path.to_owned(),
             expr: f.expr().to_owned(),
             linktype: lt,
-            detail,
+            source,
         })
     }
 

@@ -3,6 +3,11 @@
 
 use super::LinkType;
 
+/// libpcap would not compile the expression (its message).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct FilterError(#[from] pcap::Error);
+
 /// A filter expression and its compiled programs, one per link type met so far.
 pub struct Filter {
     expr: String,
@@ -12,7 +17,7 @@ pub struct Filter {
 impl Filter {
     /// A filter for `expr`; it is compiled when a link type is first seen. Checked against
     /// Ethernet right away so a typo fails before any file is read.
-    pub fn new(expr: &str) -> Result<Self, String> {
+    pub fn new(expr: &str) -> Result<Self, FilterError> {
         let mut f = Filter { expr: expr.to_owned(), programs: Vec::new() };
         f.prepare(LinkType::ETHERNET)?;
         Ok(f)
@@ -24,12 +29,12 @@ impl Filter {
     }
 
     /// Compiles the expression for `lt` unless already done.
-    pub fn prepare(&mut self, lt: LinkType) -> Result<(), String> {
+    pub fn prepare(&mut self, lt: LinkType) -> Result<(), FilterError> {
         if self.programs.iter().any(|(l, _)| *l == lt) {
             return Ok(());
         }
-        let dead = pcap::Capture::dead(pcap::Linktype(lt.0 as i32)).map_err(|e| e.to_string())?;
-        let program = dead.compile(&self.expr, true).map_err(|e| e.to_string())?;
+        let dead = pcap::Capture::dead(pcap::Linktype(lt.0 as i32))?;
+        let program = dead.compile(&self.expr, true)?;
         self.programs.push((lt, program));
         Ok(())
     }

@@ -32,9 +32,14 @@ hotspot guess: an interface is marked when (a) it holds 10.42.0.1/24, NetworkMan
 UDP port 67 (dnsmasq, hostapd setups), or (c) `iw dev IF info` reports type AP. Capture on the
 marked interface to see the phone's traffic; the guess can be wrong, check with `ip addr`.";
 
+/// libpcap could not list the interfaces.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot list interfaces: {0}")]
+pub struct ListError(#[from] pcap::Error);
+
 /// Lists the interfaces libpcap can open.
-pub fn list() -> Result<Vec<InterfaceInfo>, String> {
-    let devices = pcap::Device::list().map_err(|e| format!("cannot list interfaces: {e}"))?;
+pub fn list() -> Result<Vec<InterfaceInfo>, ListError> {
+    let devices = pcap::Device::list()?;
     let dhcp = dhcp_listeners(Path::new("/proc/net/udp"));
     Ok(devices
         .into_iter()

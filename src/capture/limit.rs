@@ -59,24 +59,47 @@ impl Limit {
     }
 }
 
+/// A `--duration` that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("duration {text:?}: {why}")]
+pub struct DurationError {
+    /// The text given.
+    pub text: String,
+    /// What is wrong with it.
+    pub why: DurationWhy,
+}
+
+/// What is wrong with a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationWhy {
+    /// No leading number.
+    #[error("expected a number and a unit, e.g. 90s or 5m")]
+    NotANumber,
+    /// A unit not known.
+    #[error("unknown unit {0:?} (s, m, h, d)")]
+    UnknownUnit(String),
+    /// Zero, negative or absurd.
+    #[error("must be more than 0")]
+    NotPositive,
+}
+
 /// Parses `--duration`: seconds (`90`), or a number with `s`, `m`, `h` or `d`.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, DurationError> {
+    let bad = |why| DurationError { text: text.to_owned(), why };
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("duration {text:?}: expected a number and a unit, e.g. 90s or 5m"))?;
+    let n: f64 = num.parse().map_err(|_| bad(DurationWhy::NotANumber))?;
     let mult = match unit {
         "" | "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
         "d" => 86400.0,
-        _ => return Err(format!("duration {text:?}: unknown unit {unit:?} (s, m, h, d)")),
+        _ => return Err(bad(DurationWhy::UnknownUnit(unit.to_owned()))),
     };
     let secs = n * mult;
     if !(secs > 0.0 && secs < 1e10) {
-        return Err(format!("duration {text:?}: must be more than 0"));
+        return Err(bad(DurationWhy::NotPositive));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }
@@ -112,6 +135,9 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap().as_secs(), 300);
         assert_eq!(parse_duration("1.5h").unwrap().as_secs(), 5400);
         assert!(parse_duration("0").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(
+            parse_duration("5 parsecs").unwrap_err().to_string(),
+            r#"duration "5 parsecs": unknown unit " parsecs" (s, m, h, d)"#
+        );
     }
 }

@@ -351,13 +351,18 @@ pub struct UdpConfig {
     pub sender_timeout: Duration,
 }
 
+/// `--udp`'s argument is neither a port nor an address with one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected PORT or ADDR:PORT ([::1]:5123 for IPv6)")]
+pub struct BindError(pub String);
+
 impl UdpConfig {
     /// `[ADDR:]PORT` → a socket address (all IPv4 addresses when only a port is given).
-    pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
+    pub fn parse_bind(s: &str) -> Result<SocketAddr, BindError> {
         if let Ok(port) = s.parse::<u16>() {
             return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
         }
-        s.parse().map_err(|_| format!("{s:?}: expected PORT or ADDR:PORT ([::1]:5123 for IPv6)"))
+        s.parse().map_err(|_| BindError(s.to_owned()))
     }
 
     /// Loopback, RFC 1918, link-local and unique-local networks: where a phone on the same

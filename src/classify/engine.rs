@@ -14,7 +14,7 @@ use super::verdict::{Confidence, Evidence, Verdict, VerdictBuilder};
 use crate::capture::Timestamp;
 use crate::dissect::dns::{DnsMessage, resolve_addresses};
 use crate::dissect::{AppInfo, Signature};
-use crate::record::{AppProto, NameSource};
+use crate::record::{AppProto, NameSource, Role};
 
 /// Call relays (and call sockets) remembered at most; past it the memory starts afresh.
 const MAX_RELAYS: usize = 16_384;
@@ -162,8 +162,9 @@ impl Classifier {
             return;
         }
         let now = self.rules.endpoint(v.endpoint);
-        let generic = &*now.service == "meta" || &*now.name == "whatsapp.other";
-        let Some(chat) = self.rules.endpoint_by_name("whatsapp.chat") else { return };
+        let generic =
+            &*now.service == "meta" || (&*now.service == "whatsapp" && now.role == Role::Other);
+        let Some(chat) = self.rules.endpoint_of("whatsapp", Role::Chat) else { return };
         if !generic || !chat.uses_port(PortProto::Tcp, f.resp_p) {
             return;
         }

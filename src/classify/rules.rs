@@ -16,6 +16,7 @@ use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
 
 use super::hosts::{FnvMap, HostMatch, HostMatcher, HostPattern};
 use super::prefixes::{PrefixMatch, PrefixTable, parse_prefix};
+use crate::record::Role;
 
 mod builtin;
 mod error;
@@ -139,7 +140,7 @@ mod tests {
         let wa = r.endpoint_by_name("whatsapp.media").unwrap();
         assert_eq!(r.service(wa.id.service()).display.as_ref(), "WhatsApp");
         assert_eq!(wa.service.as_ref(), "whatsapp");
-        assert_eq!(wa.role.as_ref(), "media");
+        assert_eq!(wa.role, Role::Media);
     }
 
     #[test]
@@ -197,6 +198,9 @@ asns = [32934]
 
 [service.Bad.role."x y"]
 hosts = ["ok.example"]
+
+[service.whatsapp.role.gateway]
+hosts = ["gw.whatsapp.example"]
 "#;
         let got = errors(&[("whatsapp.toml", bad)], false);
         let want = [
@@ -212,6 +216,7 @@ hosts = ["ok.example"]
             r#"D/whatsapp.toml:16: host "*.*.whatsapp.net": `*` only as the whole first label (`*.d`) or at the end of the first label (`p*.d`)"#,
             r#"D/whatsapp.toml:17: prefix "2a03:2880::/32": claimed by whatsapp.other and by whatsapp.chat (at D/whatsapp.toml:10)"#,
             r#"D/whatsapp.toml:18: asn "AS32934": claimed by whatsapp.other and by whatsapp.chat (at D/whatsapp.toml:13)"#,
+            r#"D/whatsapp.toml:23: role "gateway": unknown (known: chat, media, registration, profile_pictures, static, crashlogs, telemetry, analytics, payments, web, graph, api, cdn, video, calls, edge, network, other)"#,
         ];
         for w in want {
             assert!(got.iter().any(|g| g == w), "missing {w}\ngot:\n{}", got.join("\n"));
@@ -226,21 +231,21 @@ hosts = ["ok.example"]
 
     #[test]
     fn syntax_and_unknown_keys_name_the_line() {
-        let a = "[service.x.role.y]\nhosts = [\"a.example\"]\nhostz = [\"b.example\"]\n\n\
-                 [service.x.role.z]\nprefixes = [\"10.0.0.0/33\"]\n";
+        let a = "[service.x.role.api]\nhosts = [\"a.example\"]\nhostz = [\"b.example\"]\n\n\
+                 [service.x.role.cdn]\nprefixes = [\"10.0.0.0/33\"]\n";
         let got = errors(
             &[
                 ("a.toml", a),
                 ("b.toml", "[service.z]\ndisplay = \"Z\"\ncolour = 3\n[services.q]\n"),
-                ("c.toml", "[service.q.role.r]\nhosts = [\"a.example\"\n"),
-                ("d.toml", "[service.q.role.s]\nprefixes = \"1.2.3.0/24\"\n"),
+                ("c.toml", "[service.q.role.web]\nhosts = [\"a.example\"\n"),
+                ("d.toml", "[service.q.role.video]\nprefixes = \"1.2.3.0/24\"\n"),
                 ("e.toml", "service = 3\n"),
             ],
             false,
         );
         assert_eq!(got.len(), 7, "{got:#?}");
         assert!(got[0].starts_with("D/a.toml:3: unknown field `hostz`"), "{got:?}");
-        // The bad key in role y hides nothing in role z.
+        // The bad key in role api hides nothing in role cdn.
         assert_eq!(got[1], r#"D/a.toml:6: prefix "10.0.0.0/33": invalid prefix length"#);
         assert_eq!(got[2], "D/b.toml:3: unknown field `colour`, expected one of `display`, `role`");
         assert_eq!(got[3], "D/b.toml:4: unknown field `services`, expected `service`");
@@ -251,7 +256,7 @@ hosts = ["ok.example"]
 
     #[test]
     fn prefix_files_report_their_own_lines() {
-        let toml = "[service.x.role.y]\nprefix_files = [\"nets.txt\", \"missing.txt\"]\n";
+        let toml = "[service.x.role.api]\nprefix_files = [\"nets.txt\", \"missing.txt\"]\n";
         let nets =
             "# header kept\n10.0.0.0/8\n\n10.1.0.0/16 # comment\n10.0.0.0/33\n10.0.0.300\nbogus\n";
         let got = errors(&[("x.toml", toml), ("nets.txt", nets)], false);
@@ -290,7 +295,7 @@ hosts = ["ok.example"]
         std::fs::File::create(&big).unwrap().set_len(MAX_RULES_FILE + 1).unwrap();
         assert!(read_text(&big).unwrap_err().to_string().contains("limit"));
         // A file that is not a prefix list is given up after a few lines, none quoted.
-        let toml = "[service.x.role.y]\nprefix_files = [\"shadow\"]\n";
+        let toml = "[service.x.role.api]\nprefix_files = [\"shadow\"]\n";
         let shadow = "root:$6$salt$hash:19000:0:99999:7:::\n".repeat(50);
         let got = errors(&[("x.toml", toml), ("shadow", &shadow)], false);
         assert_eq!(got.len(), MAX_BAD_PREFIX_LINES + 1, "{got:?}");
@@ -310,10 +315,10 @@ hosts = ["ok.example"]
 
     #[test]
     fn role_defined_twice_in_one_layer_is_reported() {
-        let a = "[service.x.role.y]\nhosts = [\"a.example\"]\n";
-        let b = "[service.x.role.y]\nhosts = [\"b.example\"]\n";
+        let a = "[service.x.role.api]\nhosts = [\"a.example\"]\n";
+        let b = "[service.x.role.api]\nhosts = [\"b.example\"]\n";
         let got = errors(&[("a.toml", a), ("b.toml", b)], false);
-        assert_eq!(got, [r#"D/b.toml:1: role "y": duplicate in x.y (first at D/a.toml:1)"#]);
+        assert_eq!(got, [r#"D/b.toml:1: role "api": duplicate in x.api (first at D/a.toml:1)"#]);
     }
 
     #[test]
@@ -325,7 +330,7 @@ hosts = ["mmg2.whatsapp.net"]
 ports = ["tcp/443"]
 
 # Moves g.whatsapp.net from whatsapp.chat to a new role; no error across layers.
-[service.whatsapp.role.gateway]
+[service.whatsapp.role.api]
 hosts = ["g.whatsapp.net"]
 prefixes = ["157.240.2.53/32"]
 
@@ -336,12 +341,12 @@ hosts = [".acme.example"]
 "#;
         let (_dir, r) = load_files(&[("user.toml", user)], true);
         let r = r.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(ep(&r, "g.whatsapp.net").as_deref(), Some("whatsapp.gateway"));
+        assert_eq!(ep(&r, "g.whatsapp.net").as_deref(), Some("whatsapp.api"));
         assert_eq!(ep(&r, "mmg2.whatsapp.net").as_deref(), Some("whatsapp.media"));
         assert_eq!(ep(&r, "mmg.whatsapp.net").as_deref(), Some("whatsapp.media"), "builtin kept");
         assert_eq!(ep(&r, "api.acme.example").as_deref(), Some("acme.api"));
         let m = r.match_ip("157.240.2.53".parse().unwrap()).unwrap();
-        assert_eq!(&*r.endpoint(m.endpoint).name, "whatsapp.gateway");
+        assert_eq!(&*r.endpoint(m.endpoint).name, "whatsapp.api");
         let media = r.endpoint_by_name("whatsapp.media").unwrap();
         assert_eq!(&*media.display, "WhatsApp media (mine)");
         assert_eq!(media.ports, [PortRange::parse("tcp/443").unwrap()]);

@@ -27,7 +27,7 @@ pub fn split(
     read: &[PathBuf],
     words: &[PathBuf],
     filter: Option<&str>,
-) -> Result<(Vec<PathBuf>, Option<String>), String> {
+) -> Result<(Vec<PathBuf>, Option<String>), InputsError> {
     let (inputs, rest): (Vec<PathBuf>, &[PathBuf]) = if read.is_empty() {
         let n = words.iter().take_while(|w| looks_like_a_file(w)).count();
         (words[..n].to_vec(), &words[n..])
@@ -37,29 +37,45 @@ pub fn split(
     let rest: Vec<String> = rest.iter().map(|w| w.to_string_lossy().into_owned()).collect();
     if inputs.is_empty() {
         return Err(match rest.first() {
-            Some(w) => format!("{w:?}: no such capture file (name captures, or -r FILE)"),
-            None => "no capture given: name files or directories, `-` or -r FILE".into(),
+            Some(w) => InputsError::NoSuchFile(w.clone()),
+            None => InputsError::NoCapture,
         });
     }
     let words_filter = (!rest.is_empty()).then(|| rest.join(" "));
     match (filter, words_filter) {
-        (Some(f), Some(w)) => {
-            Err(format!("two filters: -f {f:?} and the trailing words {w:?}; give one"))
-        }
+        (Some(f), Some(w)) => Err(InputsError::TwoFilters { flag: f.to_owned(), words: w }),
         (f, w) => Ok((inputs, f.map(str::to_owned).or(w))),
     }
 }
 
 /// A capture's filter from `-f` or the trailing words.
-pub fn filter_of(words: &[String], filter: Option<&str>) -> Result<Option<String>, String> {
+pub fn filter_of(words: &[String], filter: Option<&str>) -> Result<Option<String>, InputsError> {
     match (filter, words.is_empty()) {
         (f, true) => Ok(f.map(str::to_owned)),
         (None, false) => Ok(Some(words.join(" "))),
-        (Some(f), false) => Err(format!(
-            "two filters: -f {f:?} and the trailing words {:?}; give one",
-            words.join(" ")
-        )),
+        (Some(f), false) => {
+            Err(InputsError::TwoFilters { flag: f.to_owned(), words: words.join(" ") })
+        }
     }
+}
+
+/// Inputs and filter that do not make sense together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputsError {
+    /// The first word is neither a file nor a filter word after one.
+    #[error("{0:?}: no such capture file (name captures, or -r FILE)")]
+    NoSuchFile(String),
+    /// No input at all.
+    #[error("no capture given: name files or directories, `-` or -r FILE")]
+    NoCapture,
+    /// `-f` and trailing words.
+    #[error("two filters: -f {flag:?} and the trailing words {words:?}; give one")]
+    TwoFilters {
+        /// The `-f` expression.
+        flag: String,
+        /// The trailing words, joined.
+        words: String,
+    },
 }
 
 #[cfg(test)]
@@ -90,8 +106,13 @@ mod tests {
     #[test]
     fn missing_or_doubled_parts_are_errors() {
         assert!(split(&[], &[], None).is_err());
-        assert!(split(&[], &w("tcp"), None).unwrap_err().contains("no such capture"));
-        assert!(split(&[], &w("a.pcap tcp"), Some("udp")).unwrap_err().contains("two filters"));
+        assert_eq!(split(&[], &w("tcp"), None), Err(InputsError::NoSuchFile("tcp".into())));
+        assert!(
+            split(&[], &w("a.pcap tcp"), Some("udp"))
+                .unwrap_err()
+                .to_string()
+                .contains("two filters")
+        );
         assert!(filter_of(&words("tcp"), Some("udp")).is_err());
         assert_eq!(filter_of(&words("tcp port 1"), None).unwrap().as_deref(), Some("tcp port 1"));
     }

@@ -2,8 +2,8 @@
 //! (after learning the connection's own keepalive), media items, registration, telemetry. Calls
 //! span flows: see `calls.rs`.
 
-use crate::record::FlowRecord;
 use crate::record::activity::{ActivityLog, Segment};
+use crate::record::{FlowRecord, Role};
 
 use super::Heuristics;
 use crate::record::exposure::{ActivityEvent, ActivityKind};
@@ -39,11 +39,14 @@ pub enum ChatClient {
 }
 
 impl ChatClient {
-    /// The client kind of a chat endpoint, `None` for every other endpoint.
-    pub fn of(endpoint: &str) -> Option<ChatClient> {
-        match endpoint {
-            "whatsapp.chat" => Some(ChatClient::App),
-            "whatsapp.web" => Some(ChatClient::Web),
+    /// The client kind of a WhatsApp chat endpoint's flow, `None` for every other flow.
+    pub fn of(rec: &FlowRecord) -> Option<ChatClient> {
+        if rec.service.as_deref() != Some("whatsapp") {
+            return None;
+        }
+        match rec.role? {
+            Role::Chat => Some(ChatClient::App),
+            Role::Web => Some(ChatClient::Web),
             _ => None,
         }
     }

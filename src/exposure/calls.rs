@@ -7,10 +7,10 @@
 use std::net::IpAddr;
 
 use crate::record::activity::{ActivityLog, Segment};
-use crate::record::{AppProto, EndReason, FlowRecord};
+use crate::record::{AppProto, EndReason, FlowRecord, Role};
 
+use super::Heuristics;
 use super::activity::round_us;
-use super::{Heuristics, Role};
 use crate::dissect::Signature;
 use crate::record::exposure::{ActivityEvent, ActivityKind};
 
@@ -18,7 +18,7 @@ const NS: f64 = 1e9;
 
 /// Whether a Meta flow record belongs to a call.
 pub fn is_call_flow(rec: &FlowRecord) -> bool {
-    rec.endpoint.as_deref().is_some_and(|e| e.contains('.') && Role::of(e) == Role::Calls)
+    rec.role == Some(Role::Calls)
         || rec.evidence.iter().any(|e| {
             e.strip_prefix("sig:") == Some(Signature::StunWhatsappRelay.name())
                 || e.starts_with("relay:")

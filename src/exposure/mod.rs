@@ -31,11 +31,11 @@ use ipnet::IpNet;
 
 use crate::classify::{Geo, Ruleset};
 use crate::policy::{Catalogue, Plain};
-use crate::record::RecordSink;
 use crate::record::events::Event;
 use crate::record::exposure::ActivityKind;
 use crate::record::observed::HttpEvent;
-use crate::record::{EndReason, FlowRecord};
+use crate::record::{EndReason, FlowRecord, Role};
+use crate::record::{RecordSink, SinkError};
 
 use self::activity::{Burst, ChatClient};
 use self::calls::Calls;
@@ -230,34 +230,6 @@ pub struct ExposureSink<S> {
     next_session: u64,
     /// Devices written early and forgotten because `max_devices` was reached.
     devices_evicted: u64,
-}
-
-/// The endpoint roles (`service.role`) the exposure map treats apart; rules may name others.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// `media`: uploads and downloads of media items.
-    Media,
-    /// `registration`: phone number verification.
-    Registration,
-    /// `telemetry`, `crashlogs`, `analytics`: logs sent to the service.
-    Telemetry,
-    /// `calls`: call relays.
-    Calls,
-    /// Any other role.
-    Other,
-}
-
-impl Role {
-    /// The role of an endpoint name, e.g. `whatsapp.media`.
-    pub fn of(endpoint: &str) -> Role {
-        match endpoint.split_once('.').map_or(endpoint, |(_, r)| r) {
-            "media" => Role::Media,
-            "registration" => Role::Registration,
-            "telemetry" | "crashlogs" | "analytics" => Role::Telemetry,
-            "calls" => Role::Calls,
-            _ => Role::Other,
-        }
-    }
 }
 
 impl<S> ExposureSink<S> {
@@ -494,10 +466,10 @@ impl<S: RecordSink> ExposureSink<S> {
                 }
             }
         }
-        self.activities(id, rec, &endpoint, local_is_orig);
+        self.activities(id, rec, local_is_orig);
     }
 
-    fn activities(&mut self, id: &str, rec: &FlowRecord, endpoint: &str, local_is_orig: bool) {
+    fn activities(&mut self, id: &str, rec: &FlowRecord, local_is_orig: bool) {
         let h = self.cfg.heuristics.clone();
         let log = rec.activity.as_deref();
         if calls::is_call_flow(rec) {
@@ -511,7 +483,7 @@ impl<S: RecordSink> ExposureSink<S> {
             return;
         }
         // WhatsApp Web's websocket is a chat connection too; its client kind stays visible.
-        if let Some(client) = ChatClient::of(endpoint) {
+        if let Some(client) = ChatClient::of(rec) {
             let first = self.chat_uids.len() < MAX_MAP && self.chat_uids.insert(rec.uid.clone());
             // A connection whose opening was seen has a handshake; one already open has not.
             let handshake =
@@ -527,7 +499,7 @@ impl<S: RecordSink> ExposureSink<S> {
             }
             return;
         }
-        match Role::of(endpoint) {
+        match rec.role.unwrap_or(Role::Other) {
             Role::Media => {
                 for a in activity::media(rec, log, &h, id, local_is_orig) {
                     self.emit_activity(a);
@@ -537,7 +509,7 @@ impl<S: RecordSink> ExposureSink<S> {
                 self.emit_activity(activity::whole_flow(rec, id, ActivityKind::Registration))
             }
             // Logs sent to WhatsApp; a Facebook SDK script download is not telemetry.
-            Role::Telemetry if endpoint.starts_with("whatsapp.") => {
+            r if r.sends_logs() && rec.service.as_deref() == Some("whatsapp") => {
                 self.emit_activity(activity::whole_flow(rec, id, ActivityKind::Telemetry))
             }
             _ => {}
@@ -802,7 +774,7 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
         self.inner.event(ev);
     }
 
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         self.settle(true);
         let devices: Vec<Device> = self.devices.drain().map(|(_, d)| d).collect();
         self.write_devices(devices);
@@ -816,7 +788,7 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
         self.inner.finish()
     }
 
-    fn reopen(&mut self) -> Result<(), String> {
+    fn reopen(&mut self) -> Result<(), SinkError> {
         self.inner.reopen()
     }
 }

@@ -187,6 +187,7 @@ impl<T> Flow<T> {
             set_cookie_names: Vec::new(),
             service: None,
             endpoint: None,
+            role: None,
             confidence: None,
             evidence: Vec::new(),
             resp_asn: None,

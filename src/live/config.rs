@@ -80,19 +80,68 @@ pub enum SizeValue {
 }
 
 /// Parses `64M`-style sizes (K, M, G: powers of 1024) or plain bytes.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
+    let bad = |why| SizeError { text: text.to_owned(), why };
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("size {text:?}: expected e.g. 64M"))?;
+    let n: u64 = num.parse().map_err(|_| bad(SizeWhy::NotANumber))?;
     let mult = match unit {
         "" | "B" => 1,
         "K" | "k" | "KiB" => 1 << 10,
         "M" | "MiB" => 1 << 20,
         "G" | "GiB" => 1 << 30,
-        _ => return Err(format!("size {text:?}: unknown unit {unit:?} (K, M, G)")),
+        _ => return Err(bad(SizeWhy::UnknownUnit(unit.to_owned()))),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {text:?}: too large"))
+    n.checked_mul(mult).ok_or_else(|| bad(SizeWhy::TooLarge))
+}
+
+/// A size that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("size {text:?}: {why}")]
+pub struct SizeError {
+    /// The text given.
+    pub text: String,
+    /// What is wrong with it.
+    pub why: SizeWhy,
+}
+
+/// What is wrong with a size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeWhy {
+    /// No leading number.
+    #[error("expected e.g. 64M")]
+    NotANumber,
+    /// A unit not known.
+    #[error("unknown unit {0:?} (K, M, G)")]
+    UnknownUnit(String),
+    /// Past 64 bits.
+    #[error("too large")]
+    TooLarge,
+}
+
+/// A configuration file that cannot be read or does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read config: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type, at a line.
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The TOML parser's message.
+        message: String,
+    },
 }
 
 /// 1-based line of byte offset `at` in `text`.
@@ -111,19 +160,20 @@ pub struct LoadedConfig {
 
 impl LoadedConfig {
     /// Reads and parses `path`. Errors read `path:line: message`.
-    pub fn load(path: &Path) -> Result<LoadedConfig, String> {
+    pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::parse(path, text)
     }
 
     /// Parses `text` as if read from `path`.
-    pub fn parse(path: &Path, text: String) -> Result<LoadedConfig, String> {
+    pub fn parse(path: &Path, text: String) -> Result<LoadedConfig, ConfigError> {
         match toml::from_str::<DaemonConfig>(&text) {
             Ok(config) => Ok(LoadedConfig { path: path.to_owned(), text, config }),
             Err(e) => {
                 let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(1);
-                Err(format!("{}:{line}: {}", path.display(), e.message().trim_end()))
+                let message = e.message().trim_end().to_owned();
+                Err(ConfigError::Parse { path: path.to_owned(), line, message })
             }
         }
     }
@@ -138,15 +188,17 @@ impl LoadedConfig {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<LoadedConfig, String> {
+    fn parse(text: &str) -> Result<LoadedConfig, ConfigError> {
         LoadedConfig::parse(Path::new("/etc/leakscope/leakscope.toml"), text.to_owned())
     }
 
     #[test]
     fn unknown_keys_name_file_and_line() {
-        let e = parse("interface = \"wlan0\"\n\nintreface = \"x\"\n").err().unwrap();
+        let e = parse("interface = \"wlan0\"\n\nintreface = \"x\"\n").err().unwrap().to_string();
         assert!(e.starts_with("/etc/leakscope/leakscope.toml:3: unknown field `intreface`"), "{e}");
         let e = parse("[flows]\ntcp_timeout = 3\nudp = 4\n").err().unwrap();
+        assert!(matches!(e, ConfigError::Parse { line: 3, .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.starts_with("/etc/leakscope/leakscope.toml:3: unknown field `udp`"), "{e}");
     }
 

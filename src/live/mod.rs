@@ -17,6 +17,7 @@
 //! Either way, when the pipeline falls behind, the kernel buffer absorbs the burst or counts
 //! drops (the one place where drops are counted).
 
+pub mod command;
 pub mod config;
 pub mod privs;
 pub mod view;
@@ -40,7 +41,7 @@ use crate::flow::FlowConfig;
 use crate::output::pcap::{PcapKeep, PcapOut};
 use crate::output::{JsonlWriter, LiveJsonlSink, LiveOutputs, OutputOptions};
 use crate::pipeline::{PacketStats, RunStats};
-use crate::record::RecordSink;
+use crate::record::{RecordSink, SinkError};
 
 /// Everything `leakscope capture` needs, after config file and flags were merged.
 #[derive(Clone, Debug)]
@@ -350,12 +351,9 @@ impl Driver {
         self.stats_out.set_clock(now);
         // Records reach the file within a second; a write error is logged once, when first met,
         // and makes the exit status non-zero.
-        for r in [flushed, self.stats_out.flush()] {
-            if let Err(e) = r
-                && !self.errors.contains(&e)
-            {
-                tracing::error!("{e}");
-                self.errors.push(e);
+        for r in [flushed, self.stats_out.flush().map_err(SinkError::from)] {
+            if let Err(e) = r {
+                self.error_once(e.to_string());
             }
         }
     }
@@ -379,9 +377,15 @@ impl Driver {
             r#final: false,
         };
         write_stats(&mut self.stats_out, &ev);
-        if let Err(e) = self.asm.flush_pcap()
-            && !self.errors.contains(&e)
-        {
+        if let Err(e) = self.asm.flush_pcap() {
+            self.error_once(e.to_string());
+        }
+    }
+
+    /// Logs a write error when first met (each flush meets it again) and keeps it for the
+    /// exit status.
+    fn error_once(&mut self, e: String) {
+        if !self.errors.contains(&e) {
             tracing::error!("{e}");
             self.errors.push(e);
         }
@@ -390,7 +394,8 @@ impl Driver {
     /// SIGHUP: reopen outputs for logrotate, reload rules.
     fn hangup(&mut self) {
         let mut ok = true;
-        for r in [self.asm.pipeline().reopen_outputs(), self.stats_out.reopen()] {
+        let stats = self.stats_out.reopen().map_err(SinkError::from);
+        for r in [self.asm.pipeline().reopen_outputs(), stats] {
             if let Err(e) = r {
                 tracing::error!("SIGHUP: {e}");
                 ok = false;
@@ -641,7 +646,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let fin_asm = asm.finish();
     if let Some(e) = fin_asm.pcap_error {
         tracing::error!("{e}");
-        errors.push(e);
+        errors.push(e.to_string());
     }
     let pcap = fin_asm.pcap;
     let run = fin_asm.run.map_err(|e| anyhow!(e))?;

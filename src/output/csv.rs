@@ -10,8 +10,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::create;
+use super::error::OutputError;
 use super::events::Event;
-use super::sink::RecordSink;
+use super::sink::{RecordSink, SinkError};
 use crate::flow::FlowRecord;
 use crate::record::{AppProto, NameSource};
 
@@ -165,12 +166,12 @@ impl RecordSink for CsvSink {
 
     fn event(&mut self, _: &Event) {}
 
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         let res = match self.error.take() {
             Some(e) => Err(e),
             None => self.out.flush(),
         };
-        res.map_err(|e| format!("{}: write failed: {e}", self.path.display()))
+        Ok(res.map_err(|e| OutputError::io(&self.path, "write failed", e))?)
     }
 }
 

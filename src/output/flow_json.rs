@@ -49,6 +49,7 @@ pub fn write(rec: &FlowRecord, out: &mut Vec<u8>) -> serde_json::Result<()> {
         set_cookie_names,
         service,
         endpoint,
+        role: _, // not written (serde(skip))
         confidence,
         evidence,
         resp_asn,
@@ -218,6 +219,7 @@ mod tests {
             set_cookie_names: Vec::new(),
             service: None,
             endpoint: None,
+            role: None,
             confidence: None,
             evidence: Vec::new(),
             resp_asn: None,

@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::create;
+use super::error::{OutputError, again};
 use super::rotate::{self, OutputOptions, Rotate};
 use crate::capture::Timestamp;
+use crate::record::SinkError;
 
 /// Buffered bytes that trigger a write.
 const BUFFER: usize = 1 << 16;
@@ -184,15 +186,6 @@ impl JsonlWriter {
         Some(f.set_len(keep).map(|()| keep))
     }
 
-    /// The output's name for messages: the path, or `standard output` for `-`.
-    fn name(&self) -> String {
-        if self.path == Path::new("-") {
-            "standard output".into()
-        } else {
-            self.path.display().to_string()
-        }
-    }
-
     /// Records written so far.
     pub fn records(&self) -> u64 {
         self.records
@@ -228,10 +221,11 @@ impl JsonlWriter {
 
     /// Flushes and reopens the current file by name (after logrotate moved it away). A writer
     /// not opened with [`open_live`](Self::open_live) only flushes.
-    pub fn reopen(&mut self) -> Result<(), String> {
+    pub fn reopen(&mut self) -> Result<(), OutputError> {
         self.flush_checked()?;
         let Some(live) = self.live.as_mut() else { return Ok(()) };
-        let file = rotate::open_append(&self.path).map_err(|e| format!("cannot reopen: {e}"))?;
+        let file = rotate::open_append(&self.path)
+            .map_err(|source| OutputError::Open { what: "cannot reopen", source })?;
         live.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         self.committed = live.file_bytes;
         self.dest = Dest::File(file);
@@ -272,20 +266,21 @@ impl JsonlWriter {
 
     /// Writes buffered records out (a daemon does this every second, so `tail -f` sees them);
     /// returns the first error met, naming the file.
-    pub fn flush(&mut self) -> Result<(), String> {
+    pub fn flush(&mut self) -> Result<(), OutputError> {
         self.flush_checked()
     }
 
-    fn flush_checked(&mut self) -> Result<(), String> {
+    fn flush_checked(&mut self) -> Result<(), OutputError> {
         self.write_out();
         match &self.error {
             None => Ok(()),
-            Some(e) => Err(format!("{}: write failed: {e}", self.name())),
+            // The error stays: later records are dropped, and each flush reports it again.
+            Some(e) => Err(OutputError::io(&self.path, "write failed", again(e))),
         }
     }
 
     /// Flushes; returns the first error met, naming the file. Waits for background gzip jobs.
-    pub fn finish(&mut self) -> Result<u64, String> {
+    pub fn finish(&mut self) -> Result<u64, OutputError> {
         self.flush_checked()?;
         if let Some(live) = self.live.as_mut() {
             for h in live.gzip.drain(..) {
@@ -361,16 +356,16 @@ impl crate::record::sink::RecordSink for JsonlSink {
     fn event(&mut self, ev: &crate::record::events::Event) {
         self.events.as_mut().unwrap_or(&mut self.flows).write(ev);
     }
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         let flows = self.flows.finish();
         let events = self.events.as_mut().map(|w| w.finish()).transpose();
         crate::record::sink::all_of([flows.map(drop), events.map(drop)])
     }
-    fn reopen(&mut self) -> Result<(), String> {
+    fn reopen(&mut self) -> Result<(), SinkError> {
         self.finish()?;
         // Append is not needed: logrotate moved the old files away; new ones start empty.
         let (flows, events) = Self::open(&self.dir)
-            .map_err(|e| format!("{}: cannot reopen outputs: {e}", self.dir.display()))?;
+            .map_err(|e| OutputError::io(&self.dir, "cannot reopen outputs", e))?;
         self.flows = flows;
         self.events = events;
         Ok(())
@@ -402,7 +397,7 @@ impl LiveOutputs {
     }
 
     /// Flushes both; the first error.
-    pub fn flush(&mut self) -> Result<(), String> {
+    pub fn flush(&mut self) -> Result<(), SinkError> {
         let flows = self.flows.flush();
         crate::record::sink::all_of([flows, self.events.flush()])
     }
@@ -431,12 +426,12 @@ impl crate::record::sink::RecordSink for LiveJsonlSink {
     fn event(&mut self, ev: &crate::record::events::Event) {
         self.lock().events.write(ev);
     }
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         let mut o = self.lock();
         let flows = o.flows.finish();
         crate::record::sink::all_of([flows, o.events.finish()])
     }
-    fn reopen(&mut self) -> Result<(), String> {
+    fn reopen(&mut self) -> Result<(), SinkError> {
         let mut o = self.lock();
         let flows = o.flows.reopen();
         crate::record::sink::all_of([flows, o.events.reopen()])

@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod csv;
+pub mod error;
 pub mod flow_json;
 pub mod jsonl;
 pub mod owner;
@@ -15,6 +16,7 @@ pub mod sqlite;
 pub use crate::record::{events, observed, sink};
 
 pub use crate::record::{Fanout, NullSink, RecordSink};
+pub use error::OutputError;
 pub use events::Event;
 pub use jsonl::{JsonlSink, JsonlWriter, LiveJsonlSink, LiveOutputs};
 pub use rotate::{OutputOptions, Rotate};

@@ -26,7 +26,8 @@ use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 
 use super::create;
-use crate::record::{Event, FlowRecord, RecordSink};
+use super::error::{OutputError, ParquetError};
+use crate::record::{Event, FlowRecord, RecordSink, SinkError};
 
 use crate::record::civil;
 mod columns;
@@ -53,7 +54,7 @@ const OPEN_DATES: usize = 16;
 pub struct ParquetSink {
     root: PathBuf,
     datasets: HashMap<&'static str, Dataset>,
-    error: Option<String>,
+    error: Option<ParquetError>,
     /// Writes so far, to order the partitions by last use.
     clock: u64,
     /// Rows per row group.
@@ -87,13 +88,14 @@ struct Partition {
 
 impl ParquetSink {
     /// A sink writing under `root` (created if missing).
-    pub fn create(root: &Path) -> Result<Self, String> {
+    pub fn create(root: &Path) -> Result<Self, OutputError> {
         Self::with_row_groups(root, ROW_GROUP_ROWS)
     }
 
     /// A sink whose row groups hold at most `rows` rows (and 16 MiB).
-    pub fn with_row_groups(root: &Path, rows: usize) -> Result<Self, String> {
-        fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    pub fn with_row_groups(root: &Path, rows: usize) -> Result<Self, OutputError> {
+        fs::create_dir_all(root)
+            .map_err(|source| OutputError::ParquetDir { path: root.to_owned(), source })?;
         Ok(ParquetSink {
             root: root.to_owned(),
             datasets: HashMap::new(),
@@ -109,15 +111,15 @@ impl ParquetSink {
         }
         self.clock += 1;
         if let Err(e) = self.try_write(kind, &mut row) {
-            self.error = Some(format!("parquet: {e}"));
+            self.error = Some(e);
         }
     }
 
-    fn try_write(&mut self, kind: &'static str, row: &mut Value) -> Result<(), String> {
+    fn try_write(&mut self, kind: &'static str, row: &mut Value) -> Result<(), ParquetError> {
         let ds = match self.datasets.get_mut(kind) {
             Some(ds) => ds,
             None => {
-                let ty = schema::of(kind).ok_or_else(|| format!("no schema for `{kind}`"))?;
+                let ty = schema::of(kind).ok_or(ParquetError::NoSchema(kind))?;
                 let dir = if kind == "flows" {
                     self.root.join("flows")
                 } else {
@@ -152,7 +154,7 @@ impl ParquetSink {
                 for i in 0..ds.open.len() {
                     ds.flush_rows(i)?;
                     let p = &mut ds.open[i];
-                    p.writer.flush().map_err(|e| format!("{}: {e}", p.tmp.display()))?;
+                    p.writer.flush().map_err(|e| writer(&p.tmp, e))?;
                 }
                 let p = ds.open_partition(date, self.row_group_rows)?;
                 ds.open.push(p);
@@ -162,12 +164,12 @@ impl ParquetSink {
         ds.open[i].last_use = self.clock;
         // The row's values in column order: one hash lookup per field present, rather than
         // one search of the JSON object per column later.
-        let Value::Object(obj) = std::mem::take(row) else { return Err("not an object".into()) };
+        let Value::Object(obj) = std::mem::take(row) else { return Err(ParquetError::NotAnObject) };
         let mut values = vec![Value::Null; ds.columns.len()];
         for (k, v) in obj {
             match ds.index.get(k.as_str()) {
                 Some(&c) => values[c] = v,
-                None => return Err(format!("field `{k}` is not in the Parquet schema")),
+                None => return Err(ParquetError::UnknownField(k)),
             }
         }
         let p = &mut ds.open[i];
@@ -183,7 +185,7 @@ impl ParquetSink {
     }
 
     /// Closes every open file (footers written, renamed to `.parquet`).
-    fn close_all(&mut self) -> Result<(), String> {
+    fn close_all(&mut self) -> Result<(), ParquetError> {
         let mut first = None;
         for ds in self.datasets.values_mut() {
             for p in std::mem::take(&mut ds.open) {
@@ -197,17 +199,20 @@ impl ParquetSink {
 }
 
 impl Dataset {
-    fn open_partition(&mut self, date: String, group_rows: usize) -> Result<Partition, String> {
+    fn open_partition(
+        &mut self,
+        date: String,
+        group_rows: usize,
+    ) -> Result<Partition, ParquetError> {
         let dir = self.dir.join(format!("date={date}"));
-        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         let n = match self.next_part.get(&date) {
             Some(&n) => n,
             None => first_free_part(&dir),
         };
         self.next_part.insert(date.clone(), n + 1);
         let tmp = dir.join(format!("part-{n:05}.parquet.tmp"));
-        let file =
-            create::open(&tmp, create::Mode::New).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        let file = create::open(&tmp, create::Mode::New).map_err(|e| io(&tmp, e))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(group_rows))
@@ -215,12 +220,12 @@ impl Dataset {
             .set_created_by(format!("leakscope {}", env!("CARGO_PKG_VERSION")))
             .build();
         let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(props))
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+            .map_err(|e| writer(&tmp, e))?;
         Ok(Partition { date, rows: Vec::new(), writer, tmp, written: 0, last_use: 0 })
     }
 
     /// Turns the held rows of partition `i` into a batch and hands it to the writer.
-    fn flush_rows(&mut self, i: usize) -> Result<(), String> {
+    fn flush_rows(&mut self, i: usize) -> Result<(), ParquetError> {
         let p = &mut self.open[i];
         if p.rows.is_empty() {
             return Ok(());
@@ -230,32 +235,43 @@ impl Dataset {
         for (c, (name, ty)) in self.columns.iter().enumerate() {
             column.clear();
             column.extend(p.rows.iter().map(|r| Some(&r[c])));
-            let a = columns::build(ty, &column)
-                .map_err(|e| format!("{}: column {name}: {e}", self.dir.display()))?;
+            let a = columns::build(ty, &column).map_err(|source| ParquetError::Column {
+                path: self.dir.clone(),
+                column: name,
+                source,
+            })?;
             arrays.push(a);
         }
         drop(column);
         let n = p.rows.len() as u64;
         p.rows.clear();
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays)
-            .map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        p.writer.write(&batch).map_err(|e| format!("{}: {e}", p.tmp.display()))?;
+            .map_err(|source| ParquetError::Batch { path: self.dir.clone(), source })?;
+        p.writer.write(&batch).map_err(|e| writer(&p.tmp, e))?;
         p.written += n;
         Ok(())
     }
 
     /// Writes the footer and gives the file its final name.
-    fn close(&mut self, p: Partition) -> Result<(), String> {
+    fn close(&mut self, p: Partition) -> Result<(), ParquetError> {
         self.open.push(p);
         let i = self.open.len() - 1;
         let r = self.flush_rows(i);
         let p = self.open.pop().expect("pushed above");
         let tmp = p.tmp.clone();
-        let closed = p.writer.close().map(drop).map_err(|e| format!("{}: {e}", tmp.display()));
+        let closed = p.writer.close().map(drop).map_err(|e| writer(&tmp, e));
         r.and(closed)?;
         let done = tmp.with_extension(""); // `part-N.parquet.tmp` → `part-N.parquet`
-        fs::rename(&tmp, &done).map_err(|e| format!("{}: {e}", done.display()))
+        fs::rename(&tmp, &done).map_err(|e| io(&done, e))
     }
+}
+
+fn io(path: &Path, source: std::io::Error) -> ParquetError {
+    ParquetError::Io { path: path.to_owned(), source }
+}
+
+fn writer(path: &Path, source: parquet::errors::ParquetError) -> ParquetError {
+    ParquetError::Writer { path: path.to_owned(), source }
 }
 
 /// The first part number not taken in `dir` (a second run into the same directory adds parts).
@@ -281,7 +297,7 @@ impl RecordSink for ParquetSink {
     fn flow(&mut self, rec: &mut FlowRecord) {
         match serde_json::to_value(&*rec) {
             Ok(v) => self.write("flows", v),
-            Err(e) => self.error = self.error.take().or(Some(format!("parquet: {e}"))),
+            Err(e) => self.error = self.error.take().or(Some(e.into())),
         }
     }
 
@@ -289,7 +305,7 @@ impl RecordSink for ParquetSink {
         let mut v = match serde_json::to_value(ev) {
             Ok(v) => v,
             Err(e) => {
-                self.error = self.error.take().or(Some(format!("parquet: {e}")));
+                self.error = self.error.take().or(Some(e.into()));
                 return;
             }
         };
@@ -297,24 +313,22 @@ impl RecordSink for ParquetSink {
         let kind = v.as_object_mut().and_then(|o| o.remove("kind"));
         match kind.as_ref().and_then(Value::as_str).and_then(schema::kind_name) {
             Some(kind) => self.write(kind, v),
-            None => {
-                self.error = self.error.take().or(Some(format!("parquet: event kind {kind:?}")))
-            }
+            None => self.error = self.error.take().or(Some(ParquetError::EventKind(kind))),
         }
     }
 
-    fn finish(&mut self) -> Result<(), String> {
-        let closed = self.close_all().map_err(|e| format!("parquet: {e}"));
+    fn finish(&mut self) -> Result<(), SinkError> {
+        let closed = self.close_all();
         match self.error.take() {
-            Some(e) => Err(e),
-            None => closed,
+            Some(e) => Err(OutputError::from(e).into()),
+            None => Ok(closed.map_err(OutputError::from)?),
         }
     }
 
     /// SIGHUP: close the open files, so that each is complete and can be moved; writing goes on
     /// in new parts.
-    fn reopen(&mut self) -> Result<(), String> {
-        self.close_all().map_err(|e| format!("parquet: {e}"))
+    fn reopen(&mut self) -> Result<(), SinkError> {
+        Ok(self.close_all().map_err(OutputError::from)?)
     }
 }
 

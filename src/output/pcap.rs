@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use foldhash::fast::RandomState;
 
+use super::error::{OutputError, again};
 use crate::capture::{LinkType, Packet, Timestamp};
 use crate::classify::mark::{FlowMark, FlowVerdicts};
 
@@ -84,7 +85,7 @@ const PCAP_SNAPLEN: u32 = 262_144;
 pub struct PcapOut {
     out: BufWriter<File>,
     /// First write error, reported by [`PcapOut::flush`] and [`PcapOut::finish`].
-    error: Option<String>,
+    error: Option<std::io::Error>,
     path: PathBuf,
     linktype: LinkType,
     keep: PcapKeep,
@@ -96,10 +97,10 @@ pub struct PcapOut {
 
 impl PcapOut {
     /// Creates (truncates) `path` for frames of `linktype`.
-    pub fn create(path: &Path, linktype: LinkType, keep: PcapKeep) -> Result<PcapOut, String> {
+    pub fn create(path: &Path, linktype: LinkType, keep: PcapKeep) -> Result<PcapOut, OutputError> {
         let file = super::create::open(path, super::create::Mode::Truncate)
-            .map_err(|e| format!("cannot write pcap: {e}"))?;
-        let err = |e: std::io::Error| format!("{}: cannot write pcap: {e}", path.display());
+            .map_err(|source| OutputError::Open { what: "cannot write pcap", source })?;
+        let err = |e| OutputError::io(path, "cannot write pcap", e);
         let mut out = BufWriter::with_capacity(1 << 16, file);
         let mut header = [0u8; 24];
         header[0..4].copy_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
@@ -189,7 +190,10 @@ impl PcapOut {
 
     /// Settles the queue after the pipeline has written every flow: kept packets are written,
     /// still undecided ones dropped. Then flushes.
-    pub fn finish(&mut self, verdicts: Option<&mut FlowVerdicts>) -> Result<PcapOutStats, String> {
+    pub fn finish(
+        &mut self,
+        verdicts: Option<&mut FlowVerdicts>,
+    ) -> Result<PcapOutStats, OutputError> {
         if let Some(v) = verdicts {
             self.apply_ended(v);
         }
@@ -251,7 +255,7 @@ impl PcapOut {
         header[12..16].copy_from_slice(&wire_len.max(data.len() as u32).to_le_bytes());
         match self.out.write_all(&header).and_then(|()| self.out.write_all(data)) {
             Ok(()) => self.stats.written += 1,
-            Err(e) => self.error = Some(format!("{}: write failed: {e}", self.path.display())),
+            Err(e) => self.error = Some(e),
         }
     }
 
@@ -266,13 +270,17 @@ impl PcapOut {
     }
 
     /// Flushes to disk; reports the first write error, if any.
-    pub fn flush(&mut self) -> Result<(), String> {
+    pub fn flush(&mut self) -> Result<(), OutputError> {
         if self.error.is_none()
             && let Err(e) = self.out.flush()
         {
-            self.error = Some(format!("{}: write failed: {e}", self.path.display()));
+            self.error = Some(e);
         }
-        self.error.clone().map_or(Ok(()), Err)
+        // The error stays (later packets are dropped); each flush reports it again.
+        match &self.error {
+            None => Ok(()),
+            Some(e) => Err(OutputError::io(&self.path, "write failed", again(e))),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::error::{RotateError, RotateWhy};
 use crate::capture::Timestamp;
 
 const SEC: i64 = 1_000_000_000;
@@ -21,15 +22,14 @@ pub enum Rotate {
 
 impl Rotate {
     /// Parses `100M`, `512K`, `2G`, `1000` (bytes) or `30s`, `15m`, `1h`, `1d`.
-    pub fn parse(text: &str) -> Result<Rotate, String> {
+    pub fn parse(text: &str) -> Result<Rotate, RotateError> {
+        let bad = |why| RotateError { text: text.to_owned(), why };
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: u64 = num.parse().map_err(|_| {
-            format!("rotation {text:?}: expected a number and a unit, e.g. 100M or 1h")
-        })?;
+        let n: u64 = num.parse().map_err(|_| bad(RotateWhy::NotANumber))?;
         if n == 0 {
-            return Err(format!("rotation {text:?}: must be more than 0"));
+            return Err(bad(RotateWhy::Zero));
         }
         let size = |mult: u64| n.checked_mul(mult).map(Rotate::Size);
         let every = |mult: i64| (n as i64).checked_mul(mult).map(Rotate::Every);
@@ -42,13 +42,9 @@ impl Rotate {
             "m" | "min" => every(60 * SEC),
             "h" => every(3600 * SEC),
             "d" => every(86400 * SEC),
-            _ => {
-                return Err(format!(
-                    "rotation {text:?}: unknown unit {unit:?} (sizes: K, M, G; durations: s, m, h, d)"
-                ));
-            }
+            _ => return Err(bad(RotateWhy::UnknownUnit(unit.to_owned()))),
         };
-        r.ok_or_else(|| format!("rotation {text:?}: too large"))
+        r.ok_or_else(|| bad(RotateWhy::TooLarge))
     }
 }
 
@@ -151,7 +147,12 @@ mod tests {
         assert_eq!(Rotate::parse("512k"), Ok(Rotate::Size(512 << 10)));
         assert_eq!(Rotate::parse("1h"), Ok(Rotate::Every(3600 * SEC)));
         assert_eq!(Rotate::parse("30s"), Ok(Rotate::Every(30 * SEC)));
-        assert!(Rotate::parse("1x").unwrap_err().contains("unknown unit"));
+        let e = Rotate::parse("1x").unwrap_err();
+        assert_eq!(e.why, RotateWhy::UnknownUnit("x".into()));
+        assert_eq!(
+            e.to_string(),
+            r#"rotation "1x": unknown unit "x" (sizes: K, M, G; durations: s, m, h, d)"#
+        );
         assert!(Rotate::parse("h").is_err());
         assert!(Rotate::parse("0M").is_err());
     }

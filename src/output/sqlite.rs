@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::create;
+use super::error::OutputError;
 use crate::record::events::Event;
-use crate::record::sink::RecordSink;
+use crate::record::sink::{RecordSink, SinkError};
 use crate::record::{AppProto, FlowRecord};
 
 /// Records per transaction.
@@ -64,7 +65,7 @@ pub struct SqliteSink {
     conn: Connection,
     path: PathBuf,
     pending: usize,
-    error: Option<String>,
+    error: Option<OutputError>,
 }
 
 impl SqliteSink {
@@ -90,6 +91,10 @@ impl SqliteSink {
         Ok(SqliteSink { conn, path: path.to_owned(), pending: 0, error: None })
     }
 
+    fn failed(&self, what: &'static str, source: rusqlite::Error) -> OutputError {
+        OutputError::Sqlite { path: self.path.clone(), what, source }
+    }
+
     fn run(&mut self, f: impl FnOnce(&Connection) -> rusqlite::Result<()>) {
         if self.error.is_some() {
             return;
@@ -103,7 +108,7 @@ impl SqliteSink {
             Ok(())
         });
         if let Err(e) = res {
-            self.error = Some(format!("{}: write failed: {e}", self.path.display()));
+            self.error = Some(self.failed("write failed", e));
         }
     }
 }
@@ -290,14 +295,14 @@ impl RecordSink for SqliteSink {
     fn event(&mut self, ev: &Event) {
         self.run(|c| event_rows(c, ev));
     }
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         if self.error.is_none()
             && let Err(e) = self.conn.execute_batch("COMMIT; BEGIN")
         {
-            self.error = Some(format!("{}: commit failed: {e}", self.path.display()));
+            self.error = Some(self.failed("commit failed", e));
         }
         self.pending = 0;
-        self.error.clone().map_or(Ok(()), Err)
+        self.error.take().map_or(Ok(()), |e| Err(e.into()))
     }
 }
 
@@ -352,6 +357,7 @@ mod tests {
             set_cookie_names: Vec::new(),
             service: Some("whatsapp".into()),
             endpoint: Some("whatsapp.chat".into()),
+            role: Some(crate::record::Role::Chat),
             confidence: None,
             evidence: Vec::new(),
             resp_asn: None,

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::record::Role;
 use crate::record::exposure::ActivityKind;
 
 const BUILTIN: &str = include_str!("../../rules/policy.toml");
@@ -208,6 +209,9 @@ pub enum SignalError {
     /// `endpoint:` without a valid pattern (the signal as written).
     #[error("signal {0:?}: expected endpoint:SERVICE.ROLE, SERVICE.* or *.ROLE")]
     Endpoint(String),
+    /// `endpoint:` with a role that is not one of [`Role`]'s.
+    #[error("signal {0:?}: unknown role (known: {known})", known = Role::known())]
+    Role(String),
     /// `activity:` of an unknown kind.
     #[error("signal {0:?}: unknown activity, expected one of {kinds}", kinds = activity_kinds())]
     Activity(String),
@@ -232,7 +236,7 @@ pub enum Signal {
     /// A signal without argument, e.g. `meta_flow`, `ua_os`.
     Plain(Plain),
     /// A flow to an endpoint matching the pattern: `svc.role`, `svc.*`, `*.role`.
-    Endpoint(String),
+    Endpoint(EndpointPattern),
     /// An activity of this kind.
     Activity(ActivityKind),
 }
@@ -250,11 +254,15 @@ impl Signal {
                 };
                 part(s) && part(r) && !(s == "*" && r == "*")
             });
-            return if ok {
-                Ok(Signal::Endpoint(p.to_owned()))
-            } else {
-                Err(SignalError::Endpoint(text.to_owned()))
+            let Some((s, r)) = p.split_once('.').filter(|_| ok) else {
+                return Err(SignalError::Endpoint(text.to_owned()));
             };
+            let role = match r {
+                "*" => None,
+                r => Some(Role::parse(r).ok_or_else(|| SignalError::Role(text.to_owned()))?),
+            };
+            let service = (s != "*").then(|| s.into());
+            return Ok(Signal::Endpoint(EndpointPattern { service, role }));
         }
         if let Some(k) = text.strip_prefix("activity:") {
             return ActivityKind::ALL
@@ -273,10 +281,8 @@ impl Signal {
     /// Whether an endpoint name (`svc.role`) matches this signal's pattern.
     pub fn matches_endpoint(&self, endpoint: &str) -> bool {
         let Signal::Endpoint(p) = self else { return false };
-        let (Some((ps, pr)), Some((es, er))) = (p.split_once('.'), endpoint.split_once('.')) else {
-            return false;
-        };
-        (ps == "*" || ps == es) && (pr == "*" || pr == er)
+        let Some((s, r)) = endpoint.split_once('.') else { return false };
+        p.service.as_deref().is_none_or(|p| p == s) && p.role.is_none_or(|p| p.name() == r)
     }
 
     /// Whether the observation never leaves the LAN.
@@ -287,6 +293,23 @@ impl Signal {
     /// Whether the observation is cleartext a client sent to Meta.
     pub fn in_clear(&self) -> bool {
         matches!(self, Signal::Plain(p) if p.in_clear())
+    }
+}
+
+/// The pattern of an `endpoint:` signal: a service and a role, `None` where it says `*` (never
+/// both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointPattern {
+    /// The service, or any.
+    pub service: Option<Box<str>>,
+    /// The role, or any.
+    pub role: Option<Role>,
+}
+
+impl fmt::Display for EndpointPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let service = self.service.as_deref().unwrap_or("*");
+        write!(f, "{service}.{}", self.role.map_or("*", Role::name))
     }
 }
 
@@ -670,5 +693,10 @@ mod tests {
         let r = Signal::parse("endpoint:*.payments").unwrap();
         assert!(r.matches_endpoint("whatsapp.payments"));
         assert!(Signal::parse("endpoint:*.*").is_err());
+        assert_eq!(r.to_string(), "endpoint:*.payments");
+        assert_eq!(
+            Signal::parse("endpoint:whatsapp.gateway"),
+            Err(SignalError::Role("endpoint:whatsapp.gateway".into()))
+        );
     }
 }

@@ -166,6 +166,10 @@ pub struct FlowRecord {
     /// Endpoint role, `service.role`, e.g. `whatsapp.media`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<Box<str>>,
+    /// The endpoint's role as an id, for the stages after the classifier (not written: the
+    /// endpoint name holds it).
+    #[serde(skip)]
+    pub role: Option<super::Role>,
     /// Strength of the deciding evidence, strongest first: `signature`, `sni`, `http_host`,
     /// `dns`, `prefix`, `asn`.
     #[serde(skip_serializing_if = "Option::is_none")]

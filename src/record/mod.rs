@@ -13,9 +13,11 @@ pub mod exposure;
 pub mod flow;
 pub mod hex;
 pub mod observed;
+pub mod role;
 pub mod sink;
 
 pub use app::{AppProto, NameSource};
 pub use events::Event;
 pub use flow::{ConnCode, EndReason, FlowRecord};
-pub use sink::{Fanout, NullSink, RecordSink};
+pub use role::Role;
+pub use sink::{Fanout, NullSink, RecordSink, SinkError};

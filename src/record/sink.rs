@@ -6,6 +6,23 @@ use super::flow::FlowRecord;
 
 use super::events::Event;
 
+/// Why a sink could not write its records. The schema sits below the outputs, so it cannot name
+/// their error types: an output's own error (`output::OutputError`, which names the file and
+/// carries the io/SQLite/Parquet cause) travels boxed, and can be downcast.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// One output failed.
+    #[error(transparent)]
+    Output(Box<dyn std::error::Error + Send + Sync>),
+    /// Several outputs failed (a full disk fails each of them): one line each.
+    #[error("{}", lines(.0))]
+    Several(Vec<SinkError>),
+}
+
+fn lines(errors: &[SinkError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
 /// A consumer of the pipeline's records. Implementations keep write errors and report them from
 /// [`finish`](RecordSink::finish), so a full disk is never silent.
 pub trait RecordSink: Send {
@@ -16,9 +33,9 @@ pub trait RecordSink: Send {
     /// One event.
     fn event(&mut self, ev: &Event);
     /// End of input: write what is pending, flush, and report the first error.
-    fn finish(&mut self) -> Result<(), String>;
+    fn finish(&mut self) -> Result<(), SinkError>;
     /// Reopen output files (after logrotate moved them).
-    fn reopen(&mut self) -> Result<(), String> {
+    fn reopen(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 }
@@ -36,19 +53,26 @@ impl RecordSink for Fanout {
     fn event(&mut self, ev: &Event) {
         self.0.iter_mut().for_each(|s| s.event(ev));
     }
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         // Finish all, even after a failure, then report every error.
         all_of(self.0.iter_mut().map(|s| s.finish()).collect::<Vec<_>>())
     }
-    fn reopen(&mut self) -> Result<(), String> {
+    fn reopen(&mut self) -> Result<(), SinkError> {
         all_of(self.0.iter_mut().map(|s| s.reopen()).collect::<Vec<_>>())
     }
 }
 
 /// Every error of `results`, one a line (a full disk fails each output: say so for each).
-pub fn all_of<T>(results: impl IntoIterator<Item = Result<T, String>>) -> Result<(), String> {
-    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+pub fn all_of<T, E: Into<SinkError>>(
+    results: impl IntoIterator<Item = Result<T, E>>,
+) -> Result<(), SinkError> {
+    let mut errors: Vec<SinkError> =
+        results.into_iter().filter_map(|r| r.err()).map(Into::into).collect();
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.swap_remove(0)),
+        _ => Err(SinkError::Several(errors)),
+    }
 }
 
 /// Discards everything (benchmarks).
@@ -57,7 +81,7 @@ pub struct NullSink;
 impl RecordSink for NullSink {
     fn flow(&mut self, _: &mut FlowRecord) {}
     fn event(&mut self, _: &Event) {}
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 }
@@ -70,10 +94,10 @@ impl RecordSink for Box<dyn RecordSink> {
     fn event(&mut self, ev: &Event) {
         (**self).event(ev)
     }
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         (**self).finish()
     }
-    fn reopen(&mut self) -> Result<(), String> {
+    fn reopen(&mut self) -> Result<(), SinkError> {
         (**self).reopen()
     }
 }

@@ -44,6 +44,14 @@ pub enum RuleErrorKind {
         /// The name.
         value: String,
     },
+    /// A role name that is not one of [`Role`](crate::record::Role)'s.
+    #[error("role {}: unknown (known: {known})", quote(value))]
+    UnknownRole {
+        /// The name as written.
+        value: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
     /// A host pattern does not parse.
     #[error("host {}: {reason}", quote(value))]
     BadHost {

@@ -283,12 +283,18 @@ impl Loader {
                             continue;
                         }
                     };
-                    if !valid_name(rname.get_ref()) {
+                    let Some(role_id) = Role::parse(rname.get_ref()) else {
                         let value = rname.get_ref().to_string();
-                        self.error(role_at.clone(), RuleErrorKind::BadName { what: "role", value });
-                    }
+                        let kind = if valid_name(&value) {
+                            RuleErrorKind::UnknownRole { value, known: Role::known() }
+                        } else {
+                            RuleErrorKind::BadName { what: "role", value }
+                        };
+                        self.error(role_at, kind);
+                        continue;
+                    };
                     let display = role.display.as_ref().map(|d| d.get_ref().as_str());
-                    let id = self.endpoint_id(sid, rname.get_ref(), display);
+                    let id = self.endpoint_id(sid, role_id, display);
                     if let Some(first) = self.role_defs.get(&(self.layer, id)) {
                         let kind = RuleErrorKind::Duplicate {
                             what: "role",
@@ -515,11 +521,11 @@ impl Loader {
     pub(super) fn endpoint_id(
         &mut self,
         service: ServiceId,
-        role: &str,
+        role: Role,
         display: Option<&str>,
     ) -> EndpointId {
         let sname = self.services[usize::from(service.0)].name.clone();
-        let i = match self.endpoints.iter().position(|e| e.service == sname && &*e.role == role) {
+        let i = match self.endpoints.iter().position(|e| e.service == sname && e.role == role) {
             Some(i) => i,
             None => {
                 let name: Box<str> = format!("{sname}.{role}").into();
@@ -527,7 +533,7 @@ impl Loader {
                 self.endpoints.push(Endpoint {
                     id,
                     service: sname,
-                    role: role.into(),
+                    role,
                     display: name.clone(),
                     name,
                     ports: Vec::new(),

@@ -102,8 +102,8 @@ pub struct Endpoint {
     pub id: EndpointId,
     /// Service name, e.g. "whatsapp".
     pub service: Box<str>,
-    /// Role name, e.g. "media".
-    pub role: Box<str>,
+    /// Role, e.g. [`Role::Media`].
+    pub role: Role,
     /// `service.role`, e.g. "whatsapp.media".
     pub name: Box<str>,
     /// Human name.
@@ -270,6 +270,11 @@ impl Ruleset {
     /// Endpoint by `service.role` name, e.g. "whatsapp.media".
     pub fn endpoint_by_name(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|e| &*e.name == name)
+    }
+
+    /// The endpoint of `service` with `role`, e.g. `whatsapp` and [`Role::Chat`].
+    pub fn endpoint_of(&self, service: &str, role: Role) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.role == role && &*e.service == service)
     }
 
     /// Counts per service and role, for `leakscope rules check`.

@@ -11,9 +11,10 @@ use arrow_schema::Field;
 use serde_json::Value;
 
 use super::schema::Ty;
+use crate::output::error::ColumnError;
 
 /// The column of `ty` over `vals` (`None`: the field is absent from that record).
-pub fn build(ty: &Ty, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
+pub fn build(ty: &Ty, vals: &[Option<&Value>]) -> Result<ArrayRef, ColumnError> {
     fn present<'a>(v: &Option<&'a Value>) -> Option<&'a Value> {
         v.filter(|v| !v.is_null())
     }
@@ -80,7 +81,7 @@ pub fn build(ty: &Ty, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
                     }
                     Some(v) => return Err(bad("array", v)),
                 }
-                let end = i32::try_from(items.len()).map_err(|_| "list too long")?;
+                let end = i32::try_from(items.len()).map_err(|_| ColumnError::ListTooLong)?;
                 offsets.push(end);
             }
             let child = build(item, &items)?;
@@ -90,8 +91,7 @@ pub fn build(ty: &Ty, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
                 OffsetBuffer::new(offsets.into()),
                 child,
                 Some(NullBuffer::from(valid)),
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             Arc::new(list)
         }
         Ty::Struct(fields) => {
@@ -121,23 +121,19 @@ pub fn build(ty: &Ty, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
                     && o.len() != *n
                 {
                     let k = o.keys().find(|k| !fields.iter().any(|(f, _)| f == k));
-                    return Err(format!(
-                        "field `{}` is not in the Parquet schema",
-                        k.map_or("?", |k| k)
-                    ));
+                    return Err(ColumnError::UnknownField(k.map_or("?", |k| k).to_owned()));
                 }
             }
-            let s = StructArray::try_new(ty.fields(), columns, Some(NullBuffer::from(valid)))
-                .map_err(|e| e.to_string())?;
+            let s = StructArray::try_new(ty.fields(), columns, Some(NullBuffer::from(valid)))?;
             Arc::new(s)
         }
     })
 }
 
-fn bad(want: &str, v: &Value) -> String {
-    let mut s = v.to_string();
-    s.truncate(80);
-    format!("expected {want}, found {s}")
+fn bad(want: &'static str, v: &Value) -> ColumnError {
+    let mut found = v.to_string();
+    found.truncate(80);
+    ColumnError::Mismatch { want, found }
 }
 
 #[cfg(test)]
@@ -166,7 +162,7 @@ mod tests {
     fn unknown_fields_and_wrong_types_fail() {
         let ty = Ty::Struct(vec![("n", Ty::I64)]);
         let extra = json!({"n": 1, "m": 2});
-        assert!(build(&ty, &[Some(&extra)]).unwrap_err().contains("`m`"));
+        assert!(build(&ty, &[Some(&extra)]).unwrap_err().to_string().contains("`m`"));
         let wrong = json!({"n": "1"});
         assert!(build(&ty, &[Some(&wrong)]).is_err());
     }

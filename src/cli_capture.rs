@@ -1,12 +1,11 @@
-//! `leakscope capture` and `leakscope interfaces`: merge the config file and the flags into
-//! [`LiveOptions`], run, summarise.
+//! `leakscope capture`'s command line: its flags merged over the config file into
+//! [`LiveOptions`]; the command itself is `leakscope::live::command`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use leakscope::capture::iface;
 use leakscope::capture::live::{DEFAULT_BUFFER, DEFAULT_SNAPLEN, LiveConfig};
 use leakscope::capture::pcapdroid_udp::UdpConfig;
 use leakscope::live::config::{DaemonConfig, LoadedConfig, SizeValue, parse_size};
@@ -149,73 +148,12 @@ fn udp_config(a: &CaptureArgs, bind: &str) -> anyhow::Result<UdpConfig> {
 
 /// Runs `leakscope capture` (`live`: with the screen of `--live`, as `leakscope watch`).
 pub fn run(a: &CaptureArgs, live: bool) -> anyhow::Result<ExitCode> {
-    let opts = LiveOptions { live_view: live, ..options(a)? };
-    let out: &Path = &opts.out;
-    let recorder =
-        leakscope::manifest::Recorder::capture(&opts.capture.interface, &opts.rules_dirs);
-    let o = live::run(&opts, |iface, lt| {
-        // The line tests and scripts wait for: capture has started.
-        let what = if iface.starts_with("udp:") { "PCAPdroid stream" } else { lt.name() };
-        leakscope::term::say(&format!(
-            "leakscope: capturing on {iface} ({what}), writing to {}",
-            out.display()
-        ));
-    })?;
-    let c = &o.capture;
-    let counts = serde_json::json!({
-        "received": c.received,
-        "dropped": c.dropped,
-        "if_dropped": c.if_dropped,
-        "delivered": c.delivered,
-        "flow_records": o.run.records,
-        "meta_records": o.run.meta_records,
-        "bytes_written": o.bytes_written,
-        "decode_errors": o.run.packets.decode_errors.total(),
-        "wall_seconds": o.elapsed.as_secs_f64(),
-    });
-    // Rotated files move on (and get compressed): only the inputs side is recorded.
-    if let Err(e) = recorder.finish(out, counts, &[]) {
-        leakscope::term::say(&format!("leakscope: manifest not written: {e}"));
-    }
-    leakscope::term::say(&format!(
-        "leakscope: {} received, {} dropped by the kernel, {} by the interface, {} delivered; \
-         {} flow records ({} to Meta, {} bytes), {} decode errors, {:.1} s",
-        c.received,
-        c.dropped,
-        c.if_dropped,
-        c.delivered,
-        o.run.records,
-        o.run.meta_records,
-        o.bytes_written,
-        o.run.packets.decode_errors.total(),
-        o.elapsed.as_secs_f64()
-    ));
-    if let Some(u) = c.udp {
-        leakscope::term::say(&format!(
-            "leakscope: udp: {} datagrams, {} refused (outside --allow), {} malformed, {} \
-             without a stream header, {} out of order, {} over the sender limit, {} senders \
-             timed out",
-            u.datagrams,
-            u.refused,
-            u.malformed,
-            u.no_header,
-            u.out_of_order,
-            u.over_sender_limit,
-            u.senders_timed_out
-        ));
-    }
-    if let Some(p) = o.pcap {
-        leakscope::term::say(&format!("leakscope: {}", leakscope::output::pcap::summary(&p)));
-    }
+    live::command::capture(&LiveOptions { live_view: live, ..options(a)? })?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `leakscope interfaces`.
 pub fn interfaces() -> anyhow::Result<ExitCode> {
-    let list = iface::list().map_err(|e| anyhow!(e))?;
-    for i in &list {
-        println!("{i}");
-    }
-    println!("\n{}", iface::HEURISTIC);
+    live::command::interfaces()?;
     Ok(ExitCode::SUCCESS)
 }
