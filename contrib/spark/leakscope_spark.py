@@ -356,8 +356,11 @@ def main(argv):
     rows = (sc.parallelize(groups, max(1, len(groups)))
             .map(lambda g: replay_group(g, cfg))
             .map(lambda r: {k: r.get(k) for k in groups_schema().fieldNames()}))
-    table = spark.createDataFrame(rows, groups_schema()).cache()
-    table.count()  # runs the replays once; the staging listing below needs them done
+    # Run the replays once and keep their rows on storage, not in a cache: a cached partition
+    # lost with an executor would be recomputed (replayed again, under a new attempt key)
+    # after the staging directory was listed, and its records would be missed.
+    spark.createDataFrame(rows, groups_schema()).write.parquet(f"{staging}/_groups")
+    table = spark.read.parquet(f"{staging}/_groups")
     t_replayed = time.monotonic()
 
     good = (table.where(F.col("status").isin("ok", "damaged"))
@@ -401,25 +404,26 @@ def main(argv):
     final.coalesce(1).write.parquet(f"{out}/groups")
     t_written = time.monotonic()
 
-    # One row per group, a few KiB each: the report, not the data.
-    summary = [r.asDict(recursive=True) for r in spark.read.parquet(f"{out}/groups")
-               .drop("manifest").orderBy("capture").collect()]
+    groups_out = spark.read.parquet(f"{out}/groups").drop("manifest")
     if args.summary:
+        # One row per group, a few KiB each: the report, not the data.
+        rows = [r.asDict(recursive=True) for r in groups_out.orderBy("capture").collect()]
         with open(args.summary, "w") as f:
             timings = {"list": t_listed - t0, "replay": t_replayed - t_listed,
                        "write": t_written - t_replayed}
             json.dump({"corpus": corpus, "out": out, "ignored": ignored,
                        "seconds": {k: round(v, 3) for k, v in timings.items()},
-                       "groups": summary}, f, indent=1, default=str)
+                       "groups": rows}, f, indent=1, default=str)
     if not args.keep_staging:
         sp, sfs = hadoop_fs(spark, staging)
         sfs.delete(sp, True)
-    bad = [g for g in summary if g["status"] not in ("ok", "empty")]
-    for g in bad:
+    bad_rows = groups_out.where(~F.col("status").isin("ok", "empty"))
+    bad = bad_rows.count()
+    for g in bad_rows.orderBy("capture").limit(20).collect():
         tail = (g["stderr_tail"] or g["error"] or "").strip().splitlines()[-1:]
         print(f"leakscope_spark: {g['capture']}: {g['status']} (exit {g['exit_code']}): "
               f"{tail[0] if tail else ''}", file=sys.stderr)
-    print(f"leakscope_spark: {len(summary)} group(s), {len(bad)} not ok; datasets in {out} "
+    print(f"leakscope_spark: {len(groups)} group(s), {bad} not ok; datasets in {out} "
           f"(list {t_listed - t0:.1f} s, replay {t_replayed - t_listed:.1f} s, "
           f"write {t_written - t_replayed:.1f} s)", file=sys.stderr)
     spark.stop()
