@@ -91,6 +91,8 @@ fn plain_replay(corpus: &Path, rel: &str, out: &Path) -> Plain {
         .current_dir(corpus)
         .args(["replay", "-q", "--out"])
         .arg(out)
+        .arg("--sqlite")
+        .arg(out.join("db.sqlite"))
         .arg(rel)
         .output()
         .unwrap();
@@ -158,6 +160,94 @@ fn job_flows(dir: &Path) -> BTreeMap<String, BTreeMap<String, [i64; 4]>> {
     by_capture
 }
 
+/// The statements of docs/queries.md written for `engine` (the code after each `-- ENGINE…`
+/// comment line, up to a blank line, another comment or the fence), view definitions left out.
+fn doc_queries(engine: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(common::root().join("docs/queries.md")).unwrap();
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in doc.lines() {
+        if let Some(q) = cur.as_mut() {
+            if !(line.trim().is_empty() || line.starts_with("```") || line.starts_with("-- ")) {
+                q.push_str(line);
+                q.push('\n');
+                continue;
+            }
+            out.push(cur.take().unwrap());
+        }
+        if line.starts_with(&format!("-- {engine}")) {
+            cur = Some(String::new());
+        }
+    }
+    out.retain(|q| !q.starts_with("CREATE"));
+    out
+}
+
+/// A value as text both engines agree on: whole numbers as integers, other numbers to the µs,
+/// Spark's timestamps (`2026-01-01T10:00:00.000000Z`) as epoch seconds like SQLite's columns.
+fn canon(v: &Value) -> String {
+    let num = |f: f64| if f.fract() == 0.0 { format!("{}", f as i64) } else { format!("{f:.6}") };
+    match v {
+        Value::Number(n) => num(n.as_f64().unwrap()),
+        Value::String(s) if s.len() >= 26 && s.as_bytes()[10] == b'T' && s.ends_with('Z') => {
+            let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap();
+            let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+            // Days from the civil date (H. Hinnant's algorithm).
+            let y = if m <= 2 { y - 1 } else { y };
+            let era = y.div_euclid(400);
+            let yoe = y - era * 400;
+            let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+            let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+            let us = n(20..26)
+                + 1_000_000 * (days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19));
+            num(us as f64 / 1e6)
+        }
+        v => v.to_string(),
+    }
+}
+
+/// Rows of a SQLite answer, each as column → canonical text.
+fn sqlite_rows(db: &Path, sql: &str) -> Vec<BTreeMap<String, String>> {
+    use rusqlite::types::Value as V;
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut st = conn.prepare(sql).unwrap();
+    let names: Vec<String> = st.column_names().map(str::to_owned).collect();
+    let rows = st.query_map([], |r| {
+        (0..names.len()).map(|i| r.get::<_, V>(i)).collect::<Result<Vec<_>, _>>()
+    });
+    rows.unwrap()
+        .map(|r| {
+            let vals = r.unwrap().into_iter().map(|v| match v {
+                V::Null => Value::Null,
+                V::Integer(i) => i.into(),
+                V::Real(f) => f.into(),
+                V::Text(t) => t.into(),
+                V::Blob(_) => panic!("blob"),
+            });
+            names.iter().cloned().zip(vals.map(|v| canon(&v))).collect()
+        })
+        .collect()
+}
+
+/// Rows of one `--sql` answer of the job (JSON lines), by capture, without that column.
+fn spark_rows(dir: &Path) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
+    let mut by: BTreeMap<String, Vec<BTreeMap<String, String>>> = BTreeMap::new();
+    for f in std::fs::read_dir(dir).unwrap() {
+        let f = f.unwrap().path();
+        if !f.file_name().unwrap().to_str().unwrap().starts_with("part-") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            let Value::Object(mut o) = serde_json::from_str(line).unwrap() else { panic!() };
+            let capture = o.remove("capture").unwrap().as_str().unwrap().to_owned();
+            by.entry(capture)
+                .or_default()
+                .push(o.iter().map(|(k, v)| (k.clone(), canon(v))).collect());
+        }
+    }
+    by
+}
+
 #[test]
 fn spark_job_matches_plain_replays_and_reports_bad_groups() {
     let Some(submit) = spark_submit() else { return };
@@ -176,6 +266,13 @@ fn spark_job_matches_plain_replays_and_reports_bad_groups() {
 
     let out = tmp.path().join("lake");
     let summary = tmp.path().join("summary.json");
+    // The research questions as docs/queries.md asks them of the lake, answered in this run.
+    let (spark_sql, sqlite_sql) = (doc_queries("Spark SQL"), doc_queries("SQLite"));
+    assert_eq!((spark_sql.len(), sqlite_sql.len()), (3, 3), "docs/queries.md: {spark_sql:?}");
+    let sql_file = tmp.path().join("queries.sql");
+    let named: Vec<String> =
+        spark_sql.iter().enumerate().map(|(i, q)| format!("-- name: q{i}\n{q}")).collect();
+    std::fs::write(&sql_file, named.join("")).unwrap();
     let started = std::time::Instant::now();
     let run = Command::new(&submit)
         .current_dir(tmp.path())
@@ -187,6 +284,8 @@ fn spark_job_matches_plain_replays_and_reports_bad_groups() {
         .args([&corpus, &out])
         .arg("--summary")
         .arg(&summary)
+        .arg("--sql")
+        .arg(&sql_file)
         .output()
         .unwrap();
     // spark-submit passes the Python driver's stderr to its own stdout.
@@ -234,6 +333,21 @@ fn spark_job_matches_plain_replays_and_reports_bad_groups() {
         }
     }
     assert_eq!(lake_flows.len(), 3, "{:?}", lake_flows.keys());
+    // Spark SQL on the lake answers like SQLite on each group's own replay.
+    for (i, lite) in sqlite_sql.iter().enumerate() {
+        let spark = spark_rows(&out.join(format!("queries/q{i}")));
+        for name in ["phone-a", "hotspot.pcap", "phone-c"] {
+            let mut want = sqlite_rows(&plain_dir.join(name).join("db.sqlite"), lite);
+            let mut got = spark.get(name).cloned().unwrap_or_default();
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "{name}: Spark SQL against SQLite for\n{lite}");
+        }
+        assert!(!spark.is_empty(), "q{i}: no answer at all");
+    }
+    // The calls question is not vacuous: the day and the hotspot sample hold calls.
+    let calls = spark_rows(&out.join("queries/q1"));
+    assert!(calls.contains_key("phone-a") && calls.contains_key("hotspot.pcap"), "{calls:?}");
     // The rotated group is the whole capture: same flows, uids included.
     let whole = plain_replay(&caps, "exposure-day.pcap", &plain_dir.join("whole"));
     assert_eq!(lake_flows["phone-a"], whole.flows, "a flow was cut at a file boundary");

@@ -71,6 +71,9 @@ def parse_args(argv):
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--summary", default=None, help="also write the groups as JSON to this local file")
     p.add_argument("--keep-staging", action="store_true", help="do not delete the staging dir")
+    p.add_argument("--sql", default=None,
+                   help="SQL file run on the lake when written: statements each after a "
+                        "`-- name: NAME` line, results to OUT/queries/NAME/ as JSON lines")
     p.add_argument("--log-level", default="WARN", help="Spark's log level (default WARN)")
     p.add_argument("--fail-on-bad-groups", action="store_true",
                    help="exit 3 when any group is not ok (default 0: the groups table says it)")
@@ -325,6 +328,21 @@ def groups_schema():
     ])
 
 
+def run_sql(spark, out, kinds, path):
+    """Runs the named statements of `path` on views of the lake (`flows`, `groups`, and each
+    `events/KIND` as `KIND`); each result is written as JSON lines (µs timestamps, nulls kept)
+    to OUT/queries/NAME/, by the executors."""
+    for kind in kinds:
+        spark.read.parquet(f"{out}/{kind}").createOrReplaceTempView(kind.split("/")[-1])
+    spark.read.parquet(f"{out}/groups").createOrReplaceTempView("groups")
+    text = open(path).read()
+    for name, stmt in re.findall(r"^-- name: *(\S+)\n(.*?)(?=^-- name:|\Z)", text, re.M | re.S):
+        (spark.sql(stmt.strip().rstrip(";")).coalesce(1).write
+         .option("timestampFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX")
+         .option("ignoreNullFields", "false")
+         .json(f"{out}/queries/{name}"))
+
+
 def main(argv):
     args = parse_args(argv)
     from pyspark.sql import SparkSession
@@ -404,6 +422,8 @@ def main(argv):
     final.coalesce(1).write.parquet(f"{out}/groups")
     t_written = time.monotonic()
 
+    if args.sql:
+        run_sql(spark, out, kinds, args.sql)
     groups_out = spark.read.parquet(f"{out}/groups").drop("manifest")
     if args.summary:
         # One row per group, a few KiB each: the report, not the data.
