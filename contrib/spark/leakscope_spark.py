@@ -135,14 +135,10 @@ def fetch_group(group, dest):
 
     src_fs, src = remote_fs(group["uri"])
     target = os.path.join(dest, group["capture"])
-    if group["is_dir"]:
-        os.makedirs(target, exist_ok=True)
-        fs.copy_files(src, target, source_filesystem=src_fs,
-                      destination_filesystem=fs.LocalFileSystem())
-    else:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fs.copy_files(src, target, source_filesystem=src_fs,
-                      destination_filesystem=fs.LocalFileSystem())
+    os.makedirs(target if group["is_dir"] else os.path.dirname(target), exist_ok=True)
+    # A directory is copied recursively, a file as itself.
+    fs.copy_files(src, target, source_filesystem=src_fs,
+                  destination_filesystem=fs.LocalFileSystem())
     return target
 
 
