@@ -6,8 +6,8 @@ usage: check-parquet.py PARQUET_DIR OUT_DIR [SQLITE_DB]
 - pyarrow reads every dataset (hive partitions): its rows equal the JSONL's, every column;
 - DuckDB's read_parquet(..., hive_partitioning=true) row counts and payload bytes per device
   equal the JSONL's;
-- DuckDB's answers to "bytes to WhatsApp per device per hour" and "distinct JA4 per device"
-  equal SQLite's.
+- DuckDB's answers to "bytes to WhatsApp per device per hour", "distinct JA4 per device" and
+  "endpoints contacted during calls" equal SQLite's (docs/queries.md).
 Exits non-zero on the first difference. Used by tests/parquet_output.rs.
 """
 import json
@@ -141,6 +141,41 @@ def main():
         if [tuple(r) for r in lite] != [tuple(r) for r in duck] or not duck:
             fail(f"{question}: SQLite {lite}, DuckDB {duck}")
         print(f"{question}: {len(duck)} devices, DuckDB = SQLite")
+        question = "endpoints contacted during calls"
+        lite = sqlite3.connect(db).execute(SQLITE_CALL_ENDPOINTS).fetchall()
+        activity_glob = os.path.join(pq, "events", "activity", "**", "*.parquet")
+        duck = []
+        if os.path.isdir(os.path.join(pq, "events", "activity")):
+            duck = con.execute(DUCKDB_CALL_ENDPOINTS, [activity_glob, flows_glob]).fetchall()
+        calls = [e for e in want["events/activity"] if e["activity"] == "call"]
+        # NULL endpoints sort differently in the two engines: compare as sorted text.
+        if sorted(map(repr, lite)) != sorted(map(repr, duck)) or (calls and not duck):
+            fail(f"{question}: SQLite {lite[:3]}, DuckDB {duck[:3]}")
+        print(f"{question}: {len(calls)} calls, {len(duck)} endpoints, DuckDB = SQLite")
+
+
+# Flows of the calling device that overlap the call (answer to hang-up), per remote endpoint.
+# The same text is in docs/queries.md.
+SQLITE_CALL_ENDPOINTS = """
+WITH calls AS (
+  SELECT device, ts, json_extract(json, '$.end') AS "end" FROM events
+  WHERE kind = 'activity' AND json_extract(json, '$.activity') = 'call')
+SELECT c.device, c.ts AS call_start, f.proto, f.resp_h, f.resp_p, f.service, f.endpoint,
+       count(*) AS flows, sum(f.orig_bytes + f.resp_bytes) AS bytes
+FROM calls c JOIN flows f
+  ON f.device = c.device AND f.ts <= c."end" AND f.ts + f.duration >= c.ts
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+"""
+DUCKDB_CALL_ENDPOINTS = """
+WITH calls AS (
+  SELECT device, ts, "end" FROM read_parquet(?, hive_partitioning = true)
+  WHERE activity = 'call')
+SELECT c.device, epoch_us(c.ts) / 1e6 AS call_start, f.proto, f.resp_h, f.resp_p, f.service, f.endpoint,
+       count(*) AS flows, sum(f.orig_bytes + f.resp_bytes) AS bytes
+FROM calls c JOIN read_parquet(?, hive_partitioning = true) f
+  ON f.device = c.device AND f.ts <= c."end" AND epoch_us(f.ts) / 1e6 + f.duration >= epoch_us(c.ts) / 1e6
+GROUP BY ALL
+"""
 
 
 if __name__ == "__main__":
