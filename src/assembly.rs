@@ -4,8 +4,10 @@
 //! from and in the JSONL writer they hand in (plain files, or rotating live files).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::anonymize::{AnonymizeConfig, AnonymizeSink};
+use crate::capture::pcapdroid::AndroidApp;
 use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
 use crate::classify::{Geo, Ruleset};
 use crate::exposure::ExposureConfig;
@@ -154,6 +156,18 @@ impl Assembly {
     #[inline]
     pub fn packet(&mut self, pkt: &Packet<'_>) {
         self.pipeline.packet(pkt);
+        self.save(pkt);
+    }
+
+    /// A packet whose Android app the source named (PCAPdroid's pcapng output).
+    pub fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
+        self.pipeline.app_packet(pkt, app);
+        self.save(pkt);
+    }
+
+    /// The packet into the `--write-pcap` file, as the pipeline received it.
+    #[inline]
+    fn save(&mut self, pkt: &Packet<'_>) {
         if let Some(t) = self.pcap.as_mut() {
             if t.out.is_none() && t.error.is_none() {
                 match PcapOut::create(&t.path, pkt.linktype, t.keep) {

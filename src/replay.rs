@@ -2,6 +2,7 @@
 //! without stopping, and summarise.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::assembly::{Assembly, Outputs};
 use crate::capture::file::read_input;
 use crate::capture::filter::Filter;
+use crate::capture::pcapdroid::AndroidApp;
 use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
@@ -142,10 +144,28 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 
 impl PacketSink for Progress<'_> {
     fn packet(&mut self, pkt: &Packet<'_>) {
+        self.forward(pkt, None);
+    }
+
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
+        self.forward(pkt, Some(app));
+    }
+
+    fn done(&self) -> bool {
+        self.limit.reached()
+    }
+}
+
+impl Progress<'_> {
+    #[inline]
+    fn forward(&mut self, pkt: &Packet<'_>, app: Option<&Arc<AndroidApp>>) {
         if !self.limit.admit(pkt.ts) {
             return;
         }
-        self.inner.packet(pkt);
+        match app {
+            None => self.inner.packet(pkt),
+            Some(app) => self.inner.app_packet(pkt, app),
+        }
         let n = self.inner.pipeline().stats().packets;
         if n.is_multiple_of(PROGRESS_EVERY) {
             let s = self.inner.pipeline().stats();
@@ -158,10 +178,6 @@ impl PacketSink for Progress<'_> {
                 self.inner.pipeline().live_flows()
             ));
         }
-    }
-
-    fn done(&self) -> bool {
-        self.limit.reached()
     }
 }
 

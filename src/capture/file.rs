@@ -376,6 +376,8 @@ impl FileReader<'_> {
         let mut capacity = INITIAL_BUFFER;
         let mut last_ts = Timestamp::default();
         let mut big_endian = false;
+        // PCAPdroid's pcapng names apps in custom blocks and per-packet comments.
+        let mut ng_apps = super::pcapdroid::NgApps::default();
         loop {
             if sink.done() {
                 return Ok(());
@@ -415,11 +417,12 @@ impl FileReader<'_> {
                             let frac =
                                 if nanos { b.ts_usec as i64 } else { b.ts_usec as i64 * 1000 };
                             last_ts = Timestamp::from_secs_nanos(b.ts_sec as i64, frac);
-                            self.deliver(sink, last_ts, lt, b.data, b.origlen)?;
+                            self.deliver(sink, last_ts, lt, b.data, b.origlen, None)?;
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
                             big_endian = shb.big_endian();
-                            ifaces.clear()
+                            ifaces.clear();
+                            ng_apps.clear();
                         }
                         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                             let linktype = LinkType(idb.linktype.0 as u32);
@@ -443,7 +446,15 @@ impl FileReader<'_> {
                             last_ts = ng_timestamp(units, iface);
                             // `data` holds the block's padding too: the frame is `caplen` bytes.
                             let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
-                            self.deliver_ng(sink, last_ts, iface.linktype, data, epb.origlen)?;
+                            let app = if epb.options.is_empty() {
+                                None
+                            } else {
+                                let opts = epb.options.iter();
+                                ng_apps
+                                    .packet(opts.map(|o| (o.code.0, o.as_bytes().unwrap_or(&[]))))
+                            };
+                            let (lt, len) = (iface.linktype, epb.origlen);
+                            self.deliver_ng(sink, last_ts, lt, data, len, app.as_ref())?;
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                             // Simple packets carry no timestamp: they inherit the previous one.
@@ -453,9 +464,13 @@ impl FileReader<'_> {
                                     "simple packet before any interface".into(),
                                 ));
                             };
-                            self.deliver_ng(sink, last_ts, iface.linktype, spb.data, spb.origlen)?;
+                            let lt = iface.linktype;
+                            self.deliver_ng(sink, last_ts, lt, spb.data, spb.origlen, None)?;
                         }
-                        PcapBlockOwned::NG(_) => {} // statistics, name resolution, custom, unknown
+                        PcapBlockOwned::NG(Block::Custom(cb)) => {
+                            ng_apps.custom_block(cb.pen, cb.data, big_endian);
+                        }
+                        PcapBlockOwned::NG(_) => {} // statistics, name resolution, unknown
                     }
                     reader.consume(len);
                     continue;
@@ -537,6 +552,7 @@ impl FileReader<'_> {
         lt: LinkType,
         data: &[u8],
         wire_len: u32,
+        app: Option<&std::sync::Arc<super::pcapdroid::AndroidApp>>,
     ) -> Result<(), CaptureError> {
         if !lt.is_supported() {
             self.summary.packets += 1;
@@ -548,7 +564,7 @@ impl FileReader<'_> {
             }
             return Ok(());
         }
-        self.deliver(sink, ts, lt, data, wire_len)
+        self.deliver(sink, ts, lt, data, wire_len, app)
     }
 
     fn deliver<S: PacketSink>(
@@ -558,6 +574,7 @@ impl FileReader<'_> {
         linktype: LinkType,
         data: &[u8],
         wire_len: u32,
+        app: Option<&std::sync::Arc<super::pcapdroid::AndroidApp>>,
     ) -> Result<(), CaptureError> {
         self.summary.packets += 1;
         if let Some(f) = self.filter.as_deref_mut()
@@ -566,7 +583,11 @@ impl FileReader<'_> {
             return Ok(());
         }
         self.summary.delivered += 1;
-        sink.packet(&Packet { ts, linktype, data, wire_len });
+        let pkt = Packet { ts, linktype, data, wire_len };
+        match app {
+            None => sink.packet(&pkt),
+            Some(app) => sink.app_packet(&pkt, app),
+        }
         Ok(())
     }
 

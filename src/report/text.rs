@@ -134,6 +134,30 @@ fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
         let acts: Vec<String> = d.activities.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(o, "   activities: {}", acts.join(", "));
     }
+    // PCAPdroid captures: which app was used when.
+    for s in r.sessions_of(&d.device).filter(|s| s.app.is_some()) {
+        let _ = writeln!(
+            o,
+            "   session {} app {}: {} – {} ({}, {} bursts)",
+            s.session,
+            s.app.as_deref().unwrap_or_default(),
+            time(s.ts),
+            time(s.end),
+            duration(s.duration),
+            s.bursts
+        );
+    }
+    let by_app = r.activities_of(&d.device).filter(|a| a.activity != ActivityKind::MessageBurst);
+    for a in by_app.filter(|a| a.app.is_some()) {
+        let _ = writeln!(
+            o,
+            "   {} app {}: {} ({})",
+            a.activity,
+            a.app.as_deref().unwrap_or_default(),
+            time(a.ts),
+            duration(a.duration)
+        );
+    }
     let _ = writeln!(
         o,
         "   {:<20} {:<15} {:<15} {:>6}  what Meta got / evidence",
