@@ -155,6 +155,15 @@ fn sessions_activities_and_exposures_name_the_app() {
     // Usage: the WhatsApp app's sessions and activities; other Meta services: the Facebook app.
     assert_eq!(apps(exposure("usage")), [Value::from("com.whatsapp")], "{}", exposure("usage"));
     assert!(apps(exposure("meta_services")).contains(&Value::from("com.facebook.katana")));
+    // The report says which app was used when.
+    let report = leakscope::report::load(d_app.path()).unwrap();
+    let text = leakscope::report::text::render(&report);
+    let line = text.lines().find(|l| l.contains("app com.whatsapp: 1 session(s)")).expect(&text);
+    assert!(line.ends_with("call 1, media_download 1, media_upload 1, message_burst 3"), "{line}");
+    let html = leakscope::report::html::render(&report);
+    assert!(html.contains("app com.whatsapp · whatsapp.media"), "activity rows name the app");
+    let raw = leakscope::report::text::render(&leakscope::report::load(d_raw.path()).unwrap());
+    assert!(!raw.contains("app com.whatsapp"), "{raw}");
 }
 
 /// Raw IPv4 TCP 10.215.173.1:`port` ↔ 157.240.27.54:5222 with `payload`.
