@@ -352,7 +352,10 @@ fn pcapng_block(
             deliver(&Packet { ts, linktype: iface.linktype, data, wire_len }, app.as_ref());
         }
         CB | DCB => {
-            apps.custom_block(u32_at(body, 0, be)?, &body[4..], be);
+            // Too short for a PEN: skipped, as any block this reader does not know.
+            if let Some(pen) = u32_at(body, 0, be) {
+                apps.custom_block(pen, &body[4..], be);
+            }
         }
         // Simple packets (no timestamp), statistics: skipped.
         _ => {}
@@ -679,6 +682,25 @@ mod tests {
         // An unknown block is skipped.
         let (r, _) = run(&mut s, &block(0xbad, &[1, 2, 3, 4]));
         assert_eq!(r, DatagramReport::default());
+        let (r, _) = run(&mut s, &block(0xbad, &[]));
+        assert_eq!(r, DatagramReport::default());
+        // PCAPdroid's uid map block, then a packet whose comment names the uid.
+        let mut map = super::super::pcapdroid::PEN.to_le_bytes().to_vec();
+        map.extend([1, 0, 1, 0]);
+        map.extend(10_123i32.to_le_bytes());
+        map.extend([12, 8]);
+        map.extend(b"com.whatsappWhatsApp");
+        epb[0] = 0;
+        let mut named = epb.clone();
+        named.extend([1, 0, 7, 0]);
+        named.extend(b"u-10123\0");
+        named.extend([0, 0, 0, 0]);
+        let mut apps = Vec::new();
+        let d = [block(0xbad, &map), block(EPB, &named), block(EPB, &epb)].concat();
+        let r = s.datagram(&d, &mut |_, app| apps.push(app.map(|a| (**a).clone())));
+        assert_eq!((r.packets, r.malformed), (2, false));
+        let wa = AndroidApp { uid: Some(10_123), name: Some("com.whatsapp".into()) };
+        assert_eq!(apps, [Some(wa), None]);
     }
 
     #[test]

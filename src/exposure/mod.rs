@@ -446,7 +446,7 @@ impl<S: RecordSink> ExposureSink<S> {
         });
         let uid = Some(rec.uid.as_str());
         let dev = self.device(id, rec.ts);
-        // Evidence of this record names its app (cleared before the activities, which tag their own).
+        // Evidence of this record names its app; the activities below tag their own.
         dev.tagging = app_key(rec);
         dev.meta_flow(service, &endpoint, rec.ts, up, down);
         dev.flow_evidence(wa, Plain::MetaFlow, rec.ts, up + down, None, uid);
