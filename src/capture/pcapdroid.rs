@@ -487,7 +487,7 @@ mod tests {
         d.extend([package.len() as u8, app.len() as u8]);
         d.extend(package.as_bytes());
         d.extend(app.as_bytes());
-        while d.len() % 4 != 0 {
+        while !d.len().is_multiple_of(4) {
             d.push(0);
         }
         d
