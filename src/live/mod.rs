@@ -505,17 +505,13 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let iface = source.interface().to_owned();
     // Files outside the output directory are opened while still privileged. A PCAPdroid
     // stream's link type (raw IP, or Ethernet with the trailer) is known only at its first
-    // packet: the file is created now, so a path out of reach fails the start, and written from
-    // the first packet on, with that packet's link type, as replay does.
-    let pcap_out = match (&opts.write_pcap, &opts.udp) {
+    // packet: its file is opened now and its header written then, with that packet's link type.
+    let (pcap_out, pcap_file) = match (&opts.write_pcap, &opts.udp) {
         (Some((p, keep)), None) => {
-            Some(PcapOut::create(p, linktype, *keep).map_err(|e| anyhow!(e))?)
+            (Some(PcapOut::create(p, linktype, *keep).map_err(|e| anyhow!(e))?), None)
         }
-        (Some((p, _)), Some(_)) => {
-            std::fs::File::create(p).map_err(|e| anyhow!("{}: {e}", p.display()))?;
-            None
-        }
-        (None, _) => None,
+        (Some((p, _)), Some(_)) => (None, Some(PcapOut::open(p).map_err(|e| anyhow!(e))?)),
+        (None, _) => (None, None),
     };
     let user = privs::target_user(opts.user.as_deref())?;
     privs::prepare_dir(&opts.out, user.as_ref())?;
@@ -550,18 +546,16 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         csv: opts.csv.as_deref(),
         parquet: opts.parquet.as_deref(),
         anonymize: opts.anonymize.as_ref(),
-        // Opened above, while privileged; a PCAPdroid stream's at its first packet.
-        write_pcap: opts
-            .udp
-            .as_ref()
-            .and(opts.write_pcap.as_ref())
-            .map(|(p, keep)| (p.as_path(), *keep)),
+        write_pcap: None, // opened above, while privileged
     };
     let files: Box<dyn RecordSink> = Box::new(LiveJsonlSink(Arc::clone(&outputs)));
     let mut asm = Assembly::new(opts.flow.clone(), rules, geo, Some(files), &outs)
         .with_context(|| format!("cannot open the outputs{who}"))?;
     if let (Some(out), Some((path, keep))) = (pcap_out, &opts.write_pcap) {
         asm.attach_pcap(out, path, *keep);
+    }
+    if let (Some(file), Some((path, keep))) = (pcap_file, &opts.write_pcap) {
+        asm.attach_pcap_file(file, path, *keep);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let driver = Arc::new(Mutex::new(Driver {

@@ -97,8 +97,23 @@ pub struct PcapOut {
 impl PcapOut {
     /// Creates (truncates) `path` for frames of `linktype`.
     pub fn create(path: &Path, linktype: LinkType, keep: PcapKeep) -> Result<PcapOut, String> {
-        let file = super::create::open(path, super::create::Mode::Truncate)
-            .map_err(|e| format!("cannot write pcap: {e}"))?;
+        Self::with_file(Self::open(path)?, path, linktype, keep)
+    }
+
+    /// Opens (truncates) `path` for a writer whose link type is known later
+    /// ([`PcapOut::with_file`]): live capture opens it while still privileged.
+    pub fn open(path: &Path) -> Result<File, String> {
+        super::create::open(path, super::create::Mode::Truncate)
+            .map_err(|e| format!("cannot write pcap: {e}"))
+    }
+
+    /// The writer over `file`, opened at `path` by [`PcapOut::open`], for frames of `linktype`.
+    pub fn with_file(
+        file: File,
+        path: &Path,
+        linktype: LinkType,
+        keep: PcapKeep,
+    ) -> Result<PcapOut, String> {
         let err = |e: std::io::Error| format!("{}: cannot write pcap: {e}", path.display());
         let mut out = BufWriter::with_capacity(1 << 16, file);
         let mut header = [0u8; 24];
