@@ -127,6 +127,25 @@ impl Sinks {
         }
     }
 
+    /// A PCAPdroid capture named the packet's app: the first app named stays the flow's app.
+    /// Out of line: other captures never come here.
+    #[cold]
+    #[inline(never)]
+    fn note_app(&self, flow: &mut Flow<FlowData>) {
+        if flow.data.dissect.app.android.is_some() {
+            return;
+        }
+        match &self.packet_app {
+            Some(AppTag::Trailer(a)) if a.is_known() => {
+                flow.data.dissect.app.android = Some(Box::new(a.to_app()));
+            }
+            Some(AppTag::Mapped(a)) => {
+                flow.data.dissect.app.android = Some(Box::new((**a).clone()));
+            }
+            _ => {}
+        }
+    }
+
     /// The flow just found a name of its own (SNI, certificate, Host): other flows may carry it.
     #[inline(never)]
     fn named(&mut self, flow: &Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
@@ -201,8 +220,8 @@ impl Sinks {
 
 impl FlowHandler<FlowData> for Sinks {
     fn packet(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
-        if let Some(app) = &self.packet_app {
-            note_app(flow, app);
+        if self.packet_app.is_some() {
+            self.note_app(flow);
         }
         if !self.classify {
             if let Some(v) = self.verdicts.as_mut() {
@@ -262,20 +281,6 @@ impl FlowHandler<FlowData> for Sinks {
 enum AppTag {
     Trailer(PacketApp),
     Mapped(Arc<AndroidApp>),
-}
-
-/// The first app PCAPdroid names for a flow stays the flow's app.
-fn note_app(flow: &mut Flow<FlowData>, app: &AppTag) {
-    if flow.data.dissect.app.android.is_some() {
-        return;
-    }
-    match app {
-        AppTag::Trailer(a) if a.is_known() => {
-            flow.data.dissect.app.android = Some(Box::new(a.to_app()));
-        }
-        AppTag::Trailer(_) => {}
-        AppTag::Mapped(a) => flow.data.dissect.app.android = Some(Box::new((**a).clone())),
-    }
 }
 
 /// The flow's app name for its events (PCAPdroid captures).
@@ -513,15 +518,10 @@ impl PacketSink for Pipeline {
     fn packet(&mut self, pkt: &Packet<'_>) {
         // PCAPdroid's trailer comes off before anything counts or reads the packet; its app is
         // noted for the flow while the bare packet goes through.
-        if pcapdroid::may_have_trailer(pkt)
-            && let Some((bare, app)) = pcapdroid::strip(pkt)
-        {
-            self.sinks.packet_app = Some(AppTag::Trailer(app));
-            self.bare_packet(&bare);
-            self.sinks.packet_app = None;
-        } else {
-            self.bare_packet(pkt);
+        if pcapdroid::may_have_trailer(pkt) && self.trailer_packet(pkt) {
+            return;
         }
+        self.bare_packet(pkt);
     }
 
     /// A packet of PCAPdroid's pcapng output, whose comment named its app.
@@ -533,6 +533,18 @@ impl PacketSink for Pipeline {
 }
 
 impl Pipeline {
+    /// A frame ending in PCAPdroid's magic: through the pipeline without its trailer, with the
+    /// trailer's app, if it is one. Out of line, as [`Sinks::note_app`].
+    #[cold]
+    #[inline(never)]
+    fn trailer_packet(&mut self, pkt: &Packet<'_>) -> bool {
+        let Some((bare, app)) = pcapdroid::strip(pkt) else { return false };
+        self.sinks.packet_app = Some(AppTag::Trailer(app));
+        self.bare_packet(&bare);
+        self.sinks.packet_app = None;
+        true
+    }
+
     /// A packet without PCAPdroid trailer through the pipeline.
     #[inline]
     fn bare_packet(&mut self, pkt: &Packet<'_>) {

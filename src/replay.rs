@@ -144,11 +144,19 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 
 impl PacketSink for Progress<'_> {
     fn packet(&mut self, pkt: &Packet<'_>) {
-        self.forward(pkt, None);
+        if !self.limit.admit(pkt.ts) {
+            return;
+        }
+        self.inner.packet(pkt);
+        self.progress();
     }
 
     fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
-        self.forward(pkt, Some(app));
+        if !self.limit.admit(pkt.ts) {
+            return;
+        }
+        self.inner.app_packet(pkt, app);
+        self.progress();
     }
 
     fn done(&self) -> bool {
@@ -157,15 +165,9 @@ impl PacketSink for Progress<'_> {
 }
 
 impl Progress<'_> {
+    /// Ticks the progress bar every [`PROGRESS_EVERY`] packets.
     #[inline]
-    fn forward(&mut self, pkt: &Packet<'_>, app: Option<&Arc<AndroidApp>>) {
-        if !self.limit.admit(pkt.ts) {
-            return;
-        }
-        match app {
-            None => self.inner.packet(pkt),
-            Some(app) => self.inner.app_packet(pkt, app),
-        }
+    fn progress(&mut self) {
         let n = self.inner.pipeline().stats().packets;
         if n.is_multiple_of(PROGRESS_EVERY) {
             let s = self.inner.pipeline().stats();

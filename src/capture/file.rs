@@ -417,7 +417,7 @@ impl FileReader<'_> {
                             let frac =
                                 if nanos { b.ts_usec as i64 } else { b.ts_usec as i64 * 1000 };
                             last_ts = Timestamp::from_secs_nanos(b.ts_sec as i64, frac);
-                            self.deliver(sink, last_ts, lt, b.data, b.origlen, None)?;
+                            self.deliver(sink, last_ts, lt, b.data, b.origlen)?;
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
                             big_endian = shb.big_endian();
@@ -564,7 +564,28 @@ impl FileReader<'_> {
             }
             return Ok(());
         }
-        self.deliver(sink, ts, lt, data, wire_len, app)
+        match app {
+            None => self.deliver(sink, ts, lt, data, wire_len),
+            Some(app) => self.deliver_app(sink, Packet { ts, linktype: lt, data, wire_len }, app),
+        }
+    }
+
+    /// A packet whose app PCAPdroid's pcapng names; apart from the app, as [`Self::deliver`].
+    fn deliver_app<S: PacketSink>(
+        &mut self,
+        sink: &mut S,
+        pkt: Packet<'_>,
+        app: &std::sync::Arc<super::pcapdroid::AndroidApp>,
+    ) -> Result<(), CaptureError> {
+        self.summary.packets += 1;
+        if let Some(f) = self.filter.as_deref_mut()
+            && !f.matches(pkt.linktype, pkt.data)
+        {
+            return Ok(());
+        }
+        self.summary.delivered += 1;
+        sink.app_packet(&pkt, app);
+        Ok(())
     }
 
     fn deliver<S: PacketSink>(
@@ -574,7 +595,6 @@ impl FileReader<'_> {
         linktype: LinkType,
         data: &[u8],
         wire_len: u32,
-        app: Option<&std::sync::Arc<super::pcapdroid::AndroidApp>>,
     ) -> Result<(), CaptureError> {
         self.summary.packets += 1;
         if let Some(f) = self.filter.as_deref_mut()
@@ -583,11 +603,7 @@ impl FileReader<'_> {
             return Ok(());
         }
         self.summary.delivered += 1;
-        let pkt = Packet { ts, linktype, data, wire_len };
-        match app {
-            None => sink.packet(&pkt),
-            Some(app) => sink.app_packet(&pkt, app),
-        }
+        sink.packet(&Packet { ts, linktype, data, wire_len });
         Ok(())
     }
 
