@@ -4,8 +4,10 @@
 //! from and in the JSONL writer they hand in (plain files, or rotating live files).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::anonymize::{AnonymizeConfig, AnonymizeSink};
+use crate::capture::pcapdroid::AndroidApp;
 use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
 use crate::classify::{Geo, Ruleset};
 use crate::exposure::ExposureConfig;
@@ -84,8 +86,20 @@ pub fn sink_chain(
 struct PcapTarget {
     path: PathBuf,
     keep: PcapKeep,
+    /// The file opened beforehand, its header written at the first packet (PCAPdroid's stream).
+    file: Option<std::fs::File>,
     out: Option<PcapOut>,
     error: Option<OutputError>,
+}
+
+impl PcapTarget {
+    /// The writer for frames of `linktype`, in the file opened beforehand if there is one.
+    fn open(&mut self, linktype: LinkType) -> Result<PcapOut, OutputError> {
+        match self.file.take() {
+            Some(f) => PcapOut::with_file(f, &self.path, linktype, self.keep),
+            None => PcapOut::create(&self.path, linktype, self.keep),
+        }
+    }
 }
 
 /// The pipeline with its outputs.
@@ -136,7 +150,7 @@ impl Assembly {
             if keep == PcapKeep::Meta {
                 pipeline.track_verdicts();
             }
-            PcapTarget { path: path.to_path_buf(), keep, out: None, error: None }
+            PcapTarget { path: path.to_path_buf(), keep, file: None, out: None, error: None }
         });
         Ok(Assembly { pipeline, pcap })
     }
@@ -147,17 +161,39 @@ impl Assembly {
         if out.needs_verdicts() {
             self.pipeline.track_verdicts();
         }
-        self.pcap =
-            Some(PcapTarget { path: path.to_path_buf(), keep, out: Some(out), error: None });
+        let path = path.to_path_buf();
+        self.pcap = Some(PcapTarget { path, keep, file: None, out: Some(out), error: None });
+    }
+
+    /// Adds a `--write-pcap` file opened beforehand ([`PcapOut::open`]) whose link type is
+    /// that of the first packet (PCAPdroid's stream: raw IP, or Ethernet with the trailer).
+    pub fn attach_pcap_file(&mut self, file: std::fs::File, path: &Path, keep: PcapKeep) {
+        if keep == PcapKeep::Meta {
+            self.pipeline.track_verdicts();
+        }
+        let path = path.to_path_buf();
+        self.pcap = Some(PcapTarget { path, keep, file: Some(file), out: None, error: None });
     }
 
     /// One packet: the pipeline, then the pcap file (which needs the packet's verdict).
     #[inline]
     pub fn packet(&mut self, pkt: &Packet<'_>) {
         self.pipeline.packet(pkt);
+        self.save(pkt);
+    }
+
+    /// A packet whose Android app the source named (PCAPdroid's pcapng output).
+    pub fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
+        self.pipeline.app_packet(pkt, app);
+        self.save(pkt);
+    }
+
+    /// The packet into the `--write-pcap` file, as the pipeline received it.
+    #[inline]
+    fn save(&mut self, pkt: &Packet<'_>) {
         if let Some(t) = self.pcap.as_mut() {
             if t.out.is_none() && t.error.is_none() {
-                match PcapOut::create(&t.path, pkt.linktype, t.keep) {
+                match t.open(pkt.linktype) {
                     Ok(o) => t.out = Some(o),
                     Err(e) => t.error = Some(e),
                 }
@@ -207,14 +243,10 @@ impl Assembly {
                 (Some(o.stats()), r.err())
             }
             // No packet at all: an empty file with the most common link type.
-            Some(PcapTarget { path, keep, .. }) => {
-                match PcapOut::create(&path, LinkType::ETHERNET, keep)
-                    .and_then(|mut o| o.finish(None))
-                {
-                    Ok(s) => (Some(s), None),
-                    Err(e) => (None, Some(e)),
-                }
-            }
+            Some(mut t) => match t.open(LinkType::ETHERNET).and_then(|mut o| o.finish(None)) {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            },
         };
         Finished { run: self.pipeline.finish(), pcap, pcap_error }
     }

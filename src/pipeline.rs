@@ -1,9 +1,11 @@
 //! The pipeline: decoded packets → flow table → (dissectors, classifier) → sinks. Live capture and
 //! replay feed the same [`Pipeline`] through [`PacketSink`].
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
-use crate::capture::pcapdroid::{self, PacketApp};
+use crate::capture::pcapdroid::{self, AndroidApp, PacketApp};
 use crate::capture::{Packet, PacketSink, Timestamp};
 use crate::classify::{Classifier, Confidence, FlowFacts, Geo, Ruleset};
 use crate::decode::{self, DecodeError};
@@ -106,8 +108,8 @@ struct Sinks {
     records: u64,
     meta_records: u64,
     verdicts: Option<FlowVerdicts>,
-    /// The app of the packet being handled, from its PCAPdroid trailer.
-    packet_app: Option<PacketApp>,
+    /// The app of the packet being handled, from its PCAPdroid trailer or pcapng comment.
+    packet_app: Option<AppTag>,
     /// Replay's input files, each with the first flow id given while it was read: a flow's
     /// `source` is found from its id, at no memory per flow.
     sources: Vec<(u64, std::sync::Arc<str>)>,
@@ -122,6 +124,25 @@ impl Sinks {
         let (client, server) = (flow.orig().ip(), flow.resp().ip());
         if let Some(name) = self.classifier.dns_name(client, server, pkt.ts) {
             flow.data.dissect.app.dns_name = Some(name.into());
+        }
+    }
+
+    /// A PCAPdroid capture named the packet's app: the first app named stays the flow's app.
+    /// Out of line: other captures never come here.
+    #[cold]
+    #[inline(never)]
+    fn note_app(&self, flow: &mut Flow<FlowData>) {
+        if flow.data.dissect.app.android.is_some() {
+            return;
+        }
+        match &self.packet_app {
+            Some(AppTag::Trailer(a)) if a.is_known() => {
+                flow.data.dissect.app.android = Some(Box::new(a.to_app()));
+            }
+            Some(AppTag::Mapped(a)) => {
+                flow.data.dissect.app.android = Some(Box::new((**a).clone()));
+            }
+            _ => {}
         }
     }
 
@@ -199,8 +220,8 @@ impl Sinks {
 
 impl FlowHandler<FlowData> for Sinks {
     fn packet(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
-        if let Some(app) = self.packet_app {
-            note_app(flow, app);
+        if self.packet_app.is_some() {
+            self.note_app(flow);
         }
         if !self.classify {
             if let Some(v) = self.verdicts.as_mut() {
@@ -255,11 +276,11 @@ impl FlowHandler<FlowData> for Sinks {
     }
 }
 
-/// The first app a PCAPdroid trailer names for a flow stays the flow's app.
-fn note_app(flow: &mut Flow<FlowData>, app: PacketApp) {
-    if flow.data.dissect.app.android.is_none() && app.is_known() {
-        flow.data.dissect.app.android = Some(Box::new(app.to_app()));
-    }
+/// Where a packet's app came from: PCAPdroid's trailer (a copy of its fields), or its pcapng
+/// output (the uid's mapping, shared with the source).
+enum AppTag {
+    Trailer(PacketApp),
+    Mapped(Arc<AndroidApp>),
 }
 
 /// The flow's app name for its events (PCAPdroid captures).
@@ -499,19 +520,33 @@ impl PacketSink for Pipeline {
     fn packet(&mut self, pkt: &Packet<'_>) {
         // PCAPdroid's trailer comes off before anything counts or reads the packet; its app is
         // noted for the flow while the bare packet goes through.
-        if pcapdroid::may_have_trailer(pkt)
-            && let Some((bare, app)) = pcapdroid::strip(pkt)
-        {
-            self.sinks.packet_app = Some(app);
-            self.bare_packet(&bare);
-            self.sinks.packet_app = None;
-        } else {
-            self.bare_packet(pkt);
+        if pcapdroid::may_have_trailer(pkt) && self.trailer_packet(pkt) {
+            return;
         }
+        self.bare_packet(pkt);
+    }
+
+    /// A packet of PCAPdroid's pcapng output, whose comment named its app.
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
+        self.sinks.packet_app = Some(AppTag::Mapped(app.clone()));
+        self.packet(pkt);
+        self.sinks.packet_app = None;
     }
 }
 
 impl Pipeline {
+    /// A frame ending in PCAPdroid's magic: through the pipeline without its trailer, with the
+    /// trailer's app, if it is one. Out of line, as [`Sinks::note_app`].
+    #[cold]
+    #[inline(never)]
+    fn trailer_packet(&mut self, pkt: &Packet<'_>) -> bool {
+        let Some((bare, app)) = pcapdroid::strip(pkt) else { return false };
+        self.sinks.packet_app = Some(AppTag::Trailer(app));
+        self.bare_packet(&bare);
+        self.sinks.packet_app = None;
+        true
+    }
+
     /// A packet without PCAPdroid trailer through the pipeline.
     #[inline]
     fn bare_packet(&mut self, pkt: &Packet<'_>) {

@@ -2,6 +2,7 @@
 //! without stopping, and summarise.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::assembly::{Assembly, Outputs};
 use crate::capture::file::read_input;
 use crate::capture::filter::Filter;
+use crate::capture::pcapdroid::AndroidApp;
 use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
 use crate::flow::FlowConfig;
@@ -146,6 +148,26 @@ impl PacketSink for Progress<'_> {
             return;
         }
         self.inner.packet(pkt);
+        self.progress();
+    }
+
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
+        if !self.limit.admit(pkt.ts) {
+            return;
+        }
+        self.inner.app_packet(pkt, app);
+        self.progress();
+    }
+
+    fn done(&self) -> bool {
+        self.limit.reached()
+    }
+}
+
+impl Progress<'_> {
+    /// Ticks the progress bar every [`PROGRESS_EVERY`] packets.
+    #[inline]
+    fn progress(&mut self) {
         let n = self.inner.pipeline().stats().packets;
         if n.is_multiple_of(PROGRESS_EVERY) {
             let s = self.inner.pipeline().stats();
@@ -158,10 +180,6 @@ impl PacketSink for Progress<'_> {
                 self.inner.pipeline().live_flows()
             ));
         }
-    }
-
-    fn done(&self) -> bool {
-        self.limit.reached()
     }
 }
 

@@ -51,7 +51,10 @@ fn trailer_gives_apps_and_changes_nothing_else() {
     let (raw_out, _d, raw) = common::replay_to_temp(&[capture("phone-raw.pcap")]);
     assert!(raw.len() >= 10, "{} flows", raw.len());
     assert!(raw.iter().all(|r| r.get("app").is_none() && r.get("app_uid").is_none()));
-    for name in ["phone-raw.pcapng", "phone-trailer.pcap", "phone-trailer.pcapng"] {
+    let named = ["phone-trailer.pcap", "phone-trailer.pcapng", "phone-apps.pcapng"];
+    for name in
+        ["phone-raw.pcapng", "phone-trailer.pcap", "phone-trailer.pcapng", "phone-apps.pcapng"]
+    {
         let (out, _d, flows) = common::replay_to_temp(&[capture(name)]);
         assert_eq!(flows.len(), raw.len(), "{name}");
         for (got, want) in flows.iter().zip(&raw) {
@@ -60,7 +63,7 @@ fn trailer_gives_apps_and_changes_nothing_else() {
                 without_app(want),
                 "{name}: records differ beyond the app fields"
             );
-            if name.contains("trailer") {
+            if named.contains(&name) {
                 let (app, uid) = expected_app(got);
                 assert_eq!(
                     (got["app"].as_str(), got["app_uid"].as_i64()),
@@ -79,6 +82,154 @@ fn trailer_gives_apps_and_changes_nothing_else() {
         assert_eq!(out.stats.packets.bytes, raw_out.stats.packets.bytes, "{name}");
         assert_eq!(out.stats.packets.decode_errors.total(), 0, "{name}");
     }
+}
+
+/// `events.jsonl` as JSON values, with the app keys taken off when `strip`.
+fn events(dir: &std::path::Path, strip: bool) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    text.lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            if strip {
+                let m = v.as_object_mut().unwrap();
+                for k in ["app", "app_uid", "apps"] {
+                    m.remove(k);
+                }
+                // The device's app list and the per-app evidence lines exist only with apps.
+                if let Some(ev) = m.get_mut("evidence").and_then(Value::as_array_mut) {
+                    ev.retain(|e| !e.as_str().unwrap().starts_with("app="));
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn pcapdroid_pcapng_names_apps_as_the_trailer_does() {
+    // Every name of the sample fits the trailer's 20 bytes: both ways give the same outputs.
+    let (_, d_trailer, trailer) = common::replay_to_temp(&[capture("phone-trailer.pcap")]);
+    let (_, d_ng, ng) = common::replay_to_temp(&[capture("phone-apps.pcapng")]);
+    assert_eq!(
+        ng.iter().map(without_source).collect::<Vec<_>>(),
+        trailer.iter().map(without_source).collect::<Vec<_>>()
+    );
+    assert_eq!(events(d_ng.path(), false), events(d_trailer.path(), false));
+}
+
+fn without_source(r: &Value) -> Value {
+    let mut r = r.clone();
+    r.as_object_mut().unwrap().remove("source");
+    r
+}
+
+#[test]
+fn sessions_activities_and_exposures_name_the_app() {
+    let (_, d_raw, _) = common::replay_to_temp(&[capture("phone-raw.pcap")]);
+    let (_, d_app, _) = common::replay_to_temp(&[capture("phone-trailer.pcap")]);
+    let with = events(d_app.path(), false);
+    // Apart from the app keys, the same events as without apps: same sessions, same activities.
+    assert_eq!(events(d_app.path(), true), events(d_raw.path(), true));
+    assert!(events(d_raw.path(), false).iter().all(|e| e.get("app").is_none()));
+    let of = |kind: &str| with.iter().filter(move |e| e["kind"] == kind).collect::<Vec<_>>();
+    let (sessions, activities) = (of("session"), of("activity"));
+    assert!(!sessions.is_empty() && activities.len() >= 3, "{sessions:?} {activities:?}");
+    // The sample's chat, media and call are WhatsApp's.
+    for e in sessions.iter().chain(&activities) {
+        assert_eq!(
+            (e["app"].as_str(), e["app_uid"].as_i64()),
+            (Some("com.whatsapp"), Some(10_123)),
+            "{e}"
+        );
+    }
+    let kinds: std::collections::BTreeSet<&str> =
+        activities.iter().map(|a| a["activity"].as_str().unwrap()).collect();
+    assert!(kinds.contains("message_burst") && kinds.contains("media_upload"), "{kinds:?}");
+    let exposure = |field: &str| {
+        of("exposure")
+            .into_iter()
+            .find(|e| e["field"] == field)
+            .unwrap_or_else(|| panic!("{field}"))
+    };
+    let apps = |e: &Value| e["apps"].as_array().cloned().unwrap_or_default();
+    // Usage: the WhatsApp app's sessions and activities; other Meta services: the Facebook app.
+    assert_eq!(apps(exposure("usage")), [Value::from("com.whatsapp")], "{}", exposure("usage"));
+    assert!(apps(exposure("meta_services")).contains(&Value::from("com.facebook.katana")));
+    // The report says which app was used when.
+    let report = leakscope::report::load(d_app.path()).unwrap();
+    let text = leakscope::report::text::render(&report);
+    let line = text.lines().find(|l| l.contains("app com.whatsapp: 1 session(s)")).expect(&text);
+    assert!(line.ends_with("call 1, media_download 1, media_upload 1, message_burst 3"), "{line}");
+    let html = leakscope::report::html::render(&report);
+    assert!(html.contains("app com.whatsapp · whatsapp.media"), "activity rows name the app");
+    let raw = leakscope::report::text::render(&leakscope::report::load(d_raw.path()).unwrap());
+    assert!(!raw.contains("app com.whatsapp"), "{raw}");
+}
+
+/// Raw IPv4 TCP 10.215.173.1:`port` ↔ 157.240.27.54:5222 with `payload`.
+fn chat_ip(up: bool, port: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let (phone, server) =
+        (("10.215.173.1".parse().unwrap(), port), ("157.240.27.54".parse().unwrap(), 5222));
+    let (s, d) = if up { (phone, server) } else { (server, phone) };
+    let flags = builders::Flags { syn: false, ack: false, fin: false, psh: true };
+    builders::tcp(s, d, seq, 0, flags, payload)[14..].to_vec()
+}
+
+#[test]
+fn two_apps_chatting_at_once_have_their_own_sessions() {
+    // WhatsApp and WhatsApp Business, each a chat connection with a message exchange, ten
+    // seconds apart: one device, two apps. Without apps that is one session of two bursts.
+    let apps: [(i32, &[u8], u16, u64); 2] =
+        [(10_123, b"com.whatsapp", 40_001, 0), (10_200, b"com.whatsapp.w4b", 40_002, 10)];
+    let dir = tempfile::tempdir().unwrap();
+    let mut named = builders::Pcap::ethernet();
+    let mut bare = builders::Pcap::new(101, 262_144);
+    let mut hello = vec![0x57, 0x41, 0x06, 0x03, 0x00, 0x00, 0x20];
+    hello.extend_from_slice(&[1; 32]);
+    let t0 = 1_767_261_600_000_000u64;
+    let mut frames = Vec::new();
+    for (uid, name, port, at) in apps {
+        let t = t0 + at * 1_000_000;
+        for (dt, up, seq, payload) in [
+            (0, true, 1, &hello[..]),
+            (100_000, false, 1, &[0x55; 300][..]),
+            (2_000_000, true, 100, &[0x66; 300][..]),
+            (2_100_000, false, 400, &[0x77; 300][..]),
+        ] {
+            frames.push((t + dt, chat_ip(up, port, seq, payload), uid, name));
+        }
+    }
+    frames.sort_by_key(|f| f.0);
+    for (ts, ip, uid, name) in &frames {
+        named.record(*ts, &fake_ethernet(ip, &trailer(0x0107_2021, *uid, name)));
+        bare.record(*ts, ip);
+    }
+    let (p_named, p_bare) = (dir.path().join("named.pcap"), dir.path().join("bare.pcap"));
+    named.write(&p_named);
+    bare.write(&p_bare);
+    let sessions = |p: &std::path::Path| {
+        let (_, d, _) = common::replay_to_temp(&[p.to_path_buf()]);
+        let ev = events(d.path(), false);
+        ev.into_iter().filter(|e| e["kind"] == "session").collect::<Vec<_>>()
+    };
+    let one = sessions(&p_bare);
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!((one[0]["bursts"].as_u64(), one[0].get("app")), (Some(2), None));
+    let two = sessions(&p_named);
+    let got: Vec<(Option<&str>, Option<i64>, Option<u64>)> = two
+        .iter()
+        .map(|s| (s["app"].as_str(), s["app_uid"].as_i64(), s["bursts"].as_u64()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("com.whatsapp"), Some(10_123), Some(1)),
+            (Some("com.whatsapp.w4b"), Some(10_200), Some(1))
+        ]
+    );
+    // Together they cover the one session without apps.
+    assert_eq!(two[0]["ts"], one[0]["ts"]);
+    assert_eq!(two[1]["end"], one[0]["end"]);
 }
 
 #[test]

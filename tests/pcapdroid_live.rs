@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The datagrams PCAPdroid would send for this capture: the preamble (pcap global header, or
-/// pcapng section header + interface block), then one record (block) each.
+/// pcapng section header + interface block), then one record (block) each; PCAPdroid's uid
+/// map blocks travel in the stream, each before its app's first packet.
 fn datagrams(file: &[u8]) -> Vec<Vec<u8>> {
     let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
     let mut out = Vec::new();
@@ -24,7 +25,7 @@ fn datagrams(file: &[u8]) -> Vec<Vec<u8>> {
         while at < file.len() {
             let len = le32(file, at + 4);
             let block = file[at..at + len].to_vec();
-            if le32(file, at) == 6 {
+            if ![0x0a0d_0d0a, 1].contains(&le32(file, at)) {
                 out.push(block);
             } else {
                 preamble.extend(block);
@@ -51,9 +52,10 @@ struct Capture {
 }
 
 impl Capture {
-    fn start(port: u16, out: &Path) -> Capture {
+    fn start(port: u16, out: &Path, extra: &[&std::ffi::OsStr]) -> Capture {
         let mut child = Command::new(env!("CARGO_BIN_EXE_leakscope"))
             .args(["capture", "--udp", &format!("127.0.0.1:{port}"), "--allow", "127.0.0.1/32"])
+            .args(extra)
             .args(["--stats-interval", "1", "--user", "root", "-o"])
             .arg(out)
             .stderr(Stdio::piped())
@@ -136,6 +138,12 @@ fn records(out: &Path) -> std::collections::BTreeMap<String, Value> {
 }
 
 fn stream_and_compare(name: &str) {
+    stream_and_compare_with(name, false);
+}
+
+/// Streams `name`; with `save`, `--write-pcap` keeps every packet received, and replaying that
+/// file gives the same records again.
+fn stream_and_compare_with(name: &str, save: bool) {
     // One stream at a time: two captures and two senders at once on a small CI machine are what
     // overflowed a receive buffer once in seven runs.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -145,7 +153,18 @@ fn stream_and_compare(name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let port = free_port();
-    let mut cap = Capture::start(port, &out);
+    let saved = dir.path().join("saved.pcap");
+    let extra: Vec<&std::ffi::OsStr> = if save {
+        vec![
+            "--write-pcap".as_ref(),
+            saved.as_os_str(),
+            "--write-pcap-keep".as_ref(),
+            "all".as_ref(),
+        ]
+    } else {
+        Vec::new()
+    };
+    let mut cap = Capture::start(port, &out, &extra);
     // A stranger first: refused, counted, and its bytes never reach the pipeline.
     let stranger = UdpSocket::bind("127.0.0.2:0").unwrap();
     stranger.send_to(&grams[0], ("127.0.0.1", port)).unwrap();
@@ -159,7 +178,8 @@ fn stream_and_compare(name: &str) {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    let packets = (grams.len() - 1) as u64;
+    let is_packet = |g: &Vec<u8>| g[..4] != [0xad, 0x0b, 0, 0];
+    let packets = grams.iter().skip(1).filter(|g| is_packet(g)).count() as u64;
     let stats = wait_delivered(&out, packets);
     cap.stop();
     let udp = &stats["udp"];
@@ -192,9 +212,32 @@ fn stream_and_compare(name: &str) {
     for (uid, r) in &replayed {
         assert_eq!(live.get(uid), Some(r), "{name}: flow {uid} differs from the replayed one");
     }
-    if name.contains("trailer") {
+    if name.contains("trailer") || name.contains("apps") {
         assert!(live.values().all(|r| r["app"].is_string()), "{name}: a flow without app");
     }
+    if save {
+        let again = dir.path().join("again");
+        let st = Command::new(env!("CARGO_BIN_EXE_leakscope"))
+            .args(["replay", "-q", "--out"])
+            .arg(&again)
+            .arg(&saved)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let again = records(&again);
+        assert_eq!(again, replayed, "{name}: the saved packets replay differently");
+    }
+}
+
+#[test]
+fn pcapdroid_pcapng_stream_names_the_apps() {
+    stream_and_compare("phone-apps.pcapng");
+}
+
+#[test]
+fn write_pcap_keeps_what_the_stream_brought() {
+    // With the trailer: the saved file names the apps again.
+    stream_and_compare_with("phone-trailer.pcap", true);
 }
 
 #[test]

@@ -154,7 +154,62 @@ const ABOUT: &str = "The sample's traffic as PCAPdroid records it on the phone i
     (10145, `com.facebook.katana`) for graph.facebook.com; Firefox (10160, \
     `org.mozilla.firefox`) for www.example.org; each DNS lookup by the app that made it.";
 
-/// The four files: {pcap, pcapng} × {raw IP, Ethernet with trailer}.
+/// PCAPdroid's IANA Private Enterprise Number, on its pcapng custom blocks.
+const PEN: u32 = 62_652;
+/// pcapng `opt_comment`: PCAPdroid writes `u-UID` on every packet.
+const OPT_COMMENT: u16 = 1;
+
+/// The app's label as Android shows it, beside its package name in PCAPdroid's uid map block.
+fn label(uid: i32) -> &'static str {
+    match uid {
+        10_123 => "WhatsApp",
+        10_145 => "Facebook",
+        10_160 => "Firefox",
+        _ => "",
+    }
+}
+
+/// PCAPdroid's uid map block data (after the PEN), little-endian as a phone writes it: version
+/// 1, type 1 (uid mapping), a pad byte, uid, package and label lengths, package, label.
+fn uid_map(uid: i32, package: &str) -> Vec<u8> {
+    let app = label(uid);
+    let mut d = 1u16.to_le_bytes().to_vec();
+    d.extend([1, 0]);
+    d.extend(uid.to_le_bytes());
+    d.push(u8::try_from(package.len()).expect("short name"));
+    d.push(u8::try_from(app.len()).expect("short name"));
+    d.extend(package.as_bytes());
+    d.extend(app.as_bytes());
+    d
+}
+
+/// PCAPdroid's own pcapng with its "trailer" option on (`pcap_dump.c`): raw IP, a uid map
+/// custom block before each uid's first packet, and a `u-UID` comment on every packet (`u--1`
+/// when the app is unknown, which no block maps).
+fn pcapdroid_pcapng(packets: &[IpPacket]) -> Vec<u8> {
+    let iface = Interface {
+        linktype: writer::LINKTYPE_RAW,
+        resolution: TsResolution::Micros,
+        name: "tun0",
+    };
+    let mut out = writer::pcapng_preamble(&[iface]);
+    let mut mapped: Vec<i32> = Vec::new();
+    for p in packets {
+        let (uid, package) = app_of(p);
+        if uid != UNKNOWN.0 && !mapped.contains(&uid) {
+            mapped.push(uid);
+            out.extend(writer::custom_block(PEN, &uid_map(uid, package)));
+        }
+        let rec = Record { ts_ns: p.ts_ns, data: p.bytes.clone(), interface: 0 };
+        let comment = format!("u-{uid}");
+        let opts = [(OPT_COMMENT, comment.as_bytes())];
+        out.extend(writer::enhanced_packet_block_with(&rec, TsResolution::Micros, &opts));
+    }
+    out
+}
+
+/// The five files: {pcap, pcapng} × {raw IP, Ethernet with trailer}, and PCAPdroid's own pcapng
+/// (apps in custom blocks and packet comments).
 pub fn all(start_ns: u64) -> Vec<Generated> {
     let packets = packets(start_ns);
     let tuples: Vec<_> = packets.iter().map(|p| p.tuple).collect();
@@ -179,5 +234,15 @@ pub fn all(start_ns: u64) -> Vec<Generated> {
             tuples: tuples.clone(),
         });
     }
+    out.push(Generated {
+        path: "pcapdroid/phone-apps.pcapng".into(),
+        about: format!(
+            "{ABOUT} pcapng as PCAPdroid writes it with its trailer option on: raw IP (101), \
+             a uid map custom block (PEN 62652) before each app's first packet, a `u-UID` \
+             comment on every packet."
+        ),
+        bytes: pcapdroid_pcapng(&packets),
+        tuples,
+    });
     out
 }

@@ -22,6 +22,7 @@ const SNAPLEN: u32 = 262_144;
 const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
 const PCAPNG_IDB: u32 = 0x0000_0001;
 const PCAPNG_EPB: u32 = 0x0000_0006;
+const PCAPNG_CB: u32 = 0x0000_0bad;
 const PCAPNG_BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 const OPT_ENDOFOPT: u16 = 0;
 const OPT_SHB_USERAPPL: u16 = 4;
@@ -145,6 +146,29 @@ fn interface_description_block(interface: &Interface) -> Vec<u8> {
 }
 
 fn enhanced_packet_block(record: &Record, resolution: TsResolution) -> Vec<u8> {
+    enhanced_packet_block_with(record, resolution, &[])
+}
+
+/// Section header and interface descriptions: a pcapng file's start.
+pub fn pcapng_preamble(interfaces: &[Interface]) -> Vec<u8> {
+    pcapng_bytes(interfaces, &[])
+}
+
+/// A custom block (type 0xBAD) of the vendor `pen` carrying `data` (padded to 4 bytes).
+pub fn custom_block(pen: u32, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    put_u32(&mut body, pen);
+    body.extend_from_slice(data);
+    pad4(&mut body);
+    block(PCAPNG_CB, &body)
+}
+
+/// An Enhanced Packet Block with options (code, value), then the end option.
+pub fn enhanced_packet_block_with(
+    record: &Record,
+    resolution: TsResolution,
+    options: &[(u16, &[u8])],
+) -> Vec<u8> {
     let ticks = record.ts_ns / resolution.tick_ns();
     let mut body = Vec::new();
     put_u32(&mut body, record.interface);
@@ -154,6 +178,12 @@ fn enhanced_packet_block(record: &Record, resolution: TsResolution) -> Vec<u8> {
     put_u32(&mut body, len32(record.data.len()));
     body.extend_from_slice(&record.data);
     pad4(&mut body);
+    for (code, value) in options {
+        put_option(&mut body, *code, value);
+    }
+    if !options.is_empty() {
+        put_option(&mut body, OPT_ENDOFOPT, &[]);
+    }
     block(PCAPNG_EPB, &body)
 }
 

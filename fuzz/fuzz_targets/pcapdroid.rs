@@ -25,10 +25,16 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(t) = Trailer::new_checked(data) {
         let _ = (t.uid(), t.app_name(), t.tag().to_app());
     }
+    // PCAPdroid's pcapng: a uid map block and a packet's options from the same bytes.
+    let mut apps = pcapdroid::NgApps::default();
+    for be in [false, true] {
+        apps.custom_block(pcapdroid::PEN, data, be);
+        let _ = apps.packet(pcapdroid::ng_options(data, be));
+    }
     let mut stream = Stream::default();
     for datagram in split_at(data, b"UDPD") {
         let mut n = 0u32;
-        let r = stream.datagram(datagram, &mut |p| {
+        let r = stream.datagram(datagram, &mut |p, _app| {
             n += 1;
             assert!(p.data.len() <= datagram.len());
             let _ = pcapdroid::strip(p);

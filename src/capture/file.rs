@@ -390,6 +390,8 @@ impl FileReader<'_> {
         let mut capacity = INITIAL_BUFFER;
         let mut last_ts = Timestamp::default();
         let mut big_endian = false;
+        // PCAPdroid's pcapng names apps in custom blocks and per-packet comments.
+        let mut ng_apps = super::pcapdroid::NgApps::default();
         loop {
             if sink.done() {
                 return Ok(());
@@ -433,7 +435,8 @@ impl FileReader<'_> {
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
                             big_endian = shb.big_endian();
-                            ifaces.clear()
+                            ifaces.clear();
+                            ng_apps.clear();
                         }
                         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                             let linktype = LinkType(idb.linktype.0 as u32);
@@ -457,7 +460,15 @@ impl FileReader<'_> {
                             last_ts = ng_timestamp(units, iface);
                             // `data` holds the block's padding too: the frame is `caplen` bytes.
                             let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
-                            self.deliver_ng(sink, last_ts, iface.linktype, data, epb.origlen)?;
+                            let app = if epb.options.is_empty() {
+                                None
+                            } else {
+                                let opts = epb.options.iter();
+                                ng_apps
+                                    .packet(opts.map(|o| (o.code.0, o.as_bytes().unwrap_or(&[]))))
+                            };
+                            let (lt, len) = (iface.linktype, epb.origlen);
+                            self.deliver_ng(sink, last_ts, lt, data, len, app.as_ref())?;
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                             // Simple packets carry no timestamp: they inherit the previous one.
@@ -467,9 +478,13 @@ impl FileReader<'_> {
                                     "simple packet before any interface".into(),
                                 ));
                             };
-                            self.deliver_ng(sink, last_ts, iface.linktype, spb.data, spb.origlen)?;
+                            let lt = iface.linktype;
+                            self.deliver_ng(sink, last_ts, lt, spb.data, spb.origlen, None)?;
                         }
-                        PcapBlockOwned::NG(_) => {} // statistics, name resolution, custom, unknown
+                        PcapBlockOwned::NG(Block::Custom(cb)) => {
+                            ng_apps.custom_block(cb.pen, cb.data, big_endian);
+                        }
+                        PcapBlockOwned::NG(_) => {} // statistics, name resolution, unknown
                     }
                     // No shift per block: `refill` moves the short unread tail when the buffer runs out,
                     // where `consume` moved half the buffer every half buffer (a second copy of the file).
@@ -553,6 +568,7 @@ impl FileReader<'_> {
         lt: LinkType,
         data: &[u8],
         wire_len: u32,
+        app: Option<&std::sync::Arc<super::pcapdroid::AndroidApp>>,
     ) -> Result<(), CaptureError> {
         if !lt.is_supported() {
             self.summary.packets += 1;
@@ -564,7 +580,28 @@ impl FileReader<'_> {
             }
             return Ok(());
         }
-        self.deliver(sink, ts, lt, data, wire_len)
+        match app {
+            None => self.deliver(sink, ts, lt, data, wire_len),
+            Some(app) => self.deliver_app(sink, Packet { ts, linktype: lt, data, wire_len }, app),
+        }
+    }
+
+    /// A packet whose app PCAPdroid's pcapng names; apart from the app, as [`Self::deliver`].
+    fn deliver_app<S: PacketSink>(
+        &mut self,
+        sink: &mut S,
+        pkt: Packet<'_>,
+        app: &std::sync::Arc<super::pcapdroid::AndroidApp>,
+    ) -> Result<(), CaptureError> {
+        self.summary.packets += 1;
+        if let Some(f) = self.filter.as_deref_mut()
+            && !f.matches(pkt.linktype, pkt.data)
+        {
+            return Ok(());
+        }
+        self.summary.delivered += 1;
+        sink.app_packet(&pkt, app);
+        Ok(())
     }
 
     fn deliver<S: PacketSink>(

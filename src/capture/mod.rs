@@ -106,6 +106,13 @@ pub struct Packet<'a> {
 pub trait PacketSink {
     /// Handles one packet. Must never panic on any bytes.
     fn packet(&mut self, pkt: &Packet<'_>);
+    /// Handles one packet whose Android app the source names (PCAPdroid's own pcapng: a uid
+    /// comment on the packet, mapped by a custom block). A sink that does not follow apps takes
+    /// it as any packet.
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: &std::sync::Arc<pcapdroid::AndroidApp>) {
+        let _ = app;
+        self.packet(pkt);
+    }
     /// Whether the sink wants no more packets (`-c`, `--duration`): a file reader stops there.
     fn done(&self) -> bool {
         false

@@ -208,6 +208,128 @@ pub fn strip<'a>(pkt: &Packet<'a>) -> Option<(Packet<'a>, PacketApp)> {
     Some((stripped, trailer.tag()))
 }
 
+/// PCAPdroid's IANA Private Enterprise Number: its pcapng custom blocks carry it.
+pub const PEN: u32 = 62_652;
+/// Version of PCAPdroid's custom blocks this reader knows (`PCAPDROID_PCAPNG_VERSION`).
+pub const NG_VERSION: u16 = 1;
+/// Custom block type: one uid → package and app name (`PCAPDROID_BLOCK_UID_MAP`).
+pub const NG_BLOCK_UID_MAP: u8 = 1;
+/// Uids mapped per pcapng section at most: a phone has a few hundred; beyond, packets of new
+/// uids carry no app.
+pub const MAX_NG_APPS: usize = 4096;
+/// pcapng option code of a comment (`opt_comment`), where PCAPdroid writes `u-UID` per packet.
+const OPT_COMMENT: u16 = 1;
+
+/// The apps PCAPdroid's own pcapng output names (its "PCAPdroid trailer" option in pcapng mode):
+/// custom blocks (block type 0xBAD, PEN [`PEN`]) map a uid to its package and app name, each
+/// written before the uid's first packet, and every Enhanced Packet Block carries a comment
+/// `u-UID`. Layout of the custom data after the PEN, in the section's byte order:
+///
+/// ```text
+/// version u16 = 1 | type u8 = 1 | pad u8 | uid i32 | package_len u8 | app_len u8 | package | app
+/// ```
+///
+/// (PCAPdroid's `pcap_dump.c` writer and its Wireshark dissector `pcapdroid.lua`.) A source
+/// keeps one per pcapng section; lookups never allocate once a uid is known.
+#[derive(Clone, Debug, Default)]
+pub struct NgApps {
+    apps: std::collections::HashMap<i32, std::sync::Arc<AndroidApp>, foldhash::fast::RandomState>,
+}
+
+impl NgApps {
+    /// A new section: its mappings start empty.
+    pub fn clear(&mut self) {
+        self.apps.clear();
+    }
+
+    /// Uids known.
+    pub fn len(&self) -> usize {
+        self.apps.len()
+    }
+
+    /// Whether no uid is known.
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty()
+    }
+
+    /// A custom block: its PEN and the bytes after it. Learns a uid mapping when it is
+    /// PCAPdroid's; returns whether it was. Other vendors' blocks, newer versions, unknown types
+    /// and cut blocks are ignored.
+    pub fn custom_block(&mut self, pen: u32, data: &[u8], big_endian: bool) -> bool {
+        if pen != PEN || data.len() < 10 {
+            return false;
+        }
+        let u16_at =
+            |b: [u8; 2]| if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) };
+        if u16_at([data[0], data[1]]) != NG_VERSION || data[2] != NG_BLOCK_UID_MAP {
+            return false;
+        }
+        let uid = [data[4], data[5], data[6], data[7]];
+        let uid = if big_endian { i32::from_be_bytes(uid) } else { i32::from_le_bytes(uid) };
+        let (pkg_len, app_len) = (usize::from(data[8]), usize::from(data[9]));
+        let Some(names) = data.get(10..10 + pkg_len + app_len) else { return false };
+        let (package, app) = names.split_at(pkg_len);
+        // The package name identifies the app as the trailer does; the label only without it.
+        let name = printable(if package.is_empty() { app } else { package });
+        let entry = AndroidApp { uid: (uid >= 0).then_some(uid), name };
+        if self.apps.len() < MAX_NG_APPS || self.apps.contains_key(&uid) {
+            self.apps.insert(uid, std::sync::Arc::new(entry));
+        }
+        true
+    }
+
+    /// The app of an Enhanced Packet Block from its options (code, value): the comment
+    /// `u-UID`. A uid no block mapped still names its uid; `u--1` (unknown) names nothing.
+    pub fn packet<'o>(
+        &mut self,
+        options: impl IntoIterator<Item = (u16, &'o [u8])>,
+    ) -> Option<std::sync::Arc<AndroidApp>> {
+        let uid = options
+            .into_iter()
+            .find(|(c, _)| *c == OPT_COMMENT)
+            .and_then(|(_, v)| uid_comment(v))?;
+        if let Some(app) = self.apps.get(&uid) {
+            return Some(app.clone());
+        }
+        if uid == UID_UNKNOWN || self.apps.len() >= MAX_NG_APPS {
+            return None;
+        }
+        let app = std::sync::Arc::new(AndroidApp { uid: (uid >= 0).then_some(uid), name: None });
+        self.apps.insert(uid, app.clone());
+        Some(app)
+    }
+}
+
+/// `u-UID` (PCAPdroid writes `"u-%d"`): the uid, `None` for any other comment.
+fn uid_comment(v: &[u8]) -> Option<i32> {
+    let digits = v.strip_prefix(b"u-")?;
+    if digits.is_empty() || digits.len() > 11 {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The options of an Enhanced Packet Block body (after the packet data and its padding), as
+/// (code, value) pairs, in the section's byte order; stops at the end option or a cut one.
+pub fn ng_options(mut opts: &[u8], big_endian: bool) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let u16_at = |b: &[u8]| {
+            let b = [b[0], b[1]];
+            if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+        };
+        if opts.len() < 4 {
+            return None;
+        }
+        let (code, len) = (u16_at(&opts[0..2]), usize::from(u16_at(&opts[2..4])));
+        let value = opts.get(4..4 + len)?;
+        if code == 0 {
+            return None;
+        }
+        opts = opts.get(4 + len.next_multiple_of(4)..).unwrap_or_default();
+        Some((code, value))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +476,85 @@ mod tests {
                     assert!(ip.len() + TRAILER_LEN + FAKE_ETHERNET_LEN <= f.len());
                 }
             }
+        }
+    }
+
+    /// PCAPdroid's uid map block data after the PEN (little-endian, as an Android phone writes).
+    fn uid_map(uid: i32, package: &str, app: &str) -> Vec<u8> {
+        let mut d = NG_VERSION.to_le_bytes().to_vec();
+        d.extend([NG_BLOCK_UID_MAP, 0]);
+        d.extend(uid.to_le_bytes());
+        d.extend([package.len() as u8, app.len() as u8]);
+        d.extend(package.as_bytes());
+        d.extend(app.as_bytes());
+        while !d.len().is_multiple_of(4) {
+            d.push(0);
+        }
+        d
+    }
+
+    #[test]
+    fn pcapng_uid_map_and_comments() {
+        let mut apps = NgApps::default();
+        assert!(apps.custom_block(PEN, &uid_map(10_123, "com.whatsapp", "WhatsApp"), false));
+        assert!(!apps.custom_block(PEN + 1, &uid_map(1, "x", "y"), false));
+        let mut newer = uid_map(1, "x", "y");
+        newer[0] = 2;
+        assert!(!apps.custom_block(PEN, &newer, false));
+        // Names longer than the data: ignored, no panic.
+        let mut cut = uid_map(5, "abc", "d");
+        cut[8] = 200;
+        assert!(!apps.custom_block(PEN, &cut, false));
+        let opt = |v: &'static [u8]| [(2u16, &b"\x02\0\0\0"[..]), (OPT_COMMENT, v)];
+        let wa = apps.packet(opt(b"u-10123")).unwrap();
+        assert_eq!(*wa, AndroidApp { uid: Some(10_123), name: Some("com.whatsapp".into()) });
+        // A uid without its block still names the uid; unknown and other comments name nothing.
+        assert_eq!(
+            *apps.packet(opt(b"u-10200")).unwrap(),
+            AndroidApp { uid: Some(10_200), name: None }
+        );
+        assert!(apps.packet(opt(b"u--1")).is_none());
+        for c in [&b"hello"[..], b"u-", b"u-12x", b"u-99999999999999"] {
+            assert!(apps.packet([(OPT_COMMENT, c)]).is_none(), "{c:?}");
+        }
+        // Big-endian sections too.
+        let mut be = uid_map(10_145, "com.facebook.katana", "Facebook");
+        be[0..2].copy_from_slice(&NG_VERSION.to_be_bytes());
+        be[4..8].copy_from_slice(&10_145i32.to_be_bytes());
+        assert!(apps.custom_block(PEN, &be, true));
+        assert_eq!(
+            apps.packet([(OPT_COMMENT, &b"u-10145"[..])]).unwrap().name.as_deref(),
+            Some("com.facebook.katana")
+        );
+        apps.clear();
+        assert!(apps.is_empty());
+    }
+
+    #[test]
+    fn pcapng_uid_map_is_bounded() {
+        let mut apps = NgApps::default();
+        for uid in 0..(MAX_NG_APPS as i32 + 100) {
+            apps.custom_block(PEN, &uid_map(uid, "p", "a"), false);
+            apps.packet([(OPT_COMMENT, format!("u-{}", uid + 1_000_000).as_bytes())]);
+        }
+        assert_eq!(apps.len(), MAX_NG_APPS);
+    }
+
+    #[test]
+    fn options_walk() {
+        let mut o = Vec::new();
+        o.extend(2u16.to_le_bytes());
+        o.extend(4u16.to_le_bytes());
+        o.extend(2u32.to_le_bytes());
+        o.extend(1u16.to_le_bytes());
+        o.extend(7u16.to_le_bytes());
+        o.extend(b"u-10123\0");
+        o.extend([0, 0, 0, 0]);
+        let got: Vec<_> = ng_options(&o, false).collect();
+        assert_eq!(got, [(2, &2u32.to_le_bytes()[..]), (1, &b"u-10123"[..])]);
+        // Cut anywhere: no panic, never past the bytes.
+        for n in 0..o.len() {
+            let _ = ng_options(&o[..n], false).count();
         }
     }
 }

@@ -22,6 +22,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::live::{LiveError, LiveStats, SharedStats};
+use super::pcapdroid::{AndroidApp, NgApps, ng_options};
 use super::{LinkType, Packet, PacketSink, Timestamp};
 
 /// Largest frame a record may hold (libpcap's largest snaplen): anything larger is malformed.
@@ -46,6 +47,9 @@ const SHB: u32 = 0x0a0d_0d0a;
 const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 const IDB: u32 = 1;
 const EPB: u32 = 6;
+/// Custom blocks (copyable and not): PCAPdroid's uid → app mappings travel in them.
+const CB: u32 = 0x0000_0bad;
+const DCB: u32 = 0x4000_0bad;
 const OPT_IF_TSRESOL: u16 = 9;
 
 /// Counters of the UDP receiver (in `stats.jsonl` under `udp`).
@@ -85,7 +89,7 @@ struct NgInterface {
 #[derive(Clone, Debug)]
 enum Format {
     Pcap { be: bool, nanos: bool, linktype: LinkType },
-    Pcapng { be: bool, interfaces: Vec<NgInterface> },
+    Pcapng { be: bool, interfaces: Vec<NgInterface>, apps: NgApps },
 }
 
 /// What one datagram did to its stream.
@@ -152,8 +156,9 @@ fn guess_linktype(frame: &[u8]) -> Option<LinkType> {
 }
 
 impl Stream {
-    /// Parses one datagram, handing each packet to `deliver`.
-    pub fn datagram(&mut self, d: &[u8], deliver: &mut dyn FnMut(&Packet<'_>)) -> DatagramReport {
+    /// Parses one datagram, handing each packet to `deliver` with its app when the stream
+    /// names one (PCAPdroid's pcapng).
+    pub fn datagram(&mut self, d: &[u8], deliver: &mut Deliver<'_>) -> DatagramReport {
         let mut r = DatagramReport::default();
         let mut rest = d;
         while !rest.is_empty() {
@@ -170,7 +175,8 @@ impl Stream {
             if u32_at(rest, 0, false) == Some(SHB) {
                 match shb(rest) {
                     Some((be, len)) => {
-                        self.reset(Format::Pcapng { be, interfaces: Vec::new() });
+                        let apps = NgApps::default();
+                        self.reset(Format::Pcapng { be, interfaces: Vec::new(), apps });
                         r.headers += 1;
                         rest = &rest[len..];
                         continue;
@@ -195,8 +201,9 @@ impl Stream {
                 Some(Format::Pcap { be, nanos, linktype }) => {
                     pcap_record(rest, *be, *nanos, *linktype, &mut self.last_ts, &mut r, deliver)
                 }
-                Some(Format::Pcapng { be, interfaces }) => {
-                    pcapng_block(rest, *be, interfaces, &mut self.last_ts, &mut r, deliver)
+                Some(Format::Pcapng { be, interfaces, apps }) => {
+                    let ng = NgState { be: *be, interfaces, apps };
+                    pcapng_block(rest, ng, &mut self.last_ts, &mut r, deliver)
                 }
             };
             match used {
@@ -260,7 +267,7 @@ fn pcap_record(
     linktype: LinkType,
     last: &mut Option<Timestamp>,
     r: &mut DatagramReport,
-    deliver: &mut dyn FnMut(&Packet<'_>),
+    deliver: &mut Deliver<'_>,
 ) -> Option<usize> {
     let secs = u32_at(b, 0, be)?;
     let frac = u32_at(b, 4, be)?;
@@ -274,19 +281,29 @@ fn pcap_record(
     let ts = Timestamp::from_secs_nanos(i64::from(secs), frac_ns);
     note_ts(ts, last, r);
     r.packets += 1;
-    deliver(&Packet { ts, linktype, data, wire_len: orig.max(incl as u32) });
+    deliver(&Packet { ts, linktype, data, wire_len: orig.max(incl as u32) }, None);
     Some(PCAP_RECORD_LEN + incl)
+}
+
+/// Where a stream's packets go, each with its app when the stream names one.
+pub type Deliver<'a> = dyn FnMut(&Packet<'_>, Option<&Arc<AndroidApp>>) + 'a;
+
+/// A pcapng stream's section state.
+struct NgState<'s> {
+    be: bool,
+    interfaces: &'s mut Vec<NgInterface>,
+    apps: &'s mut NgApps,
 }
 
 /// One pcapng block after the section header; returns the bytes it used.
 fn pcapng_block(
     b: &[u8],
-    be: bool,
-    interfaces: &mut Vec<NgInterface>,
+    ng: NgState<'_>,
     last: &mut Option<Timestamp>,
     r: &mut DatagramReport,
-    deliver: &mut dyn FnMut(&Packet<'_>),
+    deliver: &mut Deliver<'_>,
 ) -> Option<usize> {
+    let NgState { be, interfaces, apps } = ng;
     let kind = u32_at(b, 0, be)?;
     let len = u32_at(b, 4, be)? as usize;
     if len < 12 || !len.is_multiple_of(4) || len > b.len() {
@@ -323,6 +340,8 @@ fn pcapng_block(
                 return None;
             }
             let data = body.get(20..20 + caplen)?;
+            let opts = body.get(20 + caplen.next_multiple_of(4)..).unwrap_or_default();
+            let app = if opts.is_empty() { None } else { apps.packet(ng_options(opts, be)) };
             let ups = iface.units_per_sec;
             let secs = (units / ups).min(i64::MAX as u64) as i64;
             let frac = (u128::from(units % ups) * 1_000_000_000 / u128::from(ups)) as i64;
@@ -330,9 +349,15 @@ fn pcapng_block(
             note_ts(ts, last, r);
             r.packets += 1;
             let wire_len = origlen.max(caplen as u32);
-            deliver(&Packet { ts, linktype: iface.linktype, data, wire_len });
+            deliver(&Packet { ts, linktype: iface.linktype, data, wire_len }, app.as_ref());
         }
-        // Simple packets (no timestamp), PCAPdroid's custom blocks, statistics: skipped.
+        CB | DCB => {
+            // Too short for a PEN: skipped, as any block this reader does not know.
+            if let Some(pen) = u32_at(body, 0, be) {
+                apps.custom_block(pen, &body[4..], be);
+            }
+        }
+        // Simple packets (no timestamp), statistics: skipped.
         _ => {}
     }
     Some(len)
@@ -485,7 +510,10 @@ impl UdpSource {
             .entry(from)
             .or_insert_with(|| Sender { stream: Stream::default(), last_seen: now });
         s.last_seen = now;
-        let r = s.stream.datagram(d, &mut |p| sink.packet(p));
+        let r = s.stream.datagram(d, &mut |p, app| match app {
+            None => sink.packet(p),
+            Some(app) => sink.app_packet(p, app),
+        });
         self.delivered += u64::from(r.packets);
         self.udp.headers += u64::from(r.headers);
         self.udp.malformed += u64::from(r.malformed);
@@ -567,7 +595,8 @@ mod tests {
 
     fn run(stream: &mut Stream, d: &[u8]) -> (DatagramReport, Vec<(i64, u32, usize)>) {
         let mut got = Vec::new();
-        let r = stream.datagram(d, &mut |p| got.push((p.ts.nanos(), p.linktype.0, p.data.len())));
+        let r =
+            stream.datagram(d, &mut |p, _| got.push((p.ts.nanos(), p.linktype.0, p.data.len())));
         (r, got)
     }
 
@@ -658,6 +687,25 @@ mod tests {
         // An unknown block is skipped.
         let (r, _) = run(&mut s, &block(0xbad, &[1, 2, 3, 4]));
         assert_eq!(r, DatagramReport::default());
+        let (r, _) = run(&mut s, &block(0xbad, &[]));
+        assert_eq!(r, DatagramReport::default());
+        // PCAPdroid's uid map block, then a packet whose comment names the uid.
+        let mut map = super::super::pcapdroid::PEN.to_le_bytes().to_vec();
+        map.extend([1, 0, 1, 0]);
+        map.extend(10_123i32.to_le_bytes());
+        map.extend([12, 8]);
+        map.extend(b"com.whatsappWhatsApp");
+        epb[0] = 0;
+        let mut named = epb.clone();
+        named.extend([1, 0, 7, 0]);
+        named.extend(b"u-10123\0");
+        named.extend([0, 0, 0, 0]);
+        let mut apps = Vec::new();
+        let d = [block(0xbad, &map), block(EPB, &named), block(EPB, &epb)].concat();
+        let r = s.datagram(&d, &mut |_, app| apps.push(app.map(|a| (**a).clone())));
+        assert_eq!((r.packets, r.malformed), (2, false));
+        let wa = AndroidApp { uid: Some(10_123), name: Some("com.whatsapp".into()) };
+        assert_eq!(apps, [Some(wa), None]);
     }
 
     #[test]

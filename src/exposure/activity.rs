@@ -27,6 +27,17 @@ pub struct Burst {
     pub uid: String,
     /// Kind of client.
     pub client: ChatClient,
+    /// The chat flow's Android app (PCAPdroid captures), as on its record.
+    pub app: Option<String>,
+    /// Its Android uid.
+    pub app_uid: Option<i32>,
+}
+
+impl Burst {
+    /// What sessions are grouped by besides the device: the app's name, else its uid.
+    pub fn app_key(&self) -> Option<String> {
+        self.app.clone().or_else(|| self.app_uid.map(|u| format!("uid:{u}")))
+    }
 }
 
 /// The kind of client on a WhatsApp chat connection.
@@ -180,6 +191,8 @@ pub fn bursts(
                 down,
                 uid: rec.uid.clone(),
                 client,
+                app: rec.app.as_deref().map(str::to_owned),
+                app_uid: rec.app_uid,
             }),
         }
     }
@@ -275,6 +288,8 @@ fn simple(
         bytes_down: down,
         endpoint: rec.endpoint.as_deref().map(str::to_owned),
         uids: vec![rec.uid.clone()],
+        app: rec.app.as_deref().map(str::to_owned),
+        app_uid: rec.app_uid,
         ..ActivityEvent::default()
     }
 }

@@ -67,6 +67,9 @@ pub struct Call {
     /// Flows whose last record has not arrived (active-timeout records came).
     open: Vec<String>,
     media: Option<Media>,
+    /// The Android app of its flows (PCAPdroid captures), from the first flow that names one.
+    app: Option<String>,
+    app_uid: Option<i32>,
 }
 
 impl Call {
@@ -102,6 +105,10 @@ impl Call {
         self.down += down;
         if self.endpoint.is_none() {
             self.endpoint = rec.endpoint.as_deref().map(str::to_owned);
+        }
+        if self.app.is_none() && self.app_uid.is_none() {
+            self.app = rec.app.as_deref().map(str::to_owned);
+            self.app_uid = rec.app_uid;
         }
         if !self.uids.contains(&rec.uid) {
             self.uids.push(rec.uid.clone());
@@ -144,6 +151,8 @@ impl Call {
             setup: Some(round_us(self.start)),
             ringing_secs: Some(round_us(self.end - self.start)),
             uids: self.uids.clone(),
+            app: self.app.clone(),
+            app_uid: self.app_uid,
             ..ActivityEvent::default()
         };
         let Some(m) = &self.media else { return a };
@@ -202,8 +211,16 @@ impl Calls {
     ) -> Option<Call> {
         let rec = f.rec;
         let (s, e) = (rec.ts, rec.ts + rec.duration);
+        // Two apps' calls at the same time stay apart (a WhatsApp call beside a Messenger one).
+        let rec_known = rec.app.is_some() || rec.app_uid.is_some();
+        let same_app = |c: &Call| {
+            !rec_known
+                || (c.app.is_none() && c.app_uid.is_none())
+                || (c.app.as_deref() == rec.app.as_deref() && c.app_uid == rec.app_uid)
+        };
         let joins = |c: &Call| {
             c.device == device
+                && same_app(c)
                 && (c.uids.contains(&rec.uid)
                     || c.sockets.contains(&f.socket)
                     || (s <= c.end + h.call_gap_secs && e >= c.start - h.call_gap_secs))
@@ -232,6 +249,8 @@ impl Calls {
             uids: Vec::new(),
             open: Vec::new(),
             media: None,
+            app: None,
+            app_uid: None,
         };
         c.add(f, h);
         self.pending.push(c);

@@ -32,10 +32,28 @@ pub struct Tally {
     pub samples: Vec<String>,
     /// Some flow uids.
     pub uids: Vec<String>,
+    /// Android apps behind the evidence (PCAPdroid captures), sorted.
+    pub apps: Vec<String>,
 }
 
+/// Apps kept per signal.
+const MAX_TALLY_APPS: usize = 8;
+
 impl Tally {
-    fn add(&mut self, ts: f64, bytes: u64, sample: Option<&str>, uid: Option<&str>) {
+    fn add(
+        &mut self,
+        ts: f64,
+        bytes: u64,
+        sample: Option<&str>,
+        uid: Option<&str>,
+        app: Option<&str>,
+    ) {
+        if let Some(a) = app
+            && self.apps.len() < MAX_TALLY_APPS
+            && let Err(i) = self.apps.binary_search_by(|x| x.as_str().cmp(a))
+        {
+            self.apps.insert(i, a.to_owned());
+        }
         if self.count == 0 || ts < self.first {
             self.first = ts;
         }
@@ -103,6 +121,9 @@ pub struct Device {
     ja4: Vec<String>,
     /// Per Android app, sorted by name (PCAPdroid captures only; at most [`MAX_APPS`]).
     apps: Vec<AppTotals>,
+    /// The app of the record or activity being accounted (PCAPdroid captures): evidence added
+    /// meanwhile names it. Set and cleared by the exposure map around each record.
+    pub tagging: Option<String>,
 }
 
 /// Apps kept per device: a phone has a few hundred uids, few of them talk; beyond, flows of
@@ -163,9 +184,12 @@ impl Device {
         uid: Option<&str>,
     ) {
         let signal = signal.as_ref();
+        let app = self.tagging.as_deref();
         match self.tallies.get_mut(signal) {
-            Some(t) => t.add(ts, bytes, sample, uid),
-            None => self.tallies.entry(signal.to_owned()).or_default().add(ts, bytes, sample, uid),
+            Some(t) => t.add(ts, bytes, sample, uid, app),
+            None => {
+                self.tallies.entry(signal.to_owned()).or_default().add(ts, bytes, sample, uid, app)
+            }
         }
     }
 

@@ -134,6 +134,7 @@ pub fn judge(field: &Field, dev: &Device, known_endpoints: &[String]) -> Exposur
         last: found.iter().map(|f| f.3.last).reduce(f64::max),
         evidence: Vec::new(),
         uids: Vec::new(),
+        apps: Vec::new(),
     };
     for (grade, _, signal, t) in &found {
         let note = match grade {
@@ -150,6 +151,11 @@ pub fn judge(field: &Field, dev: &Device, known_endpoints: &[String]) -> Exposur
         for u in &t.uids {
             if e.uids.len() < MAX_EVIDENCE && !e.uids.contains(u) {
                 e.uids.push(u.clone());
+            }
+        }
+        for a in &t.apps {
+            if let Err(i) = e.apps.binary_search(a) {
+                e.apps.insert(i, a.clone());
             }
         }
     }

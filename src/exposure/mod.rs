@@ -220,8 +220,9 @@ pub struct ExposureSink<S> {
     stun: HashMap<String, IpAddr, RandomState>,
     /// Chat flows whose first record was seen (later records have no handshake).
     chat_uids: HashSet<String, RandomState>,
-    /// Message bursts not yet in a written session, per device.
-    bursts: BTreeMap<String, Vec<Burst>>,
+    /// Message bursts not yet in a written session, per device and app (the app's name or
+    /// `uid:N`; `None` when no app is known, as in every capture but PCAPdroid's).
+    bursts: BTreeMap<(String, Option<String>), Vec<Burst>>,
     calls: Calls,
     pending_bursts: usize,
     overflow: Overflow,
@@ -374,6 +375,7 @@ impl<S: RecordSink> ExposureSink<S> {
         let dev = self.device(&a.device, a.ts);
         *dev.activities.entry(a.activity.as_str().to_owned()).or_default() += 1;
         let signal = format!("activity:{}", a.activity);
+        dev.tagging = a.app.clone().or_else(|| a.app_uid.map(|u| format!("uid:{u}")));
         dev.flow_evidence(
             wa,
             &signal,
@@ -382,6 +384,7 @@ impl<S: RecordSink> ExposureSink<S> {
             Some(&sample),
             a.uids.first().map(|s| s.as_str()),
         );
+        dev.tagging = None;
         self.inner.event(&Event::Activity(a));
     }
 
@@ -415,6 +418,8 @@ impl<S: RecordSink> ExposureSink<S> {
         });
         let uid = Some(rec.uid.as_str());
         let dev = self.device(id, rec.ts);
+        // Evidence of this record names its app; the activities below tag their own.
+        dev.tagging = app_key(rec);
         dev.meta_flow(service, &endpoint, rec.ts, up, down);
         dev.flow_evidence(wa, Plain::MetaFlow, rec.ts, up + down, None, uid);
         if let Some(g) = &global {
@@ -466,6 +471,7 @@ impl<S: RecordSink> ExposureSink<S> {
                 }
             }
         }
+        self.device(id, rec.ts).tagging = None;
         self.activities(id, rec, local_is_orig);
     }
 
@@ -491,7 +497,7 @@ impl<S: RecordSink> ExposureSink<S> {
             if let Some(log) = log {
                 let found = activity::bursts(rec, log, &h, handshake, (local_is_orig, client));
                 self.pending_bursts += found.len();
-                self.bursts.entry(id.to_owned()).or_default().extend(found);
+                self.bursts.entry((id.to_owned(), app_key(rec))).or_default().extend(found);
                 if self.pending_bursts > self.cfg.max_pending_bursts {
                     self.overflow.sessions_forced += 1;
                     self.settle_sessions(None);
@@ -544,11 +550,11 @@ impl<S: RecordSink> ExposureSink<S> {
     /// Writes the sessions ending before `horizon` (all with `None`).
     fn settle_sessions(&mut self, horizon: Option<f64>) {
         let h = self.cfg.heuristics.clone();
-        let devices: Vec<String> = self.bursts.keys().cloned().collect();
-        for id in devices {
-            let pending = self.bursts.remove(&id).unwrap_or_default();
+        let keys: Vec<(String, Option<String>)> = self.bursts.keys().cloned().collect();
+        for key in keys {
+            let pending = self.bursts.remove(&key).unwrap_or_default();
             let mut keep = Vec::new();
-            for s in sessions::build(&id, pending, h.session_gap_secs) {
+            for s in sessions::build(&key.0, pending, h.session_gap_secs) {
                 if horizon.is_some_and(|t| s.event.end + h.session_gap_secs >= t) {
                     keep.extend(s.bursts);
                     continue;
@@ -556,7 +562,7 @@ impl<S: RecordSink> ExposureSink<S> {
                 self.emit_session(s);
             }
             if !keep.is_empty() {
-                self.bursts.insert(id, keep);
+                self.bursts.insert(key, keep);
             }
         }
         self.pending_bursts = self.bursts.values().map(Vec::len).sum();
@@ -570,6 +576,7 @@ impl<S: RecordSink> ExposureSink<S> {
         sessions::account(&mut dev.sessions, &s.event);
         let e = &s.event;
         let sample = format!("{}s", e.duration);
+        dev.tagging = s.bursts.first().and_then(Burst::app_key);
         dev.evidence(
             Plain::Session,
             e.ts,
@@ -577,6 +584,7 @@ impl<S: RecordSink> ExposureSink<S> {
             Some(&sample),
             e.uids.first().map(|u| u.as_str()),
         );
+        dev.tagging = None;
         self.inner.event(&Event::Session(s.event.clone()));
         for b in s.bursts {
             let a = ActivityEvent {
@@ -593,6 +601,8 @@ impl<S: RecordSink> ExposureSink<S> {
                 endpoint: Some(b.client.endpoint().into()),
                 session: Some(sid.clone()),
                 uids: vec![b.uid],
+                app: b.app,
+                app_uid: b.app_uid,
                 ..ActivityEvent::default()
             };
             self.emit_activity(a);
@@ -663,17 +673,20 @@ impl<S: RecordSink> ExposureSink<S> {
     }
 }
 
+/// A record's app as the exposure map names it: the app's name, else `uid:N`; `None` when
+/// PCAPdroid named none (and in every other capture).
+fn app_key(rec: &FlowRecord) -> Option<String> {
+    match (&rec.app, rec.app_uid) {
+        (Some(n), _) => Some(n.to_string()),
+        (None, Some(u)) => Some(format!("uid:{u}")),
+        (None, None) => None,
+    }
+}
+
 /// Accounts a flow of a known Android app (PCAPdroid's trailer) to its device.
 fn app_flow(dev: &mut Device, rec: &FlowRecord, local_is_orig: bool) {
-    let uid_name;
-    let name = match (&rec.app, rec.app_uid) {
-        (Some(n), _) => &**n,
-        (None, Some(u)) => {
-            uid_name = format!("uid:{u}");
-            &uid_name
-        }
-        (None, None) => return,
-    };
+    let Some(name) = app_key(rec) else { return };
+    let name = name.as_str();
     let (up, down) = if local_is_orig {
         (rec.orig_bytes, rec.resp_bytes)
     } else {

@@ -1,5 +1,7 @@
 //! Usage sessions: a device's message bursts (on any of its WhatsApp chat connections) grouped
-//! while the quiet time between them stays under the session gap (default 5 minutes).
+//! while the quiet time between them stays under the session gap (default 5 minutes). Where
+//! PCAPdroid names the app of the chat flows, sessions are per device and app: the caller hands
+//! each app's bursts in separately.
 
 #[cfg(test)]
 use super::activity::ChatClient;
@@ -14,8 +16,9 @@ pub struct Session {
     pub bursts: Vec<Burst>,
 }
 
-/// Groups `bursts` (any order) into sessions separated by more than `gap_secs`. Session ids are
-/// left empty: they are given when a session is written (`S1`, `S2`, … in writing order).
+/// Groups `bursts` (any order, all of one app or all without app) into sessions separated by
+/// more than `gap_secs`. Session ids are left empty: they are given when a session is written
+/// (`S1`, `S2`, … in writing order).
 pub fn build(device: &str, mut bursts: Vec<Burst>, gap_secs: f64) -> Vec<Session> {
     bursts.sort_by(|a, b| a.start.total_cmp(&b.start));
     let mut out: Vec<Session> = Vec::new();
@@ -29,6 +32,8 @@ pub fn build(device: &str, mut bursts: Vec<Burst>, gap_secs: f64) -> Vec<Session
                 let event = SessionEvent {
                     ts: b.start,
                     device: device.to_owned(),
+                    app: b.app.clone(),
+                    app_uid: b.app_uid,
                     end: b.end,
                     ..SessionEvent::default()
                 };
@@ -81,6 +86,8 @@ mod tests {
             down: 200,
             uid: "C1".into(),
             client: ChatClient::App,
+            app: None,
+            app_uid: None,
         }
     }
 

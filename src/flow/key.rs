@@ -50,6 +50,7 @@ pub struct FlowKey {
 }
 
 impl Hash for FlowKey {
+    #[inline]
     fn hash<H: Hasher>(&self, h: &mut H) {
         h.write_u128(u128::from_ne_bytes(self.lo.addr));
         h.write_u128(u128::from_ne_bytes(self.hi.addr));

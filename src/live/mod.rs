@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 
 use crate::assembly::{Assembly, Outputs};
 use crate::capture::live::{LiveConfig, LiveSource, LiveStats};
+use crate::capture::pcapdroid::AndroidApp;
 use crate::capture::pcapdroid_udp::{UdpConfig, UdpSource};
 use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
 use crate::classify::{Geo, Ruleset};
@@ -303,11 +304,19 @@ impl Driver {
     }
 
     fn packet(&mut self, pkt: &Packet<'_>) {
+        self.app_packet(pkt, None);
+    }
+
+    /// A packet, with its Android app when the source names one (PCAPdroid's pcapng stream).
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: Option<&Arc<AndroidApp>>) {
         let full = |d: &mut Self| d.count.is_some_and(|n| d.asm.pipeline().stats().packets >= n);
         if full(self) {
             return; // frames already in flight when the count was reached
         }
-        self.asm.packet(pkt);
+        match app {
+            None => self.asm.packet(pkt),
+            Some(app) => self.asm.app_packet(pkt, app),
+        }
         if full(self) {
             self.stop.store(true, Ordering::Relaxed);
         }
@@ -452,8 +461,18 @@ impl InlineSink {
 
 impl PacketSink for InlineSink {
     fn packet(&mut self, pkt: &Packet<'_>) {
+        self.forward(pkt, None);
+    }
+
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
+        self.forward(pkt, Some(app));
+    }
+}
+
+impl InlineSink {
+    fn forward(&mut self, pkt: &Packet<'_>, app: Option<&Arc<AndroidApp>>) {
         let mut d = lock(&self.driver);
-        d.packet(pkt);
+        d.app_packet(pkt, app);
         self.since_seen += 1;
         // The clock (an Instant::now) every few hundred packets, and on silence (pause).
         if self.since_seen >= 256 {
@@ -486,17 +505,18 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
     let rules = load_rules(opts)?;
     let geo = Geo::open(opts.asn_db.as_deref(), opts.country_db.as_deref())
         .map_err(|e| anyhow!("{e}"))?;
-    if opts.udp.is_some() && opts.write_pcap.is_some() {
-        // Its senders' link types are known only as their streams start.
-        return Err(anyhow!("--write-pcap does not work with --udp (yet)"));
-    }
     let source = Source::open(opts)?;
     let linktype = source.linktype();
     let iface = source.interface().to_owned();
-    // Files outside the output directory are opened while still privileged.
-    let pcap_out = match &opts.write_pcap {
-        Some((p, keep)) => Some(PcapOut::create(p, linktype, *keep).map_err(|e| anyhow!(e))?),
-        None => None,
+    // Files outside the output directory are opened while still privileged. A PCAPdroid
+    // stream's link type (raw IP, or Ethernet with the trailer) is known only at its first
+    // packet: its file is opened now and its header written then, with that packet's link type.
+    let (pcap_out, pcap_file) = match (&opts.write_pcap, &opts.udp) {
+        (Some((p, keep)), None) => {
+            (Some(PcapOut::create(p, linktype, *keep).map_err(|e| anyhow!(e))?), None)
+        }
+        (Some((p, _)), Some(_)) => (None, Some(PcapOut::open(p).map_err(|e| anyhow!(e))?)),
+        (None, _) => (None, None),
     };
     let user = privs::target_user(opts.user.as_deref())?;
     privs::prepare_dir(&opts.out, user.as_ref())?;
@@ -538,6 +558,9 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         .with_context(|| format!("cannot open the outputs{who}"))?;
     if let (Some(out), Some((path, keep))) = (pcap_out, &opts.write_pcap) {
         asm.attach_pcap(out, path, *keep);
+    }
+    if let (Some(file), Some((path, keep))) = (pcap_file, &opts.write_pcap) {
+        asm.attach_pcap_file(file, path, *keep);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let driver = Arc::new(Mutex::new(Driver {

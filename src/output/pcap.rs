@@ -98,8 +98,23 @@ pub struct PcapOut {
 impl PcapOut {
     /// Creates (truncates) `path` for frames of `linktype`.
     pub fn create(path: &Path, linktype: LinkType, keep: PcapKeep) -> Result<PcapOut, OutputError> {
-        let file = super::create::open(path, super::create::Mode::Truncate)
-            .map_err(|source| OutputError::Open { what: "cannot write pcap", source })?;
+        Self::with_file(Self::open(path)?, path, linktype, keep)
+    }
+
+    /// Opens (truncates) `path` for a writer whose link type is known later
+    /// ([`PcapOut::with_file`]): live capture opens it while still privileged.
+    pub fn open(path: &Path) -> Result<File, OutputError> {
+        super::create::open(path, super::create::Mode::Truncate)
+            .map_err(|source| OutputError::Open { what: "cannot write pcap", source })
+    }
+
+    /// The writer over `file`, opened at `path` by [`PcapOut::open`], for frames of `linktype`.
+    pub fn with_file(
+        file: File,
+        path: &Path,
+        linktype: LinkType,
+        keep: PcapKeep,
+    ) -> Result<PcapOut, OutputError> {
         let err = |e| OutputError::io(path, "cannot write pcap", e);
         let mut out = BufWriter::with_capacity(1 << 16, file);
         let mut header = [0u8; 24];

@@ -33,12 +33,14 @@ CREATE TABLE flows (
   orig_bytes INTEGER NOT NULL, resp_bytes INTEGER NOT NULL, conn_state TEXT NOT NULL,
   end_reason TEXT NOT NULL, app_proto TEXT, server_name TEXT, service TEXT, endpoint TEXT,
   confidence TEXT, ja4 TEXT, resp_cc TEXT,
+  app TEXT, app_uid INTEGER, -- the Android app (PCAPdroid captures that name it)
   record TEXT NOT NULL -- the flows.jsonl line
 );
 CREATE INDEX flows_meta_by_device_hour ON flows (device, hour, service) WHERE service IS NOT NULL;
 CREATE INDEX flows_uid ON flows (uid);
+CREATE INDEX flows_by_device_app ON flows (device, app, hour) WHERE app IS NOT NULL;
 CREATE TABLE events (
-  ts REAL NOT NULL, kind TEXT NOT NULL, device TEXT, uid TEXT,
+  ts REAL NOT NULL, kind TEXT NOT NULL, device TEXT, uid TEXT, app TEXT,
   json TEXT NOT NULL -- the events.jsonl line
 );
 CREATE INDEX events_by_kind_device ON events (kind, device, ts);
@@ -50,13 +52,13 @@ CREATE TABLE devices (
 CREATE TABLE sessions (
   session TEXT PRIMARY KEY, device TEXT NOT NULL, ts REAL NOT NULL, end REAL NOT NULL,
   duration REAL NOT NULL, bursts INTEGER NOT NULL, bytes_up INTEGER NOT NULL,
-  bytes_down INTEGER NOT NULL
+  bytes_down INTEGER NOT NULL, app TEXT, app_uid INTEGER
 );
 CREATE INDEX sessions_by_device ON sessions (device, ts);
 CREATE TABLE exposures (
   device TEXT NOT NULL, field TEXT NOT NULL, observability TEXT NOT NULL, status TEXT NOT NULL,
   count INTEGER NOT NULL, bytes INTEGER NOT NULL, ts REAL NOT NULL, last REAL,
-  evidence TEXT NOT NULL, PRIMARY KEY (device, field)
+  evidence TEXT NOT NULL, apps TEXT, PRIMARY KEY (device, field)
 );
 ";
 
@@ -191,7 +193,7 @@ fn replaceable(path: &Path) -> Result<(), CreateError> {
 fn flow_row(c: &Connection, r: &FlowRecord) -> rusqlite::Result<()> {
     let json = serde_json::to_string(r).unwrap_or_default();
     c.prepare_cached(
-        "INSERT INTO flows VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
+        "INSERT INTO flows VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)",
     )?
     .execute(params![
         r.uid,
@@ -217,6 +219,8 @@ fn flow_row(c: &Connection, r: &FlowRecord) -> rusqlite::Result<()> {
         r.confidence,
         r.ja4.as_deref(),
         r.resp_cc.as_deref(),
+        r.app.as_deref(),
+        r.app_uid,
         json,
     ])?;
     Ok(())
@@ -226,11 +230,12 @@ fn event_rows(c: &Connection, ev: &Event) -> rusqlite::Result<()> {
     let json = serde_json::to_value(ev).unwrap_or_default();
     let s = |k: &str| json.get(k).and_then(|v| v.as_str()).map(str::to_owned);
     let ts = json.get("ts").and_then(|v| v.as_f64()).unwrap_or(0.0);
-    c.prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![
+    c.prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![
         ts,
         s("kind"),
         s("device"),
         s("uid"),
+        s("app"),
         json.to_string()
     ])?;
     match ev {
@@ -254,8 +259,10 @@ fn event_rows(c: &Connection, ev: &Event) -> rusqlite::Result<()> {
             ])?;
         }
         Event::Session(s) => {
-            c.prepare_cached("INSERT OR REPLACE INTO sessions VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?
-                .execute(params![
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO sessions VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+            )?
+            .execute(params![
                 s.session,
                 s.device,
                 s.ts,
@@ -263,13 +270,16 @@ fn event_rows(c: &Connection, ev: &Event) -> rusqlite::Result<()> {
                 s.duration,
                 s.bursts as i64,
                 s.bytes_up as i64,
-                s.bytes_down as i64
+                s.bytes_down as i64,
+                s.app,
+                s.app_uid
             ])?;
         }
         Event::Exposure(e) => {
             let evidence = serde_json::to_string(&e.evidence).unwrap_or_default();
+            let apps = (!e.apps.is_empty()).then(|| serde_json::to_string(&e.apps).ok());
             c.prepare_cached(
-                "INSERT OR REPLACE INTO exposures VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                "INSERT OR REPLACE INTO exposures VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
             )?
             .execute(params![
                 e.device,
@@ -280,7 +290,8 @@ fn event_rows(c: &Connection, ev: &Event) -> rusqlite::Result<()> {
                 e.bytes as i64,
                 e.ts,
                 e.last,
-                evidence
+                evidence,
+                apps.flatten()
             ])?;
         }
         _ => {}

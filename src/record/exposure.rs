@@ -149,6 +149,12 @@ pub struct SessionEvent {
     pub ts: f64,
     /// Device.
     pub device: String,
+    /// Android app whose chat connections carried it; sessions are per device and app (PCAPdroid captures that name one): package or app name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// Android uid of that app, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_uid: Option<i32>,
     /// Session id, `S` and a sequence number (joins the `activity` events of its bursts).
     pub session: String,
     /// End (last non-keepalive traffic).
@@ -230,6 +236,12 @@ pub struct ActivityEvent {
     pub ts: f64,
     /// Device.
     pub device: String,
+    /// Android app whose flows carried it (PCAPdroid captures that name one): package or app name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// Android uid of that app, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_uid: Option<i32>,
     /// What kind of activity.
     pub activity: ActivityKind,
     /// End.
@@ -317,4 +329,8 @@ pub struct ExposureEvent {
     pub evidence: Vec<String>,
     /// Some of the flows behind the evidence.
     pub uids: Vec<String>,
+    /// Android apps whose flows or activities are behind the evidence (PCAPdroid captures that
+    /// name them), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
 }

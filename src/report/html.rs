@@ -547,6 +547,7 @@ fn device_view(
                 sent: bytes(a.bytes_up),
                 received: bytes(a.bytes_down),
                 detail: [
+                    a.app.as_ref().map(|n| format!("app {n}")),
                     a.endpoint.clone(),
                     a.direction.clone(),
                     a.media.clone(),
@@ -704,8 +705,9 @@ fn timeline(r: &Report, d: &DeviceEvent) -> Chart {
     for s in r.sessions_of(&d.device) {
         let (a, b) = (x(s.ts), x(s.end));
         let title = format!(
-            "{} {} for {}, {} bursts",
+            "{}{} {} for {}, {} bursts",
             s.session,
+            s.app.as_deref().map(|a| format!(" ({a})")).unwrap_or_default(),
             time(s.ts),
             duration(s.duration),
             s.bursts
@@ -718,7 +720,8 @@ fn timeline(r: &Report, d: &DeviceEvent) -> Chart {
         for a in r.activities_of(&d.device).filter(|a| a.activity.as_str() == *kind) {
             let (xa, xb) = (x(a.ts), x(a.end));
             let title = format!(
-                "{kind} {} {}, {} sent, {} received{}",
+                "{kind}{} {} {}, {} sent, {} received{}",
+                a.app.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
                 time(a.ts),
                 duration(a.duration),
                 bytes(a.bytes_up),

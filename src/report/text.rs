@@ -1,6 +1,7 @@
 //! The terminal summary: per device, services and endpoints contacted, bytes, sessions, calls,
 //! and the policy-field table.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::{Report, bytes, duration, time};
@@ -133,6 +134,36 @@ fn device(o: &mut String, r: &Report, d: &DeviceEvent) {
     if !d.activities.is_empty() {
         let acts: Vec<String> = d.activities.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(o, "   activities: {}", acts.join(", "));
+    }
+    // PCAPdroid captures: which app was used when, and what it did.
+    let mut by_app: std::collections::BTreeMap<&str, (Vec<String>, BTreeMap<&str, u64>)> =
+        std::collections::BTreeMap::new();
+    for s in r.sessions_of(&d.device) {
+        if let Some(app) = s.app.as_deref() {
+            let span = format!("{} – {}", time(s.ts), time(s.end));
+            by_app.entry(app).or_default().0.push(span);
+        }
+    }
+    for a in r.activities_of(&d.device) {
+        if let Some(app) = a.app.as_deref() {
+            *by_app.entry(app).or_default().1.entry(a.activity.as_str()).or_default() += 1;
+        }
+    }
+    for (app, (spans, acts)) in &by_app {
+        const SHOWN: usize = 4;
+        let mut used = spans.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+        if spans.len() > SHOWN {
+            used.push_str(&format!(" and {} more", spans.len() - SHOWN));
+        }
+        let acts: Vec<String> = acts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            o,
+            "   app {app}: {} session(s){}{}; {}",
+            spans.len(),
+            if used.is_empty() { "" } else { " " },
+            used,
+            if acts.is_empty() { "no activity".to_owned() } else { acts.join(", ") }
+        );
     }
     let _ = writeln!(
         o,

@@ -226,6 +226,8 @@ pub fn of(kind: &str) -> Option<Ty> {
         "session" => vec![
             ("ts", Ts),
             ("device", Str),
+            ("app", Str),
+            ("app_uid", I64),
             ("session", Str),
             ("end", Ts),
             ("duration", F64),
@@ -238,6 +240,8 @@ pub fn of(kind: &str) -> Option<Ty> {
         "activity" => vec![
             ("ts", Ts),
             ("device", Str),
+            ("app", Str),
+            ("app_uid", I64),
             ("activity", Str),
             ("end", Ts),
             ("duration", F64),
@@ -270,6 +274,7 @@ pub fn of(kind: &str) -> Option<Ty> {
             ("last", Ts),
             ("evidence", list(Str)),
             ("uids", list(Str)),
+            ("apps", list(Str)),
         ],
         _ => return None,
     }))
