@@ -11,7 +11,8 @@
 //! Layering: a stage imports only itself and the stages below it, in this order —
 //! `record` (the schema: flow records, events, `RecordSink`) and `term` < `capture` < `decode` <
 //! `flow` < `dissect` < `classify` < `policy` < `exposure` < `output`, `anonymize` < `pipeline` <
-//! `assembly` < `replay`, `live` < `report` < the binary (`main.rs`). Nothing calls back up:
+//! `assembly` < `parallel` (`replay --threads`) < `replay`, `live` < `report` < the binary
+//! (`main.rs`). Nothing calls back up:
 //! outputs, the exposure map and anonymisation meet only in `record`. `tests/layering.rs` checks
 //! this on every `crate::` path and fails on an upward import or a folder cycle.
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod live;
 pub mod lookup;
 pub mod manifest;
 pub mod output;
+pub mod parallel;
 pub mod pipeline;
 pub mod policy;
 pub mod record;

@@ -1,6 +1,8 @@
 //! The pipeline: decoded packets → flow table → (dissectors, classifier) → sinks. Live capture and
 //! replay feed the same [`Pipeline`] through [`PacketSink`].
 
+use std::net::IpAddr;
+
 use serde::Serialize;
 
 use crate::capture::pcapdroid::{self, PacketApp};
@@ -8,6 +10,7 @@ use crate::capture::{Packet, PacketSink, Timestamp};
 use crate::classify::{Classifier, Confidence, FlowFacts, Geo, Ruleset};
 use crate::decode::{self, DecodeError};
 use crate::dissect::{FlowDissect, Observation, Signature};
+use crate::exposure::local::LocalNets;
 use crate::flow::activity::ActivityTrack;
 use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
@@ -18,18 +21,34 @@ use crate::record::{AppProto, NameSource, NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table, owned here so that no stage keeps another
 /// stage's state: what dissection found, and the activity track the exposure map reads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FlowData {
     /// Dissector state and findings.
     pub dissect: FlowDissect,
     /// Activity over time, for flows that look like Meta's.
     pub activity: ActivityTrack,
+    /// The device the flow belongs to, set at its first packet ([`LocalNets::device_side`]).
+    pub part: IpAddr,
+}
+
+impl Default for FlowData {
+    fn default() -> Self {
+        FlowData {
+            dissect: FlowDissect::default(),
+            activity: ActivityTrack::default(),
+            part: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        }
+    }
 }
 
 impl crate::exposure::track::Tracked for FlowData {
     #[inline]
     fn parts(&mut self) -> (&FlowDissect, &mut ActivityTrack) {
         (&self.dissect, &mut self.activity)
+    }
+    #[inline]
+    fn part(&self) -> IpAddr {
+        self.part
     }
 }
 
@@ -111,6 +130,8 @@ struct Sinks {
     /// Replay's input files, each with the first flow id given while it was read: a flow's
     /// `source` is found from its id, at no memory per flow.
     sources: Vec<(u64, std::sync::Arc<str>)>,
+    /// The local ranges, which say which device a flow belongs to.
+    local: LocalNets,
 }
 
 impl Sinks {
@@ -119,8 +140,10 @@ impl Sinks {
     /// that the per-packet path stays small in the instruction cache.
     #[inline(never)]
     fn flow_start(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
-        let (client, server) = (flow.orig().ip(), flow.resp().ip());
-        if let Some(name) = self.classifier.dns_name(client, server, pkt.ts) {
+        let (lo, hi) = (flow.key.lo, flow.key.hi);
+        flow.data.part = self.local.device_side((lo.ip(), lo.port()), (hi.ip(), hi.port()));
+        let (part, server) = (flow.data.part, flow.resp().ip());
+        if let Some(name) = self.classifier.dns_name(part, server, pkt.ts) {
             flow.data.dissect.app.dns_name = Some(name.into());
         }
     }
@@ -131,8 +154,8 @@ impl Sinks {
         if let Some(name) = flow.data.dissect.app.server_name.as_deref()
             && flow.data.dissect.app.name_source != Some(NameSource::StunRealm)
         {
-            let (client, server) = (flow.orig().ip(), flow.resp().ip());
-            self.classifier.learn_name(client, server, name, pkt.ts);
+            let (part, server) = (flow.data.part, flow.resp().ip());
+            self.classifier.learn_name(part, server, name, pkt.ts);
         }
     }
 
@@ -151,8 +174,9 @@ impl Sinks {
                         dns_mark = Some(if meta { FlowMark::Meta } else { FlowMark::NotMeta });
                     }
                     let d = pkt.decoded;
-                    // The response's destination is the device that asked.
-                    self.classifier.learn_dns(pkt.ts, d.dst, &msg);
+                    // Learnt for the flow's device (the response's destination, the device
+                    // that asked, for a device on the local side).
+                    self.classifier.learn_dns(pkt.ts, flow.data.part, &msg);
                     let uid = crate::flow::table::uid_string(flow.id);
                     let mut ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
                     ev.app = app_name(flow);
@@ -175,7 +199,13 @@ impl Sinks {
                         (info.facebook_realm, Signature::StunRealmFacebook),
                     ];
                     for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
-                        self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
+                        let part = flow.data.part;
+                        self.classifier.learn_call(
+                            part,
+                            sig,
+                            (o.ip(), o.port()),
+                            (r.ip(), r.port()),
+                        );
                     }
                 }
                 Observation::Http(req) => {
@@ -251,6 +281,7 @@ impl FlowHandler<FlowData> for Sinks {
             let i = self.sources.partition_point(|(first, _)| *first <= flow.id);
             rec.source = self.sources.get(i.wrapping_sub(1)).map(|(_, name)| name.clone());
         }
+        self.sink.order(&flow.order());
         self.sink.flow(&mut rec);
     }
 }
@@ -271,6 +302,7 @@ fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {
     let resp = flow.resp();
     FlowFacts {
         proto: flow.key.proto,
+        part: flow.data.part,
         orig_h: flow.orig().ip(),
         resp_h: resp.ip(),
         orig_p: flow.orig().port(),
@@ -370,6 +402,7 @@ impl Pipeline {
                 verdicts: None,
                 packet_app: None,
                 sources: Vec::new(),
+                local: LocalNets::default(),
             },
             stats: PacketStats::default(),
         }
@@ -407,10 +440,32 @@ impl Pipeline {
         self.sinks.verdicts.as_mut()
     }
 
+    /// Replaces where records go (`replay --threads`: a worker's collector).
+    pub fn set_sink(&mut self, sink: Box<dyn RecordSink>) {
+        self.sinks.sink = sink;
+    }
+
+    /// The local ranges (`--local-net`), which say which device a flow belongs to.
+    pub fn set_local_nets(&mut self, local: LocalNets) {
+        self.sinks.local = local;
+    }
+
+    /// The next packet is the input's packet number `index` (see
+    /// [`FlowTable::begin_packet`]); a pipeline fed every packet need not say.
+    pub fn begin_packet(&mut self, index: u64) {
+        self.table.begin_packet(index);
+    }
+
     /// Replay: the packets from here on come from the capture file `name`; flow records name
     /// the file of their flow's first packet (`source`).
     pub fn begin_source(&mut self, name: &str) {
-        let next = self.table.next_id();
+        self.begin_source_at(name, self.stats.packets);
+    }
+
+    /// [`Pipeline::begin_source`] when the file's first packet is the input's packet number
+    /// `index`.
+    pub fn begin_source_at(&mut self, name: &str, index: u64) {
+        let next = self.table.next_id().max(index.saturating_mul(crate::flow::table::TICKS));
         // A file that started no flow gives way to the next one.
         if self.sinks.sources.last().is_some_and(|(first, _)| *first == next) {
             self.sinks.sources.pop();
@@ -516,11 +571,18 @@ impl Pipeline {
         if let Some(v) = self.sinks.verdicts.as_mut() {
             v.touched.clear();
         }
+        self.table.begin_packet(self.stats.packets);
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
         match decode::decode(pkt) {
-            Ok(d) => self.decoded(pkt.ts, &d, None, 0),
+            Ok(d) => {
+                // The clock moves first, for every packet decoded (IP or not), so idle flows are
+                // written before what this packet writes.
+                self.table.advance(pkt.ts, &mut self.sinks);
+                self.decoded(pkt.ts, &d, None, 0)
+            }
             Err(DecodeError::NotIp(ethertype)) => {
+                self.table.advance(pkt.ts, &mut self.sinks);
                 self.stats.not_ip += 1;
                 if ethertype == decode::arp::ETHERTYPE_ARP
                     && self.sinks.classify
@@ -528,7 +590,6 @@ impl Pipeline {
                 {
                     self.sinks.sink.event(&Event::Arp(ArpEvent::new(pkt.ts.nanos(), &arp)));
                 }
-                self.table.advance(pkt.ts, &mut self.sinks);
             }
             Err(e) => self.stats.decode_errors.count(e),
         }

@@ -12,10 +12,12 @@ use crate::capture::file::read_input;
 use crate::capture::filter::Filter;
 use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
+use crate::exposure::local::LocalNets;
 use crate::flow::FlowConfig;
 use crate::output::JsonlSink;
 use crate::output::pcap::{PcapKeep, PcapOutStats};
-use crate::pipeline::RunStats;
+use crate::parallel::Parallel;
+use crate::pipeline::{PacketStats, Pipeline, PipelineConfig, RunStats};
 use crate::record::RecordSink;
 
 /// What to replay and where to write.
@@ -54,6 +56,10 @@ pub struct ReplayOptions {
     pub write_pcap: Option<(PathBuf, PcapKeep)>,
     /// Stop after this many packets (`-c`) or this much packet time (`--duration`).
     pub limit: crate::capture::limit::Limit,
+    /// Worker threads (`--threads`): 1 runs the one pipeline on the reading thread; more run
+    /// [`crate::parallel`], with the same output. `--write-pcap` needs each packet's verdict
+    /// at once, so it keeps one pipeline.
+    pub threads: usize,
 }
 
 impl ReplayOptions {
@@ -76,6 +82,7 @@ impl ReplayOptions {
             anonymize: None,
             write_pcap: None,
             limit: Default::default(),
+            threads: 1,
         }
     }
 
@@ -110,6 +117,90 @@ impl ReplayOptions {
         };
         Assembly::new(self.flow.clone(), rules, geo, files, &self.outputs())
     }
+
+    fn rules(&self) -> anyhow::Result<Ruleset> {
+        if self.rules_dirs.is_empty() {
+            Ok(Ruleset::builtin())
+        } else {
+            Ruleset::load(&self.rules_dirs, true).map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    }
+
+    /// The engine these options ask for: one pipeline, or [`Parallel`] workers in front of the
+    /// same sink chain.
+    fn engine(&self) -> anyhow::Result<Engine> {
+        if self.threads <= 1 || self.write_pcap.is_some() {
+            return Ok(Engine::One(self.assemble()?));
+        }
+        let rules = self.rules()?;
+        let geo = Geo::open(self.asn_db.as_deref(), self.country_db.as_deref())?;
+        let files: Option<Box<dyn RecordSink>> = match &self.out {
+            None => None,
+            Some(dir) => Some(Box::new(
+                JsonlSink::create(dir)
+                    .with_context(|| format!("cannot write output to {}", dir.display()))?,
+            )),
+        };
+        let o = self.outputs();
+        let sink = crate::assembly::sink_chain(files, &o, &rules, &geo, &self.flow)?;
+        let local = LocalNets::new(self.exposure.local_nets.clone());
+        let mut pipelines = Vec::with_capacity(self.threads);
+        pipelines.push(rules);
+        for _ in 1..self.threads {
+            pipelines.push(self.rules()?);
+        }
+        let pipelines = pipelines
+            .into_iter()
+            .map(|rules| {
+                let sink: Box<dyn RecordSink> = Box::new(crate::record::NullSink);
+                let (flow, classify, geo) = (self.flow.clone(), self.classify, geo.clone());
+                let mut p = Pipeline::new(PipelineConfig { flow, sink, classify, rules, geo });
+                p.set_local_nets(local.clone());
+                p
+            })
+            .collect();
+        Ok(Engine::Many(Parallel::new(pipelines, local, sink)))
+    }
+}
+
+/// One pipeline, or several behind one merge.
+enum Engine {
+    One(Assembly),
+    Many(Parallel),
+}
+
+impl Engine {
+    fn begin_source(&mut self, name: &str) {
+        match self {
+            Engine::One(a) => a.pipeline().begin_source(name),
+            Engine::Many(p) => p.begin_source(name),
+        }
+    }
+
+    /// Packets so far, and live flows (one pipeline only).
+    fn progress(&mut self) -> (PacketStats, Option<usize>) {
+        match self {
+            Engine::One(a) => (a.pipeline().stats(), Some(a.pipeline().live_flows())),
+            Engine::Many(p) => (p.stats(), None),
+        }
+    }
+
+    fn finish(self) -> Result<(RunStats, Option<PcapOutStats>), String> {
+        match self {
+            Engine::One(a) => a.finish().into_result(),
+            Engine::Many(p) => p.finish().map(|s| (s, None)),
+        }
+    }
+}
+
+impl PacketSink for Engine {
+    #[inline]
+    fn packet(&mut self, pkt: &Packet<'_>) {
+        match self {
+            Engine::One(a) => a.packet(pkt),
+            Engine::Many(p) => p.packet(pkt),
+        }
+    }
 }
 
 /// What a replay did.
@@ -132,7 +223,7 @@ pub struct ReplayOutcome {
 
 /// Forwards packets to the pipeline and ticks the progress bar now and then.
 struct Progress<'a> {
-    inner: &'a mut Assembly,
+    inner: &'a mut Engine,
     bar: &'a ProgressBar,
     started: Instant,
     limit: &'a mut crate::capture::limit::Limit,
@@ -146,16 +237,15 @@ impl PacketSink for Progress<'_> {
             return;
         }
         self.inner.packet(pkt);
-        let n = self.inner.pipeline().stats().packets;
-        if n.is_multiple_of(PROGRESS_EVERY) {
-            let s = self.inner.pipeline().stats();
+        let (s, live) = self.inner.progress();
+        if s.packets.is_multiple_of(PROGRESS_EVERY) {
             let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+            let live = live.map_or_else(String::new, |n| format!(", {n} live flows"));
             self.bar.set_message(format!(
-                "{} packets, {:.1} MB, {:.0} packets/s, {} live flows",
+                "{} packets, {:.1} MB, {:.0} packets/s{live}",
                 s.packets,
                 s.bytes as f64 / 1e6,
                 s.packets as f64 / secs,
-                self.inner.pipeline().live_flows()
             ));
         }
     }
@@ -176,7 +266,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         Some(expr) => Some(Filter::new(expr).map_err(|e| anyhow::anyhow!("filter {expr:?}: {e}"))?),
         None => None,
     };
-    let mut assembly = opts.assemble()?;
+    let mut assembly = opts.engine()?;
     let bar = if opts.progress {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
     } else {
@@ -197,7 +287,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         read += 1;
         let path = &input.path;
         let _span = tracing::info_span!("file", path = %path.display()).entered();
-        assembly.pipeline().begin_source(&path.to_string_lossy());
+        assembly.begin_source(&path.to_string_lossy());
         let mut sink = Progress { inner: &mut assembly, bar: &bar, started, limit: &mut limit };
         let (summary, err) = read_input(input, filter.as_mut(), &mut sink);
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
@@ -222,6 +312,6 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     bar.finish_and_clear();
     // Every output is closed, in the one shutdown order; every failed output is reported (one a
     // line).
-    let (stats, pcap) = assembly.finish().into_result().map_err(|e| anyhow::anyhow!(e))?;
+    let (stats, pcap) = assembly.finish().map_err(|e| anyhow::anyhow!(e))?;
     Ok(ReplayOutcome { stats, files: read, faults, skipped, pcap, elapsed: started.elapsed() })
 }

@@ -38,6 +38,29 @@ impl LocalNets {
         };
         builtin || self.extra.iter().any(|n| n.contains(&ip))
     }
+
+    /// The device a flow between `a` and `b` belongs to, from its 5-tuple alone (so the same
+    /// for every packet of the flow, either way, before the flow table has seen it): the local
+    /// side; when both or neither side is local, the side with the higher port (the client's
+    /// ephemeral port; a capture of public addresses then keys a flow by its client, like the
+    /// exposure map), and the lower address on a tie. What the classifier learns from a flow
+    /// (DNS names, carried names, call sockets) is kept per device so found, which lets
+    /// `replay --threads` give each device's flows to one worker and stay exact.
+    #[inline]
+    pub fn device_side(&self, a: (IpAddr, u16), b: (IpAddr, u16)) -> IpAddr {
+        match (self.contains(a.0), self.contains(b.0)) {
+            (true, false) => a.0,
+            (false, true) => b.0,
+            _ if a.1 != b.1 => {
+                if a.1 > b.1 {
+                    a.0
+                } else {
+                    b.0
+                }
+            }
+            _ => a.0.min(b.0),
+        }
+    }
 }
 
 /// Whether an address names no single host (unspecified, broadcast, multicast).

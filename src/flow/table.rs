@@ -17,6 +17,7 @@ use crate::capture::Timestamp;
 use crate::decode::tcp_flags::{ACK, SYN};
 use crate::decode::{Decoded, Transport, TunnelKind};
 use crate::record::community_id::community_id;
+use crate::record::sink::FlowOrder;
 
 const SEC: i64 = 1_000_000_000;
 const PROTO_TCP: u8 = 6;
@@ -62,6 +63,10 @@ impl Default for FlowConfig {
     }
 }
 
+/// Ids and ticks per packet index: one packet makes at most this many flow table calls (an
+/// outer flow and two tunnels inside it).
+pub const TICKS: u64 = 4;
+
 /// Per-direction counters.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counters {
@@ -85,7 +90,9 @@ enum IdleList {
 /// A live flow. `T` is the per-flow state of later stages (dissectors, classification).
 #[derive(Debug)]
 pub struct Flow<T> {
-    /// Sequence number of the flow (ids are given in order of first packets), rendered as the record's `uid`.
+    /// Sequence number of the flow (ids rise in order of first packets; with
+    /// [`FlowTable::begin_packet`], the first packet's index times [`TICKS`] plus the flows that
+    /// packet created before), rendered as the record's `uid`.
     pub id: u64,
     /// The 5-tuple.
     pub key: FlowKey,
@@ -118,11 +125,22 @@ pub struct Flow<T> {
     class: IdleList,
     close_reason: Option<EndReason>,
     links: Links,
+    /// Tick of the packet that last moved the flow to the back of its idle list: a sweep writes
+    /// flows in (list, tick) order, which a merge of several tables can rebuild.
+    touched: u64,
     /// State of later stages.
     pub data: T,
 }
 
 impl<T> Flow<T> {
+    /// Where this flow's record falls in the single-threaded order (see [`FlowOrder`]).
+    pub fn order(&self) -> FlowOrder {
+        FlowOrder {
+            expiry: (self.class as u8, self.touched),
+            flush: (self.first_ts.nanos(), self.id),
+        }
+    }
+
     /// Originator endpoint.
     pub fn orig(&self) -> HostPort {
         if self.orig_is_lo { self.key.lo } else { self.key.hi }
@@ -302,6 +320,8 @@ pub struct FlowTable<T> {
     lists: [List; 4],
     frags: HashMap<FragKey, FragEntry, RandomState>,
     next_id: u64,
+    /// Tick of the next [`FlowTable::packet`] call.
+    tick: u64,
     now: Timestamp,
     next_sweep: Timestamp,
     stats: TableStats,
@@ -318,6 +338,7 @@ impl<T: Default> FlowTable<T> {
             lists: [List::default(); 4],
             frags: HashMap::default(),
             next_id: 0,
+            tick: 0,
             now: Timestamp::default(),
             next_sweep: Timestamp(i64::MIN),
             stats: TableStats::default(),
@@ -339,6 +360,16 @@ impl<T: Default> FlowTable<T> {
         self.next_id
     }
 
+    /// The next packet is the input's packet number `index` (counting every packet handed to
+    /// the pipeline): flow ids and ticks then follow from the index, not from how many flows
+    /// this table saw, so that tables fed disjoint parts of one input (`replay --threads`) give
+    /// the same ids as one table fed all of it.
+    pub fn begin_packet(&mut self, index: u64) {
+        let base = index.saturating_mul(TICKS);
+        self.next_id = self.next_id.max(base);
+        self.tick = self.tick.max(base);
+    }
+
     /// Live flows.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -358,6 +389,8 @@ impl<T: Default> FlowTable<T> {
         h: &mut H,
     ) {
         self.advance(ts, h);
+        let tick = self.tick;
+        self.tick += 1;
         let (sport, dport, tcp_flags, payload_len) = match d.transport {
             Transport::Tcp(t) => (t.sport, t.dport, Some(t.flags), t.payload_len),
             Transport::Udp { sport, dport, payload_len, .. } => (sport, dport, None, payload_len),
@@ -403,6 +436,7 @@ impl<T: Default> FlowTable<T> {
             None => flow.state.datagram(from_orig),
         }
         h.packet(flow, &PacketCtx { ts, from_orig, decoded: d });
+        flow.touched = tick;
         let class = flow.class;
         let newly_closed = if class != IdleList::Closing && tcp_flags.is_some() {
             flow.state.tcp_finished()
@@ -484,6 +518,7 @@ impl<T: Default> FlowTable<T> {
             class,
             close_reason: None,
             links: Links::default(),
+            touched: 0,
             data: T::default(),
         };
         self.next_id += 1;
