@@ -27,8 +27,9 @@ pub struct FlowData {
     pub dissect: FlowDissect,
     /// Activity over time, for flows that look like Meta's.
     pub activity: ActivityTrack,
-    /// The device the flow belongs to, set at its first packet ([`LocalNets::device_side`]).
-    pub part: IpAddr,
+    /// Whether the device the flow belongs to ([`LocalNets::device_side`]) is the key's `hi`
+    /// side (a flag, not the address: a live flow stays small), set at its first packet.
+    pub part_hi: bool,
 }
 
 impl Default for FlowData {
@@ -36,7 +37,7 @@ impl Default for FlowData {
         FlowData {
             dissect: FlowDissect::default(),
             activity: ActivityTrack::default(),
-            part: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            part_hi: false,
         }
     }
 }
@@ -47,8 +48,8 @@ impl crate::exposure::track::Tracked for FlowData {
         (&self.dissect, &mut self.activity)
     }
     #[inline]
-    fn part(&self) -> IpAddr {
-        self.part
+    fn part_hi(&self) -> bool {
+        self.part_hi
     }
 }
 
@@ -141,8 +142,9 @@ impl Sinks {
     #[inline(never)]
     fn flow_start(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
         let (lo, hi) = (flow.key.lo, flow.key.hi);
-        flow.data.part = self.local.device_side((lo.ip(), lo.port()), (hi.ip(), hi.port()));
-        let (part, server) = (flow.data.part, flow.resp().ip());
+        let part = self.local.device_side((lo.ip(), lo.port()), (hi.ip(), hi.port()));
+        flow.data.part_hi = part != lo.ip();
+        let server = flow.resp().ip();
         if let Some(name) = self.classifier.dns_name(part, server, pkt.ts) {
             flow.data.dissect.app.dns_name = Some(name.into());
         }
@@ -154,7 +156,7 @@ impl Sinks {
         if let Some(name) = flow.data.dissect.app.server_name.as_deref()
             && flow.data.dissect.app.name_source != Some(NameSource::StunRealm)
         {
-            let (part, server) = (flow.data.part, flow.resp().ip());
+            let (part, server) = (part(flow), flow.resp().ip());
             self.classifier.learn_name(part, server, name, pkt.ts);
         }
     }
@@ -176,7 +178,7 @@ impl Sinks {
                     let d = pkt.decoded;
                     // Learnt for the flow's device (the response's destination, the device
                     // that asked, for a device on the local side).
-                    self.classifier.learn_dns(pkt.ts, flow.data.part, &msg);
+                    self.classifier.learn_dns(pkt.ts, part(flow), &msg);
                     let uid = crate::flow::table::uid_string(flow.id);
                     let mut ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
                     ev.app = app_name(flow);
@@ -199,9 +201,8 @@ impl Sinks {
                         (info.facebook_realm, Signature::StunRealmFacebook),
                     ];
                     for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
-                        let part = flow.data.part;
                         self.classifier.learn_call(
-                            part,
+                            part(flow),
                             sig,
                             (o.ip(), o.port()),
                             (r.ip(), r.port()),
@@ -286,6 +287,12 @@ impl FlowHandler<FlowData> for Sinks {
     }
 }
 
+/// The device the flow belongs to.
+#[inline]
+fn part(flow: &Flow<FlowData>) -> IpAddr {
+    if flow.data.part_hi { flow.key.hi.ip() } else { flow.key.lo.ip() }
+}
+
 /// The first app a PCAPdroid trailer names for a flow stays the flow's app.
 fn note_app(flow: &mut Flow<FlowData>, app: PacketApp) {
     if flow.data.dissect.app.android.is_none() && app.is_known() {
@@ -302,7 +309,7 @@ fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {
     let resp = flow.resp();
     FlowFacts {
         proto: flow.key.proto,
-        part: flow.data.part,
+        part: part(flow),
         orig_h: flow.orig().ip(),
         resp_h: resp.ip(),
         orig_p: flow.orig().port(),
