@@ -48,18 +48,25 @@ impl LocalNets {
     /// `replay --threads` give each device's flows to one worker and stay exact.
     #[inline]
     pub fn device_side(&self, a: (IpAddr, u16), b: (IpAddr, u16)) -> IpAddr {
-        match (self.contains(a.0), self.contains(b.0)) {
-            (true, false) => a.0,
-            (false, true) => b.0,
-            _ if a.1 != b.1 => {
-                if a.1 > b.1 {
-                    a.0
-                } else {
-                    b.0
-                }
+        device_side((a, self.contains(a.0)), (b, self.contains(b.0)))
+    }
+}
+
+/// [`LocalNets::device_side`] when whether each side is local is known already.
+#[inline]
+pub fn device_side(a: ((IpAddr, u16), bool), b: ((IpAddr, u16), bool)) -> IpAddr {
+    let (((a, ap), a_local), ((b, bp), b_local)) = (a, b);
+    match (a_local, b_local) {
+        (true, false) => a,
+        (false, true) => b,
+        _ if ap != bp => {
+            if ap > bp {
+                a
+            } else {
+                b
             }
-            _ => a.0.min(b.0),
         }
+        _ => a.min(b),
     }
 }
 

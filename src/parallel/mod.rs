@@ -89,6 +89,8 @@ pub struct Parallel {
     router: Router,
     senders: Vec<SyncSender<Batch>>,
     pending: Vec<Batch>,
+    /// Batches the workers are done with, to fill again: no allocation per batch.
+    free: Receiver<Batch>,
     in_batch: usize,
     index: u64,
     stats: PacketStats,
@@ -103,15 +105,16 @@ impl Parallel {
         let n = pipelines.len().max(1);
         // The merger's queue: a few batches' worth of messages per worker.
         let (out_tx, out_rx) = sync_channel::<Out>(QUEUE * n);
+        let (free_tx, free) = sync_channel::<Batch>((QUEUE + 2) * n);
         let mut senders = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
         for (id, p) in pipelines.into_iter().enumerate() {
             let (tx, rx): (SyncSender<Batch>, Receiver<Batch>) = sync_channel(QUEUE);
             senders.push(tx);
-            let out = out_tx.clone();
+            let (out, free) = (out_tx.clone(), free_tx.clone());
             let h = std::thread::Builder::new()
                 .name(format!("leakscope-worker-{id}"))
-                .spawn(move || worker::run(id, p, rx, out))
+                .spawn(move || worker::run(id, p, rx, out, free))
                 .expect("spawn a worker thread");
             workers.push(h);
         }
@@ -124,6 +127,7 @@ impl Parallel {
             router: Router::new(local, n),
             senders,
             pending: (0..n).map(|_| Batch::default()).collect(),
+            free,
             in_batch: 0,
             index: 0,
             stats: PacketStats::default(),
@@ -153,9 +157,9 @@ impl Parallel {
     /// Sends every worker its batch (empty ones too: their watermark lets the merger go on).
     fn send_all(&mut self) {
         for (b, tx) in self.pending.iter_mut().zip(&self.senders) {
-            let mut full = std::mem::take(b);
+            let fresh = self.free.try_recv().unwrap_or_default();
+            let mut full = std::mem::replace(b, fresh);
             full.upto = self.index;
-            b.jobs.reserve(BATCH);
             // A worker gone means it panicked; its join reports it.
             let _ = tx.send(full);
         }

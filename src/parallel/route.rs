@@ -8,7 +8,7 @@ use foldhash::fast::RandomState;
 
 use crate::capture::{Packet, Timestamp, pcapdroid};
 use crate::decode::{self, DecodeError, Transport};
-use crate::exposure::local::LocalNets;
+use crate::exposure::local::{LocalNets, device_side};
 
 /// Idle sweeps happen at most once per second of packet time ([`crate::flow::FlowTable`]).
 const SEC: i64 = 1_000_000_000;
@@ -83,16 +83,17 @@ impl Router {
             Transport::Fragment => None,
         };
         // Exactly one side local: the device is that side, whatever the ports.
-        let by_ports = self.local.contains(src) == self.local.contains(dst);
+        let (src_local, dst_local) = (self.local.contains(src), self.local.contains(dst));
+        let by_ports = src_local == dst_local;
         let Some((sp, dp)) = ports else {
             // A later fragment: the worker of its first fragment when the ports mattered.
             let found = d.fragment.and_then(|f| self.frags.get(&(src, dst, d.proto, f.id)));
             if let (true, Some(&w)) = (by_ports, found) {
                 return w;
             }
-            return self.of(self.local.device_side((src, 0), (dst, 0)));
+            return self.of(device_side(((src, 0), src_local), ((dst, 0), dst_local)));
         };
-        let w = self.of(self.local.device_side((src, sp), (dst, dp)));
+        let w = self.of(device_side(((src, sp), src_local), ((dst, dp), dst_local)));
         if by_ports && let Some(f) = d.fragment {
             if self.frags.len() >= MAX_FRAGS {
                 self.frags.clear();

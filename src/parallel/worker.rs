@@ -76,7 +76,13 @@ impl RecordSink for Collector {
 
 /// The worker loop: jobs in, keyed records out, until the dispatcher hangs up; then the open
 /// flows and the counters.
-pub(super) fn run(id: usize, mut p: Pipeline, jobs: Receiver<Batch>, out: SyncSender<Out>) {
+pub(super) fn run(
+    id: usize,
+    mut p: Pipeline,
+    jobs: Receiver<Batch>,
+    out: SyncSender<Out>,
+    free: SyncSender<Batch>,
+) {
     let place = Arc::new(Place::default());
     let gathered = Arc::new(Mutex::new(Gathered { last: (u64::MAX, 0), ..Default::default() }));
     p.set_sink(Box::new(Collector { place: place.clone(), gathered: gathered.clone() }));
@@ -85,7 +91,7 @@ pub(super) fn run(id: usize, mut p: Pipeline, jobs: Receiver<Batch>, out: SyncSe
         place.phase.store(phase, Ordering::Relaxed);
     };
     let take = || std::mem::take(&mut gathered.lock().expect("collector lock").items);
-    for batch in jobs {
+    for mut batch in jobs {
         for job in &batch.jobs {
             match job {
                 Job::Packet { index, ts, linktype, wire_len, start, end } => {
@@ -105,6 +111,10 @@ pub(super) fn run(id: usize, mut p: Pipeline, jobs: Receiver<Batch>, out: SyncSe
         if out.send(msg).is_err() {
             return;
         }
+        // Back to the dispatcher, empty but with its room; dropped if the free list is full.
+        batch.jobs.clear();
+        batch.bytes.clear();
+        let _ = free.try_send(batch);
     }
     set(u64::MAX, FLUSH);
     p.flush_flows();
