@@ -49,7 +49,10 @@ pub(super) fn run(
     drain(&mut lanes, &mut *sink);
     let mut errors = Vec::new();
     let mut sum: Option<RunStats> = None;
-    for lane in lanes {
+    for (worker, lane) in lanes.into_iter().enumerate() {
+        if let Some(Ok(s)) = &lane.stats {
+            tracing::debug!(worker, packets = s.packets.packets, "replay worker done");
+        }
         match lane.stats {
             Some(Ok(s)) => match sum.as_mut() {
                 Some(t) => super::add(t, &s),
