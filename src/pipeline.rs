@@ -21,7 +21,7 @@ use crate::record::{AppProto, NameSource, NullSink, RecordSink};
 
 /// Per-flow state of the stages after the flow table, owned here so that no stage keeps another
 /// stage's state: what dissection found, and the activity track the exposure map reads.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FlowData {
     /// Dissector state and findings.
     pub dissect: FlowDissect,
@@ -30,16 +30,6 @@ pub struct FlowData {
     /// Whether the device the flow belongs to ([`LocalNets::device_side`]) is the key's `hi`
     /// side (a flag, not the address: a live flow stays small), set at its first packet.
     pub part_hi: bool,
-}
-
-impl Default for FlowData {
-    fn default() -> Self {
-        FlowData {
-            dissect: FlowDissect::default(),
-            activity: ActivityTrack::default(),
-            part_hi: false,
-        }
-    }
 }
 
 impl crate::exposure::track::Tracked for FlowData {

@@ -72,7 +72,7 @@ struct Batch {
 /// A record a worker wrote, owned, for the merger.
 enum Rec {
     Flow(Box<crate::record::FlowRecord>),
-    Event(crate::record::Event),
+    Event(Box<crate::record::Event>),
 }
 
 /// What a worker sends the merger: records in [`Key`] order, and a watermark: no later record of

@@ -64,7 +64,7 @@ impl RecordSink for Collector {
         self.push(Rec::Flow(Box::new(rec.clone())), true);
     }
     fn event(&mut self, ev: &Event) {
-        self.push(Rec::Event(ev.clone()), false);
+        self.push(Rec::Event(Box::new(ev.clone())), false);
     }
     fn order(&mut self, o: &FlowOrder) {
         self.gathered.lock().expect("collector lock").order = *o;
