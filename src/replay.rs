@@ -159,7 +159,8 @@ impl ReplayOptions {
                 p
             })
             .collect();
-        Ok(Engine::Many(Parallel::new(pipelines, local, sink)))
+        let collect = self.out.is_some();
+        Ok(Engine::Many(Parallel::new(pipelines, local, sink, collect)))
     }
 }
 

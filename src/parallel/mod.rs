@@ -100,8 +100,14 @@ pub struct Parallel {
 
 impl Parallel {
     /// `pipelines.len()` workers (each pipeline's sink is replaced by the worker's collector) in
-    /// front of `sink`, the one sink chain.
-    pub fn new(pipelines: Vec<Pipeline>, local: LocalNets, sink: Box<dyn RecordSink>) -> Self {
+    /// front of `sink`, the one sink chain. Without `collect` (no output: `bench`) the workers
+    /// keep their pipelines' sinks and send the merger only their counters.
+    pub fn new(
+        pipelines: Vec<Pipeline>,
+        local: LocalNets,
+        sink: Box<dyn RecordSink>,
+        collect: bool,
+    ) -> Self {
         let n = pipelines.len().max(1);
         // The merger's queue: a few batches' worth of messages per worker.
         let (out_tx, out_rx) = sync_channel::<Out>(QUEUE * n);
@@ -114,7 +120,7 @@ impl Parallel {
             let (out, free) = (out_tx.clone(), free_tx.clone());
             let h = std::thread::Builder::new()
                 .name(format!("leakscope-worker-{id}"))
-                .spawn(move || worker::run(id, p, rx, out, free))
+                .spawn(move || worker::run(id, p, rx, out, free, collect))
                 .expect("spawn a worker thread");
             workers.push(h);
         }

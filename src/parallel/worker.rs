@@ -82,10 +82,13 @@ pub(super) fn run(
     jobs: Receiver<Batch>,
     out: SyncSender<Out>,
     free: SyncSender<Batch>,
+    collect: bool,
 ) {
     let place = Arc::new(Place::default());
     let gathered = Arc::new(Mutex::new(Gathered { last: (u64::MAX, 0), ..Default::default() }));
-    p.set_sink(Box::new(Collector { place: place.clone(), gathered: gathered.clone() }));
+    if collect {
+        p.set_sink(Box::new(Collector { place: place.clone(), gathered: gathered.clone() }));
+    }
     let set = |index: u64, phase: u8| {
         place.index.store(index, Ordering::Relaxed);
         place.phase.store(phase, Ordering::Relaxed);
