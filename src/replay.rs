@@ -180,14 +180,6 @@ impl Engine {
         }
     }
 
-    /// Packets so far, and live flows (one pipeline only).
-    fn progress(&mut self) -> (PacketStats, Option<usize>) {
-        match self {
-            Engine::One(a) => (a.pipeline().stats(), Some(a.pipeline().live_flows())),
-            Engine::Many(p) => (p.stats(), None),
-        }
-    }
-
     fn finish(self) -> Result<(RunStats, Option<PcapOutStats>), String> {
         match self {
             Engine::One(a) => a.finish().into_result(),
@@ -196,13 +188,41 @@ impl Engine {
     }
 }
 
-impl PacketSink for Engine {
+/// What the progress line reads from an engine.
+trait Drive {
+    /// One packet.
+    fn packet(&mut self, pkt: &Packet<'_>);
+    /// Packets so far.
+    fn packets(&mut self) -> u64;
+    /// Packets and bytes so far, and live flows (one pipeline only).
+    fn progress(&mut self) -> (PacketStats, Option<usize>);
+}
+
+impl Drive for Assembly {
     #[inline]
     fn packet(&mut self, pkt: &Packet<'_>) {
-        match self {
-            Engine::One(a) => a.packet(pkt),
-            Engine::Many(p) => p.packet(pkt),
-        }
+        Assembly::packet(self, pkt)
+    }
+    #[inline]
+    fn packets(&mut self) -> u64 {
+        self.pipeline().stats().packets
+    }
+    fn progress(&mut self) -> (PacketStats, Option<usize>) {
+        (self.pipeline().stats(), Some(self.pipeline().live_flows()))
+    }
+}
+
+impl Drive for Parallel {
+    #[inline]
+    fn packet(&mut self, pkt: &Packet<'_>) {
+        PacketSink::packet(self, pkt)
+    }
+    #[inline]
+    fn packets(&mut self) -> u64 {
+        self.stats().packets
+    }
+    fn progress(&mut self) -> (PacketStats, Option<usize>) {
+        (self.stats(), None)
     }
 }
 
@@ -225,8 +245,8 @@ pub struct ReplayOutcome {
 }
 
 /// Forwards packets to the pipeline and ticks the progress bar now and then.
-struct Progress<'a> {
-    inner: &'a mut Engine,
+struct Progress<'a, E> {
+    inner: &'a mut E,
     bar: &'a ProgressBar,
     started: Instant,
     limit: &'a mut crate::capture::limit::Limit,
@@ -234,14 +254,14 @@ struct Progress<'a> {
 
 const PROGRESS_EVERY: u64 = 1 << 16;
 
-impl PacketSink for Progress<'_> {
+impl<E: Drive> PacketSink for Progress<'_, E> {
     fn packet(&mut self, pkt: &Packet<'_>) {
         if !self.limit.admit(pkt.ts) {
             return;
         }
         self.inner.packet(pkt);
-        let (s, live) = self.inner.progress();
-        if s.packets.is_multiple_of(PROGRESS_EVERY) {
+        if self.inner.packets().is_multiple_of(PROGRESS_EVERY) {
+            let (s, live) = self.inner.progress();
             let secs = self.started.elapsed().as_secs_f64().max(1e-9);
             let live = live.map_or_else(String::new, |n| format!(", {n} live flows"));
             self.bar.set_message(format!(
@@ -291,8 +311,17 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         let path = &input.path;
         let _span = tracing::info_span!("file", path = %path.display()).entered();
         assembly.begin_source(&path.to_string_lossy());
-        let mut sink = Progress { inner: &mut assembly, bar: &bar, started, limit: &mut limit };
-        let (summary, err) = read_input(input, filter.as_mut(), &mut sink);
+        // One `read_input` per engine: the per-packet path has no branch on the engine.
+        let (summary, err) = match &mut assembly {
+            Engine::One(a) => {
+                let mut sink = Progress { inner: a, bar: &bar, started, limit: &mut limit };
+                read_input(input, filter.as_mut(), &mut sink)
+            }
+            Engine::Many(p) => {
+                let mut sink = Progress { inner: p, bar: &bar, started, limit: &mut limit };
+                read_input(input, filter.as_mut(), &mut sink)
+            }
+        };
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
         if summary.unsupported > 0 {
             let types: Vec<String> =

@@ -150,13 +150,20 @@ impl Classifier {
         let app = f.app;
         let named = |n: Option<&str>| n.is_some_and(|n| self.rules.match_host(n).is_some());
         app.signatures().any(|s| self.rules.match_signature(s).is_some())
-            || (f.proto == PROTO_UDP
-                && (self.relays.contains_key(&(f.part, f.resp_h, f.resp_p))
-                    || self.call_sockets.contains_key(&(f.part, f.orig_h, f.orig_p))
-                    || self.call_sockets.contains_key(&(f.part, f.resp_h, f.resp_p))))
+            || (f.proto == PROTO_UDP && self.learnt_call(f))
             || named(app.server_name.as_deref())
             || (first && self.rules.match_ip(f.resp_h).is_some())
             || (first && named(app.dns_name.as_deref()))
+    }
+
+    /// Whether a call relay or call socket learnt for the flow's device is one of its ends (most
+    /// runs learn none: the hash is then skipped).
+    fn learnt_call(&self, f: &FlowFacts<'_>) -> bool {
+        let (relays, sockets) = (&self.relays, &self.call_sockets);
+        (!relays.is_empty() && relays.contains_key(&(f.part, f.resp_h, f.resp_p)))
+            || (!sockets.is_empty()
+                && (sockets.contains_key(&(f.part, f.orig_h, f.orig_p))
+                    || sockets.contains_key(&(f.part, f.resp_h, f.resp_p))))
     }
 
     /// Relabels a flow that only an address tied to WhatsApp or Meta (`whatsapp.other`,

@@ -380,7 +380,8 @@ impl<T: Default> FlowTable<T> {
         self.map.len() == 0
     }
 
-    /// Accounts one decoded packet.
+    /// Accounts one decoded packet. The caller has moved the clock to the packet first
+    /// ([`FlowTable::advance`]: once per packet, before anything the packet writes).
     pub fn packet<H: FlowHandler<T>>(
         &mut self,
         ts: Timestamp,
@@ -388,7 +389,6 @@ impl<T: Default> FlowTable<T> {
         tunnel: Option<TunnelKind>,
         h: &mut H,
     ) {
-        self.advance(ts, h);
         let tick = self.tick;
         self.tick += 1;
         let (sport, dport, tcp_flags, payload_len) = match d.transport {
@@ -573,12 +573,19 @@ impl<T: Default> FlowTable<T> {
         }
     }
 
-    /// Moves the packet clock; once per second of packet time, expires idle flows.
+    /// Moves the packet clock; once per second of packet time, expires idle flows. Inlined:
+    /// almost every call only moves the clock.
+    #[inline]
     pub fn advance<H: FlowHandler<T>>(&mut self, ts: Timestamp, h: &mut H) {
         self.now = self.now.max(ts);
-        if self.now < self.next_sweep {
-            return;
+        if self.now >= self.next_sweep {
+            self.sweep(h);
         }
+    }
+
+    /// Expires idle flows (and fragment trains) at `now`.
+    #[inline(never)]
+    fn sweep<H: FlowHandler<T>>(&mut self, h: &mut H) {
         self.next_sweep = Timestamp(self.now.nanos() + SEC);
         let timeouts =
             [self.cfg.tcp_idle, self.cfg.udp_idle, self.cfg.other_idle, self.cfg.close_linger];
@@ -754,6 +761,7 @@ mod tests {
 
     fn feed(t: &mut FlowTable<()>, h: &mut Recorder, secs: i64, pkt: &[u8]) {
         let d = decode_ip(pkt).unwrap();
+        t.advance(Timestamp(secs * SEC), h);
         t.packet(Timestamp(secs * SEC), &d, None, h);
     }
 
