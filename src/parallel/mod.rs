@@ -41,6 +41,9 @@ pub type Key = (u64, u8, i64, u64);
 
 /// Packets a worker gets per batch (amortises the queue's locking).
 const BATCH: usize = 512;
+/// Bytes of packets a worker gets per batch at most (one device's burst fills a batch faster
+/// than the others').
+const BATCH_BYTES: usize = 256 * 1024;
 /// Batches queued per worker before the dispatcher waits.
 const QUEUE: usize = 4;
 
@@ -67,6 +70,15 @@ struct Batch {
     jobs: Vec<Job>,
     bytes: Vec<u8>,
     upto: u64,
+}
+
+impl Batch {
+    /// Room for a full batch at once (grown by doubling, a batch would fault in new pages
+    /// again and again); batches are recycled, so this is paid a few times per run.
+    fn new() -> Self {
+        let bytes = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
+        Batch { jobs: Vec::with_capacity(BATCH * 2), bytes, upto: 0 }
+    }
 }
 
 /// A record a worker wrote, owned, for the merger.
@@ -132,7 +144,7 @@ impl Parallel {
         Parallel {
             router: Router::new(local, n),
             senders,
-            pending: (0..n).map(|_| Batch::default()).collect(),
+            pending: (0..n).map(|_| Batch::new()).collect(),
             free,
             in_batch: 0,
             index: 0,
@@ -163,7 +175,7 @@ impl Parallel {
     /// Sends every worker its batch (empty ones too: their watermark lets the merger go on).
     fn send_all(&mut self) {
         for (b, tx) in self.pending.iter_mut().zip(&self.senders) {
-            let fresh = self.free.try_recv().unwrap_or_default();
+            let fresh = self.free.try_recv().unwrap_or_else(|_| Batch::new());
             let mut full = std::mem::replace(b, fresh);
             full.upto = self.index;
             // A worker gone means it panicked; its join reports it.
@@ -215,7 +227,7 @@ impl PacketSink for Parallel {
             end: b.bytes.len() as u32,
         });
         self.in_batch += 1;
-        if self.in_batch >= BATCH * self.senders.len() {
+        if self.in_batch >= BATCH * self.senders.len() || b.bytes.len() >= BATCH_BYTES {
             self.send_all();
         }
     }
