@@ -103,6 +103,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn device_side_is_the_local_side_else_the_client_port_and_either_way_the_same() {
+        let l = LocalNets::default();
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let (phone, router, meta) = (ip("192.168.1.23"), ip("192.168.1.1"), ip("157.240.1.35"));
+        let cases = [
+            ((phone, 443), (meta, 51000), phone), // the local side, whatever the ports
+            ((phone, 40000), (router, 53), phone), // both local: the client's higher port
+            ((ip("203.0.113.7"), 40000), (meta, 443), ip("203.0.113.7")), // neither local
+            ((phone, 5353), (router, 5353), router), // a tie: the lower address
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(l.device_side(a, b), want, "{a:?} {b:?}");
+            assert_eq!(l.device_side(b, a), want, "{b:?} {a:?} (the other way)");
+        }
+    }
+
+    #[test]
     fn ranges() {
         let l = LocalNets::new(vec!["198.51.100.0/24".parse().unwrap()]);
         for a in ["10.42.0.57", "100.64.1.2", "169.254.1.1", "fd00::1", "fe80::1", "198.51.100.9"] {
