@@ -40,12 +40,12 @@ pub use route::Router;
 pub type Key = (u64, u8, i64, u64);
 
 /// Packets a worker gets per batch (amortises the queue's locking).
-const BATCH: usize = 512;
+const BATCH: usize = 2048;
 /// Bytes of packets a worker gets per batch at most (one device's burst fills a batch faster
 /// than the others').
-const BATCH_BYTES: usize = 256 * 1024;
+const BATCH_BYTES: usize = 1024 * 1024;
 /// Batches queued per worker before the dispatcher waits.
-const QUEUE: usize = 4;
+const QUEUE: usize = 2;
 
 /// What the dispatcher sends a worker.
 enum Job {
