@@ -146,6 +146,8 @@ impl Assembly {
         let sink = sink_chain(files, o, &rules, &geo, &flow)?;
         let mut pipeline =
             Pipeline::new(PipelineConfig { flow, sink, classify: o.classify, rules, geo });
+        pipeline
+            .set_local_nets(crate::exposure::local::LocalNets::new(o.exposure.local_nets.clone()));
         let pcap = o.write_pcap.map(|(path, keep)| {
             if keep == PcapKeep::Meta {
                 pipeline.track_verdicts();

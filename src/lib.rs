@@ -14,10 +14,10 @@
 //! Layering: a stage imports only itself and the stages below it, in this order —
 //! `record` (the schema: flow records, events, `RecordSink`) and `term` < `capture` < `decode` <
 //! `flow` < `dissect` < `classify` < `policy` < `exposure` < `output`, `anonymize` < `pipeline` <
-//! `assembly` < `replay` < `manifest`, `cli` < `live` < `report`, `lookup` < the binary. Nothing
-//! calls back up: outputs, the exposure map and anonymisation meet only in `record`.
-//! `tests/layering.rs` checks this on every `crate::` path and fails on an upward import or a
-//! folder cycle.
+//! `assembly` < `parallel` (`replay --threads`) < `replay` < `manifest`, `cli` < `live` <
+//! `report`, `lookup` < the binary. Nothing calls back up: outputs, the exposure map and
+//! anonymisation meet only in `record`. `tests/layering.rs` checks this on every `crate::` path
+//! and fails on an upward import or a folder cycle.
 #![forbid(unsafe_code)]
 
 pub mod anonymize;
@@ -33,6 +33,7 @@ pub mod live;
 pub mod lookup;
 pub mod manifest;
 pub mod output;
+pub mod parallel;
 pub mod pipeline;
 pub mod policy;
 pub mod record;

@@ -353,6 +353,26 @@ struct ReplayArgs {
     /// Which packets --write-pcap keeps.
     #[arg(long, value_enum, value_name = "WHICH", default_value = "meta")]
     write_pcap_keep: PcapKeep,
+    #[command(flatten)]
+    threads: ThreadsArgs,
+}
+
+/// How many pipelines a replay runs.
+#[derive(Args)]
+struct ThreadsArgs {
+    /// Worker threads, packets given out by device; the output is byte-identical whatever N
+    /// (1: one pipeline on the reading thread; --write-pcap always uses one) [default: the
+    /// number of cores].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+impl ThreadsArgs {
+    fn threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
 }
 
 /// Output files besides the output directory, for `replay` and `capture` alike: declared once,
@@ -479,6 +499,8 @@ struct BenchArgs {
     flow: FlowArgs,
     #[command(flatten)]
     classify: ClassifyArgs,
+    #[command(flatten)]
+    threads: ThreadsArgs,
 }
 
 fn init_tracing(verbose: u8, format: LogFormat) {
@@ -556,6 +578,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         parquet: a.exposure.files.parquet.clone(),
         anonymize: a.anonymize.config()?,
         write_pcap: a.write_pcap.clone().map(|p| (p, a.write_pcap_keep)),
+        threads: a.threads.threads(),
         ..a.classify.options(inputs, Some(a.out.clone()), &a.flow, a.flows_only)
     };
     // Provenance for an output directory (not for a stream on stdout).
@@ -623,7 +646,10 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let opts = a.classify.options(a.paths.clone(), None, &a.flow, a.flows_only);
+    let opts = ReplayOptions {
+        threads: a.threads.threads(),
+        ..a.classify.options(a.paths.clone(), None, &a.flow, a.flows_only)
+    };
     let mut rates = Vec::new();
     let mut last = None;
     for run in 0..=a.runs.max(1) {
@@ -645,9 +671,10 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let (secs, pps, mbps) = rates[rates.len() / 2];
     let o = last.expect("at least one run");
     println!(
-        "median of {} runs ({}): {:.3} s, {:.0} packets/s, {:.1} MB/s ({} packets, {:.1} MB, {} flow records, {} to Meta)",
+        "median of {} runs ({}, {} thread(s)): {:.3} s, {:.0} packets/s, {:.1} MB/s ({} packets, {:.1} MB, {} flow records, {} to Meta)",
         rates.len(),
         if a.flows_only { "flow tracking only" } else { "dissection and classification" },
+        opts.threads,
         secs,
         pps,
         mbps,

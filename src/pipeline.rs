@@ -1,6 +1,7 @@
 //! The pipeline: decoded packets → flow table → (dissectors, classifier) → sinks. Live capture and
 //! replay feed the same [`Pipeline`] through [`PacketSink`].
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -10,6 +11,7 @@ use crate::capture::{Packet, PacketSink, Timestamp};
 use crate::classify::{Classifier, Confidence, FlowFacts, Geo, Ruleset};
 use crate::decode::{self, DecodeError};
 use crate::dissect::{FlowDissect, Observation, Signature};
+use crate::exposure::local::LocalNets;
 use crate::flow::activity::ActivityTrack;
 use crate::flow::{
     EndReason, Flow, FlowConfig, FlowHandler, FlowRecord, FlowTable, PacketCtx, TableStats,
@@ -26,12 +28,19 @@ pub struct FlowData {
     pub dissect: FlowDissect,
     /// Activity over time, for flows that look like Meta's.
     pub activity: ActivityTrack,
+    /// Whether the device the flow belongs to ([`LocalNets::device_side`]) is the key's `hi`
+    /// side (a flag, not the address: a live flow stays small), set at its first packet.
+    pub part_hi: bool,
 }
 
 impl crate::exposure::track::Tracked for FlowData {
     #[inline]
     fn parts(&mut self) -> (&FlowDissect, &mut ActivityTrack) {
         (&self.dissect, &mut self.activity)
+    }
+    #[inline]
+    fn part_hi(&self) -> bool {
+        self.part_hi
     }
 }
 
@@ -113,6 +122,8 @@ struct Sinks {
     /// Replay's input files, each with the first flow id given while it was read: a flow's
     /// `source` is found from its id, at no memory per flow.
     sources: Vec<(u64, std::sync::Arc<str>)>,
+    /// The local ranges, which say which device a flow belongs to.
+    local: LocalNets,
 }
 
 impl Sinks {
@@ -121,8 +132,11 @@ impl Sinks {
     /// that the per-packet path stays small in the instruction cache.
     #[inline(never)]
     fn flow_start(&mut self, flow: &mut Flow<FlowData>, pkt: &PacketCtx<'_, '_>) {
-        let (client, server) = (flow.orig().ip(), flow.resp().ip());
-        if let Some(name) = self.classifier.dns_name(client, server, pkt.ts) {
+        let (lo, hi) = (flow.key.lo, flow.key.hi);
+        let part = self.local.device_side((lo.ip(), lo.port()), (hi.ip(), hi.port()));
+        flow.data.part_hi = part != lo.ip();
+        let server = flow.resp().ip();
+        if let Some(name) = self.classifier.dns_name(part, server, pkt.ts) {
             flow.data.dissect.app.dns_name = Some(name.into());
         }
     }
@@ -152,8 +166,8 @@ impl Sinks {
         if let Some(name) = flow.data.dissect.app.server_name.as_deref()
             && flow.data.dissect.app.name_source != Some(NameSource::StunRealm)
         {
-            let (client, server) = (flow.orig().ip(), flow.resp().ip());
-            self.classifier.learn_name(client, server, name, pkt.ts);
+            let (part, server) = (part(flow), flow.resp().ip());
+            self.classifier.learn_name(part, server, name, pkt.ts);
         }
     }
 
@@ -172,8 +186,9 @@ impl Sinks {
                         dns_mark = Some(if meta { FlowMark::Meta } else { FlowMark::NotMeta });
                     }
                     let d = pkt.decoded;
-                    // The response's destination is the device that asked.
-                    self.classifier.learn_dns(pkt.ts, d.dst, &msg);
+                    // Learnt for the flow's device (the response's destination, the device
+                    // that asked, for a device on the local side).
+                    self.classifier.learn_dns(pkt.ts, part(flow), &msg);
                     let uid = crate::flow::table::uid_string(flow.id);
                     let mut ev = DnsEvent::new(pkt.ts.nanos(), uid, d.dst, d.src, &msg);
                     ev.app = app_name(flow);
@@ -196,7 +211,12 @@ impl Sinks {
                         (info.facebook_realm, Signature::StunRealmFacebook),
                     ];
                     for (_, sig) in call.into_iter().filter(|(on, _)| *on) {
-                        self.classifier.learn_call(sig, (o.ip(), o.port()), (r.ip(), r.port()));
+                        self.classifier.learn_call(
+                            part(flow),
+                            sig,
+                            (o.ip(), o.port()),
+                            (r.ip(), r.port()),
+                        );
                     }
                 }
                 Observation::Http(req) => {
@@ -272,6 +292,7 @@ impl FlowHandler<FlowData> for Sinks {
             let i = self.sources.partition_point(|(first, _)| *first <= flow.id);
             rec.source = self.sources.get(i.wrapping_sub(1)).map(|(_, name)| name.clone());
         }
+        self.sink.order(&flow.order());
         self.sink.flow(&mut rec);
     }
 }
@@ -283,6 +304,12 @@ enum AppTag {
     Mapped(Arc<AndroidApp>),
 }
 
+/// The device the flow belongs to.
+#[inline]
+fn part(flow: &Flow<FlowData>) -> IpAddr {
+    if flow.data.part_hi { flow.key.hi.ip() } else { flow.key.lo.ip() }
+}
+
 /// The flow's app name for its events (PCAPdroid captures).
 fn app_name(flow: &Flow<FlowData>) -> Option<Box<str>> {
     flow.data.dissect.app.android.as_ref().and_then(|a| a.name.clone())
@@ -292,6 +319,7 @@ fn facts(flow: &Flow<FlowData>) -> FlowFacts<'_> {
     let resp = flow.resp();
     FlowFacts {
         proto: flow.key.proto,
+        part: part(flow),
         orig_h: flow.orig().ip(),
         resp_h: resp.ip(),
         orig_p: flow.orig().port(),
@@ -393,6 +421,7 @@ impl Pipeline {
                 verdicts: None,
                 packet_app: None,
                 sources: Vec::new(),
+                local: LocalNets::default(),
             },
             stats: PacketStats::default(),
         }
@@ -430,10 +459,32 @@ impl Pipeline {
         self.sinks.verdicts.as_mut()
     }
 
+    /// Replaces where records go (`replay --threads`: a worker's collector).
+    pub fn set_sink(&mut self, sink: Box<dyn RecordSink>) {
+        self.sinks.sink = sink;
+    }
+
+    /// The local ranges (`--local-net`), which say which device a flow belongs to.
+    pub fn set_local_nets(&mut self, local: LocalNets) {
+        self.sinks.local = local;
+    }
+
+    /// The next packet is the input's packet number `index` (see
+    /// [`FlowTable::begin_packet`]); a pipeline fed every packet need not say.
+    pub fn begin_packet(&mut self, index: u64) {
+        self.table.begin_packet(index);
+    }
+
     /// Replay: the packets from here on come from the capture file `name`; flow records name
     /// the file of their flow's first packet (`source`).
     pub fn begin_source(&mut self, name: &str) {
-        let next = self.table.next_id();
+        self.begin_source_at(name, self.stats.packets);
+    }
+
+    /// [`Pipeline::begin_source`] when the file's first packet is the input's packet number
+    /// `index`.
+    pub fn begin_source_at(&mut self, name: &str, index: u64) {
+        let next = self.table.next_id().max(index.saturating_mul(crate::flow::table::TICKS));
         // A file that started no flow gives way to the next one.
         if self.sinks.sources.last().is_some_and(|(first, _)| *first == next) {
             self.sinks.sources.pop();
@@ -553,11 +604,18 @@ impl Pipeline {
         if let Some(v) = self.sinks.verdicts.as_mut() {
             v.touched.clear();
         }
+        self.table.begin_packet(self.stats.packets);
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
         match decode::decode(pkt) {
-            Ok(d) => self.decoded(pkt.ts, &d, None, 0),
+            Ok(d) => {
+                // The clock moves first, for every packet decoded (IP or not), so idle flows are
+                // written before what this packet writes.
+                self.table.advance(pkt.ts, &mut self.sinks);
+                self.decoded(pkt.ts, &d, None, 0)
+            }
             Err(DecodeError::NotIp(ethertype)) => {
+                self.table.advance(pkt.ts, &mut self.sinks);
                 self.stats.not_ip += 1;
                 if ethertype == decode::arp::ETHERTYPE_ARP
                     && self.sinks.classify
@@ -565,7 +623,6 @@ impl Pipeline {
                 {
                     self.sinks.sink.event(&Event::Arp(ArpEvent::new(pkt.ts.nanos(), &arp)));
                 }
-                self.table.advance(pkt.ts, &mut self.sinks);
             }
             Err(e) => self.stats.decode_errors.count(e),
         }

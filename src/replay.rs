@@ -14,11 +14,14 @@ use crate::capture::filter::Filter;
 use crate::capture::pcapdroid::AndroidApp;
 use crate::capture::{Packet, PacketSink, paths};
 use crate::classify::{Geo, Ruleset};
+use crate::exposure::local::LocalNets;
 use crate::flow::FlowConfig;
 use crate::output::JsonlSink;
 use crate::output::pcap::{PcapKeep, PcapOutStats};
-use crate::pipeline::RunStats;
+use crate::parallel::Parallel;
+use crate::pipeline::{PacketStats, Pipeline, PipelineConfig, RunStats};
 use crate::record::RecordSink;
+use crate::record::sink::SinkError;
 
 /// What to replay and where to write.
 #[derive(Clone, Debug)]
@@ -56,6 +59,10 @@ pub struct ReplayOptions {
     pub write_pcap: Option<(PathBuf, PcapKeep)>,
     /// Stop after this many packets (`-c`) or this much packet time (`--duration`).
     pub limit: crate::capture::limit::Limit,
+    /// Worker threads (`--threads`): 1 runs the one pipeline on the reading thread; more run
+    /// [`crate::parallel`], with the same output. `--write-pcap` needs each packet's verdict
+    /// at once, so it keeps one pipeline.
+    pub threads: usize,
 }
 
 impl ReplayOptions {
@@ -78,6 +85,7 @@ impl ReplayOptions {
             anonymize: None,
             write_pcap: None,
             limit: Default::default(),
+            threads: 1,
         }
     }
 
@@ -112,6 +120,121 @@ impl ReplayOptions {
         };
         Assembly::new(self.flow.clone(), rules, geo, files, &self.outputs())
     }
+
+    fn rules(&self) -> anyhow::Result<Ruleset> {
+        if self.rules_dirs.is_empty() {
+            Ok(Ruleset::builtin())
+        } else {
+            Ruleset::load(&self.rules_dirs, true).map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    }
+
+    /// The engine these options ask for: one pipeline, or [`Parallel`] workers in front of the
+    /// same sink chain.
+    fn engine(&self) -> anyhow::Result<Engine> {
+        if self.threads <= 1 || self.write_pcap.is_some() {
+            return Ok(Engine::One(self.assemble()?));
+        }
+        let rules = self.rules()?;
+        let geo = Geo::open(self.asn_db.as_deref(), self.country_db.as_deref())?;
+        let files: Option<Box<dyn RecordSink>> = match &self.out {
+            None => None,
+            Some(dir) => Some(Box::new(
+                JsonlSink::create(dir)
+                    .with_context(|| format!("cannot write output to {}", dir.display()))?,
+            )),
+        };
+        let o = self.outputs();
+        let sink = crate::assembly::sink_chain(files, &o, &rules, &geo, &self.flow)?;
+        let local = LocalNets::new(self.exposure.local_nets.clone());
+        let mut pipelines = Vec::with_capacity(self.threads);
+        pipelines.push(rules);
+        for _ in 1..self.threads {
+            pipelines.push(self.rules()?);
+        }
+        let pipelines = pipelines
+            .into_iter()
+            .map(|rules| {
+                let sink: Box<dyn RecordSink> = Box::new(crate::record::NullSink);
+                let (flow, classify, geo) = (self.flow.clone(), self.classify, geo.clone());
+                let mut p = Pipeline::new(PipelineConfig { flow, sink, classify, rules, geo });
+                p.set_local_nets(local.clone());
+                p
+            })
+            .collect();
+        let collect = self.out.is_some();
+        Ok(Engine::Many(Parallel::new(pipelines, local, sink, collect)))
+    }
+}
+
+/// One pipeline, or several behind one merge. One value per replay: the single-threaded path's
+/// per-packet call stays direct, no box in between.
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    One(Assembly),
+    Many(Parallel),
+}
+
+impl Engine {
+    fn begin_source(&mut self, name: &str) {
+        match self {
+            Engine::One(a) => a.pipeline().begin_source(name),
+            Engine::Many(p) => p.begin_source(name),
+        }
+    }
+
+    fn finish(self) -> Result<(RunStats, Option<PcapOutStats>), SinkError> {
+        match self {
+            Engine::One(a) => a.finish().into_result(),
+            Engine::Many(p) => p.finish().map(|s| (s, None)),
+        }
+    }
+}
+
+/// What the progress line reads from an engine.
+trait Drive {
+    /// One packet.
+    fn packet(&mut self, pkt: &Packet<'_>);
+    /// One packet whose Android app the source named (PCAPdroid's pcapng).
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>);
+    /// Packets so far.
+    fn packets(&mut self) -> u64;
+    /// Packets and bytes so far, and live flows (one pipeline only).
+    fn progress(&mut self) -> (PacketStats, Option<usize>);
+}
+
+impl Drive for Assembly {
+    #[inline]
+    fn packet(&mut self, pkt: &Packet<'_>) {
+        Assembly::packet(self, pkt)
+    }
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
+        Assembly::app_packet(self, pkt, app)
+    }
+    #[inline]
+    fn packets(&mut self) -> u64 {
+        self.pipeline().stats().packets
+    }
+    fn progress(&mut self) -> (PacketStats, Option<usize>) {
+        (self.pipeline().stats(), Some(self.pipeline().live_flows()))
+    }
+}
+
+impl Drive for Parallel {
+    #[inline]
+    fn packet(&mut self, pkt: &Packet<'_>) {
+        PacketSink::packet(self, pkt)
+    }
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
+        PacketSink::app_packet(self, pkt, app)
+    }
+    #[inline]
+    fn packets(&mut self) -> u64 {
+        self.stats().packets
+    }
+    fn progress(&mut self) -> (PacketStats, Option<usize>) {
+        (self.stats(), None)
+    }
 }
 
 /// What a replay did.
@@ -133,8 +256,8 @@ pub struct ReplayOutcome {
 }
 
 /// Forwards packets to the pipeline and ticks the progress bar now and then.
-struct Progress<'a> {
-    inner: &'a mut Assembly,
+struct Progress<'a, E> {
+    inner: &'a mut E,
     bar: &'a ProgressBar,
     started: Instant,
     limit: &'a mut crate::capture::limit::Limit,
@@ -142,7 +265,7 @@ struct Progress<'a> {
 
 const PROGRESS_EVERY: u64 = 1 << 16;
 
-impl PacketSink for Progress<'_> {
+impl<E: Drive> PacketSink for Progress<'_, E> {
     fn packet(&mut self, pkt: &Packet<'_>) {
         if !self.limit.admit(pkt.ts) {
             return;
@@ -164,20 +287,19 @@ impl PacketSink for Progress<'_> {
     }
 }
 
-impl Progress<'_> {
+impl<E: Drive> Progress<'_, E> {
     /// Ticks the progress bar every [`PROGRESS_EVERY`] packets.
     #[inline]
     fn progress(&mut self) {
-        let n = self.inner.pipeline().stats().packets;
-        if n.is_multiple_of(PROGRESS_EVERY) {
-            let s = self.inner.pipeline().stats();
+        if self.inner.packets().is_multiple_of(PROGRESS_EVERY) {
+            let (s, live) = self.inner.progress();
             let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+            let live = live.map_or_else(String::new, |n| format!(", {n} live flows"));
             self.bar.set_message(format!(
-                "{} packets, {:.1} MB, {:.0} packets/s, {} live flows",
+                "{} packets, {:.1} MB, {:.0} packets/s{live}",
                 s.packets,
                 s.bytes as f64 / 1e6,
                 s.packets as f64 / secs,
-                self.inner.pipeline().live_flows()
             ));
         }
     }
@@ -194,7 +316,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         Some(expr) => Some(Filter::new(expr).map_err(|e| anyhow::anyhow!("filter {expr:?}: {e}"))?),
         None => None,
     };
-    let mut assembly = opts.assemble()?;
+    let mut assembly = opts.engine()?;
     let bar = if opts.progress {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
     } else {
@@ -215,9 +337,18 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         read += 1;
         let path = &input.path;
         let _span = tracing::info_span!("file", path = %path.display()).entered();
-        assembly.pipeline().begin_source(&path.to_string_lossy());
-        let mut sink = Progress { inner: &mut assembly, bar: &bar, started, limit: &mut limit };
-        let (summary, err) = read_input(input, filter.as_mut(), &mut sink);
+        assembly.begin_source(&path.to_string_lossy());
+        // One `read_input` per engine: the per-packet path has no branch on the engine.
+        let (summary, err) = match &mut assembly {
+            Engine::One(a) => {
+                let mut sink = Progress { inner: a, bar: &bar, started, limit: &mut limit };
+                read_input(input, filter.as_mut(), &mut sink)
+            }
+            Engine::Many(p) => {
+                let mut sink = Progress { inner: p, bar: &bar, started, limit: &mut limit };
+                read_input(input, filter.as_mut(), &mut sink)
+            }
+        };
         tracing::info!(packets = summary.packets, delivered = summary.delivered, "file done");
         if summary.unsupported > 0 {
             let types: Vec<String> =
@@ -240,6 +371,6 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     bar.finish_and_clear();
     // Every output is closed, in the one shutdown order; every failed output is reported (one a
     // line).
-    let (stats, pcap) = assembly.finish().into_result().map_err(|e| anyhow::anyhow!(e))?;
+    let (stats, pcap) = assembly.finish().map_err(|e| anyhow::anyhow!(e))?;
     Ok(ReplayOutcome { stats, files: read, faults, skipped, pcap, elapsed: started.elapsed() })
 }

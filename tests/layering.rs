@@ -21,6 +21,7 @@ const LEVELS: &[&[&str]] = &[
     &["output", "anonymize"],
     &["pipeline"],
     &["assembly"],
+    &["parallel"],
     &["replay"],
     &["manifest", "cli"],
     &["live"],

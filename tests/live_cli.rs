@@ -76,7 +76,8 @@ fn capture_offers_every_output_option_of_replay() {
     let capture = long_options("capture");
     assert!(replay.len() > 20 && replay.contains(&"--sqlite".to_owned()), "{replay:?}");
     // `--read` names replay's input files; capture's input is the interface or `--udp`.
-    let inputs = ["--read"];
+    // `--threads`: live capture keeps one pipeline on the capture thread (docs/scale.md).
+    let inputs = ["--read", "--threads"];
     let missing: Vec<&String> =
         replay.iter().filter(|o| !capture.contains(o) && !inputs.contains(&o.as_str())).collect();
     assert!(missing.is_empty(), "capture lacks {missing:?}");

@@ -26,6 +26,9 @@ const PROTO_TCP: u8 = 6;
 pub struct FlowFacts<'a> {
     /// IP protocol number.
     pub proto: u8,
+    /// The device the flow belongs to ([`crate::exposure::local::LocalNets::device_side`]):
+    /// what was learnt from traffic is looked up under it.
+    pub part: IpAddr,
     /// Originator address.
     pub orig_h: IpAddr,
     /// Responder address.
@@ -54,12 +57,13 @@ pub struct Classifier {
     names: NameCache,
     /// Names other flows of a device gave a server address.
     carried: CarriedNames,
-    /// (relay address, port) → endpoint, learnt from STUN relay signatures.
-    relays: HashMap<(IpAddr, u16), EndpointId, RandomState>,
-    /// (device address, port) → endpoint: the local socket of a call. The media of a call may go
-    /// straight to the other party's address, so later STUN/RTP flows from that socket belong
-    /// to the same call.
-    call_sockets: HashMap<(IpAddr, u16), EndpointId, RandomState>,
+    /// (device, relay address, port) → endpoint, learnt from STUN relay signatures. Like every
+    /// learnt fact, per device: one device's flows never label another's.
+    relays: HashMap<(IpAddr, IpAddr, u16), EndpointId, RandomState>,
+    /// (device, device address, port) → endpoint: the local socket of a call. The media of a
+    /// call may go straight to the other party's address, so later STUN/RTP flows from that
+    /// socket belong to the same call.
+    call_sockets: HashMap<(IpAddr, IpAddr, u16), EndpointId, RandomState>,
 }
 
 impl Classifier {
@@ -75,9 +79,11 @@ impl Classifier {
         }
     }
 
-    /// Learns, as soon as a call signature is seen on a flow, its relay and its device socket.
+    /// Learns, as soon as a call signature is seen on a flow of device `part`, its relay and
+    /// its device socket.
     pub fn learn_call(
         &mut self,
+        part: IpAddr,
         signature: Signature,
         device: (IpAddr, u16),
         relay: (IpAddr, u16),
@@ -89,8 +95,8 @@ impl Classifier {
         if self.call_sockets.len() >= MAX_RELAYS {
             self.call_sockets.clear();
         }
-        self.relays.insert(relay, ep);
-        self.call_sockets.insert(device, ep);
+        self.relays.insert((part, relay.0, relay.1), ep);
+        self.call_sockets.insert((part, device.0, device.1), ep);
     }
 
     /// The rules in use.
@@ -144,13 +150,20 @@ impl Classifier {
         let app = f.app;
         let named = |n: Option<&str>| n.is_some_and(|n| self.rules.match_host(n).is_some());
         app.signatures().any(|s| self.rules.match_signature(s).is_some())
-            || (f.proto == PROTO_UDP
-                && (self.relays.contains_key(&(f.resp_h, f.resp_p))
-                    || self.call_sockets.contains_key(&(f.orig_h, f.orig_p))
-                    || self.call_sockets.contains_key(&(f.resp_h, f.resp_p))))
+            || (f.proto == PROTO_UDP && self.learnt_call(f))
             || named(app.server_name.as_deref())
             || (first && self.rules.match_ip(f.resp_h).is_some())
             || (first && named(app.dns_name.as_deref()))
+    }
+
+    /// Whether a call relay or call socket learnt for the flow's device is one of its ends (most
+    /// runs learn none: the hash is then skipped).
+    fn learnt_call(&self, f: &FlowFacts<'_>) -> bool {
+        let (relays, sockets) = (&self.relays, &self.call_sockets);
+        (!relays.is_empty() && relays.contains_key(&(f.part, f.resp_h, f.resp_p)))
+            || (!sockets.is_empty()
+                && (sockets.contains_key(&(f.part, f.orig_h, f.orig_p))
+                    || sockets.contains_key(&(f.part, f.resp_h, f.resp_p))))
     }
 
     /// Relabels a flow that only an address tied to WhatsApp or Meta (`whatsapp.other`,
@@ -208,8 +221,9 @@ impl Classifier {
             }
         }
         if f.proto == PROTO_UDP {
-            let inherited = |map: &HashMap<(IpAddr, u16), EndpointId, RandomState>, key, what| {
-                map.get(&key).map(|&endpoint| Evidence {
+            type Learnt = HashMap<(IpAddr, IpAddr, u16), EndpointId, RandomState>;
+            let inherited = |map: &Learnt, key: (IpAddr, u16), what| {
+                map.get(&(f.part, key.0, key.1)).map(|&endpoint| Evidence {
                     kind: Confidence::Signature,
                     endpoint,
                     text: format!("{what}:{}", std::net::SocketAddr::new(key.0, key.1)),
@@ -235,7 +249,7 @@ impl Classifier {
         if let Some((first, last)) = span
             && app.server_name.is_none()
             && app.dns_name.is_none()
-            && let Some(name) = self.carried.lookup(f.orig_h, f.resp_h, first, last)
+            && let Some(name) = self.carried.lookup(f.part, f.resp_h, first, last)
             && let Some(m) = self.rules.match_host(name)
         {
             b.push(Evidence::carried(m.endpoint, name));
@@ -258,7 +272,7 @@ mod tests {
 
     fn facts(app: &AppInfo, proto: u8, resp_p: u16) -> FlowFacts<'_> {
         let (orig_h, resp_h) = ("10.0.0.2".parse().unwrap(), "185.60.216.54".parse().unwrap());
-        FlowFacts { proto, orig_h, resp_h, orig_p: 40000, resp_p, app }
+        FlowFacts { proto, part: orig_h, orig_h, resp_h, orig_p: 40000, resp_p, app }
     }
 
     #[test]
@@ -298,6 +312,7 @@ mod tests {
         let mut c = Classifier::new(Ruleset::builtin(), Geo::default());
         let dev: IpAddr = "192.168.1.20".parse().unwrap();
         c.learn_call(
+            dev,
             Signature::StunWhatsappRelay,
             (dev, 40000),
             ("157.240.1.1".parse().unwrap(), 3478),
@@ -307,6 +322,7 @@ mod tests {
         // The other party opened the flow: the device's socket is the responder.
         let f = FlowFacts {
             proto: PROTO_UDP,
+            part: dev,
             orig_h: peer,
             resp_h: dev,
             orig_p: 50000,

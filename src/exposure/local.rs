@@ -38,6 +38,36 @@ impl LocalNets {
         };
         builtin || self.extra.iter().any(|n| n.contains(&ip))
     }
+
+    /// The device a flow between `a` and `b` belongs to, from its 5-tuple alone (so the same
+    /// for every packet of the flow, either way, before the flow table has seen it): the local
+    /// side; when both or neither side is local, the side with the higher port (the client's
+    /// ephemeral port; a capture of public addresses then keys a flow by its client, like the
+    /// exposure map), and the lower address on a tie. What the classifier learns from a flow
+    /// (DNS names, carried names, call sockets) is kept per device so found, which lets
+    /// `replay --threads` give each device's flows to one worker and stay exact.
+    #[inline]
+    pub fn device_side(&self, a: (IpAddr, u16), b: (IpAddr, u16)) -> IpAddr {
+        device_side((a, self.contains(a.0)), (b, self.contains(b.0)))
+    }
+}
+
+/// [`LocalNets::device_side`] when whether each side is local is known already.
+#[inline]
+pub fn device_side(a: ((IpAddr, u16), bool), b: ((IpAddr, u16), bool)) -> IpAddr {
+    let (((a, ap), a_local), ((b, bp), b_local)) = (a, b);
+    match (a_local, b_local) {
+        (true, false) => a,
+        (false, true) => b,
+        _ if ap != bp => {
+            if ap > bp {
+                a
+            } else {
+                b
+            }
+        }
+        _ => a.min(b),
+    }
 }
 
 /// Whether an address names no single host (unspecified, broadcast, multicast).
@@ -71,6 +101,23 @@ pub fn geolocatable(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_side_is_the_local_side_else_the_client_port_and_either_way_the_same() {
+        let l = LocalNets::default();
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let (phone, router, meta) = (ip("192.168.1.23"), ip("192.168.1.1"), ip("157.240.1.35"));
+        let cases = [
+            ((phone, 443), (meta, 51000), phone), // the local side, whatever the ports
+            ((phone, 40000), (router, 53), phone), // both local: the client's higher port
+            ((ip("203.0.113.7"), 40000), (meta, 443), ip("203.0.113.7")), // neither local
+            ((phone, 5353), (router, 5353), router), // a tie: the lower address
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(l.device_side(a, b), want, "{a:?} {b:?}");
+            assert_eq!(l.device_side(b, a), want, "{b:?} {a:?} (the other way)");
+        }
+    }
 
     #[test]
     fn ranges() {

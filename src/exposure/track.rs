@@ -13,6 +13,8 @@ use crate::flow::{Flow, PacketCtx};
 pub trait Tracked {
     /// The dissection state, and the track.
     fn parts(&mut self) -> (&FlowDissect, &mut ActivityTrack);
+    /// Whether the device the flow belongs to (see [`FlowFacts::part`]) is the key's `hi` side.
+    fn part_hi(&self) -> bool;
 }
 
 /// Accounts one packet of `flow` (called after dissection saw it). Inlined: most packets take
@@ -33,6 +35,7 @@ pub fn activity<T: Tracked>(classifier: &Classifier, flow: &mut Flow<T>, pkt: &P
 #[cold]
 fn decide<T: Tracked>(classifier: &Classifier, flow: &mut Flow<T>) {
     let (o, r) = (flow.orig(), flow.resp());
+    let part = if flow.data.part_hi() { flow.key.hi.ip() } else { flow.key.lo.ip() };
     let (dissect, track) = flow.data.parts();
     let (signals, first) = match track {
         ActivityTrack::Off | ActivityTrack::On(_) => return,
@@ -50,6 +53,7 @@ fn decide<T: Tracked>(classifier: &Classifier, flow: &mut Flow<T>) {
     };
     let facts = FlowFacts {
         proto: flow.key.proto,
+        part,
         orig_h: o.ip(),
         resp_h: r.ip(),
         orig_p: o.port(),

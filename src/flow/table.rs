@@ -17,6 +17,7 @@ use crate::capture::Timestamp;
 use crate::decode::tcp_flags::{ACK, SYN};
 use crate::decode::{Decoded, Transport, TunnelKind};
 use crate::record::community_id::community_id;
+use crate::record::sink::FlowOrder;
 
 const SEC: i64 = 1_000_000_000;
 const PROTO_TCP: u8 = 6;
@@ -62,6 +63,10 @@ impl Default for FlowConfig {
     }
 }
 
+/// Ids and ticks per packet index: one packet makes at most this many flow table calls (an
+/// outer flow and two tunnels inside it).
+pub const TICKS: u64 = 4;
+
 /// Per-direction counters.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counters {
@@ -85,7 +90,9 @@ enum IdleList {
 /// A live flow. `T` is the per-flow state of later stages (dissectors, classification).
 #[derive(Debug)]
 pub struct Flow<T> {
-    /// Sequence number of the flow (ids are given in order of first packets), rendered as the record's `uid`.
+    /// Sequence number of the flow (ids rise in order of first packets; with
+    /// [`FlowTable::begin_packet`], the first packet's index times [`TICKS`] plus the flows that
+    /// packet created before), rendered as the record's `uid`.
     pub id: u64,
     /// The 5-tuple.
     pub key: FlowKey,
@@ -118,11 +125,22 @@ pub struct Flow<T> {
     class: IdleList,
     close_reason: Option<EndReason>,
     links: Links,
+    /// Tick of the packet that last moved the flow to the back of its idle list: a sweep writes
+    /// flows in (list, tick) order, which a merge of several tables can rebuild.
+    touched: u64,
     /// State of later stages.
     pub data: T,
 }
 
 impl<T> Flow<T> {
+    /// Where this flow's record falls in the single-threaded order (see [`FlowOrder`]).
+    pub fn order(&self) -> FlowOrder {
+        FlowOrder {
+            expiry: (self.class as u8, self.touched),
+            flush: (self.first_ts.nanos(), self.id),
+        }
+    }
+
     /// Originator endpoint.
     pub fn orig(&self) -> HostPort {
         if self.orig_is_lo { self.key.lo } else { self.key.hi }
@@ -303,6 +321,8 @@ pub struct FlowTable<T> {
     lists: [List; 4],
     frags: HashMap<FragKey, FragEntry, RandomState>,
     next_id: u64,
+    /// Tick of the next [`FlowTable::packet`] call.
+    tick: u64,
     now: Timestamp,
     next_sweep: Timestamp,
     stats: TableStats,
@@ -319,6 +339,7 @@ impl<T: Default> FlowTable<T> {
             lists: [List::default(); 4],
             frags: HashMap::default(),
             next_id: 0,
+            tick: 0,
             now: Timestamp::default(),
             next_sweep: Timestamp(i64::MIN),
             stats: TableStats::default(),
@@ -340,6 +361,16 @@ impl<T: Default> FlowTable<T> {
         self.next_id
     }
 
+    /// The next packet is the input's packet number `index` (counting every packet handed to
+    /// the pipeline): flow ids and ticks then follow from the index, not from how many flows
+    /// this table saw, so that tables fed disjoint parts of one input (`replay --threads`) give
+    /// the same ids as one table fed all of it.
+    pub fn begin_packet(&mut self, index: u64) {
+        let base = index.saturating_mul(TICKS);
+        self.next_id = self.next_id.max(base);
+        self.tick = self.tick.max(base);
+    }
+
     /// Live flows.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -350,7 +381,8 @@ impl<T: Default> FlowTable<T> {
         self.map.len() == 0
     }
 
-    /// Accounts one decoded packet.
+    /// Accounts one decoded packet. The caller has moved the clock to the packet first
+    /// ([`FlowTable::advance`]: once per packet, before anything the packet writes).
     pub fn packet<H: FlowHandler<T>>(
         &mut self,
         ts: Timestamp,
@@ -358,7 +390,8 @@ impl<T: Default> FlowTable<T> {
         tunnel: Option<TunnelKind>,
         h: &mut H,
     ) {
-        self.advance(ts, h);
+        let tick = self.tick;
+        self.tick += 1;
         let (sport, dport, tcp_flags, payload_len) = match d.transport {
             Transport::Tcp(t) => (t.sport, t.dport, Some(t.flags), t.payload_len),
             Transport::Udp { sport, dport, payload_len, .. } => (sport, dport, None, payload_len),
@@ -404,6 +437,7 @@ impl<T: Default> FlowTable<T> {
             None => flow.state.datagram(from_orig),
         }
         h.packet(flow, &PacketCtx { ts, from_orig, decoded: d });
+        flow.touched = tick;
         let class = flow.class;
         let newly_closed = if class != IdleList::Closing && tcp_flags.is_some() {
             flow.state.tcp_finished()
@@ -485,6 +519,7 @@ impl<T: Default> FlowTable<T> {
             class,
             close_reason: None,
             links: Links::default(),
+            touched: 0,
             data: T::default(),
         };
         self.next_id += 1;
@@ -539,12 +574,19 @@ impl<T: Default> FlowTable<T> {
         }
     }
 
-    /// Moves the packet clock; once per second of packet time, expires idle flows.
+    /// Moves the packet clock; once per second of packet time, expires idle flows. Inlined:
+    /// almost every call only moves the clock.
+    #[inline]
     pub fn advance<H: FlowHandler<T>>(&mut self, ts: Timestamp, h: &mut H) {
         self.now = self.now.max(ts);
-        if self.now < self.next_sweep {
-            return;
+        if self.now >= self.next_sweep {
+            self.sweep(h);
         }
+    }
+
+    /// Expires idle flows (and fragment trains) at `now`.
+    #[inline(never)]
+    fn sweep<H: FlowHandler<T>>(&mut self, h: &mut H) {
         self.next_sweep = Timestamp(self.now.nanos() + SEC);
         let timeouts =
             [self.cfg.tcp_idle, self.cfg.udp_idle, self.cfg.other_idle, self.cfg.close_linger];
@@ -720,6 +762,7 @@ mod tests {
 
     fn feed(t: &mut FlowTable<()>, h: &mut Recorder, secs: i64, pkt: &[u8]) {
         let d = decode_ip(pkt).unwrap();
+        t.advance(Timestamp(secs * SEC), h);
         t.packet(Timestamp(secs * SEC), &d, None, h);
     }
 

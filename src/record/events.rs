@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 /// One line of `events.jsonl`.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// A DNS response.
@@ -34,7 +34,7 @@ pub enum Event {
 }
 
 /// A DHCP message (client or server), metadata only.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct DhcpEvent {
     /// Packet time.
     pub ts: f64,
@@ -67,7 +67,7 @@ pub struct DhcpEvent {
 }
 
 /// A DNS response as seen by the client that asked.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct DnsEvent {
     /// Packet time of the response.
     pub ts: f64,
@@ -94,7 +94,7 @@ pub struct DnsEvent {
 }
 
 /// An answered address.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct DnsAnswerAddr {
     /// The address.
     pub addr: IpAddr,

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 
 /// An ARP request or reply: a device claiming an address.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ArpEvent {
     /// Packet time.
     pub ts: f64,
@@ -23,7 +23,7 @@ pub struct ArpEvent {
 
 /// A STUN response's mapped address: the device's address as the STUN server saw it, i.e. the
 /// public (NAT) address Meta sees.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct StunEvent {
     /// Packet time.
     pub ts: f64,
@@ -34,7 +34,7 @@ pub struct StunEvent {
 }
 
 /// A cleartext HTTP request head: never the path, query, body or any cookie value.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct HttpEvent {
     /// Packet time of the request's first byte seen.
     pub ts: f64,

@@ -32,12 +32,27 @@ pub trait RecordSink: Send {
     fn flow(&mut self, rec: &mut FlowRecord);
     /// One event.
     fn event(&mut self, ev: &Event);
+    /// Where the next flow record falls in the single-threaded order: what a merge of several
+    /// pipelines' records needs (`replay --threads`); other sinks ignore it.
+    #[inline]
+    fn order(&mut self, _: &FlowOrder) {}
     /// End of input: write what is pending, flush, and report the first error.
     fn finish(&mut self) -> Result<(), SinkError>;
     /// Reopen output files (after logrotate moved them).
     fn reopen(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
+}
+
+/// Where a flow record falls in the order one pipeline writes records, beyond the packet at
+/// which it is written: within an idle sweep, flows go by idle list then by the tick of the
+/// packet that last moved them in it; at the end of input, by first packet time then id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowOrder {
+    /// (idle list, tick): the order of an idle sweep.
+    pub expiry: (u8, u64),
+    /// (first packet time in ns, flow id): the order of the end-of-input flush.
+    pub flush: (i64, u64),
 }
 
 /// Sends every record to each of several sinks.
@@ -93,6 +108,9 @@ impl RecordSink for Box<dyn RecordSink> {
     }
     fn event(&mut self, ev: &Event) {
         (**self).event(ev)
+    }
+    fn order(&mut self, o: &FlowOrder) {
+        (**self).order(o)
     }
     fn finish(&mut self) -> Result<(), SinkError> {
         (**self).finish()
