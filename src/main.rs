@@ -361,17 +361,18 @@ struct ReplayArgs {
 #[derive(Args)]
 struct ThreadsArgs {
     /// Worker threads, packets given out by device; the output is byte-identical whatever N
-    /// (1: one pipeline on the reading thread; --write-pcap always uses one) [default: the
-    /// number of cores].
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    /// (1: one pipeline on the reading thread; --write-pcap always uses one; 0: the number of
+    /// cores). One by default: on two cores, two workers are not faster yet (docs/scale.md).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
 }
 
 impl ThreadsArgs {
     fn threads(&self) -> usize {
-        self.threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1)
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 }
 
