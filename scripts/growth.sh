@@ -9,7 +9,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${LEAKSCOPE:-$here/target/release/leakscope}
 make_bench=${MAKE_BENCH:-$here/../shared/tools/make-bench-pcap}
-tmp=${GROWTH_TMP:-$(mktemp -d)}
+# GROWTH_TMP: where the captures are built (a disk with room for the largest); a new directory
+# inside it is removed at the end.
+mkdir -p "${GROWTH_TMP:-${TMPDIR:-/tmp}}"
+tmp=$(mktemp -d -p "${GROWTH_TMP:-${TMPDIR:-/tmp}}")
 trap 'rm -rf "$tmp"' EXIT
 scales=("$@"); [ ${#scales[@]} -gt 0 ] || scales=(1 10 100)
 for tool in ndpiReader /usr/bin/time; do
@@ -37,7 +40,41 @@ echo "| size | packets | MB | command | wall (median) | MB/s | peak RSS MiB | vs
 echo "|---|---|---|---|---|---|---|---|"
 for s in "${scales[@]}"; do
   f="$tmp/bench-${s}x.pcap"
-  "$make_bench" "$f" $((26 * s)) >/dev/null
+  rounds=$((26 * s))
+  if [ "$rounds" -le 255 ]; then
+    "$make_bench" "$f" "$rounds" >/dev/null
+  else
+    # The replication tool makes at most 255 distinct rounds (an address octet XOR the round):
+    # larger sizes are copies of a 255-round file, each shifted past the previous one in time.
+    # Flows repeat across copies (new flows to leakscope after its idle timeouts; ndpiReader
+    # keeps their state, which favours ndpiReader).
+    "$make_bench" "$tmp/base.pcap" 255 >/dev/null
+    copies=$(( (rounds + 127) / 255 ))
+    python3 - "$tmp/base.pcap" "$f" "$copies" <<'PY'
+import struct, sys
+src, dst, copies = sys.argv[1], sys.argv[2], int(sys.argv[3])
+data = open(src, 'rb').read()
+assert data[:4] == b'\xd4\xc3\xb2\xa1', 'a little-endian microsecond pcap'
+recs, at = [], 24
+while at + 16 <= len(data):
+    ts, us, incl, orig = struct.unpack_from('<IIII', data, at)
+    recs.append((at, ts, incl))
+    at += 16 + incl
+span = recs[-1][1] - recs[0][1] + 3600
+with open(dst, 'wb') as out:
+    out.write(data[:24])
+    for c in range(copies):
+        shift = c * span
+        buf = bytearray()
+        for pos, ts, incl in recs:
+            buf += struct.pack('<I', ts + shift)
+            buf += data[pos + 4:pos + 16 + incl]
+            if len(buf) > 1 << 24:
+                out.write(buf); buf = bytearray()
+        out.write(buf)
+PY
+    rm -f "$tmp/base.pcap"
+  fi
   runs=${RUNS:-3}; [ "$s" -ge 100 ] && runs=1
   info=$("$bin" bench --runs 1 --flows-only "$f" 2>&1 | grep -o '([0-9]* packets, [0-9.]* MB' | tr -d '(,')
   pk=$(echo "$info" | awk '{print $1}'); mb=$(echo "$info" | awk '{print $3}')

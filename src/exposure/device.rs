@@ -111,6 +111,8 @@ pub struct Device {
     // most devices have one or two services and a few hours.
     services: Vec<ServiceEntry>,
     hours: Vec<(i64, Totals)>,
+    /// Oldest hours dropped to stay within [`MAX_HOURS`].
+    hours_dropped: u64,
     /// Evidence per signal.
     pub tallies: BTreeMap<String, Tally>,
     /// Activities by kind.
@@ -129,6 +131,10 @@ pub struct Device {
 /// Apps kept per device: a phone has a few hundred uids, few of them talk; beyond, flows of
 /// new apps are not itemised.
 pub const MAX_APPS: usize = 64;
+
+/// Hours of Meta contacts kept per device: the last 31 days a device was in touch with Meta
+/// (24 KiB); a daemon running for months keeps its device's memory flat.
+pub const MAX_HOURS: usize = 24 * 31;
 
 /// The entry of `key` in a vector sorted by key, inserted by `new` if missing.
 fn sorted_entry<'a, T>(
@@ -241,7 +247,17 @@ impl Device {
         let hour = (ts as i64).div_euclid(3600) * 3600;
         let h = match self.hours.binary_search_by_key(&hour, |h| h.0) {
             Ok(i) => i,
-            Err(i) => {
+            // Older than every kept hour when the list is full: already past the window.
+            Err(0) if self.hours.len() >= MAX_HOURS => {
+                self.hours_dropped += 1;
+                return;
+            }
+            Err(mut i) => {
+                if self.hours.len() >= MAX_HOURS {
+                    self.hours.remove(0);
+                    self.hours_dropped += 1;
+                    i -= 1;
+                }
                 self.hours.insert(i, (hour, Totals::default()));
                 i
             }
@@ -335,11 +351,35 @@ impl Device {
                     bytes_down: t.down,
                 })
                 .collect(),
+            hours_dropped: self.hours_dropped,
             sessions: self.sessions.clone(),
             activities: self.activities.clone(),
             user_agents: self.user_agents.clone(),
             ja4: self.ja4.clone(),
             apps: self.apps.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_are_bounded_and_the_newest_kept() {
+        let mut d = Device::default();
+        let extra = 56;
+        for h in 0..(MAX_HOURS + extra) as i64 {
+            d.meta_flow("whatsapp", "whatsapp.chat", (h * 3600 + 5) as f64, 10, 20);
+        }
+        // An hour older than every kept one is dropped too; one already kept is added to.
+        d.meta_flow("whatsapp", "whatsapp.chat", 5.0, 1, 1);
+        d.meta_flow("whatsapp", "whatsapp.chat", ((MAX_HOURS + extra - 1) * 3600) as f64, 1, 1);
+        let ev = d.event(None);
+        assert_eq!(ev.hours.len(), MAX_HOURS);
+        assert_eq!(ev.hours_dropped, extra as u64 + 1);
+        assert_eq!(ev.hours[0].hour, extra as i64 * 3600);
+        assert_eq!(ev.hours.last().map(|h| (h.flows, h.bytes_up)), Some((2, 11)));
+        assert_eq!(ev.meta_flows, (MAX_HOURS + extra + 2) as u64, "totals count every flow");
     }
 }

@@ -47,6 +47,10 @@ pub struct DeviceEvent {
     /// Meta contacts per hour (UTC hours with at least one flow).
     #[serde(default)]
     pub hours: Vec<HourTotals>,
+    /// Oldest hours left out of `hours` (a device in touch with Meta over more than 31 days
+    /// of hours; the totals above still count them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hours_dropped: u64,
     /// Usage sessions: count, time, first and last, sessions per hour of day.
     #[serde(default)]
     pub sessions: SessionStats,
@@ -333,4 +337,8 @@ pub struct ExposureEvent {
     /// name them), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
