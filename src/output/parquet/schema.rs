@@ -196,6 +196,7 @@ pub fn of(kind: &str) -> Option<Ty> {
                     ("bytes_down", I64),
                 ])),
             ),
+            ("hours_dropped", I64),
             (
                 "sessions",
                 Struct(vec![
