@@ -41,8 +41,8 @@ pub fn vendors(path: Option<&Path>, macs: &[&str]) -> BTreeMap<String, String> {
     if wanted.is_empty() {
         return out;
     }
-    let data = match path.map(|p| (p, std::fs::read(p))) {
-        Some((_, Ok(data))) => data,
+    let file = match path.map(|p| (p, std::fs::File::open(p))) {
+        Some((p, Ok(f))) => (p, f),
         Some((p, Err(e))) => {
             tracing::warn!("OUI registry {}: {e}; MAC vendor names left out", p.display());
             return out;
@@ -55,10 +55,12 @@ pub fn vendors(path: Option<&Path>, macs: &[&str]) -> BTreeMap<String, String> {
             return out;
         }
     };
-    let found = if memchr::memmem::find(&data, b"(hex)").is_some() {
-        ieee_lines(&data, &wanted)
-    } else {
-        prefix_lines(&data, &wanted)
+    let found = match scan(file.1, &wanted) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!("OUI registry {}: {e}; MAC vendor names left out", file.0.display());
+            return out;
+        }
     };
     for &m in macs {
         if let Some(v) =
@@ -68,6 +70,39 @@ pub fn vendors(path: Option<&Path>, macs: &[&str]) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// Bytes of the registry read at a time: the IEEE file is 5 MB, held whole it was the largest
+/// allocation of a replay.
+const CHUNK: u64 = 256 * 1024;
+
+/// Reads the registry in whole-line chunks and keeps the `wanted` prefixes' vendors.
+fn scan(
+    mut f: std::fs::File,
+    wanted: &BTreeSet<String>,
+) -> std::io::Result<BTreeMap<String, String>> {
+    use std::io::Read;
+    let mut found = BTreeMap::new();
+    let mut buf = Vec::with_capacity(CHUNK as usize + 4096);
+    let mut ieee = None;
+    loop {
+        let n = (&mut f).take(CHUNK).read_to_end(&mut buf)?;
+        let cut =
+            if n == 0 { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1) };
+        let whole = &buf[..cut];
+        if !whole.is_empty() {
+            // The IEEE file says "(hex)" on its first entries; prefix lists never do.
+            let is_ieee =
+                *ieee.get_or_insert_with(|| memchr::memmem::find(whole, b"(hex)").is_some());
+            let lines =
+                if is_ieee { ieee_lines(whole, wanted) } else { prefix_lines(whole, wanted) };
+            found.extend(lines);
+        }
+        buf.drain(..cut);
+        if n == 0 {
+            return Ok(found);
+        }
+    }
 }
 
 /// The IEEE file: lines look like "00-00-0C   (hex)\t\tCisco Systems, Inc". Jumps from one
@@ -163,6 +198,30 @@ mod tests {
                 !v.contains_key("00:00:0c:00:00:03"),
                 "{name}: a longer prefix is no OUI: {v:?}"
             );
+        }
+    }
+
+    /// A registry larger than a read chunk: entries on both sides of every chunk edge are found.
+    #[test]
+    fn large_registry_read_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("oui.txt");
+        let mut text = String::from("OUI/MA-L\n\n");
+        let mut macs = Vec::new();
+        for i in 0..40_000u32 {
+            let (a, b, c) = ((i >> 16) as u8, (i >> 8) as u8, i as u8);
+            text.push_str(&format!("{a:02X}-{b:02X}-{c:02X}   (hex)\t\tVendor {i}\n"));
+            text.push_str(&format!("{a:02X}{b:02X}{c:02X}     (base 16)\t\tVendor {i}\n\n"));
+            if i % 997 == 0 {
+                macs.push((format!("{a:02x}:{b:02x}:{c:02x}:00:00:01"), format!("Vendor {i}")));
+            }
+        }
+        assert!(text.len() as u64 > 4 * CHUNK);
+        std::fs::write(&p, text).unwrap();
+        let list: Vec<&str> = macs.iter().map(|(m, _)| m.as_str()).collect();
+        let v = vendors(Some(&p), &list);
+        for (m, want) in &macs {
+            assert_eq!(v.get(m), Some(want), "{m}");
         }
     }
 
