@@ -83,8 +83,37 @@ fn send(p: &mut Pipeline, ts_us: u64, frame: &[u8]) {
 const T0: u64 = 1_700_000_000_000_000;
 const GW: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
+/// The run's warnings, captured on this thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// Captures this thread's log lines until the guard drops.
+    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let w = logs.clone();
+        let sub =
+            tracing_subscriber::fmt().with_ansi(false).with_writer(move || w.clone()).finish();
+        (logs, tracing::subscriber::set_default(sub))
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[test]
 fn call_setup_flood_is_bounded_and_counted() {
+    let (logs, _guard) = Logs::capture();
     let cfg = ExposureConfig { max_pending_calls: 64, ..ExposureConfig::default() };
     let (mut p, shared) = setup(cfg);
     // A WhatsApp relay allocation (whatsapp_voice_and_message.pcap) from 1000 devices at once.
@@ -111,10 +140,14 @@ fn call_setup_flood_is_bounded_and_counted() {
     let s = shared.0.lock().unwrap();
     // Every setup is still written, as an attempt (no media).
     assert_eq!((s.pending().0, s.inner().calls), (0, n as usize));
+    // And the user is told at the end.
+    let text = logs.text();
+    assert!(text.contains(&format!("calls: {} written before they ended", n - 64)), "{text}");
 }
 
 #[test]
 fn chat_flood_is_bounded_and_counted() {
+    let (logs, _guard) = Logs::capture();
     let cfg = ExposureConfig { max_pending_bursts: 100, ..ExposureConfig::default() };
     let (mut p, shared) = setup(cfg);
     let server = [185, 60, 216, 54];
@@ -151,4 +184,7 @@ fn chat_flood_is_bounded_and_counted() {
     p.finish().unwrap();
     let s = shared.0.lock().unwrap();
     assert_eq!((s.pending().1, s.inner().bursts, s.inner().sessions), (0, n as usize, n as usize));
+    let text = logs.text();
+    let times = format!("sessions: written early {} time(s)", s.overflow().sessions_forced);
+    assert!(text.contains(&times), "{text}");
 }

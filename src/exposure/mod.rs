@@ -798,6 +798,20 @@ impl<S: RecordSink> RecordSink for ExposureSink<S> {
                 self.cfg.max_devices
             );
         }
+        // What the caps pushed out early: said once at the end, like the devices above.
+        let Overflow { calls_forced, sessions_forced } = self.overflow;
+        if calls_forced > 0 {
+            tracing::warn!(
+                "calls: {calls_forced} written before they ended (more than {} call setups pending at once)",
+                self.cfg.max_pending_calls
+            );
+        }
+        if sessions_forced > 0 {
+            tracing::warn!(
+                "sessions: written early {sessions_forced} time(s) (more than {} message bursts pending at once)",
+                self.cfg.max_pending_bursts
+            );
+        }
         self.inner.finish()
     }
 
