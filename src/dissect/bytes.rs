@@ -89,6 +89,12 @@ pub fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
+/// Bytes from a hex string (test vectors).
+#[cfg(test)]
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

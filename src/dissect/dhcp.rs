@@ -311,6 +311,7 @@ impl DhcpEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dissect::bytes::unhex;
 
     /// A DHCPREQUEST as an Android phone sends it.
     fn android_request() -> Vec<u8> {
@@ -444,11 +445,5 @@ mod tests {
                 assert!(d.client_id.map_or(0, |c| c.len()) <= 2 * MAX_CLIENT_ID_LEN);
             }
         }
-    }
-
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-            .collect()
     }
 }

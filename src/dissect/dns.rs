@@ -495,6 +495,7 @@ impl DnsEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dissect::bytes::unhex;
 
     /// Response for `WWW.WhatsApp.com` A: CNAME to mmx-ds.cdn.whatsapp.net (compressed), then an
     /// A record on the CNAME target.
@@ -687,12 +688,6 @@ mod tests {
             let hex = line.rsplit('\t').next().unwrap_or_default();
             assert!(!looks_like_dns_response(&unhex(hex)), "{line}");
         }
-    }
-
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-            .collect()
     }
 
     #[test]

@@ -334,6 +334,7 @@ impl HttpEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dissect::bytes::unhex;
 
     const REQ: &[u8] = b"GET /v/t62.7118-24/abc.enc?ccb=11-4&oh=SECRET&oe=64 HTTP/1.1\r\n\
 Host: MMG.WhatsApp.net\r\n\
@@ -499,11 +500,5 @@ BODY";
                 let _ = parse_whatsapp_user_agent(s);
             }
         }
-    }
-
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-            .collect()
     }
 }

@@ -70,12 +70,7 @@ pub fn looks_like_rtcp(payload: &[u8]) -> Option<RtcpInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-            .collect()
-    }
+    use crate::dissect::bytes::unhex;
 
     /// wa_video.pcap: a STUN Allocate success from a WhatsApp relay: neither RTP nor RTCP.
     const STUN_ALLOCATE_OK: &str =

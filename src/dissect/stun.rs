@@ -432,12 +432,7 @@ fn xor_address(v: &[u8], tid: &[u8]) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-            .collect()
-    }
+    use crate::dissect::bytes::unhex;
 
     /// wa_video.pcap: Allocate success from a WhatsApp relay (31.13.86.48:3478).
     /// 0103 0018 2112a442 <tid 12>

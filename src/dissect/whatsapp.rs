@@ -171,6 +171,7 @@ pub(crate) fn stream_start_resource(frame: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dissect::bytes::unhex;
 
     /// whatsapp.pcap stream 0, first client segments joined: ED preface, 4 bytes of routing data
     /// (`08 09 08 02`), then `WA 05 02` and the framed Noise handshake (`00 01 0e ...`).
@@ -315,11 +316,5 @@ mod tests {
                 assert!(n > buf.len());
             }
         }
-    }
-
-    pub(crate) fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-            .collect()
     }
 }
