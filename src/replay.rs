@@ -197,6 +197,11 @@ trait Drive {
     fn packet(&mut self, pkt: &Packet<'_>);
     /// One packet whose Android app the source named (PCAPdroid's pcapng).
     fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>);
+    /// One packet whose bytes lie in `buffer`, which the reader lends ([`PacketSink::lent_packet`]).
+    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Arc<Vec<u8>>) {
+        let _ = buffer;
+        self.packet(pkt)
+    }
     /// Packets so far.
     fn packets(&mut self) -> u64;
     /// Packets and bytes so far, and live flows (one pipeline only).
@@ -227,6 +232,10 @@ impl Drive for Parallel {
     }
     fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
         PacketSink::app_packet(self, pkt, app)
+    }
+    #[inline]
+    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Arc<Vec<u8>>) {
+        PacketSink::lent_packet(self, pkt, buffer)
     }
     #[inline]
     fn packets(&mut self) -> u64 {
@@ -279,6 +288,14 @@ impl<E: Drive> PacketSink for Progress<'_, E> {
             return;
         }
         self.inner.app_packet(pkt, app);
+        self.progress();
+    }
+
+    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Arc<Vec<u8>>) {
+        if !self.limit.admit(pkt.ts) {
+            return;
+        }
+        self.inner.lent_packet(pkt, buffer);
         self.progress();
     }
 

@@ -312,8 +312,17 @@ pub fn read_input<S: PacketSink>(
             let path = input.path.as_path();
             let state = stream.state.clone();
             let mut ctx = FileReader { path, compressed, filter, summary: &mut summary, head };
-            let err = match pcap_parser::create_reader(INITIAL_BUFFER, stream) {
-                Ok(mut reader) => ctx.run(&mut *reader, sink).err(),
+            let legacy = PCAP_MAGICS.iter().any(|m| ctx.head.starts_with(m));
+            let opened = if legacy {
+                // Legacy pcap: a reader whose buffer the sink may hold instead of copying.
+                super::shared::SharedReader::new(INITIAL_BUFFER, stream)
+                    .map(|mut r| ctx.run(&mut r, sink, |r| Some(r.buffer().clone())).err())
+            } else {
+                pcap_parser::create_reader(INITIAL_BUFFER, stream)
+                    .map(|mut r| ctx.run(&mut *r, sink, |_| None).err())
+            };
+            let err = match opened {
+                Ok(err) => err,
                 Err(e) => {
                     let fault = Fault::of(&e);
                     let st = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -380,11 +389,19 @@ impl Fault {
 
 impl FileReader<'_> {
     /// Delivers every block of `reader` to `sink`.
-    fn run<R, S>(&mut self, reader: &mut R, sink: &mut S) -> Result<(), CaptureError>
+    /// `lend`: the buffer the reader's packets live in, when it can be lent to the sink.
+    fn run<R, S>(
+        &mut self,
+        reader: &mut R,
+        sink: &mut S,
+        lend: impl Fn(&R) -> Option<Arc<Vec<u8>>>,
+    ) -> Result<(), CaptureError>
     where
         R: PcapReaderIterator + ?Sized,
         S: PacketSink,
     {
+        // Dropped before each refill: a buffer held here could not be refilled in place.
+        let mut lent = lend(reader);
         let mut legacy: Option<(LinkType, bool)> = None;
         let mut ifaces: Vec<Interface> = Vec::new();
         let mut capacity = INITIAL_BUFFER;
@@ -431,7 +448,7 @@ impl FileReader<'_> {
                             let frac =
                                 if nanos { b.ts_usec as i64 } else { b.ts_usec as i64 * 1000 };
                             last_ts = Timestamp::from_secs_nanos(b.ts_sec as i64, frac);
-                            self.deliver(sink, last_ts, lt, b.data, b.origlen)?;
+                            self.deliver(sink, last_ts, lt, b.data, b.origlen, &lent)?;
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
                             big_endian = shb.big_endian();
@@ -495,15 +512,22 @@ impl FileReader<'_> {
             };
             match fault {
                 Fault::Eof => return Ok(()),
-                Fault::Incomplete => reader.refill().map_err(|_| self.read_failed(offset))?,
+                Fault::Incomplete => {
+                    drop(lent.take());
+                    reader.refill().map_err(|_| self.read_failed(offset))?;
+                    lent = lend(reader);
+                }
                 Fault::UnexpectedEof => return Err(self.truncated(offset)),
                 Fault::BufferTooSmall => {
+                    drop(lent.take());
                     if capacity >= MAX_BUFFER || !reader.grow(capacity * 2) {
                         return Err(self
                             .malformed(offset, format!("record larger than {MAX_BUFFER} bytes")));
                     }
                     capacity *= 2;
+                    drop(lent.take());
                     reader.refill().map_err(|_| self.read_failed(offset))?;
+                    lent = lend(reader);
                 }
                 Fault::ReadError => return Err(self.read_failed(offset)),
                 Fault::Invalid => {
@@ -581,7 +605,7 @@ impl FileReader<'_> {
             return Ok(());
         }
         match app {
-            None => self.deliver(sink, ts, lt, data, wire_len),
+            None => self.deliver(sink, ts, lt, data, wire_len, &None),
             Some(app) => self.deliver_app(sink, Packet { ts, linktype: lt, data, wire_len }, app),
         }
     }
@@ -593,17 +617,28 @@ impl FileReader<'_> {
         pkt: Packet<'_>,
         app: &std::sync::Arc<super::pcapdroid::AndroidApp>,
     ) -> Result<(), CaptureError> {
-        self.summary.packets += 1;
-        if let Some(f) = self.filter.as_deref_mut()
-            && !f.matches(pkt.linktype, pkt.data)
-        {
-            return Ok(());
+        if self.admit(pkt.linktype, pkt.data) {
+            sink.app_packet(&pkt, app);
         }
-        self.summary.delivered += 1;
-        sink.app_packet(&pkt, app);
         Ok(())
     }
 
+    /// Counts a packet read, and whether it passes the filter (counted as delivered).
+    #[inline]
+    fn admit(&mut self, linktype: LinkType, data: &[u8]) -> bool {
+        self.summary.packets += 1;
+        if let Some(f) = self.filter.as_deref_mut()
+            && !f.matches(linktype, data)
+        {
+            return false;
+        }
+        self.summary.delivered += 1;
+        true
+    }
+
+    /// A packet to the sink, if the filter passes it; `lent`: the buffer `data` lies in, when
+    /// the sink may hold it instead of copying.
+    #[inline]
     fn deliver<S: PacketSink>(
         &mut self,
         sink: &mut S,
@@ -611,15 +646,16 @@ impl FileReader<'_> {
         linktype: LinkType,
         data: &[u8],
         wire_len: u32,
+        lent: &Option<Arc<Vec<u8>>>,
     ) -> Result<(), CaptureError> {
-        self.summary.packets += 1;
-        if let Some(f) = self.filter.as_deref_mut()
-            && !f.matches(linktype, data)
-        {
+        if !self.admit(linktype, data) {
             return Ok(());
         }
-        self.summary.delivered += 1;
-        sink.packet(&Packet { ts, linktype, data, wire_len });
+        let pkt = Packet { ts, linktype, data, wire_len };
+        match lent {
+            Some(buffer) => sink.lent_packet(&pkt, buffer),
+            None => sink.packet(&pkt),
+        }
         Ok(())
     }
 

@@ -9,6 +9,7 @@ pub mod live;
 pub mod paths;
 pub mod pcapdroid;
 pub mod pcapdroid_udp;
+pub mod shared;
 
 use std::fmt;
 
@@ -111,6 +112,13 @@ pub trait PacketSink {
     /// it as any packet.
     fn app_packet(&mut self, pkt: &Packet<'_>, app: &std::sync::Arc<pcapdroid::AndroidApp>) {
         let _ = app;
+        self.packet(pkt);
+    }
+    /// Handles one packet whose bytes lie in `buffer`, which the reader leaves unchanged while
+    /// anyone holds it: a sink that keeps packets for later (`replay --threads`) can hold the
+    /// buffer instead of copying the bytes. Others take it as any packet.
+    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &std::sync::Arc<Vec<u8>>) {
+        let _ = buffer;
         self.packet(pkt);
     }
     /// Whether the sink wants no more packets (`-c`, `--duration`): a file reader stops there.

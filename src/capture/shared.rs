@@ -1,0 +1,285 @@
+//! A legacy pcap reader whose buffer can be lent to other threads.
+//!
+//! `replay --threads` hands its workers packets as (buffer, range) instead of copies: a copy of
+//! every packet on the reading thread, and a second cache miss on it in the worker, cost more
+//! than a worker's share of the work saves (docs/scale.md, "Every core"). So the buffer the file
+//! is read into is an `Arc`: the reader refills it in place while nobody else holds it, and
+//! otherwise moves its unread tail into a spare buffer that nobody holds any more, so that no
+//! byte a worker can still see is ever written.
+//!
+//! It parses records with `pcap-parser`'s own functions and follows its `LegacyPcapReader`
+//! step for step (the same errors at the same offsets); pcapng keeps `pcap-parser`'s reader.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use pcap_parser::nom::{self, IResult, Needed, Offset};
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{
+    LegacyPcapBlock, PcapBlockOwned, PcapError, PcapHeader, parse_pcap_frame, parse_pcap_frame_be,
+    parse_pcap_frame_modified, parse_pcap_header,
+};
+
+/// Retired buffers kept for reuse; more are freed.
+const SPARES: usize = 32;
+
+type ParseFn = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+/// A streaming legacy pcap reader over a lendable buffer ([`SharedReader::buffer`]).
+pub struct SharedReader<R> {
+    header: PcapHeader,
+    reader: R,
+    /// The buffer; its unread bytes are `start..end`.
+    buf: Arc<Vec<u8>>,
+    start: usize,
+    end: usize,
+    consumed: usize,
+    exhausted: bool,
+    parse: ParseFn,
+    /// Buffers given up while lent; reused once their last holder drops them.
+    spare: Vec<Arc<Vec<u8>>>,
+}
+
+impl<R: Read> SharedReader<R> {
+    /// Reads the file header of `reader` with a buffer of `capacity` bytes. The errors are
+    /// `pcap_parser::create_reader`'s for a legacy pcap file.
+    pub fn new(capacity: usize, mut reader: R) -> Result<Self, PcapError<&'static [u8]>> {
+        let mut buf = vec![0u8; capacity];
+        let sz = reader.read(&mut buf).or(Err(PcapError::ReadError))?;
+        if sz == 0 {
+            return Err(PcapError::Eof);
+        }
+        let header = match parse_pcap_header(&buf[..sz]) {
+            Ok((_, h)) => h,
+            Err(nom::Err::Incomplete(Needed::Size(n))) => {
+                return Err(PcapError::Incomplete(n.into()));
+            }
+            Err(nom::Err::Incomplete(Needed::Unknown)) => return Err(PcapError::Incomplete(0)),
+            Err(_) => return Err(PcapError::HeaderNotRecognized),
+        };
+        let parse: ParseFn = match (header.is_modified_format(), header.is_bigendian()) {
+            (true, _) => parse_pcap_frame_modified,
+            (false, true) => parse_pcap_frame_be,
+            (false, false) => parse_pcap_frame,
+        };
+        Ok(SharedReader {
+            header,
+            reader,
+            buf: Arc::new(buf),
+            start: 0,
+            end: sz,
+            consumed: 0,
+            exhausted: false,
+            parse,
+            spare: Vec::new(),
+        })
+    }
+
+    /// The buffer the packets [`PcapReaderIterator::next`] returns live in. A holder keeps it
+    /// unchanged; the reader moves on to another.
+    pub fn buffer(&self) -> &Arc<Vec<u8>> {
+        &self.buf
+    }
+
+    /// Makes `self.buf` a buffer of `size` bytes that nobody else holds, with the unread bytes
+    /// at its start.
+    fn own(&mut self, size: usize) {
+        let (start, end) = (self.start, self.end);
+        let len = end - start;
+        if size == self.buf.len()
+            && let Some(b) = Arc::get_mut(&mut self.buf)
+        {
+            b.copy_within(start..end, 0);
+        } else {
+            let reuse =
+                self.spare.iter().position(|s| s.len() == size && Arc::strong_count(s) == 1);
+            let mut fresh = match reuse {
+                Some(i) => self.spare.swap_remove(i),
+                None => Arc::new(vec![0u8; size]),
+            };
+            let b = Arc::get_mut(&mut fresh).expect("a buffer nobody holds");
+            b[..len].copy_from_slice(&self.buf[start..end]);
+            let old = std::mem::replace(&mut self.buf, fresh);
+            // Spares of an old size are never reused; others wait for their holders.
+            self.spare.retain(|s| s.len() == size);
+            if old.len() == size && self.spare.len() < SPARES {
+                self.spare.push(old);
+            }
+        }
+        self.start = 0;
+        self.end = len;
+    }
+}
+
+impl<R: Read> PcapReaderIterator for SharedReader<R> {
+    fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&'_ [u8]>> {
+        if self.consumed == 0 {
+            return Ok((self.header.size(), PcapBlockOwned::from(self.header.clone())));
+        }
+        if self.start == self.end && self.start == 0 && self.exhausted {
+            return Err(PcapError::Eof);
+        }
+        let data = &self.buf[self.start..self.end];
+        match (self.parse)(data) {
+            Ok((rem, b)) => Ok((data.offset(rem), PcapBlockOwned::from(b))),
+            Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => Err(e),
+            Err(nom::Err::Incomplete(_)) if self.exhausted => Err(PcapError::UnexpectedEof),
+            Err(nom::Err::Incomplete(Needed::Size(n))) => {
+                if data.len() + usize::from(n) >= self.buf.len() {
+                    Err(PcapError::BufferTooSmall)
+                } else {
+                    Err(PcapError::Incomplete(n.into()))
+                }
+            }
+            Err(nom::Err::Incomplete(Needed::Unknown)) => Err(PcapError::Incomplete(0)),
+        }
+    }
+
+    fn consume(&mut self, offset: usize) {
+        self.consume_noshift(offset);
+        if self.start > self.buf.len() / 2 {
+            self.own(self.buf.len());
+        }
+    }
+
+    fn consume_noshift(&mut self, offset: usize) {
+        let n = offset.min(self.end - self.start);
+        self.start += n;
+        self.consumed += n;
+    }
+
+    fn consumed(&self) -> usize {
+        self.consumed
+    }
+
+    fn refill(&mut self) -> Result<(), PcapError<&[u8]>> {
+        self.own(self.buf.len());
+        if self.end == self.buf.len() {
+            return Ok(());
+        }
+        let end = self.end;
+        let b = Arc::get_mut(&mut self.buf).expect("own() leaves the buffer unshared");
+        let sz = self.reader.read(&mut b[end..]).or(Err(PcapError::ReadError))?;
+        self.exhausted = sz == 0;
+        self.end += sz;
+        Ok(())
+    }
+
+    fn position(&self) -> usize {
+        self.start
+    }
+
+    fn grow(&mut self, new_size: usize) -> bool {
+        if new_size <= self.buf.len() {
+            return false;
+        }
+        self.own(new_size);
+        true
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn reader_exhausted(&self) -> bool {
+        self.exhausted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcap_parser::LegacyPcapReader;
+
+    /// A legacy pcap file (µs, little-endian, Ethernet) of `n` records of varied sizes.
+    fn capture(n: usize) -> Vec<u8> {
+        let mut f = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        f.extend(65_535u32.to_le_bytes());
+        f.extend(1u32.to_le_bytes());
+        for i in 0..n {
+            let len = 20 + (i * 37) % 300;
+            f.extend((i as u32).to_le_bytes());
+            f.extend(((i * 7) as u32 % 1_000_000).to_le_bytes());
+            f.extend((len as u32).to_le_bytes());
+            f.extend((len as u32 + 4).to_le_bytes());
+            f.extend((0..len).map(|j| (i + j) as u8));
+        }
+        f
+    }
+
+    /// Every record (offset, length, timestamp, bytes) and the final error, driven the way
+    /// `capture::file` drives a reader; `hold` keeps every buffer a packet was read from, as
+    /// busy workers do.
+    fn drain<P: PcapReaderIterator>(
+        r: &mut P,
+        lend: impl Fn(&P) -> Option<Arc<Vec<u8>>>,
+        hold: bool,
+    ) -> (Vec<(usize, u32, Vec<u8>)>, String) {
+        let (mut out, mut held) = (Vec::new(), Vec::new());
+        loop {
+            let at = r.consumed();
+            let lent = lend(r);
+            match r.next() {
+                Ok((len, PcapBlockOwned::Legacy(b))) => {
+                    out.push((at, b.ts_sec, b.data.to_vec()));
+                    if hold && let Some(l) = lent {
+                        assert!(
+                            l.as_ptr_range().contains(&b.data.as_ptr()),
+                            "packet in the lent buffer"
+                        );
+                        held.push(l);
+                    }
+                    r.consume_noshift(len);
+                }
+                Ok((len, _)) => r.consume_noshift(len),
+                Err(PcapError::Incomplete(_)) => r.refill().expect("refill"),
+                Err(PcapError::BufferTooSmall) => {
+                    let n = r.data().len() * 2 + 64;
+                    assert!(r.grow(n));
+                    r.refill().expect("refill");
+                }
+                Err(e) => return (out, format!("{e:?}")),
+            }
+        }
+    }
+
+    #[test]
+    fn reads_as_pcap_parser_does_whatever_the_holders() {
+        let file = capture(2_000);
+        for cut in [file.len(), file.len() - 7, 24 + 16 + 5] {
+            let bytes = &file[..cut];
+            let mut theirs = LegacyPcapReader::new(4096, bytes).expect("theirs");
+            let want = drain(&mut theirs, |_| None, false);
+            for hold in [false, true] {
+                let mut ours = SharedReader::new(4096, bytes).expect("ours");
+                let got = drain(&mut ours, |r| Some(r.buffer().clone()), hold);
+                assert_eq!(got.0.len(), want.0.len(), "cut {cut} hold {hold}");
+                assert!(got == want, "cut {cut} hold {hold}: {} vs {}", got.1, want.1);
+            }
+        }
+    }
+
+    #[test]
+    fn never_writes_a_held_buffer() {
+        let file = capture(500);
+        let mut r = SharedReader::new(2048, &file[..]).expect("reader");
+        let mut held: Vec<(Arc<Vec<u8>>, Vec<u8>)> = Vec::new();
+        loop {
+            match r.next() {
+                Ok((len, _)) => {
+                    held.push((r.buffer().clone(), r.buffer().to_vec()));
+                    r.consume_noshift(len);
+                }
+                Err(PcapError::Incomplete(_)) => r.refill().expect("refill"),
+                Err(_) => break,
+            }
+            if held.len() > 40 {
+                held.remove(0); // a worker done with a batch
+            }
+        }
+        for (b, snapshot) in &held {
+            assert_eq!(&b[..], &snapshot[..], "a held buffer changed");
+        }
+        assert!(r.spare.len() <= SPARES);
+    }
+}
