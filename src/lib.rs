@@ -40,3 +40,5 @@ pub mod record;
 pub mod replay;
 pub mod report;
 pub mod term;
+#[cfg(test)]
+mod testing;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// Stages, lowest first; a stage may import its own level and the levels below.
 const LEVELS: &[&[&str]] = &[
-    &["record", "term"],
+    &["record", "term", "testing"],
     &["capture"],
     &["decode"],
     &["flow"],

@@ -724,13 +724,7 @@ mod tests {
 
     #[test]
     fn any_bytes_no_panic() {
-        let mut seed = 0x9e37_79b9_u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::testing::xorshift(0x9e37_79b9);
         let starts = [pcap_header(101), pcap_header(1), Vec::new()];
         for i in 0..3000 {
             let mut s = Stream::default();

@@ -267,13 +267,7 @@ mod tests {
     /// The flattened table agrees with a brute-force longest match on random nested prefixes.
     #[test]
     fn agrees_with_brute_force() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rnd = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         for round in 0..50 {
             let mut nets: Vec<IpNet> = Vec::new();
             for _ in 0..40 {
