@@ -3,7 +3,7 @@
 //! Each worker's records arrive in key order, with a watermark; a record is written once no
 //! worker can still send a smaller key: every other worker's next record, or its watermark, is
 //! past it. The reorder window is bounded because a worker runs at most its queue ahead of the
-//! slowest one (the dispatcher blocks on a full queue).
+//! slowest one (the reader blocks on a full queue).
 
 use std::collections::VecDeque;
 use std::sync::mpsc::Receiver;

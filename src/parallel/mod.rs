@@ -1,21 +1,25 @@
 //! `replay --threads N`: one pipeline per worker thread, with output byte-identical to one
 //! pipeline.
 //!
-//! - The dispatcher (the reading thread, [`Parallel`]) decodes each packet's addresses and
-//!   ports, and gives it to the worker of its device ([`LocalNets::device_side`]): every flow,
-//!   and everything the classifier learns from a device's flows, stays in one worker. It also
-//!   runs the packet clock of the flow tables: at a packet where one table would sweep idle
-//!   flows, every worker sweeps ([`route`]).
-//! - Each worker ([`worker`]) runs its own [`Pipeline`] (flow table, dissectors, classifier) and
-//!   tags each record with where one pipeline would have written it: the packet's number, then
-//!   the sweep order or the order within the packet ([`Key`]).
+//! - The reading thread ([`Parallel`]) hands every worker the same runs of packets
+//!   ([`Chunk`]): where each packet lies in the buffers the file reader lends
+//!   ([`crate::capture::shared`]; a copy only for inputs that cannot lend, pcapng), its time,
+//!   link type and length. It decodes nothing: reading the file is already the largest serial
+//!   part of a run.
+//! - Each worker ([`worker`]) routes every packet the same way ([`route`]): to the worker of
+//!   its device ([`LocalNets::device_side`]), so every flow, and everything the classifier
+//!   learns from a device's flows, stays in one worker; and it runs the packet clock, so that
+//!   at a packet where one flow table would sweep idle flows, every worker sweeps. It runs its
+//!   own [`Pipeline`] (flow table, dissectors, classifier) on its own packets and tags each
+//!   record with where one pipeline would have written it: the packet's number, then the sweep
+//!   order or the order within the packet ([`Key`]).
 //! - The merger ([`merge`]) puts the records back in that order and hands them to the one sink
 //!   chain (exposure map, anonymisation, files), which therefore sees exactly the records, in
 //!   exactly the order, of `--threads 1`.
 //!
-//! Queues are bounded: the dispatcher blocks on a full worker, a worker on a full merger. A
-//! worker runs at most its queue ahead of the slowest, so the merger's reorder window is
-//! bounded too. `docs/scale.md` ("Every core") says what is exact and when.
+//! Queues are bounded: the reader blocks on a full worker, a worker on a full merger. A worker
+//! runs at most its queue ahead of the slowest, so the merger's reorder window is bounded too.
+//! `docs/scale.md` ("Every core") says what is exact, when, and what it costs.
 
 mod merge;
 mod route;
@@ -23,11 +27,11 @@ mod worker;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::capture::pcapdroid::AndroidApp;
-use crate::capture::{Packet, PacketSink, Timestamp};
+use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
 use crate::exposure::local::LocalNets;
 use crate::pipeline::{PacketStats, Pipeline, RunStats};
 use crate::record::RecordSink;
@@ -41,47 +45,60 @@ pub use route::Router;
 /// packet time and flow id; packet number `u64::MAX`).
 pub type Key = (u64, u8, i64, u64);
 
-/// Packets a worker gets per batch (amortises the queue's locking).
-const BATCH: usize = 2048;
-/// Bytes of packets a worker gets per batch at most (one device's burst fills a batch faster
-/// than the others').
-const BATCH_BYTES: usize = 1024 * 1024;
-/// Batches queued per worker before the dispatcher waits.
+/// Packets per chunk (amortises the queues' locking and wake-ups).
+const CHUNK: usize = 4096;
+/// Bytes a chunk copies at most (inputs that cannot lend their buffers).
+const CHUNK_BYTES: usize = 1024 * 1024;
+/// Chunks queued per worker before the reader waits.
 const QUEUE: usize = 2;
 
-/// What the dispatcher sends a worker.
-enum Job {
-    /// A packet of this worker: bytes `start..end` of the batch.
-    Packet {
-        index: u64,
-        ts: Timestamp,
-        linktype: crate::capture::LinkType,
-        wire_len: u32,
-        start: u32,
-        end: u32,
-        /// The packet's Android app, when the source named it (PCAPdroid's pcapng).
-        app: Option<Arc<AndroidApp>>,
-    },
-    /// The packet clock reached a sweep at packet `index` (of any worker).
-    Tick { index: u64, ts: Timestamp },
-    /// Capture file `name` begins at packet `index`.
-    Source { index: u64, name: Arc<str> },
+/// One packet of a chunk: bytes `start..end` of the chunk's lent buffer `buffer`, or of its
+/// own bytes ([`COPIED`]).
+#[derive(Clone, Copy)]
+struct Desc {
+    ts: Timestamp,
+    linktype: LinkType,
+    wire_len: u32,
+    buffer: u32,
+    start: u32,
+    end: u32,
+    /// The packet's worker.
+    worker: u16,
+    /// One flow table would sweep idle flows at this packet: every worker sweeps.
+    tick: bool,
 }
 
-/// Jobs with their packets' bytes; `upto`: no later job of this worker has a smaller index.
+/// [`Desc::buffer`] of a packet copied into [`Chunk::bytes`].
+const COPIED: u32 = u32::MAX;
+
+/// A run of consecutive packets, the same for every worker.
 #[derive(Default)]
-struct Batch {
-    jobs: Vec<Job>,
+struct Chunk {
+    /// Number of the first packet.
+    first: u64,
+    packets: Vec<Desc>,
+    /// Buffers the file reader lent (it writes none of them while a chunk holds it).
+    lent: Vec<Arc<Vec<u8>>>,
     bytes: Vec<u8>,
-    upto: u64,
+    /// (packet's place in the chunk, its Android app), in order.
+    apps: Vec<(u32, Arc<AndroidApp>)>,
+    /// (place of the first packet, capture file name): a file begins there.
+    sources: Vec<(u32, Arc<str>)>,
 }
 
-impl Batch {
-    /// Room for a full batch at once (grown by doubling, a batch would fault in new pages
-    /// again and again); batches are recycled, so this is paid a few times per run.
-    fn new() -> Self {
-        let bytes = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
-        Batch { jobs: Vec::with_capacity(BATCH * 2), bytes, upto: 0 }
+impl Chunk {
+    fn new(first: u64) -> Self {
+        Chunk { first, packets: Vec::with_capacity(CHUNK), ..Default::default() }
+    }
+
+    /// The bytes of a packet.
+    #[inline]
+    fn data(&self, d: &Desc) -> &[u8] {
+        let range = d.start as usize..d.end as usize;
+        match d.buffer {
+            COPIED => &self.bytes[range],
+            i => &self.lent[i as usize][range],
+        }
     }
 }
 
@@ -103,11 +120,8 @@ struct Out {
 /// The parallel driver: a [`PacketSink`] for the reader.
 pub struct Parallel {
     router: Router,
-    senders: Vec<SyncSender<Batch>>,
-    pending: Vec<Batch>,
-    /// Batches the workers are done with, to fill again: no allocation per batch.
-    free: Receiver<Batch>,
-    in_batch: usize,
+    senders: Vec<SyncSender<Arc<Chunk>>>,
+    chunk: Chunk,
     index: u64,
     stats: PacketStats,
     workers: Vec<JoinHandle<()>>,
@@ -125,18 +139,17 @@ impl Parallel {
         collect: bool,
     ) -> Self {
         let n = pipelines.len().max(1);
-        // The merger's queue: a few batches' worth of messages per worker.
+        // The merger's queue: a few chunks' worth of messages per worker.
         let (out_tx, out_rx) = sync_channel::<Out>(QUEUE * n);
-        let (free_tx, free) = sync_channel::<Batch>((QUEUE + 2) * n);
         let mut senders = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
         for (id, p) in pipelines.into_iter().enumerate() {
-            let (tx, rx): (SyncSender<Batch>, Receiver<Batch>) = sync_channel(QUEUE);
+            let (tx, rx) = sync_channel::<Arc<Chunk>>(QUEUE);
             senders.push(tx);
-            let (out, free) = (out_tx.clone(), free_tx.clone());
+            let out = out_tx.clone();
             let h = std::thread::Builder::new()
                 .name(format!("leakscope-worker-{id}"))
-                .spawn(move || worker::run(id, p, rx, out, free, collect))
+                .spawn(move || worker::run(id, p, rx, out, collect))
                 .expect("spawn a worker thread");
             workers.push(h);
         }
@@ -148,9 +161,7 @@ impl Parallel {
         Parallel {
             router: Router::new(local, n),
             senders,
-            pending: (0..n).map(|_| Batch::new()).collect(),
-            free,
-            in_batch: 0,
+            chunk: Chunk::new(0),
             index: 0,
             stats: PacketStats::default(),
             workers,
@@ -170,28 +181,23 @@ impl Parallel {
 
     /// Replay: the packets from here on come from capture file `name`.
     pub fn begin_source(&mut self, name: &str) {
-        let name: Arc<str> = name.into();
-        for b in &mut self.pending {
-            b.jobs.push(Job::Source { index: self.index, name: name.clone() });
-        }
+        let at = self.chunk.packets.len() as u32;
+        self.chunk.sources.push((at, name.into()));
     }
 
-    /// Sends every worker its batch (empty ones too: their watermark lets the merger go on).
-    fn send_all(&mut self) {
-        for (b, tx) in self.pending.iter_mut().zip(&self.senders) {
-            let fresh = self.free.try_recv().unwrap_or_else(|_| Batch::new());
-            let mut full = std::mem::replace(b, fresh);
-            full.upto = self.index;
+    /// Sends every worker the chunk so far.
+    fn send(&mut self) {
+        let full = Arc::new(std::mem::replace(&mut self.chunk, Chunk::new(self.index)));
+        for tx in &self.senders {
             // A worker gone means it panicked; its join reports it.
-            let _ = tx.send(full);
+            let _ = tx.send(full.clone());
         }
-        self.in_batch = 0;
     }
 
     /// End of input: every worker writes its open flows, the merger closes the outputs.
     /// Returns the counters summed over the workers, or every output error.
     pub fn finish(mut self) -> Result<RunStats, SinkError> {
-        self.send_all();
+        self.send();
         self.senders.clear();
         let mut panicked = false;
         for h in self.workers.drain(..) {
@@ -207,45 +213,68 @@ impl Parallel {
 
 impl PacketSink for Parallel {
     fn packet(&mut self, pkt: &Packet<'_>) {
-        self.dispatch(pkt, None);
+        self.push(pkt, None, None);
     }
 
     fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
-        self.dispatch(pkt, Some(app.clone()));
+        self.push(pkt, Some(app), None);
+    }
+
+    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Arc<Vec<u8>>) {
+        self.push(pkt, None, Some(buffer));
     }
 }
 
 impl Parallel {
-    /// Sends `pkt` (and its app) to its device's worker.
+    /// Adds `pkt` (and its app) to the chunk: a reference into `lent` when the packet lies in
+    /// it, else a copy.
     #[inline]
-    fn dispatch(&mut self, pkt: &Packet<'_>, app: Option<Arc<AndroidApp>>) {
-        let index = self.index;
+    fn push(
+        &mut self,
+        pkt: &Packet<'_>,
+        app: Option<&Arc<AndroidApp>>,
+        lent: Option<&Arc<Vec<u8>>>,
+    ) {
         self.index += 1;
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
-        let (w, tick) = self.router.route(pkt);
-        if tick {
-            // Every worker sweeps here, the packet's own worker too (before its packet), so
-            // that each sweep's records get the sweep's key.
-            for b in &mut self.pending {
-                b.jobs.push(Job::Tick { index, ts: pkt.ts });
+        let c = &mut self.chunk;
+        // Where the packet lies in the lent buffer (plain address arithmetic, checked).
+        let at = lent.and_then(|l| {
+            let start = (pkt.data.as_ptr() as usize).checked_sub(l.as_ptr() as usize)?;
+            (start + pkt.data.len() <= l.len()).then_some((l, start))
+        });
+        let (buffer, start, end) = match at {
+            Some((l, start)) => {
+                if !c.lent.last().is_some_and(|last| Arc::ptr_eq(last, l)) {
+                    c.lent.push(l.clone());
+                }
+                ((c.lent.len() - 1) as u32, start, start + pkt.data.len())
             }
+            None => {
+                let start = c.bytes.len();
+                c.bytes.extend_from_slice(pkt.data);
+                (COPIED, start, c.bytes.len())
+            }
+        };
+        if let Some(app) = app {
+            c.apps.push((c.packets.len() as u32, app.clone()));
         }
-        let b = &mut self.pending[w];
-        let start = b.bytes.len() as u32;
-        b.bytes.extend_from_slice(pkt.data);
-        b.jobs.push(Job::Packet {
-            index,
+        // Routed here, where the packet's bytes were just read into the cache: a worker then
+        // touches only its own packets.
+        let (worker, tick) = self.router.route(pkt);
+        c.packets.push(Desc {
             ts: pkt.ts,
             linktype: pkt.linktype,
             wire_len: pkt.wire_len,
-            start,
-            end: b.bytes.len() as u32,
-            app,
+            buffer,
+            start: start as u32,
+            end: end as u32,
+            worker: worker as u16,
+            tick,
         });
-        self.in_batch += 1;
-        if self.in_batch >= BATCH * self.senders.len() || b.bytes.len() >= BATCH_BYTES {
-            self.send_all();
+        if c.packets.len() >= CHUNK || c.bytes.len() >= CHUNK_BYTES {
+            self.send();
         }
     }
 }

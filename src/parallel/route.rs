@@ -1,5 +1,6 @@
-//! The dispatcher's per-packet work, the serial part of `replay --threads`: which worker a
-//! packet goes to, and whether it moves the packet clock to an idle sweep.
+//! The reading thread's per-packet work in `replay --threads`: which worker a packet goes to,
+//! and whether it moves the packet clock to an idle sweep. Done where the packet's bytes were
+//! just read, so that a worker touches only its own packets.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -44,15 +45,15 @@ impl Router {
     /// (the same rule as [`crate::flow::FlowTable::advance`], on the same packets: those that
     /// decode, IP or not).
     pub fn route(&mut self, pkt: &Packet<'_>) -> (usize, bool) {
-        // Decoded as the pipeline does: a PCAPdroid trailer first comes off.
-        let stripped = if pcapdroid::may_have_trailer(pkt) { pcapdroid::strip(pkt) } else { None };
-        let bare = stripped.as_ref().map_or(pkt, |(b, _)| b);
-        let (worker, clocked) = match decode::decode(bare) {
-            Ok(d) => (self.worker(&d), true),
-            // Not IP (ARP, …) and undecodable frames: no flow; ARP events are ordered by key
-            // like everything else, whichever worker writes them.
-            Err(DecodeError::NotIp(_)) => (0, true),
-            Err(_) => (0, false),
+        let (worker, clocked) = match peek(pkt) {
+            Some(((src, sp), (dst, dp))) => {
+                let side = device_side(
+                    ((src, sp), self.local.contains(src)),
+                    ((dst, dp), self.local.contains(dst)),
+                );
+                (self.of(side), true)
+            }
+            None => self.decode_route(pkt),
         };
         let mut tick = false;
         if clocked {
@@ -63,6 +64,23 @@ impl Router {
             }
         }
         (worker, tick)
+    }
+
+    /// The worker of a packet [`peek`] leaves alone, and whether it moves the clock, from the
+    /// decoder itself.
+    #[cold]
+    fn decode_route(&mut self, pkt: &Packet<'_>) -> (usize, bool) {
+        // Decoded as the pipeline does: a PCAPdroid trailer first comes off.
+        let stripped = if pcapdroid::may_have_trailer(pkt) { pcapdroid::strip(pkt) } else { None };
+        let bare = stripped.as_ref().map_or(pkt, |(b, _)| b);
+        let (worker, clocked) = match decode::decode(bare) {
+            Ok(d) => (self.worker(&d), true),
+            // Not IP (ARP, …) and undecodable frames: no flow; ARP events are ordered by key
+            // like everything else, whichever worker writes them.
+            Err(DecodeError::NotIp(_)) => (0, true),
+            Err(_) => (0, false),
+        };
+        (worker, clocked)
     }
 
     fn worker(&mut self, d: &decode::Decoded<'_>) -> usize {
@@ -105,5 +123,163 @@ impl Router {
 
     fn of(&self, device: IpAddr) -> usize {
         (super::spread(device) % self.workers as u64) as usize
+    }
+}
+
+const ETH_IPV4: [u8; 2] = [0x08, 0x00];
+const ETH_IPV6: [u8; 2] = [0x86, 0xdd];
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+/// UDP ports whose datagrams may carry a tunnel (VXLAN, GTP-U): left to the decoder.
+const TUNNEL_PORTS: [u16; 2] = [crate::decode::VXLAN_PORT, 2152];
+
+/// The addresses and ports of the plain packets that are nearly all of a capture (Ethernet or
+/// raw IP; IPv4 without options' oddities or IPv6 without extension headers; a whole TCP or UDP
+/// header; no fragment, tunnel or PCAPdroid trailer), read straight from the bytes; `None` for
+/// anything else, which the decoder routes. The reading thread's share of the work is serial,
+/// and the full decoder's result is large and costly to move around for four numbers. Where this
+/// answers, the decoder decodes the packet with the same addresses and ports (a test holds it
+/// to that on every capture and on mutated packets).
+#[inline]
+pub fn peek(pkt: &Packet<'_>) -> Option<((IpAddr, u16), (IpAddr, u16))> {
+    let d = pkt.data;
+    let ip = match pkt.linktype {
+        crate::capture::LinkType::ETHERNET => {
+            let ethertype = [*d.get(12)?, *d.get(13)?];
+            // PCAPdroid's fake header has both MACs zero: its trailer must come off first.
+            if (ethertype != ETH_IPV4 && ethertype != ETH_IPV6) || d[..12] == [0u8; 12] {
+                return None;
+            }
+            &d[14..]
+        }
+        crate::capture::LinkType::RAW => d,
+        _ => return None,
+    };
+    let (src, dst, proto, l4) = match ip.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
+            let flags_offset = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]);
+            // More fragments, or an offset: a fragment.
+            if ihl < 20 || total < ihl || flags_offset & 0x3fff != 0 || ip.len() < ihl {
+                return None;
+            }
+            let a: [u8; 4] = ip[12..16].try_into().ok()?;
+            let b: [u8; 4] = ip[16..20].try_into().ok()?;
+            let l4 = &ip[ihl..total.min(ip.len())];
+            (IpAddr::from(a), IpAddr::from(b), ip[9], l4)
+        }
+        6 => {
+            let payload = usize::from(u16::from_be_bytes([*ip.get(4)?, *ip.get(5)?]));
+            if payload == 0 || ip.len() < 40 {
+                return None;
+            }
+            let a: [u8; 16] = ip[8..24].try_into().ok()?;
+            let b: [u8; 16] = ip[24..40].try_into().ok()?;
+            let l4 = &ip[40..(40 + payload).min(ip.len())];
+            (IpAddr::from(a), IpAddr::from(b), ip[6], l4)
+        }
+        _ => return None,
+    };
+    let ports = (
+        u16::from_be_bytes([*l4.first()?, *l4.get(1)?]),
+        u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?]),
+    );
+    match proto {
+        TCP if l4.len() >= 20 && l4[12] >> 4 >= 5 => {}
+        UDP if l4.len() >= 8
+            && !TUNNEL_PORTS.contains(&ports.0)
+            && !TUNNEL_PORTS.contains(&ports.1) => {}
+        _ => return None,
+    }
+    Some(((src, ports.0), (dst, ports.1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::LinkType;
+    use crate::decode::{self, Transport};
+
+    /// What the decoder says of `pkt`'s addresses and ports, where `peek` would answer.
+    fn decoded(pkt: &Packet<'_>) -> Option<((IpAddr, u16), (IpAddr, u16))> {
+        let d = decode::decode(pkt).ok()?;
+        if d.tunnel.is_some() || d.fragment.is_some() {
+            return None;
+        }
+        let (sp, dp) = match d.transport {
+            Transport::Tcp(t) => (t.sport, t.dport),
+            Transport::Udp { sport, dport, .. } => (sport, dport),
+            _ => return None,
+        };
+        Some(((d.src, sp), (d.dst, dp)))
+    }
+
+    /// Packets built by etherparse: Ethernet and raw, v4 and v6, TCP and UDP.
+    fn templates() -> Vec<(LinkType, Vec<u8>)> {
+        use etherparse::PacketBuilder;
+        let mut out = Vec::new();
+        let payload = [7u8; 40];
+        for v6 in [false, true] {
+            for tcp in [false, true] {
+                for eth in [false, true] {
+                    let b = if eth {
+                        PacketBuilder::ethernet2([1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1])
+                    } else {
+                        // The builder wants a link layer; the raw packet is its IP part.
+                        PacketBuilder::ethernet2([1; 6], [2; 6])
+                    };
+                    let b = if v6 {
+                        b.ipv6([0x20; 16], [0x26; 16], 64)
+                    } else {
+                        b.ipv4([192, 168, 1, 20], [157, 240, 1, 1], 64)
+                    };
+                    let mut v = Vec::new();
+                    if tcp {
+                        let b = b.tcp(51_000, 443, 1, 1000);
+                        b.write(&mut v, &payload).expect("build");
+                    } else {
+                        let b = b.udp(51_000, 3478);
+                        b.write(&mut v, &payload).expect("build");
+                    }
+                    if eth {
+                        out.push((LinkType::ETHERNET, v));
+                    } else {
+                        out.push((LinkType::RAW, v[14..].to_vec()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Where `peek` answers, the decoder agrees, on every template and on hundreds of thousands
+    /// of mutations of them (bytes changed, cut short, lengths lying).
+    #[test]
+    fn peek_agrees_with_the_decoder() {
+        let mut rand = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
+        let (mut answered, mut total) = (0, 0);
+        for (lt, t) in templates() {
+            let pkt = Packet { ts: Timestamp(0), linktype: lt, data: &t, wire_len: t.len() as u32 };
+            assert!(peek(&pkt).is_some(), "a plain packet is peeked");
+            for _ in 0..50_000 {
+                let mut m = t.clone();
+                for _ in 0..(rand() % 3 + 1) {
+                    // Mostly the headers (first 80 bytes), where the decisions are.
+                    let at = (rand() % 80) as usize % m.len();
+                    m[at] = rand() as u8;
+                }
+                if rand().is_multiple_of(4) {
+                    m.truncate((rand() as usize) % (m.len() + 1));
+                }
+                let pkt = Packet { ts: Timestamp(0), linktype: lt, data: &m, wire_len: 0 };
+                total += 1;
+                if let Some(p) = peek(&pkt) {
+                    answered += 1;
+                    assert_eq!(Some(p), decoded(&pkt), "peek and decoder differ on {m:02x?}");
+                }
+            }
+        }
+        assert!(answered > total / 4, "peek answered {answered} of {total}");
     }
 }

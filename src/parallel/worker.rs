@@ -1,11 +1,12 @@
-//! A worker: its own pipeline over its devices' packets; each record it writes is tagged with
-//! its place in the single-threaded order ([`super::Key`]) and sent to the merger.
+//! A worker: every packet routed, its own devices' packets through its own pipeline; each
+//! record it writes is tagged with its place in the single-threaded order ([`super::Key`]) and
+//! sent to the merger.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use super::{Batch, Job, Key, Out, Rec};
+use super::{Chunk, Key, Out, Rec};
 use crate::capture::{Packet, PacketSink};
 use crate::pipeline::Pipeline;
 use crate::record::sink::{FlowOrder, SinkError};
@@ -74,14 +75,13 @@ impl RecordSink for Collector {
     }
 }
 
-/// The worker loop: jobs in, keyed records out, until the dispatcher hangs up; then the open
+/// The worker loop: chunks in, keyed records out, until the reader hangs up; then the open
 /// flows and the counters.
 pub(super) fn run(
     id: usize,
     mut p: Pipeline,
-    jobs: Receiver<Batch>,
+    chunks: Receiver<Arc<Chunk>>,
     out: SyncSender<Out>,
-    free: SyncSender<Batch>,
     collect: bool,
 ) {
     let place = Arc::new(Place::default());
@@ -94,34 +94,40 @@ pub(super) fn run(
         place.phase.store(phase, Ordering::Relaxed);
     };
     let take = || std::mem::take(&mut gathered.lock().expect("collector lock").items);
-    for mut batch in jobs {
-        for job in &batch.jobs {
-            match job {
-                Job::Packet { index, ts, linktype, wire_len, start, end, app } => {
-                    set(*index, PACKET);
-                    p.begin_packet(*index);
-                    let data = &batch.bytes[*start as usize..*end as usize];
-                    let pkt = Packet { ts: *ts, linktype: *linktype, data, wire_len: *wire_len };
-                    match app {
-                        Some(app) => p.app_packet(&pkt, app),
-                        None => p.packet(&pkt),
-                    }
+    for chunk in chunks {
+        let mut apps = chunk.apps.iter().peekable();
+        let mut sources = chunk.sources.iter().peekable();
+        for (i, d) in chunk.packets.iter().enumerate() {
+            let index = chunk.first + i as u64;
+            while let Some((_, name)) = sources.next_if(|(at, _)| *at as usize == i) {
+                p.begin_source_at(name, index);
+            }
+            let app = apps.next_if(|(at, _)| *at as usize == i).map(|(_, a)| a);
+            if d.tick {
+                set(index, SWEEP);
+                p.tick(d.ts);
+            }
+            if usize::from(d.worker) == id {
+                let data = chunk.data(d);
+                let pkt = Packet { ts: d.ts, linktype: d.linktype, data, wire_len: d.wire_len };
+                set(index, PACKET);
+                p.begin_packet(index);
+                match app {
+                    Some(app) => p.app_packet(&pkt, app),
+                    None => p.packet(&pkt),
                 }
-                Job::Tick { index, ts } => {
-                    set(*index, SWEEP);
-                    p.tick(*ts);
-                }
-                Job::Source { index, name } => p.begin_source_at(name, *index),
             }
         }
-        let msg = Out { worker: id, items: take(), upto: batch.upto, done: None };
+        let upto = chunk.first + chunk.packets.len() as u64;
+        for (_, name) in sources {
+            p.begin_source_at(name, upto);
+        }
+        // Done with the chunk's buffers before the merger may block this worker.
+        drop(chunk);
+        let msg = Out { worker: id, items: take(), upto, done: None };
         if out.send(msg).is_err() {
             return;
         }
-        // Back to the dispatcher, empty but with its room; dropped if the free list is full.
-        batch.jobs.clear();
-        batch.bytes.clear();
-        let _ = free.try_send(batch);
     }
     set(u64::MAX, FLUSH);
     p.flush_flows();
