@@ -362,7 +362,8 @@ struct ReplayArgs {
 struct ThreadsArgs {
     /// Worker threads, packets given out by device; the output is byte-identical whatever N
     /// (1: one pipeline on the reading thread; --write-pcap always uses one; 0: the number of
-    /// cores). One by default: on two cores, two workers are not faster yet (docs/scale.md).
+    /// cores). One by default: on two cores, two workers are faster only without output files
+    /// (docs/scale.md).
     #[arg(long, value_name = "N", default_value_t = 1)]
     threads: usize,
 }
