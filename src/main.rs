@@ -593,6 +593,7 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             a.exposure.policy.as_deref(),
         )
     });
+    stop_on_signals()?;
     let o = replay(&opts)?;
     if let (Some(dir), Some(r)) = (dir, recorder) {
         let extra = [opts.csv.as_deref(), opts.sqlite.as_deref()];
@@ -644,7 +645,54 @@ fn run_replay(a: &ReplayArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             "leakscope: {refused} TCP segments were not reassembled: the reassembly memory cap was reached"
         ));
     }
+    if let Some(sig) = o.interrupted {
+        let name = leakscope::manifest::signal_name(sig);
+        leakscope::term::say(&format!(
+            "leakscope: stopped by {name}: the outputs hold the packets read before it"
+        ));
+        // The shell's convention for a command ended by a signal.
+        return Ok(ExitCode::from((128 + sig).clamp(0, 255) as u8));
+    }
     Ok(if o.faults.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// SIGINT or SIGTERM stops a replay as if its input ended there (flows written, outputs closed,
+/// Parquet footers written, the manifest saying so); a second one ends the process at once.
+/// The handlers are in place when this returns.
+fn stop_on_signals() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    std::thread::Builder::new().name("leakscope-signals".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return drop(ready_tx.send(Err(e))),
+        };
+        rt.block_on(async move {
+            let (mut int, mut term) =
+                match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+                    (Ok(i), Ok(t)) => (i, t),
+                    (Err(e), _) | (_, Err(e)) => return drop(ready_tx.send(Err(e))),
+                };
+            let _ = ready_tx.send(Ok(()));
+            let mut asked = false;
+            loop {
+                let sig = tokio::select! {
+                    _ = int.recv() => libc::SIGINT,
+                    _ = term.recv() => libc::SIGTERM,
+                };
+                if asked {
+                    std::process::exit(128 + sig);
+                }
+                asked = true;
+                leakscope::replay::request_stop(sig);
+                leakscope::term::say(
+                    "leakscope: stopping after the packet being read (again to stop at once)",
+                );
+            }
+        });
+    })?;
+    ready_rx.recv().map_err(|_| anyhow::anyhow!("the signal thread did not start"))??;
+    Ok(())
 }
 
 fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {

@@ -392,7 +392,7 @@ pub fn verify(dir: &Path) -> anyhow::Result<(Vec<String>, bool)> {
 /// A replay's counts for the manifest.
 pub fn replay_counts(o: &crate::replay::ReplayOutcome) -> serde_json::Value {
     let s = &o.stats;
-    serde_json::json!({
+    let mut counts = serde_json::json!({
         "files": o.files,
         "packets": s.packets.packets,
         "bytes": s.packets.bytes,
@@ -403,7 +403,18 @@ pub fn replay_counts(o: &crate::replay::ReplayOutcome) -> serde_json::Value {
         "damaged_inputs": o.faults.len(),
         "skipped": o.skipped.len(),
         "wall_seconds": o.elapsed.as_secs_f64(),
-    })
+    });
+    // Only a replay stopped early says so: the counts cover the packets read before the signal.
+    if let Some(sig) = o.interrupted {
+        counts["interrupted"] = signal_name(sig).into();
+    }
+    counts
+}
+
+/// `SIGINT`, `SIGTERM`, … for a signal number.
+pub fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_owned())
 }
 
 /// The outputs of a replay inside `dir` to fingerprint: the JSON Lines files, and `--csv` or

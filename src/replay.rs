@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -262,6 +263,26 @@ pub struct ReplayOutcome {
     pub pcap: Option<PcapOutStats>,
     /// Wall time.
     pub elapsed: Duration,
+    /// The signal that stopped the replay before the end of its input ([`request_stop`]).
+    pub interrupted: Option<i32>,
+}
+
+/// The signal that asked running replays to stop; 0 while none did.
+static STOP: AtomicI32 = AtomicI32::new(0);
+
+/// Asks every running replay to stop after the packet it is reading, as if its input ended
+/// there: open flows are written, every output is closed (Parquet files get their footers), and
+/// the outcome names `signal`. Safe to call from any thread.
+pub fn request_stop(signal: i32) {
+    STOP.store(signal, Ordering::Relaxed);
+}
+
+/// The signal that asked replays to stop, if one did.
+fn stop_requested() -> Option<i32> {
+    match STOP.load(Ordering::Relaxed) {
+        0 => None,
+        s => Some(s),
+    }
 }
 
 /// Forwards packets to the pipeline and ticks the progress bar now and then.
@@ -300,7 +321,7 @@ impl<E: Drive> PacketSink for Progress<'_, E> {
     }
 
     fn done(&self) -> bool {
-        self.limit.reached()
+        self.limit.reached() || stop_requested().is_some()
     }
 }
 
@@ -348,7 +369,7 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     let mut limit = opts.limit;
     let mut read = 0;
     for input in &files {
-        if limit.reached() {
+        if limit.reached() || stop_requested().is_some() {
             break;
         }
         read += 1;
@@ -389,5 +410,6 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     // Every output is closed, in the one shutdown order; every failed output is reported (one a
     // line).
     let (stats, pcap) = assembly.finish().map_err(|e| anyhow::anyhow!(e))?;
-    Ok(ReplayOutcome { stats, files: read, faults, skipped, pcap, elapsed: started.elapsed() })
+    let (elapsed, interrupted) = (started.elapsed(), stop_requested());
+    Ok(ReplayOutcome { stats, files: read, faults, skipped, pcap, elapsed, interrupted })
 }
