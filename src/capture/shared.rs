@@ -197,7 +197,8 @@ mod tests {
         f.extend(65_535u32.to_le_bytes());
         f.extend(1u32.to_le_bytes());
         for i in 0..n {
-            let len = 20 + (i * 37) % 300;
+            // Now and then a record larger than the readers' buffers: they must grow.
+            let len = if i % 700 == 350 { 10_000 } else { 20 + (i * 37) % 300 };
             f.extend((i as u32).to_le_bytes());
             f.extend(((i * 7) as u32 % 1_000_000).to_le_bytes());
             f.extend((len as u32).to_le_bytes());
@@ -216,6 +217,7 @@ mod tests {
         hold: bool,
     ) -> (Vec<(usize, u32, Vec<u8>)>, String) {
         let (mut out, mut held) = (Vec::new(), Vec::new());
+        let capacity = &mut 4096usize;
         loop {
             let at = r.consumed();
             let lent = lend(r);
@@ -234,8 +236,9 @@ mod tests {
                 Ok((len, _)) => r.consume_noshift(len),
                 Err(PcapError::Incomplete(_)) => r.refill().expect("refill"),
                 Err(PcapError::BufferTooSmall) => {
-                    let n = r.data().len() * 2 + 64;
-                    assert!(r.grow(n));
+                    // As capture::file does: double the capacity (known to the caller).
+                    *capacity *= 2;
+                    assert!(r.grow(*capacity));
                     r.refill().expect("refill");
                 }
                 Err(e) => return (out, format!("{e:?}")),
@@ -254,6 +257,9 @@ mod tests {
                 let mut ours = SharedReader::new(4096, bytes).expect("ours");
                 let got = drain(&mut ours, |r| Some(r.buffer().clone()), hold);
                 assert_eq!(got.0.len(), want.0.len(), "cut {cut} hold {hold}");
+                if cut == file.len() {
+                    assert!(got.0.iter().any(|(_, _, d)| d.len() == 10_000), "a grown record");
+                }
                 assert!(got == want, "cut {cut} hold {hold}: {} vs {}", got.1, want.1);
             }
         }
@@ -262,15 +268,22 @@ mod tests {
     #[test]
     fn never_writes_a_held_buffer() {
         let file = capture(500);
-        let mut r = SharedReader::new(2048, &file[..]).expect("reader");
+        let (mut r, mut capacity) = (SharedReader::new(2048, &file[..]).expect("reader"), 2048);
         let mut held: Vec<(Arc<Vec<u8>>, Vec<u8>)> = Vec::new();
+        let mut records = 0;
         loop {
             match r.next() {
                 Ok((len, _)) => {
+                    records += 1;
                     held.push((r.buffer().clone(), r.buffer().to_vec()));
                     r.consume_noshift(len);
                 }
                 Err(PcapError::Incomplete(_)) => r.refill().expect("refill"),
+                Err(PcapError::BufferTooSmall) => {
+                    capacity *= 2;
+                    assert!(r.grow(capacity));
+                    r.refill().expect("refill");
+                }
                 Err(_) => break,
             }
             if held.len() > 40 {
@@ -280,6 +293,7 @@ mod tests {
         for (b, snapshot) in &held {
             assert_eq!(&b[..], &snapshot[..], "a held buffer changed");
         }
+        assert_eq!(records, 501, "the header and every record");
         assert!(r.spare.len() <= SPARES);
     }
 }
