@@ -1,16 +1,16 @@
 //! `replay --threads N`: one pipeline per worker thread, with output byte-identical to one
 //! pipeline.
 //!
-//! - The reading thread ([`Parallel`]) hands every worker the same runs of packets
-//!   ([`Chunk`]): where each packet lies in the buffers the file reader lends
-//!   ([`crate::capture::shared`]; a copy only for inputs that cannot lend, pcapng), its time,
-//!   link type and length. It decodes nothing: reading the file is already the largest serial
-//!   part of a run.
-//! - Each worker ([`worker`]) routes every packet the same way ([`route`]): to the worker of
-//!   its device ([`LocalNets::device_side`]), so every flow, and everything the classifier
-//!   learns from a device's flows, stays in one worker; and it runs the packet clock, so that
-//!   at a packet where one flow table would sweep idle flows, every worker sweeps. It runs its
-//!   own [`Pipeline`] (flow table, dissectors, classifier) on its own packets and tags each
+//! - The reading thread ([`Parallel`]) routes each packet where its bytes were just read
+//!   ([`route`]): to the worker of its device ([`LocalNets::device_side`]), so every flow, and
+//!   everything the classifier learns from a device's flows, stays in one worker; and it runs
+//!   the packet clock: a packet at which one flow table would sweep idle flows is marked, and
+//!   every worker sweeps there. It hands every worker the same runs of packets ([`Chunk`]):
+//!   where each packet lies in the buffers the file reader lends ([`crate::capture::shared`];
+//!   a copy only for inputs that cannot lend, pcapng), its time, link type, length, worker and
+//!   mark.
+//! - Each worker ([`worker`]) sweeps where marked and runs its own [`Pipeline`] (flow table,
+//!   dissectors, classifier) on its own packets, never touching the others' bytes. It tags each
 //!   record with where one pipeline would have written it: the packet's number, then the sweep
 //!   order or the order within the packet ([`Key`]).
 //! - The merger ([`merge`]) puts the records back in that order and hands them to the one sink

@@ -1,6 +1,6 @@
-//! A worker: every packet routed, its own devices' packets through its own pipeline; each
-//! record it writes is tagged with its place in the single-threaded order ([`super::Key`]) and
-//! sent to the merger.
+//! A worker: the idle sweeps every worker makes, and its own devices' packets through its own
+//! pipeline; each record it writes is tagged with its place in the single-threaded order
+//! ([`super::Key`]) and sent to the merger.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
