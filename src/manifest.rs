@@ -402,6 +402,7 @@ pub fn replay_counts(o: &crate::replay::ReplayOutcome) -> serde_json::Value {
         "decode_errors": s.packets.decode_errors.total(),
         "damaged_inputs": o.faults.len(),
         "skipped": o.skipped.len(),
+        "exposure_caps": o.exposure_caps,
         "wall_seconds": o.elapsed.as_secs_f64(),
     });
     // Only a replay stopped early says so: the counts cover the packets read before the signal.

@@ -265,6 +265,8 @@ pub struct ReplayOutcome {
     pub elapsed: Duration,
     /// The signal that stopped the replay before the end of its input ([`request_stop`]).
     pub interrupted: Option<i32>,
+    /// What the exposure map wrote early to stay bounded.
+    pub exposure_caps: crate::exposure::CapsCount,
 }
 
 /// The signal that asked running replays to stop; 0 while none did.
@@ -411,5 +413,15 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     // line).
     let (stats, pcap) = assembly.finish().map_err(|e| anyhow::anyhow!(e))?;
     let (elapsed, interrupted) = (started.elapsed(), stop_requested());
-    Ok(ReplayOutcome { stats, files: read, faults, skipped, pcap, elapsed, interrupted })
+    let exposure_caps = opts.exposure.caps.count();
+    Ok(ReplayOutcome {
+        stats,
+        files: read,
+        faults,
+        skipped,
+        pcap,
+        elapsed,
+        interrupted,
+        exposure_caps,
+    })
 }

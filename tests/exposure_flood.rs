@@ -115,6 +115,7 @@ impl Logs {
 fn call_setup_flood_is_bounded_and_counted() {
     let (logs, _guard) = Logs::capture();
     let cfg = ExposureConfig { max_pending_calls: 64, ..ExposureConfig::default() };
+    let caps = cfg.caps.clone();
     let (mut p, shared) = setup(cfg);
     // A WhatsApp relay allocation (whatsapp_voice_and_message.pcap) from 1000 devices at once.
     let mut alloc = vec![0x08, 0x00, 0x00, 0x6a, 0x21, 0x12, 0xa4, 0x42];
@@ -143,12 +144,16 @@ fn call_setup_flood_is_bounded_and_counted() {
     // And the user is told at the end.
     let text = logs.text();
     assert!(text.contains(&format!("calls: {} written before they ended", n - 64)), "{text}");
+    // And the count reaches whoever built the map (the manifest, stats.jsonl).
+    assert_eq!(caps.count().calls_forced, u64::from(n) - 64);
+    assert_eq!((caps.count().sessions_forced, caps.count().devices_evicted), (0, 0));
 }
 
 #[test]
 fn chat_flood_is_bounded_and_counted() {
     let (logs, _guard) = Logs::capture();
     let cfg = ExposureConfig { max_pending_bursts: 100, ..ExposureConfig::default() };
+    let caps = cfg.caps.clone();
     let (mut p, shared) = setup(cfg);
     let server = [185, 60, 216, 54];
     let n = 400u32;
@@ -187,4 +192,6 @@ fn chat_flood_is_bounded_and_counted() {
     let text = logs.text();
     let times = format!("sessions: written early {} time(s)", s.overflow().sessions_forced);
     assert!(text.contains(&times), "{text}");
+    assert_eq!(caps.count().sessions_forced, s.overflow().sessions_forced);
+    assert!(caps.count().sessions_forced > 0);
 }

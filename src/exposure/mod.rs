@@ -25,6 +25,8 @@ pub mod ua;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use foldhash::fast::RandomState;
 use ipnet::IpNet;
@@ -128,6 +130,40 @@ pub struct ExposureConfig {
     /// One device for the whole input, by this name (`--device-name`): a capture made on the
     /// phone itself (PCAPdroid) holds one device whatever its addresses.
     pub device_name: Option<String>,
+    /// What the map pushed out early to stay bounded, counted as it happens. Shared by every
+    /// clone of this configuration, so whoever built the map reads the counts during and after
+    /// the run (the manifest, `stats.jsonl`).
+    pub caps: Arc<Caps>,
+}
+
+/// Running counts of what the exposure map wrote early to stay within its bounds.
+#[derive(Debug, Default)]
+pub struct Caps {
+    devices_evicted: AtomicU64,
+    calls_forced: AtomicU64,
+    sessions_forced: AtomicU64,
+}
+
+/// [`Caps`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CapsCount {
+    /// Devices written and forgotten before the end (more than `--max-devices` at once).
+    pub devices_evicted: u64,
+    /// Calls written before they ended (more than `max_pending_calls` call setups pending).
+    pub calls_forced: u64,
+    /// Times every pending session was written early (more than `max_pending_bursts` bursts).
+    pub sessions_forced: u64,
+}
+
+impl Caps {
+    /// The counts now.
+    pub fn count(&self) -> CapsCount {
+        CapsCount {
+            devices_evicted: self.devices_evicted.load(Ordering::Relaxed),
+            calls_forced: self.calls_forced.load(Ordering::Relaxed),
+            sessions_forced: self.sessions_forced.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Default of `--max-devices`: far above a home or office network, a bound for a capture of
@@ -148,6 +184,7 @@ impl Default for ExposureConfig {
             max_pending_calls: 1024,
             max_pending_bursts: 1 << 16,
             device_name: None,
+            caps: Arc::default(),
         }
     }
 }
@@ -326,6 +363,7 @@ impl<S: RecordSink> ExposureSink<S> {
         let oldest: Vec<String> = by_sight[..n].iter().map(|(_, id)| (*id).to_owned()).collect();
         let gone: Vec<Device> = oldest.iter().filter_map(|id| self.devices.remove(id)).collect();
         self.devices_evicted += gone.len() as u64;
+        self.cfg.caps.devices_evicted.fetch_add(gone.len() as u64, Ordering::Relaxed);
         self.write_devices(gone);
     }
 
@@ -483,6 +521,8 @@ impl<S: RecordSink> ExposureSink<S> {
                 if local_is_orig { (rec.orig_h, rec.orig_p) } else { (rec.resp_h, rec.resp_p) };
             let f = calls::CallFlow { rec, log, socket, local_is_orig };
             if let Some(early) = self.calls.add(id, &f, &h, self.cfg.max_pending_calls) {
+                let more = self.calls.forced - self.overflow.calls_forced;
+                self.cfg.caps.calls_forced.fetch_add(more, Ordering::Relaxed);
                 self.overflow.calls_forced = self.calls.forced;
                 self.emit_activity(early.event(&h));
             }
@@ -500,6 +540,7 @@ impl<S: RecordSink> ExposureSink<S> {
                 self.bursts.entry((id.to_owned(), app_key(rec))).or_default().extend(found);
                 if self.pending_bursts > self.cfg.max_pending_bursts {
                     self.overflow.sessions_forced += 1;
+                    self.cfg.caps.sessions_forced.fetch_add(1, Ordering::Relaxed);
                     self.settle_sessions(None);
                 }
             }

@@ -29,6 +29,7 @@ pub fn capture(opts: &LiveOptions) -> anyhow::Result<()> {
         "meta_records": o.run.meta_records,
         "bytes_written": o.bytes_written,
         "decode_errors": o.run.packets.decode_errors.total(),
+        "exposure_caps": opts.exposure.caps.count(),
         "wall_seconds": o.elapsed.as_secs_f64(),
     });
     // Rotated files move on (and get compressed): only the inputs side is recorded.

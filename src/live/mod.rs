@@ -191,6 +191,8 @@ struct StatsEvent<'a> {
     /// What `--write-pcap` did, when on.
     #[serde(skip_serializing_if = "Option::is_none")]
     write_pcap: Option<crate::output::pcap::PcapOutStats>,
+    /// What the exposure map wrote early to stay bounded, so far.
+    exposure_caps: crate::exposure::CapsCount,
     /// Set on the last line, written at shutdown.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     r#final: bool,
@@ -287,6 +289,8 @@ struct Driver {
     stop: Arc<AtomicBool>,
     /// `--live`: the title of the screen, drawn each tick.
     view: Option<String>,
+    /// The exposure map's early writes ([`crate::exposure::ExposureConfig::caps`]).
+    caps: Arc<crate::exposure::Caps>,
 }
 
 /// Wall clock as a packet timestamp.
@@ -383,6 +387,7 @@ impl Driver {
             bytes_written,
             pipeline: self.asm.pipeline().stats(),
             write_pcap: self.asm.pcap_stats(),
+            exposure_caps: self.caps.count(),
             r#final: false,
         };
         write_stats(&mut self.stats_out, &ev);
@@ -574,6 +579,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         count: opts.count,
         stop: Arc::clone(&stop),
         view: opts.live_view.then(|| format!("leakscope capture on {iface} — Ctrl-C stops")),
+        caps: Arc::clone(&opts.exposure.caps),
     }));
     let shared_stats = source.shared_stats();
 
@@ -663,7 +669,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
             return Err(anyhow!("interface {iface}: capture thread still holds the pipeline"));
         }
     };
-    let Driver { asm, mut stats_out, mut errors, .. } = driver;
+    let Driver { asm, mut stats_out, mut errors, caps, .. } = driver;
     // The one shutdown order (see `Assembly::finish`); a pcap write error is reported, after
     // the flow outputs are closed all the same.
     let fin_asm = asm.finish();
@@ -685,6 +691,7 @@ pub fn run(opts: &LiveOptions, ready: impl FnOnce(&str, LinkType)) -> anyhow::Re
         bytes_written,
         pipeline: run.packets,
         write_pcap: pcap,
+        exposure_caps: caps.count(),
         r#final: true,
     };
     write_stats(&mut stats_out, &last);
