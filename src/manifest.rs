@@ -402,6 +402,9 @@ pub fn replay_counts(o: &crate::replay::ReplayOutcome) -> serde_json::Value {
         "decode_errors": s.packets.decode_errors.total(),
         "damaged_inputs": o.faults.len(),
         "skipped": o.skipped.len(),
+        "certs_capped": s.certs_capped,
+        "carried_evicted": s.carried_evicted,
+        "segments_refused": crate::dissect::stream::refused(),
         "exposure_caps": o.exposure_caps,
         "wall_seconds": o.elapsed.as_secs_f64(),
     });

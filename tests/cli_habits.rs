@@ -365,6 +365,11 @@ fn manifest_records_inputs_and_verify_notices_changes() {
     assert_eq!(outputs, ["flows.jsonl", "events.jsonl", "flows.csv"]);
     assert_eq!(m["counts"]["packets"], 3);
     assert_eq!(m["counts"]["flow_records"], 2);
+    // What the bounds pushed out is on record, not only printed.
+    for k in ["certs_capped", "carried_evicted", "segments_refused"] {
+        assert_eq!(m["counts"][k], 0, "{k}");
+    }
+    assert_eq!(m["counts"]["exposure_caps"]["devices_evicted"], 0);
     assert!(m["started"].as_str().unwrap() <= m["ended"].as_str().unwrap());
     assert_eq!(m["rules"]["sha256"].as_str().unwrap().len(), 64);
     let args = m["arguments"].to_string();

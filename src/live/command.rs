@@ -29,6 +29,9 @@ pub fn capture(opts: &LiveOptions) -> anyhow::Result<()> {
         "meta_records": o.run.meta_records,
         "bytes_written": o.bytes_written,
         "decode_errors": o.run.packets.decode_errors.total(),
+        "certs_capped": o.run.certs_capped,
+        "carried_evicted": o.run.carried_evicted,
+        "segments_refused": crate::dissect::stream::refused(),
         "exposure_caps": opts.exposure.caps.count(),
         "wall_seconds": o.elapsed.as_secs_f64(),
     });
