@@ -47,8 +47,9 @@ pub type Key = (u64, u8, i64, u64);
 
 /// Packets per chunk (amortises the queues' locking and wake-ups).
 const CHUNK: usize = 4096;
-/// Bytes a chunk copies at most (inputs that cannot lend their buffers).
-const CHUNK_BYTES: usize = 1024 * 1024;
+/// Bytes of packets a chunk holds at most, lent or copied: with large frames (64 KiB from a
+/// capture with segmentation offload) 4 096 packets would hold 256 MiB of buffers.
+const CHUNK_BYTES: usize = 4 << 20;
 /// Chunks queued per worker before the reader waits.
 const QUEUE: usize = 2;
 
@@ -80,6 +81,8 @@ struct Chunk {
     /// Buffers the file reader lent (it writes none of them while a chunk holds it).
     lent: Vec<Arc<Vec<u8>>>,
     bytes: Vec<u8>,
+    /// Bytes of the packets that lie in lent buffers.
+    lent_bytes: usize,
     /// (packet's place in the chunk, its Android app), in order.
     apps: Vec<(u32, Arc<AndroidApp>)>,
     /// (place of the first packet, capture file name): a file begins there.
@@ -249,6 +252,7 @@ impl Parallel {
                 if !c.lent.last().is_some_and(|last| Arc::ptr_eq(last, l)) {
                     c.lent.push(l.clone());
                 }
+                c.lent_bytes += pkt.data.len();
                 ((c.lent.len() - 1) as u32, start, start + pkt.data.len())
             }
             None => {
@@ -273,7 +277,7 @@ impl Parallel {
             worker: worker as u16,
             tick,
         });
-        if c.packets.len() >= CHUNK || c.bytes.len() >= CHUNK_BYTES {
+        if c.packets.len() >= CHUNK || c.bytes.len() + c.lent_bytes >= CHUNK_BYTES {
             self.send();
         }
     }
