@@ -81,6 +81,21 @@ pub fn sink_chain(
     Ok(Box::new(cfg.build(outputs)))
 }
 
+impl PacketSink for Assembly {
+    /// One packet: the pipeline, then the pcap file (which needs the packet's verdict).
+    #[inline]
+    fn packet(&mut self, pkt: &Packet<'_>) {
+        self.pipeline.packet(pkt);
+        self.save(pkt);
+    }
+
+    /// A packet whose Android app the source named (PCAPdroid's pcapng output).
+    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
+        self.pipeline.app_packet(pkt, app);
+        self.save(pkt);
+    }
+}
+
 /// The `--write-pcap` file: opened with a known link type (live, before privileges go) or at
 /// the first packet, taking its link type (replay).
 struct PcapTarget {
@@ -175,19 +190,6 @@ impl Assembly {
         }
         let path = path.to_path_buf();
         self.pcap = Some(PcapTarget { path, keep, file: Some(file), out: None, error: None });
-    }
-
-    /// One packet: the pipeline, then the pcap file (which needs the packet's verdict).
-    #[inline]
-    pub fn packet(&mut self, pkt: &Packet<'_>) {
-        self.pipeline.packet(pkt);
-        self.save(pkt);
-    }
-
-    /// A packet whose Android app the source named (PCAPdroid's pcapng output).
-    pub fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
-        self.pipeline.app_packet(pkt, app);
-        self.save(pkt);
     }
 
     /// The packet into the `--write-pcap` file, as the pipeline received it.

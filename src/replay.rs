@@ -192,17 +192,8 @@ impl Engine {
     }
 }
 
-/// What the progress line reads from an engine.
-trait Drive {
-    /// One packet.
-    fn packet(&mut self, pkt: &Packet<'_>);
-    /// One packet whose Android app the source named (PCAPdroid's pcapng).
-    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>);
-    /// One packet whose bytes lie in `buffer`, which the reader lends ([`PacketSink::lent_packet`]).
-    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Arc<Vec<u8>>) {
-        let _ = buffer;
-        self.packet(pkt)
-    }
+/// What the progress line reads from an engine, besides the packets it takes.
+trait Drive: PacketSink {
     /// Packets so far.
     fn packets(&mut self) -> u64;
     /// Packets and bytes so far, and live flows (one pipeline only).
@@ -210,13 +201,6 @@ trait Drive {
 }
 
 impl Drive for Assembly {
-    #[inline]
-    fn packet(&mut self, pkt: &Packet<'_>) {
-        Assembly::packet(self, pkt)
-    }
-    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
-        Assembly::app_packet(self, pkt, app)
-    }
     #[inline]
     fn packets(&mut self) -> u64 {
         self.pipeline().stats().packets
@@ -227,17 +211,6 @@ impl Drive for Assembly {
 }
 
 impl Drive for Parallel {
-    #[inline]
-    fn packet(&mut self, pkt: &Packet<'_>) {
-        PacketSink::packet(self, pkt)
-    }
-    fn app_packet(&mut self, pkt: &Packet<'_>, app: &Arc<AndroidApp>) {
-        PacketSink::app_packet(self, pkt, app)
-    }
-    #[inline]
-    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Arc<Vec<u8>>) {
-        PacketSink::lent_packet(self, pkt, buffer)
-    }
     #[inline]
     fn packets(&mut self) -> u64 {
         self.stats().packets
