@@ -106,20 +106,20 @@ impl ReplayOptions {
     /// The pipeline and outputs these options describe: loads rules and databases, opens the
     /// output files.
     pub fn assemble(&self) -> anyhow::Result<Assembly> {
-        let rules = if self.rules_dirs.is_empty() {
-            Ruleset::builtin()
-        } else {
-            Ruleset::load(&self.rules_dirs, true).map_err(|e| anyhow::anyhow!("{e}"))?
-        };
-        let geo = Geo::open(self.asn_db.as_deref(), self.country_db.as_deref())?;
-        let files: Option<Box<dyn RecordSink>> = match &self.out {
-            None => None,
-            Some(dir) => Some(Box::new(
-                JsonlSink::create(dir)
-                    .with_context(|| format!("cannot write output to {}", dir.display()))?,
-            )),
-        };
+        let (rules, geo, files) = (self.rules()?, self.geo()?, self.files()?);
         Assembly::new(self.flow.clone(), rules, geo, files, &self.outputs())
+    }
+
+    fn geo(&self) -> anyhow::Result<Geo> {
+        Ok(Geo::open(self.asn_db.as_deref(), self.country_db.as_deref())?)
+    }
+
+    /// The writer of the output directory, if there is one.
+    fn files(&self) -> anyhow::Result<Option<Box<dyn RecordSink>>> {
+        let Some(dir) = &self.out else { return Ok(None) };
+        let sink = JsonlSink::create(dir)
+            .with_context(|| format!("cannot write output to {}", dir.display()))?;
+        Ok(Some(Box::new(sink)))
     }
 
     fn rules(&self) -> anyhow::Result<Ruleset> {
@@ -136,15 +136,7 @@ impl ReplayOptions {
         if self.threads <= 1 || self.write_pcap.is_some() {
             return Ok(Engine::One(self.assemble()?));
         }
-        let rules = self.rules()?;
-        let geo = Geo::open(self.asn_db.as_deref(), self.country_db.as_deref())?;
-        let files: Option<Box<dyn RecordSink>> = match &self.out {
-            None => None,
-            Some(dir) => Some(Box::new(
-                JsonlSink::create(dir)
-                    .with_context(|| format!("cannot write output to {}", dir.display()))?,
-            )),
-        };
+        let (rules, geo, files) = (self.rules()?, self.geo()?, self.files()?);
         let o = self.outputs();
         let sink = crate::assembly::sink_chain(files, &o, &rules, &geo, &self.flow)?;
         let local = LocalNets::new(self.exposure.local_nets.clone());
