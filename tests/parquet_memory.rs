@@ -38,62 +38,38 @@ unsafe impl GlobalAlloc for Counting {
 static A: Counting = Counting;
 
 fn record(i: u64) -> FlowRecord {
+    // One record a second from 23:00: 120 k records span two dates.
+    let ts = 1_767_222_000.0 + i as f64 + 0.000_123;
+    let orig = ("10.0.0.2".parse().unwrap(), 40000 + (i % 20000) as u16);
     FlowRecord {
-        // One record a second from 23:00: 120 k records span two dates.
-        ts: 1_767_222_000.0 + i as f64 + 0.000_123,
-        uid: format!("C{i:011}"),
-        proto: "tcp".into(),
-        orig_h: "10.0.0.2".parse().unwrap(),
-        orig_p: 40000 + (i % 20000) as u16,
-        resp_h: "157.240.1.1".parse().unwrap(),
-        resp_p: 443,
         duration: 1.25,
         orig_pkts: i,
         resp_pkts: 1,
         orig_ip_bytes: 40,
         resp_ip_bytes: 40,
         orig_bytes: i * 3,
-        resp_bytes: 0,
         conn_state: leakscope::record::ConnCode::Sf,
         history: "ShADadFf".into(),
         end_reason: EndReason::Fin,
         orig_mac: Some("00:1a:11:00:00:0a".into()),
-        resp_mac: None,
-        vlan: None,
-        tunnel: None,
-        fragments: 0,
         app_proto: Some(leakscope::record::AppProto::Tls),
         server_name: Some(format!("e{}.whatsapp.net", i % 97).into()),
         name_source: Some(leakscope::record::NameSource::TlsSni),
-        alpn: None,
         ja4: Some("t13d1514h2_8daaf6152771_bc9a4605e104".into()),
-        ja3: None,
-        quic_version: None,
-        protocol_version: None,
-        wa_client: None,
-        wa_phone: None,
-        set_cookie_names: Vec::new(),
         service: Some("whatsapp".into()),
         endpoint: Some("whatsapp.chat".into()),
         role: Some(leakscope::record::Role::Chat),
         confidence: Some("sni"),
         evidence: vec![format!("sni:e{}.whatsapp.net", i % 97), "prefix:157.240.0.0/17".into()],
         resp_asn: Some(32934),
-        resp_as_org: None,
-        resp_cc: None,
         device: Some("00:1a:11:00:00:0a".into()),
-        community_id: leakscope::record::community_id::community_id(
-            0,
-            "10.0.0.2".parse().unwrap(),
-            40000 + (i % 20000) as u16,
-            "157.240.1.1".parse().unwrap(),
-            443,
-            6,
-        ),
-        app: None,
-        app_uid: None,
-        source: None,
-        activity: None,
+        ..FlowRecord::bare(
+            ts,
+            format!("C{i:011}"),
+            "tcp",
+            orig,
+            ("157.240.1.1".parse().unwrap(), 443),
+        )
     }
 }
 

@@ -177,59 +177,22 @@ fn opt<T: Serialize>(out: &mut Vec<u8>, name: &str, v: &Option<T>) -> serde_json
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::community_id::community_id;
     use crate::record::{AppProto, ConnCode, EndReason, NameSource};
 
     fn bare() -> FlowRecord {
         let (a, b) = ("10.0.0.2".parse().unwrap(), "2a03:2880::1".parse().unwrap());
         FlowRecord {
-            ts: 1_700_000_000.123456,
-            uid: "CabcdefGHIJK".into(),
-            proto: "udp".into(),
-            orig_h: a,
-            orig_p: 5353,
-            resp_h: b,
-            resp_p: 443,
-            community_id: community_id(0, a, 5353, b, 443, 17),
-            duration: 0.0,
             orig_pkts: 1,
-            resp_pkts: 0,
             orig_ip_bytes: 1250,
-            resp_ip_bytes: 0,
             orig_bytes: 1222,
-            resp_bytes: 0,
             conn_state: ConnCode::S0,
-            history: String::new(),
-            end_reason: EndReason::EndOfInput,
-            orig_mac: None,
-            resp_mac: None,
-            vlan: None,
-            tunnel: None,
-            fragments: 0,
-            app_proto: None,
-            server_name: None,
-            name_source: None,
-            alpn: None,
-            ja4: None,
-            ja3: None,
-            quic_version: None,
-            protocol_version: None,
-            wa_client: None,
-            wa_phone: None,
-            set_cookie_names: Vec::new(),
-            service: None,
-            endpoint: None,
-            role: None,
-            confidence: None,
-            evidence: Vec::new(),
-            resp_asn: None,
-            resp_as_org: None,
-            resp_cc: None,
-            device: None,
-            app: None,
-            app_uid: None,
-            source: None,
-            activity: None,
+            ..FlowRecord::bare(
+                1_700_000_000.123456,
+                "CabcdefGHIJK".into(),
+                "udp",
+                (a, 5353),
+                (b, 443),
+            )
         }
     }
 

@@ -207,6 +207,72 @@ pub struct FlowRecord {
     pub activity: Option<Box<super::activity::ActivityLog>>,
 }
 
+impl FlowRecord {
+    /// A record of a flow seen in one packet and nothing else: its start, id and 5-tuple (its
+    /// Community ID computed), no counters, no names, no labels. The base for records built by
+    /// hand, as `FlowRecord { orig_pkts: 3, ..FlowRecord::bare(…) }` (tests, tools).
+    pub fn bare(
+        ts: f64,
+        uid: String,
+        proto: &str,
+        orig: (IpAddr, u16),
+        resp: (IpAddr, u16),
+    ) -> Self {
+        let ((orig_h, orig_p), (resp_h, resp_p)) = (orig, resp);
+        let mut r = FlowRecord {
+            ts,
+            uid,
+            proto: proto.into(),
+            orig_h,
+            orig_p,
+            resp_h,
+            resp_p,
+            community_id: super::community_id::community_id(0, orig_h, orig_p, resp_h, resp_p, 0),
+            duration: 0.0,
+            orig_pkts: 0,
+            resp_pkts: 0,
+            orig_ip_bytes: 0,
+            resp_ip_bytes: 0,
+            orig_bytes: 0,
+            resp_bytes: 0,
+            conn_state: ConnCode::Oth,
+            history: String::new(),
+            end_reason: EndReason::EndOfInput,
+            orig_mac: None,
+            resp_mac: None,
+            vlan: None,
+            tunnel: None,
+            fragments: 0,
+            app_proto: None,
+            server_name: None,
+            name_source: None,
+            alpn: None,
+            ja4: None,
+            ja3: None,
+            quic_version: None,
+            protocol_version: None,
+            wa_client: None,
+            wa_phone: None,
+            set_cookie_names: Vec::new(),
+            service: None,
+            endpoint: None,
+            role: None,
+            confidence: None,
+            evidence: Vec::new(),
+            resp_asn: None,
+            resp_as_org: None,
+            resp_cc: None,
+            device: None,
+            app: None,
+            app_uid: None,
+            source: None,
+            activity: None,
+        };
+        r.community_id = super::community_id::of_record(&r);
+        r
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
