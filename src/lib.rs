@@ -18,7 +18,7 @@
 //! `report`, `lookup` < the binary. Nothing calls back up: outputs, the exposure map and
 //! anonymisation meet only in `record`. `tests/layering.rs` checks this on every `crate::` path
 //! and fails on an upward import or a folder cycle.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod anonymize;
 pub mod assembly;

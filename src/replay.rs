@@ -279,7 +279,7 @@ impl<E: Drive> PacketSink for Progress<'_, E> {
         self.progress();
     }
 
-    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Arc<Vec<u8>>) {
+    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &crate::capture::Lent) {
         if !self.limit.admit(pkt.ts) {
             return;
         }

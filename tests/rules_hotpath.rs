@@ -1,7 +1,8 @@
 //! The hot path: host, address, signature and ASN lookups allocate nothing, and are fast.
 //!
 //! Counting allocations needs a `GlobalAlloc`, whose impl is `unsafe`; it lives in this test crate
-//! only (the library keeps `#![forbid(unsafe_code)]`) and just forwards to the system allocator.
+//! only (the library denies `unsafe_code` outside its two reasoned places, the mapped capture reader
+//! and the prefetch hint) and just forwards to the system allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -15,7 +15,7 @@ use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::filter::Filter;
 use super::paths::Input;
-use super::{LinkType, Packet, PacketSink, Timestamp};
+use super::{Lent, LinkType, Packet, PacketSink, Timestamp};
 
 /// Initial reader buffer; grown for larger records up to [`MAX_BUFFER`].
 const INITIAL_BUFFER: usize = 1 << 20;
@@ -214,6 +214,8 @@ impl Read for Stream {
 /// An opened capture: its stream, its first bytes and whether it is gzip.
 struct Opened {
     stream: Stream,
+    /// The file again, when it is a regular file (it can be mapped).
+    regular: Option<std::fs::File>,
     head: Vec<u8>,
     compressed: bool,
 }
@@ -223,6 +225,7 @@ struct Opened {
 fn open(input: &Input) -> Result<Opened, CaptureError> {
     let path = input.path.as_path();
     let io_err = |source| CaptureError::Io { path: path.to_owned(), source };
+    let mut regular = None;
     let raw: Box<dyn Read + Send> = if path == Path::new("-") {
         Box::new(io::stdin())
     } else {
@@ -234,6 +237,9 @@ fn open(input: &Input) -> Result<Opened, CaptureError> {
         let file = o.open(path).map_err(io_err)?;
         if !input.named && !file.metadata().map_err(io_err)?.is_file() {
             return Err(CaptureError::NotRegular { path: path.to_owned() });
+        }
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            regular = file.try_clone().ok();
         }
         Box::new(file)
     };
@@ -252,7 +258,7 @@ fn open(input: &Input) -> Result<Opened, CaptureError> {
         st.error.as_ref().map(|e| e.to_string())
     };
     check_magic(path, &head, stream_error, compressed)?;
-    Ok(Opened { stream, head, compressed })
+    Ok(Opened { stream, regular, head, compressed })
 }
 
 /// Checks that `head` starts with a capture's magic; otherwise says why not (the stream failed,
@@ -308,15 +314,21 @@ pub fn read_input<S: PacketSink>(
 ) -> (FileSummary, Option<CaptureError>) {
     let mut summary = FileSummary::default();
     let err = match open(input) {
-        Ok(Opened { stream, head, compressed }) => {
+        Ok(Opened { stream, regular, head, compressed }) => {
             let path = input.path.as_path();
             let state = stream.state.clone();
             let mut ctx = FileReader { path, compressed, filter, summary: &mut summary, head };
             let legacy = PCAP_MAGICS.iter().any(|m| ctx.head.starts_with(m));
-            let opened = if legacy {
-                // Legacy pcap: a reader whose buffer the sink may hold instead of copying.
+            // Legacy pcap in a regular file: mapped; else read into a buffer. Either way the
+            // sink may hold the bytes instead of copying them.
+            let mapped = regular
+                .filter(|_| legacy && !compressed)
+                .and_then(|f| super::mapped::MappedReader::new(f, INITIAL_BUFFER).ok());
+            let opened = if let Some(mut r) = mapped {
+                Ok(ctx.run(&mut r, sink, |r| Some(r.window().clone() as Lent)).err())
+            } else if legacy {
                 super::shared::SharedReader::new(INITIAL_BUFFER, stream)
-                    .map(|mut r| ctx.run(&mut r, sink, |r| Some(r.buffer().clone())).err())
+                    .map(|mut r| ctx.run(&mut r, sink, |r| Some(r.buffer().clone() as Lent)).err())
             } else {
                 pcap_parser::create_reader(INITIAL_BUFFER, stream)
                     .map(|mut r| ctx.run(&mut *r, sink, |_| None).err())
@@ -394,7 +406,7 @@ impl FileReader<'_> {
         &mut self,
         reader: &mut R,
         sink: &mut S,
-        lend: impl Fn(&R) -> Option<Arc<Vec<u8>>>,
+        lend: impl Fn(&R) -> Option<Lent>,
     ) -> Result<(), CaptureError>
     where
         R: PcapReaderIterator + ?Sized,
@@ -646,7 +658,7 @@ impl FileReader<'_> {
         linktype: LinkType,
         data: &[u8],
         wire_len: u32,
-        lent: &Option<Arc<Vec<u8>>>,
+        lent: &Option<Lent>,
     ) -> Result<(), CaptureError> {
         if !self.admit(linktype, data) {
             return Ok(());

@@ -6,9 +6,11 @@ pub mod filter;
 pub mod iface;
 pub mod limit;
 pub mod live;
+pub mod mapped;
 pub mod paths;
 pub mod pcapdroid;
 pub mod pcapdroid_udp;
+pub mod prefetch;
 pub mod shared;
 
 use std::fmt;
@@ -103,6 +105,10 @@ pub struct Packet<'a> {
     pub wire_len: u32,
 }
 
+/// Bytes a reader lends to a sink that keeps packets for later ([`PacketSink::lent_packet`]):
+/// a read buffer or a mapped window of the file.
+pub type Lent = std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>;
+
 /// Where a source pushes its packets: the pipeline.
 pub trait PacketSink {
     /// Handles one packet. Must never panic on any bytes.
@@ -117,7 +123,7 @@ pub trait PacketSink {
     /// Handles one packet whose bytes lie in `buffer`, which the reader leaves unchanged while
     /// anyone holds it: a sink that keeps packets for later (`replay --threads`) can hold the
     /// buffer instead of copying the bytes. Others take it as any packet.
-    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &std::sync::Arc<Vec<u8>>) {
+    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Lent) {
         let _ = buffer;
         self.packet(pkt);
     }

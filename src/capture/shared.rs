@@ -23,7 +23,16 @@ use pcap_parser::{
 /// Retired buffers kept for reuse; more are freed.
 const SPARES: usize = 32;
 
-type ParseFn = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+pub(super) type ParseFn = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+/// The record parser for a file with this header.
+pub(super) fn parse_fn(header: &PcapHeader) -> ParseFn {
+    match (header.is_modified_format(), header.is_bigendian()) {
+        (true, _) => parse_pcap_frame_modified,
+        (false, true) => parse_pcap_frame_be,
+        (false, false) => parse_pcap_frame,
+    }
+}
 
 /// A streaming legacy pcap reader over a lendable buffer ([`SharedReader::buffer`]).
 pub struct SharedReader<R> {
@@ -57,11 +66,7 @@ impl<R: Read> SharedReader<R> {
             Err(nom::Err::Incomplete(Needed::Unknown)) => return Err(PcapError::Incomplete(0)),
             Err(_) => return Err(PcapError::HeaderNotRecognized),
         };
-        let parse: ParseFn = match (header.is_modified_format(), header.is_bigendian()) {
-            (true, _) => parse_pcap_frame_modified,
-            (false, true) => parse_pcap_frame_be,
-            (false, false) => parse_pcap_frame,
-        };
+        let parse = parse_fn(&header);
         Ok(SharedReader {
             header,
             reader,

@@ -31,7 +31,7 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::capture::pcapdroid::AndroidApp;
-use crate::capture::{LinkType, Packet, PacketSink, Timestamp};
+use crate::capture::{Lent, LinkType, Packet, PacketSink, Timestamp};
 use crate::exposure::local::LocalNets;
 use crate::pipeline::{PacketStats, Pipeline, RunStats};
 use crate::record::RecordSink;
@@ -79,7 +79,7 @@ struct Chunk {
     first: u64,
     packets: Vec<Desc>,
     /// Buffers the file reader lent (it writes none of them while a chunk holds it).
-    lent: Vec<Arc<Vec<u8>>>,
+    lent: Vec<Lent>,
     bytes: Vec<u8>,
     /// Bytes of the packets that lie in lent buffers.
     lent_bytes: usize,
@@ -100,7 +100,7 @@ impl Chunk {
         let range = d.start as usize..d.end as usize;
         match d.buffer {
             COPIED => &self.bytes[range],
-            i => &self.lent[i as usize][range],
+            i => &(*self.lent[i as usize]).as_ref()[range],
         }
     }
 }
@@ -223,7 +223,7 @@ impl PacketSink for Parallel {
         self.push(pkt, Some(app), None);
     }
 
-    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Arc<Vec<u8>>) {
+    fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Lent) {
         self.push(pkt, None, Some(buffer));
     }
 }
@@ -232,20 +232,16 @@ impl Parallel {
     /// Adds `pkt` (and its app) to the chunk: a reference into `lent` when the packet lies in
     /// it, else a copy.
     #[inline]
-    fn push(
-        &mut self,
-        pkt: &Packet<'_>,
-        app: Option<&Arc<AndroidApp>>,
-        lent: Option<&Arc<Vec<u8>>>,
-    ) {
+    fn push(&mut self, pkt: &Packet<'_>, app: Option<&Arc<AndroidApp>>, lent: Option<&Lent>) {
         self.index += 1;
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
         let c = &mut self.chunk;
         // Where the packet lies in the lent buffer (plain address arithmetic, checked).
         let at = lent.and_then(|l| {
-            let start = (pkt.data.as_ptr() as usize).checked_sub(l.as_ptr() as usize)?;
-            (start + pkt.data.len() <= l.len()).then_some((l, start))
+            let bytes = (**l).as_ref();
+            let start = (pkt.data.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
+            (start + pkt.data.len() <= bytes.len()).then_some((l, start))
         });
         let (buffer, start, end) = match at {
             Some((l, start)) => {

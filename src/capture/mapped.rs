@@ -1,0 +1,334 @@
+//! A legacy pcap reader over the file's own pages, mapped a window at a time.
+//!
+//! Reading a capture with `read` copies every byte into a buffer, though the pipeline looks at
+//! little more than each packet's headers: on the benchmark capture the copy was a quarter of
+//! a single-threaded replay, and with `--threads` it ran on the reading thread, which every
+//! worker waits on. Mapped, the reader touches only the 16-byte record headers and a worker
+//! only the bytes it parses. The window is an `Arc` a sink may hold (as
+//! [`super::shared::SharedReader`]'s buffer): it stays mapped while anyone holds it, and the
+//! reader maps the next one beside it. Windows are small, so the mapped pages in use stay
+//! bounded by the packets in flight, not by the file.
+//!
+//! Only for a regular, uncompressed file; stdin, pipes and gzip keep the copying reader. It
+//! maps the length the file had when opened. Follows [`super::shared::SharedReader`] (and so
+//! `pcap-parser`'s `LegacyPcapReader`): the same blocks, errors and offsets.
+
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::sync::Arc;
+
+use memmap2::{Advice, Mmap, MmapOptions};
+use pcap_parser::nom::{self, Needed, Offset};
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError, PcapHeader, parse_pcap_header};
+
+use super::prefetch::prefetch;
+use super::shared::{ParseFn, parse_fn};
+
+/// Bytes mapped at a time (more for a larger record).
+const WINDOW: usize = 8 << 20;
+/// How far ahead of the record being read its bytes are asked for ([`prefetch`]).
+const AHEAD: usize = 8 << 10;
+/// A cache line.
+const LINE: usize = 64;
+
+/// A mapped part of the file (empty for an empty file: a zero-length map is an error).
+pub struct Window(Option<Mmap>);
+
+impl AsRef<[u8]> for Window {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+/// A legacy pcap reader over mapped windows of `file`.
+pub struct MappedReader {
+    file: File,
+    /// File length at open: nothing past it is mapped.
+    size: u64,
+    header: PcapHeader,
+    parse: ParseFn,
+    /// Bytes `base..base + window.len()` of the file; unread from `start`.
+    window: Arc<Window>,
+    base: u64,
+    start: usize,
+    consumed: usize,
+    /// What the copying reader's buffer would hold: a record needing more is too large, as
+    /// there (`BufferTooSmall`, then `grow`).
+    capacity: usize,
+    /// Bytes mapped at a time ([`WINDOW`]).
+    step: usize,
+    /// Bytes the next window must hold at least (a record larger than a window).
+    need: usize,
+    /// Bytes of the window asked for so far ([`AHEAD`]).
+    ahead: usize,
+}
+
+impl MappedReader {
+    /// Maps the start of `file` and reads its pcap header; `capacity` as the copying reader's
+    /// buffer. The errors are `pcap_parser::create_reader`'s for a legacy pcap file.
+    pub fn new(file: File, capacity: usize) -> Result<Self, PcapError<&'static [u8]>> {
+        Self::with_window(file, capacity, WINDOW)
+    }
+
+    /// As [`MappedReader::new`], mapping `step` bytes at a time.
+    fn with_window(
+        file: File,
+        capacity: usize,
+        step: usize,
+    ) -> Result<Self, PcapError<&'static [u8]>> {
+        let size = file.metadata().or(Err(PcapError::ReadError))?.len();
+        let window = map(&file, 0, size, step).or(Err(PcapError::ReadError))?;
+        let data = (*window).as_ref();
+        if data.is_empty() {
+            return Err(PcapError::Eof);
+        }
+        let header = match parse_pcap_header(data) {
+            Ok((_, h)) => h,
+            Err(nom::Err::Incomplete(Needed::Size(n))) => {
+                return Err(PcapError::Incomplete(n.into()));
+            }
+            Err(nom::Err::Incomplete(Needed::Unknown)) => return Err(PcapError::Incomplete(0)),
+            Err(_) => return Err(PcapError::HeaderNotRecognized),
+        };
+        let parse = parse_fn(&header);
+        Ok(MappedReader {
+            file,
+            size,
+            header,
+            parse,
+            window,
+            base: 0,
+            start: 0,
+            consumed: 0,
+            capacity,
+            step,
+            need: 0,
+            ahead: 0,
+        })
+    }
+
+    /// The window the packets [`PcapReaderIterator::next`] returns live in.
+    pub fn window(&self) -> &Arc<Window> {
+        &self.window
+    }
+
+    /// Whether the window reaches the end of the file.
+    fn at_end(&self) -> bool {
+        self.base + (*self.window).as_ref().len() as u64 >= self.size
+    }
+}
+
+/// Maps bytes `offset..` of `file` (`size` long): `want` of them, or up to its end.
+fn map(file: &File, offset: u64, size: u64, want: usize) -> std::io::Result<Arc<Window>> {
+    let len = (size.saturating_sub(offset)).min(want as u64) as usize;
+    if len == 0 {
+        return Ok(Arc::new(Window(None)));
+    }
+    // SAFETY: the map is read-only and private to this process. Another process truncating
+    // the file while it is mapped ends the replay with SIGBUS, and one rewriting it changes
+    // the bytes under the parser, which never trusts them (every length is checked); both are
+    // the risks ripgrep accepts for its mapped search. `--threads` and the copy it saves are
+    // why it is worth it (module documentation).
+    let m = unsafe { MmapOptions::new().offset(offset).len(len).map(file)? };
+    // Read once, front to back; the kernel may read ahead and drop behind.
+    let _ = m.advise(Advice::Sequential);
+    Ok(Arc::new(Window(Some(m))))
+}
+
+impl PcapReaderIterator for MappedReader {
+    fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&'_ [u8]>> {
+        if self.consumed == 0 {
+            return Ok((self.header.size(), PcapBlockOwned::from(self.header.clone())));
+        }
+        let data = &(*self.window).as_ref()[self.start..];
+        if data.is_empty() && self.at_end() {
+            return Err(PcapError::Eof);
+        }
+        // Ask for the next few records' bytes while this one is parsed.
+        let window = (*self.window).as_ref();
+        let target = (self.start + AHEAD).min(window.len());
+        while self.ahead < target {
+            prefetch(&window[self.ahead..]);
+            self.ahead += LINE;
+        }
+        match (self.parse)(data) {
+            Ok((rem, b)) => Ok((data.offset(rem), PcapBlockOwned::from(b))),
+            Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => Err(e),
+            Err(nom::Err::Incomplete(needed)) => {
+                let n = match needed {
+                    Needed::Size(n) => usize::from(n),
+                    Needed::Unknown => 1,
+                };
+                // As the copying reader: a short remainder is a truncated file; a record
+                // that outgrows its buffer makes it grow, and past the largest buffer it is
+                // corrupt, whether or not the file ends there.
+                if self.at_end() && data.len() < self.capacity {
+                    return Err(PcapError::UnexpectedEof);
+                }
+                if data.len() + n >= self.capacity {
+                    self.need = 0;
+                    return Err(PcapError::BufferTooSmall);
+                }
+                self.need = data.len() + n;
+                Err(PcapError::Incomplete(n))
+            }
+        }
+    }
+
+    fn consume(&mut self, offset: usize) {
+        self.consume_noshift(offset);
+    }
+
+    fn consume_noshift(&mut self, offset: usize) {
+        let n = offset.min((*self.window).as_ref().len() - self.start);
+        self.start += n;
+        self.consumed += n;
+    }
+
+    fn consumed(&self) -> usize {
+        self.consumed
+    }
+
+    fn refill(&mut self) -> Result<(), PcapError<&[u8]>> {
+        if self.at_end() {
+            return Ok(());
+        }
+        let offset = self.base + self.start as u64;
+        let want = self.step.max(self.need);
+        self.window = map(&self.file, offset, self.size, want).or(Err(PcapError::ReadError))?;
+        self.base = offset;
+        self.start = 0;
+        self.need = 0;
+        self.ahead = 0;
+        Ok(())
+    }
+
+    fn position(&self) -> usize {
+        self.start
+    }
+
+    fn grow(&mut self, new_size: usize) -> bool {
+        if new_size <= self.capacity {
+            return false;
+        }
+        self.capacity = new_size;
+        true
+    }
+
+    fn data(&self) -> &[u8] {
+        &(*self.window).as_ref()[self.start..]
+    }
+
+    fn reader_exhausted(&self) -> bool {
+        self.at_end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use pcap_parser::LegacyPcapReader;
+
+    /// A legacy pcap file (µs, little-endian, Ethernet) of `n` records of varied sizes, now
+    /// and then one larger than the readers' buffers and windows.
+    fn capture(n: usize) -> Vec<u8> {
+        let mut f = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        f.extend(65_535u32.to_le_bytes());
+        f.extend(1u32.to_le_bytes());
+        for i in 0..n {
+            let len = if i % 700 == 350 { 10_000 } else { 20 + (i * 37) % 300 };
+            f.extend((i as u32).to_le_bytes());
+            f.extend(((i * 7) as u32 % 1_000_000).to_le_bytes());
+            f.extend((len as u32).to_le_bytes());
+            f.extend((len as u32 + 4).to_le_bytes());
+            f.extend((0..len).map(|j| (i + j) as u8));
+        }
+        f
+    }
+
+    fn file_of(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temporary file");
+        f.write_all(bytes).expect("write");
+        f
+    }
+
+    /// Every record (offset, seconds, bytes) and the final error, driven as `capture::file`
+    /// drives a reader (grow by doubling on `BufferTooSmall`); `hold` keeps every window a
+    /// packet came from, as busy workers do, and checks it still holds the packet at the end.
+    fn drain<P: PcapReaderIterator>(
+        r: &mut P,
+        window: impl Fn(&P) -> Option<Arc<Window>>,
+        hold: bool,
+    ) -> (Vec<(usize, u32, Vec<u8>)>, String) {
+        let (mut out, mut held) = (Vec::new(), Vec::new());
+        let mut capacity = 4096usize;
+        let end = loop {
+            let at = r.consumed();
+            let w = window(r);
+            match r.next() {
+                Ok((len, PcapBlockOwned::Legacy(b))) => {
+                    out.push((at, b.ts_sec, b.data.to_vec()));
+                    if hold && let Some(w) = w {
+                        let bytes = (*w).as_ref();
+                        let start = b.data.as_ptr() as usize - bytes.as_ptr() as usize;
+                        held.push((w.clone(), start, b.data.to_vec()));
+                    }
+                    r.consume_noshift(len);
+                }
+                Ok((len, _)) => r.consume_noshift(len),
+                Err(PcapError::Incomplete(_)) => r.refill().expect("refill"),
+                Err(PcapError::BufferTooSmall) => {
+                    capacity *= 2;
+                    assert!(r.grow(capacity));
+                    r.refill().expect("refill");
+                }
+                Err(e) => break format!("{e:?}"),
+            }
+        };
+        for (w, start, data) in &held {
+            assert_eq!(&(**w).as_ref()[*start..*start + data.len()], &data[..], "a held window");
+        }
+        (out, end)
+    }
+
+    #[test]
+    fn reads_as_pcap_parser_does_across_windows() {
+        let file = capture(2_000);
+        let mut corrupt = file[..24 + 16 + 40].to_vec();
+        corrupt[24 + 8..24 + 12].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+        let cuts: Vec<Vec<u8>> = vec![
+            file.clone(),
+            file[..file.len() - 7].to_vec(),
+            file[..24 + 16 + 5].to_vec(),
+            file[..24].to_vec(),
+            corrupt,
+        ];
+        for (n, bytes) in cuts.iter().enumerate() {
+            let mut theirs = LegacyPcapReader::new(4096, &bytes[..]).expect("theirs");
+            let want = drain(&mut theirs, |_| None, false);
+            // Windows smaller than a large record, at unaligned offsets, and one window for all.
+            for step in [4096, 5000, 1 << 20] {
+                for hold in [false, true] {
+                    let f = file_of(bytes);
+                    let file = File::open(f.path()).expect("open");
+                    let mut ours = MappedReader::with_window(file, 4096, step).expect("ours");
+                    let got = drain(&mut ours, |r| Some(r.window().clone()), hold);
+                    assert_eq!(got.0.len(), want.0.len(), "cut {n} step {step} hold {hold}");
+                    assert!(got == want, "cut {n} step {step}: {} vs {}", got.1, want.1);
+                }
+            }
+        }
+        assert!(cuts[0].len() > 5 * 4096, "several windows");
+    }
+
+    #[test]
+    fn an_empty_file_is_no_capture() {
+        let f = file_of(&[]);
+        let file = File::open(f.path()).expect("open");
+        assert!(matches!(MappedReader::new(file, 4096), Err(PcapError::Eof)));
+    }
+}
