@@ -4,21 +4,26 @@
 //! - The reading thread ([`Parallel`]) routes each packet where its bytes were just read
 //!   ([`route`]): to the worker of its device ([`LocalNets::device_side`]), so every flow, and
 //!   everything the classifier learns from a device's flows, stays in one worker; and it runs
-//!   the packet clock: a packet at which one flow table would sweep idle flows is marked, and
-//!   every worker sweeps there. It hands every worker the same runs of packets ([`Chunk`]):
-//!   where each packet lies in the buffers the file reader lends ([`crate::capture::shared`];
-//!   a copy only for inputs that cannot lend, pcapng), its time, link type, length, worker and
-//!   mark.
-//! - Each worker ([`worker`]) sweeps where marked and runs its own [`Pipeline`] (flow table,
-//!   dissectors, classifier) on its own packets, never touching the others' bytes. It tags each
-//!   record with where one pipeline would have written it: the packet's number, then the sweep
-//!   order or the order within the packet ([`Key`]).
+//!   the packet clock: at a packet where one flow table would sweep idle flows, every worker
+//!   sweeps.
+//! - Worker 0 runs on the reading thread itself, on each of its packets as soon as it is
+//!   routed: the bytes are in this core's cache, no thread waits for them, and `--threads 2`
+//!   is two busy threads, not three. It takes a smaller share of the devices for the reading it
+//!   does ([`route`]'s `READ_COST`).
+//! - The other workers ([`worker`]) each get the same runs of packets ([`Chunk`]) with a lane
+//!   of their own: where each of their packets lies in the buffers the file reader lends (a
+//!   mapped window of the file, [`crate::capture::mapped`], or a read buffer; a copy only for
+//!   inputs that cannot lend, pcapng), and the places of the sweeps. A worker reads only its
+//!   lane, never another's packets or entries.
+//! - Every worker tags each record with where one pipeline would have written it: the packet's
+//!   number, then the sweep order or the order within the packet ([`Key`]).
 //! - The merger ([`merge`]) puts the records back in that order and hands them to the one sink
 //!   chain (exposure map, anonymisation, files), which therefore sees exactly the records, in
 //!   exactly the order, of `--threads 1`.
 //!
 //! Queues are bounded: the reader blocks on a full worker, a worker on a full merger. A worker
 //! runs at most its queue ahead of the slowest, so the merger's reorder window is bounded too.
+//! Without outputs (`bench`) the workers send the merger only their counters, at the end.
 //! `docs/scale.md` ("Every core") says what is exact, when, and what it costs.
 
 mod merge;
@@ -53,31 +58,36 @@ const CHUNK_BYTES: usize = 4 << 20;
 /// Chunks queued per worker before the reader waits.
 const QUEUE: usize = 2;
 
-/// One packet of a chunk: bytes `start..end` of the chunk's lent buffer `buffer`, or of its
-/// own bytes ([`COPIED`]).
+/// One packet of a chunk, in its worker's lane: bytes `start..end` of the chunk's lent buffer
+/// `buffer`, or of its own bytes ([`COPIED`]).
 #[derive(Clone, Copy)]
 struct Desc {
     ts: Timestamp,
     linktype: LinkType,
     wire_len: u32,
-    buffer: u32,
+    /// The packet's place in the chunk (its number less [`Chunk::first`]).
+    at: u32,
     start: u32,
     end: u32,
-    /// The packet's worker.
-    worker: u16,
-    /// One flow table would sweep idle flows at this packet: every worker sweeps.
-    tick: bool,
+    buffer: u32,
 }
 
 /// [`Desc::buffer`] of a packet copied into [`Chunk::bytes`].
 const COPIED: u32 = u32::MAX;
 
-/// A run of consecutive packets, the same for every worker.
+/// A run of consecutive packets, the same for every worker: each reads its own lane, and
+/// every sweep.
 #[derive(Default)]
 struct Chunk {
     /// Number of the first packet.
     first: u64,
-    packets: Vec<Desc>,
+    /// Packets in the chunk, every worker's.
+    len: u32,
+    /// Each worker's packets, in order (worker 0's stay empty: it runs on the reader).
+    lanes: Vec<Vec<Desc>>,
+    /// (place, time) of the packets at which one flow table would sweep idle flows: every
+    /// worker sweeps there.
+    ticks: Vec<(u32, Timestamp)>,
     /// Buffers the file reader lent (it writes none of them while a chunk holds it).
     lent: Vec<Lent>,
     bytes: Vec<u8>,
@@ -90,8 +100,10 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn new(first: u64) -> Self {
-        Chunk { first, packets: Vec::with_capacity(CHUNK), ..Default::default() }
+    fn new(first: u64, workers: usize) -> Self {
+        let lane = CHUNK.div_ceil(workers.max(1));
+        let lanes = (0..workers).map(|_| Vec::with_capacity(lane)).collect();
+        Chunk { first, lanes, ..Default::default() }
     }
 
     /// The bytes of a packet.
@@ -123,6 +135,12 @@ struct Out {
 /// The parallel driver: a [`PacketSink`] for the reader.
 pub struct Parallel {
     router: Router,
+    /// Worker 0 runs here, on the reading thread, on each of its packets as it is read: its
+    /// bytes are still in this core's cache, and no thread waits on another for them.
+    inline: Option<worker::Worker>,
+    /// Worker 0's way to the merger.
+    out: Option<SyncSender<Out>>,
+    /// Threads of workers 1 and up.
     senders: Vec<SyncSender<Arc<Chunk>>>,
     chunk: Chunk,
     index: u64,
@@ -146,25 +164,29 @@ impl Parallel {
         let (out_tx, out_rx) = sync_channel::<Out>(QUEUE * n);
         let mut senders = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
-        for (id, p) in pipelines.into_iter().enumerate() {
+        let mut pipelines = pipelines.into_iter();
+        let inline = pipelines.next().map(|p| worker::Worker::new(0, p, collect));
+        for (id, p) in pipelines.enumerate().map(|(i, p)| (i + 1, p)) {
             let (tx, rx) = sync_channel::<Arc<Chunk>>(QUEUE);
             senders.push(tx);
             let out = out_tx.clone();
+            let w = worker::Worker::new(id, p, collect);
             let h = std::thread::Builder::new()
                 .name(format!("leakscope-worker-{id}"))
-                .spawn(move || worker::run(id, p, rx, out, collect))
+                .spawn(move || worker::run(w, rx, out))
                 .expect("spawn a worker thread");
             workers.push(h);
         }
-        drop(out_tx);
         let merger = std::thread::Builder::new()
             .name("leakscope-merge".into())
             .spawn(move || merge::run(n, out_rx, sink))
             .expect("spawn the merger thread");
         Parallel {
             router: Router::new(local, n),
+            inline,
+            out: Some(out_tx),
             senders,
-            chunk: Chunk::new(0),
+            chunk: Chunk::new(0, n),
             index: 0,
             stats: PacketStats::default(),
             workers,
@@ -174,7 +196,7 @@ impl Parallel {
 
     /// Workers.
     pub fn threads(&self) -> usize {
-        self.senders.len()
+        self.senders.len() + 1
     }
 
     /// Packets and bytes handed out so far (for the progress line).
@@ -184,16 +206,25 @@ impl Parallel {
 
     /// Replay: the packets from here on come from capture file `name`.
     pub fn begin_source(&mut self, name: &str) {
-        let at = self.chunk.packets.len() as u32;
+        let at = self.chunk.len;
         self.chunk.sources.push((at, name.into()));
+        if let Some(w) = self.inline.as_mut() {
+            w.begin_source(name, self.index);
+        }
     }
 
-    /// Sends every worker the chunk so far.
+    /// Sends every worker the chunk so far, and the merger worker 0's records.
     fn send(&mut self) {
-        let full = Arc::new(std::mem::replace(&mut self.chunk, Chunk::new(self.index)));
+        let next = Chunk::new(self.index, self.senders.len() + 1);
+        let full = Arc::new(std::mem::replace(&mut self.chunk, next));
         for tx in &self.senders {
             // A worker gone means it panicked; its join reports it.
             let _ = tx.send(full.clone());
+        }
+        if let (Some(w), Some(out)) = (&self.inline, &self.out)
+            && w.collect
+        {
+            let _ = out.send(Out { worker: 0, items: w.take(), upto: self.index, done: None });
         }
     }
 
@@ -202,6 +233,10 @@ impl Parallel {
     pub fn finish(mut self) -> Result<RunStats, SinkError> {
         self.send();
         self.senders.clear();
+        if let (Some(w), Some(out)) = (self.inline.take(), self.out.take()) {
+            let _ = out.send(w.finish());
+        }
+        self.out = None;
         let mut panicked = false;
         for h in self.workers.drain(..) {
             panicked |= h.join().is_err();
@@ -233,17 +268,41 @@ impl Parallel {
     /// it, else a copy.
     #[inline]
     fn push(&mut self, pkt: &Packet<'_>, app: Option<&Arc<AndroidApp>>, lent: Option<&Lent>) {
+        let index = self.index;
         self.index += 1;
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
+        // Routed here, where the packet's bytes were just read into the cache: worker 0 takes
+        // its packets now, the others touch only their own.
+        let (worker, tick) = self.router.route(pkt);
+        if let Some(w) = self.inline.as_mut() {
+            if tick {
+                w.tick(index, pkt.ts);
+            }
+            if worker == 0 {
+                w.packet(index, pkt, app);
+            }
+        }
         let c = &mut self.chunk;
+        let at = c.len;
+        c.len += 1;
+        if tick {
+            c.ticks.push((at, pkt.ts));
+        }
+        if worker == 0 && self.inline.is_some() {
+            // Taken already; the other workers need only its place in the order.
+            if c.len as usize >= CHUNK {
+                self.send();
+            }
+            return;
+        }
         // Where the packet lies in the lent buffer (plain address arithmetic, checked).
-        let at = lent.and_then(|l| {
+        let held = lent.and_then(|l| {
             let bytes = (**l).as_ref();
             let start = (pkt.data.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
             (start + pkt.data.len() <= bytes.len()).then_some((l, start))
         });
-        let (buffer, start, end) = match at {
+        let (buffer, start, end) = match held {
             Some((l, start)) => {
                 if !c.lent.last().is_some_and(|last| Arc::ptr_eq(last, l)) {
                     c.lent.push(l.clone());
@@ -258,22 +317,18 @@ impl Parallel {
             }
         };
         if let Some(app) = app {
-            c.apps.push((c.packets.len() as u32, app.clone()));
+            c.apps.push((at, app.clone()));
         }
-        // Routed here, where the packet's bytes were just read into the cache: a worker then
-        // touches only its own packets.
-        let (worker, tick) = self.router.route(pkt);
-        c.packets.push(Desc {
+        c.lanes[worker].push(Desc {
             ts: pkt.ts,
             linktype: pkt.linktype,
             wire_len: pkt.wire_len,
-            buffer,
+            at,
             start: start as u32,
             end: end as u32,
-            worker: worker as u16,
-            tick,
+            buffer,
         });
-        if c.packets.len() >= CHUNK || c.bytes.len() + c.lent_bytes >= CHUNK_BYTES {
+        if c.len as usize >= CHUNK || c.bytes.len() + c.lent_bytes >= CHUNK_BYTES {
             self.send();
         }
     }

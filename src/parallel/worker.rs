@@ -2,15 +2,21 @@
 //! pipeline; each record it writes is tagged with its place in the single-threaded order
 //! ([`super::Key`]) and sent to the merger.
 
+use std::iter::Peekable;
+use std::slice::Iter;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use super::{Chunk, Key, Out, Rec};
+use crate::capture::prefetch::prefetch;
 use crate::capture::{Packet, PacketSink};
 use crate::pipeline::Pipeline;
 use crate::record::sink::{FlowOrder, SinkError};
 use crate::record::{Event, FlowRecord, RecordSink};
+
+/// How many packets ahead a worker asks for its packets' bytes.
+const AHEAD: usize = 8;
 
 const SWEEP: u8 = 0;
 const PACKET: u8 = 1;
@@ -75,63 +81,142 @@ impl RecordSink for Collector {
     }
 }
 
-/// The worker loop: chunks in, keyed records out, until the reader hangs up; then the open
-/// flows and the counters.
-pub(super) fn run(
+/// One worker's pipeline, its collector, and where it is in the packet order.
+pub(super) struct Worker {
     id: usize,
-    mut p: Pipeline,
-    chunks: Receiver<Arc<Chunk>>,
-    out: SyncSender<Out>,
-    collect: bool,
-) {
-    let place = Arc::new(Place::default());
-    let gathered = Arc::new(Mutex::new(Gathered { last: (u64::MAX, 0), ..Default::default() }));
-    if collect {
-        p.set_sink(Box::new(Collector { place: place.clone(), gathered: gathered.clone() }));
+    p: Pipeline,
+    place: Arc<Place>,
+    gathered: Arc<Mutex<Gathered>>,
+    /// Whether records are collected for the merger (else only the counters go there).
+    pub(super) collect: bool,
+}
+
+impl Worker {
+    /// Worker `id` over pipeline `p`. With `collect`, the pipeline's sink becomes a collector
+    /// that keys every record; without (`bench`), the pipeline keeps its own sink.
+    pub(super) fn new(id: usize, mut p: Pipeline, collect: bool) -> Self {
+        let place = Arc::new(Place::default());
+        let gathered = Arc::new(Mutex::new(Gathered { last: (u64::MAX, 0), ..Default::default() }));
+        if collect {
+            p.set_sink(Box::new(Collector { place: place.clone(), gathered: gathered.clone() }));
+        }
+        Worker { id, p, place, gathered, collect }
     }
-    let set = |index: u64, phase: u8| {
-        place.index.store(index, Ordering::Relaxed);
-        place.phase.store(phase, Ordering::Relaxed);
-    };
-    let take = || std::mem::take(&mut gathered.lock().expect("collector lock").items);
-    for chunk in chunks {
-        let mut apps = chunk.apps.iter().peekable();
+
+    fn set(&self, index: u64, phase: u8) {
+        self.place.index.store(index, Ordering::Relaxed);
+        self.place.phase.store(phase, Ordering::Relaxed);
+    }
+
+    /// The records collected since the last call.
+    pub(super) fn take(&self) -> Vec<(Key, Rec)> {
+        std::mem::take(&mut self.gathered.lock().expect("collector lock").items)
+    }
+
+    /// Packets from packet number `index` on come from capture file `name`.
+    pub(super) fn begin_source(&mut self, name: &str, index: u64) {
+        self.p.begin_source_at(name, index);
+    }
+
+    /// The idle sweep one flow table makes at packet number `index`, time `ts`.
+    #[inline]
+    pub(super) fn tick(&mut self, index: u64, ts: crate::capture::Timestamp) {
+        self.set(index, SWEEP);
+        self.p.tick(ts);
+    }
+
+    /// Packet number `index`, one of this worker's.
+    #[inline]
+    pub(super) fn packet(
+        &mut self,
+        index: u64,
+        pkt: &Packet<'_>,
+        app: Option<&Arc<crate::capture::pcapdroid::AndroidApp>>,
+    ) {
+        self.set(index, PACKET);
+        self.p.begin_packet(index);
+        match app {
+            Some(app) => self.p.app_packet(pkt, app),
+            None => self.p.packet(pkt),
+        }
+    }
+
+    /// A chunk from the reader: every sweep, and this worker's packets.
+    fn chunk(&mut self, chunk: &Chunk) {
+        let lane = &chunk.lanes[self.id];
+        let mut ticks = chunk.ticks.iter().peekable();
         let mut sources = chunk.sources.iter().peekable();
-        for (i, d) in chunk.packets.iter().enumerate() {
-            let index = chunk.first + i as u64;
-            while let Some((_, name)) = sources.next_if(|(at, _)| *at as usize == i) {
-                p.begin_source_at(name, index);
+        let mut apps = chunk.apps.iter().peekable();
+        for (k, d) in lane.iter().enumerate() {
+            // The reader's core touched these bytes last: ask for them a few packets early.
+            if let Some(next) = lane.get(k + AHEAD) {
+                prefetch(chunk.data(next));
             }
-            let app = apps.next_if(|(at, _)| *at as usize == i).map(|(_, a)| a);
-            if d.tick {
-                set(index, SWEEP);
-                p.tick(d.ts);
-            }
-            if usize::from(d.worker) == id {
-                let data = chunk.data(d);
-                let pkt = Packet { ts: d.ts, linktype: d.linktype, data, wire_len: d.wire_len };
-                set(index, PACKET);
-                p.begin_packet(index);
-                match app {
-                    Some(app) => p.app_packet(&pkt, app),
-                    None => p.packet(&pkt),
-                }
+            self.catch_up(chunk, &mut sources, &mut ticks, d.at);
+            while apps.next_if(|(at, _)| *at < d.at).is_some() {}
+            let app = apps.next_if(|(at, _)| *at == d.at).map(|(_, a)| a);
+            let data = chunk.data(d);
+            let pkt = Packet { ts: d.ts, linktype: d.linktype, data, wire_len: d.wire_len };
+            self.packet(chunk.first + u64::from(d.at), &pkt, app);
+        }
+        self.catch_up(chunk, &mut sources, &mut ticks, chunk.len);
+    }
+
+    /// What happens in the chunk up to place `upto` (included), before the packet there: the
+    /// files that begin and the sweeps, in the order one pipeline meets them (at one place, a
+    /// file begins before the sweep).
+    fn catch_up<'c>(
+        &mut self,
+        chunk: &'c Chunk,
+        sources: &mut Peekable<Iter<'c, (u32, Arc<str>)>>,
+        ticks: &mut Peekable<Iter<'c, (u32, crate::capture::Timestamp)>>,
+        upto: u32,
+    ) {
+        loop {
+            let s = sources.peek().map(|(at, _)| *at).filter(|at| *at <= upto);
+            let t = ticks.peek().map(|(at, _)| *at).filter(|at| *at <= upto);
+            let source_first = match (s, t) {
+                (Some(s), Some(t)) => s <= t,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return,
+            };
+            if source_first {
+                let (at, name) = sources.next().expect("peeked");
+                self.begin_source(name, chunk.first + u64::from(*at));
+            } else {
+                let (at, ts) = ticks.next().expect("peeked");
+                self.tick(chunk.first + u64::from(*at), *ts);
             }
         }
-        let upto = chunk.first + chunk.packets.len() as u64;
-        for (_, name) in sources {
-            p.begin_source_at(name, upto);
-        }
+    }
+
+    /// End of input: the open flows' records, and the counters.
+    pub(super) fn finish(mut self) -> Out {
+        self.set(u64::MAX, FLUSH);
+        self.p.flush_flows();
+        let items = self.take();
+        let stats = self.p.finish();
+        Out { worker: self.id, items, upto: u64::MAX, done: Some(stats) }
+    }
+}
+
+/// A worker thread's loop: chunks in, keyed records out, until the reader hangs up; then the
+/// open flows and the counters.
+pub(super) fn run(mut w: Worker, chunks: Receiver<Arc<Chunk>>, out: SyncSender<Out>) {
+    for chunk in chunks {
+        w.chunk(&chunk);
+        let upto = chunk.first + u64::from(chunk.len);
         // Done with the chunk's buffers before the merger may block this worker.
         drop(chunk);
-        let msg = Out { worker: id, items: take(), upto, done: None };
+        if !w.collect {
+            // Nothing to merge (`bench`): no message, no wake-up.
+            continue;
+        }
+        let msg = Out { worker: w.id, items: w.take(), upto, done: None };
         if out.send(msg).is_err() {
             return;
         }
     }
-    set(u64::MAX, FLUSH);
-    p.flush_flows();
-    let items = take();
-    let stats = p.finish();
-    let _ = out.send(Out { worker: id, items, upto: u64::MAX, done: Some(stats) });
+    let _ = out.send(w.finish());
 }
