@@ -325,10 +325,11 @@ pub fn read_input<S: PacketSink>(
                 .filter(|_| legacy && !compressed)
                 .and_then(|f| super::mapped::MappedReader::new(f, INITIAL_BUFFER).ok());
             let opened = if let Some(mut r) = mapped {
-                Ok(ctx.run(&mut r, sink, |r| Some(r.window().clone() as Lent)).err())
+                Ok(ctx.run(&mut r, sink, |r| Some(Lent::Mapped(r.window().clone()))).err())
             } else if legacy {
-                super::shared::SharedReader::new(INITIAL_BUFFER, stream)
-                    .map(|mut r| ctx.run(&mut r, sink, |r| Some(r.buffer().clone() as Lent)).err())
+                super::shared::SharedReader::new(INITIAL_BUFFER, stream).map(|mut r| {
+                    ctx.run(&mut r, sink, |r| Some(Lent::Read(r.buffer().clone()))).err()
+                })
             } else {
                 pcap_parser::create_reader(INITIAL_BUFFER, stream)
                     .map(|mut r| ctx.run(&mut *r, sink, |_| None).err())

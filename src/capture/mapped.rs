@@ -37,6 +37,7 @@ const LINE: usize = 64;
 pub struct Window(Option<Mmap>);
 
 impl AsRef<[u8]> for Window {
+    #[inline]
     fn as_ref(&self) -> &[u8] {
         self.0.as_deref().unwrap_or(&[])
     }

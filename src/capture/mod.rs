@@ -107,7 +107,34 @@ pub struct Packet<'a> {
 
 /// Bytes a reader lends to a sink that keeps packets for later ([`PacketSink::lent_packet`]):
 /// a read buffer or a mapped window of the file.
-pub type Lent = std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>;
+#[derive(Clone)]
+pub enum Lent {
+    /// A buffer the file was read into ([`shared::SharedReader`]).
+    Read(std::sync::Arc<Vec<u8>>),
+    /// A window of the mapped file ([`mapped::MappedReader`]).
+    Mapped(std::sync::Arc<mapped::Window>),
+}
+
+impl Lent {
+    /// The lent bytes.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Lent::Read(v) => v,
+            Lent::Mapped(w) => (**w).as_ref(),
+        }
+    }
+
+    /// Whether `self` and `other` are the same buffer.
+    #[inline]
+    pub fn same(&self, other: &Lent) -> bool {
+        match (self, other) {
+            (Lent::Read(a), Lent::Read(b)) => std::sync::Arc::ptr_eq(a, b),
+            (Lent::Mapped(a), Lent::Mapped(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
 
 /// Where a source pushes its packets: the pipeline.
 pub trait PacketSink {

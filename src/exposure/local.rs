@@ -1,7 +1,7 @@
 //! Which addresses are on the local side: private (RFC 1918), CGNAT (RFC 6598), link-local, ULA,
 //! loopback, plus any `--local-net` the user gives (a hotspot on public addresses).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
@@ -18,16 +18,10 @@ impl LocalNets {
     }
 
     /// Whether `ip` is on the local side.
+    #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {
         let builtin = match ip {
-            IpAddr::V4(v4) => {
-                let o = v4.octets();
-                v4.is_private()
-                    || v4.is_link_local()
-                    || v4.is_loopback()
-                    || v4.is_unspecified()
-                    || (o[0] == 100 && (o[1] & 0xc0) == 64)
-            }
+            IpAddr::V4(v4) => return self.contains_v4(v4),
             IpAddr::V6(v6) => {
                 let s = v6.segments()[0];
                 (s & 0xfe00) == 0xfc00
@@ -37,6 +31,18 @@ impl LocalNets {
             }
         };
         builtin || self.extra.iter().any(|n| n.contains(&ip))
+    }
+
+    /// [`LocalNets::contains`] for an IPv4 address.
+    #[inline]
+    pub fn contains_v4(&self, v4: Ipv4Addr) -> bool {
+        let o = v4.octets();
+        let builtin = v4.is_private()
+            || v4.is_link_local()
+            || v4.is_loopback()
+            || v4.is_unspecified()
+            || (o[0] == 100 && (o[1] & 0xc0) == 64);
+        builtin || self.extra.iter().any(|n| n.contains(&IpAddr::V4(v4)))
     }
 
     /// The device a flow between `a` and `b` belongs to, from its 5-tuple alone (so the same

@@ -101,8 +101,10 @@ struct Chunk {
 
 impl Chunk {
     fn new(first: u64, workers: usize) -> Self {
-        let lane = CHUNK.div_ceil(workers.max(1));
-        let lanes = (0..workers).map(|_| Vec::with_capacity(lane)).collect();
+        // Room for every packet in each lane (pages are touched only as used): a lane that
+        // outgrows its share would be copied.
+        let lanes =
+            (0..workers).map(|i| Vec::with_capacity(if i == 0 { 0 } else { CHUNK })).collect();
         Chunk { first, lanes, ..Default::default() }
     }
 
@@ -112,7 +114,7 @@ impl Chunk {
         let range = d.start as usize..d.end as usize;
         match d.buffer {
             COPIED => &self.bytes[range],
-            i => &(*self.lent[i as usize]).as_ref()[range],
+            i => &self.lent[i as usize].bytes()[range],
         }
     }
 }
@@ -298,13 +300,13 @@ impl Parallel {
         }
         // Where the packet lies in the lent buffer (plain address arithmetic, checked).
         let held = lent.and_then(|l| {
-            let bytes = (**l).as_ref();
+            let bytes = l.bytes();
             let start = (pkt.data.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
             (start + pkt.data.len() <= bytes.len()).then_some((l, start))
         });
         let (buffer, start, end) = match held {
             Some((l, start)) => {
-                if !c.lent.last().is_some_and(|last| Arc::ptr_eq(last, l)) {
+                if !c.lent.last().is_some_and(|last| last.same(l)) {
                     c.lent.push(l.clone());
                 }
                 c.lent_bytes += pkt.data.len();
