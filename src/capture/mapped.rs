@@ -27,7 +27,7 @@ use super::prefetch::prefetch;
 use super::shared::{ParseFn, parse_fn};
 
 /// Bytes mapped at a time (more for a larger record).
-const WINDOW: usize = 8 << 20;
+const WINDOW: usize = 4 << 20;
 /// How far ahead of the record being read its bytes are asked for ([`prefetch`]).
 const AHEAD: usize = 8 << 10;
 /// A cache line.
