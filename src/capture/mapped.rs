@@ -13,8 +13,6 @@
 //! maps the length the file had when opened. Follows [`super::shared::SharedReader`] (and so
 //! `pcap-parser`'s `LegacyPcapReader`): the same blocks, errors and offsets.
 
-#![allow(unsafe_code)]
-
 use std::fs::File;
 use std::sync::Arc;
 
@@ -122,6 +120,7 @@ impl MappedReader {
 }
 
 /// Maps bytes `offset..` of `file` (`size` long): `want` of them, or up to its end.
+#[allow(unsafe_code)]
 fn map(file: &File, offset: u64, size: u64, want: usize) -> std::io::Result<Arc<Window>> {
     let len = (size.saturating_sub(offset)).min(want as u64) as usize;
     if len == 0 {

@@ -59,8 +59,10 @@ impl LocalNets {
 }
 
 /// [`LocalNets::device_side`] when whether each side is local is known already.
+/// Generic over the address, so that IPv4 can be decided without building an [`IpAddr`]
+/// (whose order within IPv4 is the same).
 #[inline]
-pub fn device_side(a: ((IpAddr, u16), bool), b: ((IpAddr, u16), bool)) -> IpAddr {
+pub fn device_side<A: Ord>(a: ((A, u16), bool), b: ((A, u16), bool)) -> A {
     let (((a, ap), a_local), ((b, bp), b_local)) = (a, b);
     match (a_local, b_local) {
         (true, false) => a,

@@ -24,9 +24,8 @@ const BUCKETS: u64 = 1 << 10;
 /// The reading thread's work per packet (reading, routing, handing out) against a worker's, as
 /// a fraction. Worker 0 runs on the reading thread, so it takes fewer devices: with `w`
 /// workers, `(1 + r) / w - r` of them, and the other workers equal shares of the rest; then
-/// every thread has about as much to do. Measured on `bench.pcap`: reading is about a tenth of
-/// a one-thread replay, and the other workers pay nearly as much again in cache misses on
-/// bytes the reading thread touched first, so 0.1 and 0 gave the same times.
+/// every thread has about as much to do. Measured on `bench.pcap` (BENCHMARKS.md): 0, 0.1 and
+/// 0.2 gave the same wall times within the noise (0.2 evened the threads' busy times).
 const READ_COST: f64 = 0.1;
 
 /// Routes packets to workers.
@@ -64,18 +63,10 @@ impl Router {
         let (worker, clocked) = match peek_v4(pkt) {
             // Nearly every packet: in plain numbers, without building addresses.
             Some(((src, sp), (dst, dp))) => {
-                let side = match (self.local.contains_v4(src), self.local.contains_v4(dst)) {
-                    (true, false) => src,
-                    (false, true) => dst,
-                    _ if sp != dp => {
-                        if sp > dp {
-                            src
-                        } else {
-                            dst
-                        }
-                    }
-                    _ => src.min(dst),
-                };
+                let side = device_side(
+                    ((src, sp), self.local.contains_v4(src)),
+                    ((dst, dp), self.local.contains_v4(dst)),
+                );
                 (self.of(IpAddr::V4(side)), true)
             }
             None => self.route_any(pkt),
