@@ -233,23 +233,6 @@ mod tests {
     use super::*;
     use pcap_parser::LegacyPcapReader;
 
-    /// A legacy pcap file (µs, little-endian, Ethernet) of `n` records of varied sizes, now
-    /// and then one larger than the readers' buffers and windows.
-    fn capture(n: usize) -> Vec<u8> {
-        let mut f = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        f.extend(65_535u32.to_le_bytes());
-        f.extend(1u32.to_le_bytes());
-        for i in 0..n {
-            let len = if i % 700 == 350 { 10_000 } else { 20 + (i * 37) % 300 };
-            f.extend((i as u32).to_le_bytes());
-            f.extend(((i * 7) as u32 % 1_000_000).to_le_bytes());
-            f.extend((len as u32).to_le_bytes());
-            f.extend((len as u32 + 4).to_le_bytes());
-            f.extend((0..len).map(|j| (i + j) as u8));
-        }
-        f
-    }
-
     fn file_of(bytes: &[u8]) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().expect("temporary file");
         f.write_all(bytes).expect("write");
@@ -297,7 +280,7 @@ mod tests {
 
     #[test]
     fn reads_as_pcap_parser_does_across_windows() {
-        let file = capture(2_000);
+        let file = crate::testing::legacy_pcap(2_000);
         let mut corrupt = file[..24 + 16 + 40].to_vec();
         corrupt[24 + 8..24 + 12].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
         let cuts: Vec<Vec<u8>> = vec![

@@ -196,23 +196,6 @@ mod tests {
     use super::*;
     use pcap_parser::LegacyPcapReader;
 
-    /// A legacy pcap file (µs, little-endian, Ethernet) of `n` records of varied sizes.
-    fn capture(n: usize) -> Vec<u8> {
-        let mut f = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        f.extend(65_535u32.to_le_bytes());
-        f.extend(1u32.to_le_bytes());
-        for i in 0..n {
-            // Now and then a record larger than the readers' buffers: they must grow.
-            let len = if i % 700 == 350 { 10_000 } else { 20 + (i * 37) % 300 };
-            f.extend((i as u32).to_le_bytes());
-            f.extend(((i * 7) as u32 % 1_000_000).to_le_bytes());
-            f.extend((len as u32).to_le_bytes());
-            f.extend((len as u32 + 4).to_le_bytes());
-            f.extend((0..len).map(|j| (i + j) as u8));
-        }
-        f
-    }
-
     /// Every record (offset, length, timestamp, bytes) and the final error, driven the way
     /// `capture::file` drives a reader; `hold` keeps every buffer a packet was read from, as
     /// busy workers do.
@@ -253,7 +236,7 @@ mod tests {
 
     #[test]
     fn reads_as_pcap_parser_does_whatever_the_holders() {
-        let file = capture(2_000);
+        let file = crate::testing::legacy_pcap(2_000);
         for cut in [file.len(), file.len() - 7, 24 + 16 + 5] {
             let bytes = &file[..cut];
             let mut theirs = LegacyPcapReader::new(4096, bytes).expect("theirs");
@@ -272,7 +255,7 @@ mod tests {
 
     #[test]
     fn never_writes_a_held_buffer() {
-        let file = capture(500);
+        let file = crate::testing::legacy_pcap(500);
         let (mut r, mut capacity) = (SharedReader::new(2048, &file[..]).expect("reader"), 2048);
         let mut held: Vec<(Arc<Vec<u8>>, Vec<u8>)> = Vec::new();
         let mut records = 0;
