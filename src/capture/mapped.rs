@@ -19,10 +19,10 @@ use std::sync::Arc;
 use memmap2::{Advice, Mmap, MmapOptions};
 use pcap_parser::nom::{self, Needed, Offset};
 use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{PcapBlockOwned, PcapError, PcapHeader, parse_pcap_header};
+use pcap_parser::{PcapBlockOwned, PcapError, PcapHeader};
 
 use super::prefetch::prefetch;
-use super::shared::{ParseFn, parse_fn};
+use super::shared::{ParseFn, read_header};
 
 /// Bytes mapped at a time (more for a larger record).
 const WINDOW: usize = 4 << 20;
@@ -83,15 +83,7 @@ impl MappedReader {
         if data.is_empty() {
             return Err(PcapError::Eof);
         }
-        let header = match parse_pcap_header(data) {
-            Ok((_, h)) => h,
-            Err(nom::Err::Incomplete(Needed::Size(n))) => {
-                return Err(PcapError::Incomplete(n.into()));
-            }
-            Err(nom::Err::Incomplete(Needed::Unknown)) => return Err(PcapError::Incomplete(0)),
-            Err(_) => return Err(PcapError::HeaderNotRecognized),
-        };
-        let parse = parse_fn(&header);
+        let (header, parse) = read_header(data)?;
         Ok(MappedReader {
             file,
             size,

@@ -25,6 +25,19 @@ const SPARES: usize = 32;
 
 pub(super) type ParseFn = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
 
+/// The file header at the start of `data`, and the record parser it calls for; the errors are
+/// `pcap_parser::create_reader`'s for a legacy pcap file.
+pub(super) fn read_header(data: &[u8]) -> Result<(PcapHeader, ParseFn), PcapError<&'static [u8]>> {
+    let header = match parse_pcap_header(data) {
+        Ok((_, h)) => h,
+        Err(nom::Err::Incomplete(Needed::Size(n))) => return Err(PcapError::Incomplete(n.into())),
+        Err(nom::Err::Incomplete(Needed::Unknown)) => return Err(PcapError::Incomplete(0)),
+        Err(_) => return Err(PcapError::HeaderNotRecognized),
+    };
+    let parse = parse_fn(&header);
+    Ok((header, parse))
+}
+
 /// The record parser for a file with this header.
 pub(super) fn parse_fn(header: &PcapHeader) -> ParseFn {
     match (header.is_modified_format(), header.is_bigendian()) {
@@ -58,15 +71,7 @@ impl<R: Read> SharedReader<R> {
         if sz == 0 {
             return Err(PcapError::Eof);
         }
-        let header = match parse_pcap_header(&buf[..sz]) {
-            Ok((_, h)) => h,
-            Err(nom::Err::Incomplete(Needed::Size(n))) => {
-                return Err(PcapError::Incomplete(n.into()));
-            }
-            Err(nom::Err::Incomplete(Needed::Unknown)) => return Err(PcapError::Incomplete(0)),
-            Err(_) => return Err(PcapError::HeaderNotRecognized),
-        };
-        let parse = parse_fn(&header);
+        let (header, parse) = read_header(&buf[..sz])?;
         Ok(SharedReader {
             header,
             reader,
