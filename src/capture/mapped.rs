@@ -1,16 +1,18 @@
 //! A legacy pcap reader over the file's own pages, mapped a window at a time.
 //!
 //! Reading a capture with `read` copies every byte into a buffer, though the pipeline looks at
-//! little more than each packet's headers: on the benchmark capture the copy was a quarter of
-//! a single-threaded replay, and with `--threads` it ran on the reading thread, which every
-//! worker waits on. Mapped, the reader touches only the 16-byte record headers and a worker
-//! only the bytes it parses. The window is an `Arc` a sink may hold (as
+//! little more than each packet's headers, and with `--threads` the copy runs on the reading
+//! thread, which every worker waits on. Mapped, the reader touches only the record headers and
+//! the bytes routing reads, and a worker only the bytes it parses (one-thread replay of
+//! `bench.pcap`: 0.94 of the copying reader's wall time, BENCHMARKS.md). The window is an `Arc` a sink may hold (as
 //! [`super::shared::SharedReader`]'s buffer): it stays mapped while anyone holds it, and the
 //! reader maps the next one beside it. Windows are small, so the mapped pages in use stay
 //! bounded by the packets in flight, not by the file.
 //!
 //! Only for a regular, uncompressed file; stdin, pipes and gzip keep the copying reader. It
-//! maps the length the file had when opened. Follows [`super::shared::SharedReader`] (and so
+//! maps at most the length the file had when opened, and before each window looks again: a
+//! file cut short since is read to its new end (a truncation), so that only a cut inside the
+//! window being read (a few milliseconds of work) can end the replay with SIGBUS. Follows [`super::shared::SharedReader`] (and so
 //! `pcap-parser`'s `LegacyPcapReader`): the same blocks, errors and offsets.
 
 use std::fs::File;
@@ -188,6 +190,10 @@ impl PcapReaderIterator for MappedReader {
             return Ok(());
         }
         let offset = self.base + self.start as u64;
+        // Cut short since? Then that is where the file ends (pages past the end of a file
+        // fault with SIGBUS when touched).
+        let now = self.file.metadata().or(Err(PcapError::ReadError))?.len();
+        self.size = self.size.min(now.max(offset));
         let want = self.step.max(self.need);
         self.window = map(&self.file, offset, self.size, want).or(Err(PcapError::ReadError))?;
         self.base = offset;
@@ -298,6 +304,28 @@ mod tests {
             }
         }
         assert!(cuts[0].len() > 5 * 4096, "several windows");
+    }
+
+    #[test]
+    fn a_file_cut_short_while_read_ends_as_a_truncation() {
+        let bytes = crate::testing::legacy_pcap(2_000);
+        let f = file_of(&bytes);
+        let file = File::open(f.path()).expect("open");
+        let mut r = MappedReader::with_window(file, 4096, 4096).expect("reader");
+        // The first window's records, then the file is cut well past that window.
+        let mut records = 0;
+        while let Ok((len, _)) = r.next() {
+            records += 1;
+            r.consume_noshift(len);
+        }
+        let cut = 20_000;
+        f.as_file().set_len(cut).expect("truncate");
+        let mut theirs = LegacyPcapReader::new(4096, &bytes[..cut as usize]).expect("theirs");
+        let want = drain(&mut theirs, |_| None, false);
+        let rest = drain(&mut r, |r| Some(r.window().clone()), false);
+        assert!(records > 1, "records before the cut");
+        assert_eq!(records - 1 + rest.0.len(), want.0.len(), "every record before the cut");
+        assert_eq!(rest.1, want.1, "ends as a truncated file does");
     }
 
     #[test]
