@@ -364,15 +364,17 @@ struct ThreadsArgs {
     /// (1: one pipeline on the reading thread; --write-pcap always uses one; 0: the number of
     /// cores). One by default: on two cores, two workers are faster only without output files
     /// (docs/scale.md).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    threads: usize,
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(0..=leakscope::parallel::MAX_WORKERS as i64))]
+    threads: u16,
 }
 
 impl ThreadsArgs {
     fn threads(&self) -> usize {
         match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get().min(leakscope::parallel::MAX_WORKERS)),
+            n => usize::from(n),
         }
     }
 }

@@ -8,8 +8,9 @@
 //!   sweeps.
 //! - Worker 0 runs on the reading thread itself, on each of its packets as soon as it is
 //!   routed: the bytes are in this core's cache, no thread waits for them, and `--threads 2`
-//!   is two busy threads, not three. It takes a smaller share of the devices for the reading it
-//!   does ([`route`]'s `READ_COST`).
+//!   is two busy threads, not three. A device gets its worker at its first packet: the worker
+//!   thread with the fewest packets waiting, or worker 0 when every queue holds enough
+//!   ([`route`]), so the reading thread neither waits for a worker nor leaves one idle.
 //! - The other workers ([`worker`]) each get the same runs of packets ([`Chunk`]) with a lane
 //!   of their own: where each of their packets lies in the buffers the file reader lends (a
 //!   mapped window of the file, [`crate::capture::mapped`], or a read buffer; a copy only for
@@ -42,7 +43,7 @@ use crate::pipeline::{PacketStats, Pipeline, RunStats};
 use crate::record::RecordSink;
 use crate::record::sink::SinkError;
 
-pub use route::Router;
+pub use route::{Done, MAX_WORKERS, Router};
 
 /// Where a record falls in the order one pipeline writes: (packet number, phase, a, b). Phase 0
 /// is the idle sweep the packet triggers (a, b: idle list and tick), phase 1 what the packet
@@ -166,13 +167,14 @@ impl Parallel {
         let (out_tx, out_rx) = sync_channel::<Out>(QUEUE * n);
         let mut senders = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
+        let done = Arc::new(Done::new(n));
         let mut pipelines = pipelines.into_iter();
-        let inline = pipelines.next().map(|p| worker::Worker::new(0, p, collect));
+        let inline = pipelines.next().map(|p| worker::Worker::new(0, p, collect, done.clone()));
         for (id, p) in pipelines.enumerate().map(|(i, p)| (i + 1, p)) {
             let (tx, rx) = sync_channel::<Arc<Chunk>>(QUEUE);
             senders.push(tx);
             let out = out_tx.clone();
-            let w = worker::Worker::new(id, p, collect);
+            let w = worker::Worker::new(id, p, collect, done.clone());
             let h = std::thread::Builder::new()
                 .name(format!("leakscope-worker-{id}"))
                 .spawn(move || worker::run(w, rx, out))
@@ -184,7 +186,7 @@ impl Parallel {
             .spawn(move || merge::run(n, out_rx, sink))
             .expect("spawn the merger thread");
         Parallel {
-            router: Router::new(local, n),
+            router: Router::new(local, n, done),
             inline,
             out: Some(out_tx),
             senders,

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use foldhash::fast::RandomState;
 
@@ -18,22 +20,33 @@ const TUNNELS: usize = 0;
 /// Fragment trains remembered at most (a bound; beyond, the map starts again).
 const MAX_FRAGS: usize = 1 << 16;
 
-/// Device hashes fall in this many buckets; worker 0 takes [`Router::share0`] of them.
-const BUCKETS: u64 = 1 << 10;
+/// Device hashes fall in this many slots; a slot gets its worker at its first packet and keeps
+/// it (a device's flows and what is learnt from them stay in one worker). 16 Ki slots of a
+/// byte: the table stays in the first-level cache (a 64 Ki table of `u16` cost a cache miss a
+/// packet), and a capture's devices rarely share a slot, so each new device is placed on its
+/// own.
+const SLOTS: usize = 1 << 14;
+/// A slot no packet has reached yet; also the bound on workers.
+const FREE: u8 = u8::MAX;
+/// Workers a router can address.
+pub const MAX_WORKERS: usize = FREE as usize;
 
-/// The reading thread's work per packet (reading, routing, handing out) against a worker's, as
-/// a fraction. Worker 0 runs on the reading thread, so it takes fewer devices: with `w`
-/// workers, `(1 + r) / w - r` of them, and the other workers equal shares of the rest; then
-/// every thread has about as much to do. Measured on `bench.pcap` (BENCHMARKS.md): 0, 0.1 and
-/// 0.2 gave the same wall times within the noise (0.2 evened the threads' busy times).
-const READ_COST: f64 = 0.1;
+/// A new device goes to the worker thread with the fewest packets waiting, if they are fewer
+/// than this; else to worker 0, on the reading thread. Waiting packets are the queue's (two
+/// chunks) and the chunk being filled: below one chunk's worth the worker may run dry before
+/// the next arrives, above two the reader soon waits for it.
+const BACKLOG: u64 = super::CHUNK as u64;
 
 /// Routes packets to workers.
 pub struct Router {
     local: LocalNets,
     workers: usize,
-    /// Buckets of worker 0 (of [`BUCKETS`]).
-    share0: u64,
+    /// The worker of each slot of device hashes, or [`FREE`].
+    slots: Box<[u8]>,
+    /// Packets routed to each worker so far.
+    routed: Vec<u64>,
+    /// Packets each worker has finished (written by the worker threads).
+    done: Arc<Done>,
     now: Timestamp,
     next_sweep: Timestamp,
     /// (source, destination, protocol, IP id) of a fragmented packet whose device depends on
@@ -42,14 +55,16 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router over `workers` workers.
-    pub fn new(local: LocalNets, workers: usize) -> Self {
+    /// A router over `workers` workers, which report their progress in `done`.
+    pub fn new(local: LocalNets, workers: usize, done: Arc<Done>) -> Self {
+        assert!(workers <= MAX_WORKERS, "at most {MAX_WORKERS} workers");
         let w = workers.max(1);
-        let share = ((1.0 + READ_COST) / w as f64 - READ_COST).clamp(0.0, 1.0);
         Router {
             local,
             workers: w,
-            share0: (share * BUCKETS as f64).round() as u64,
+            slots: vec![FREE; SLOTS].into_boxed_slice(),
+            routed: vec![0; w],
+            done,
             now: Timestamp::default(),
             next_sweep: Timestamp(i64::MIN),
             frags: HashMap::default(),
@@ -152,16 +167,61 @@ impl Router {
     }
 
     #[inline]
-    fn of(&self, device: IpAddr) -> usize {
-        let h = super::spread(device);
-        if h % BUCKETS < self.share0 || self.workers == 1 {
-            0
-        } else {
-            // The high bits scaled to the other workers (a multiply: a division here was a
-            // tenth of the routing).
-            let others = self.workers as u128 - 1;
-            1 + ((u128::from(h) * others) >> 64) as usize
+    fn of(&mut self, device: IpAddr) -> usize {
+        let slot = (super::spread(device) >> 50) as usize % SLOTS;
+        let w = match self.slots[slot] {
+            FREE => {
+                let w = self.least_waiting();
+                self.slots[slot] = w as u8;
+                w
+            }
+            w => usize::from(w),
+        };
+        self.routed[w] += 1;
+        w
+    }
+
+    /// The worker for a new device: the worker thread with the fewest packets waiting, while
+    /// they are fewer than [`BACKLOG`], else worker 0 (the reading thread, which never waits
+    /// for itself). The same idea as Suricata's `active-packets` flow scheduler, per device:
+    /// the packet counts of devices differ by orders of magnitude, and a fixed hash leaves one
+    /// thread idle while the other has the busy devices of the moment. Which worker a device
+    /// gets changes nothing in the output, only who computes it.
+    #[cold]
+    fn least_waiting(&self) -> usize {
+        let mut best = (BACKLOG, 0);
+        for w in 1..self.workers {
+            let waiting = self.routed[w].saturating_sub(self.done.get(w));
+            if waiting < best.0 {
+                best = (waiting, w);
+            }
         }
+        best.1
+    }
+}
+
+/// Packets each worker has finished, one cache line each (the worker writes its own, the
+/// router reads them when a new device comes).
+pub struct Done(Box<[Line]>);
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Line(AtomicU64);
+
+impl Done {
+    /// Counters for `workers` workers.
+    pub fn new(workers: usize) -> Self {
+        Done((0..workers.max(1)).map(|_| Line::default()).collect())
+    }
+
+    /// Worker `w` has finished `packets` of its packets.
+    #[inline]
+    pub fn set(&self, w: usize, packets: u64) {
+        self.0[w].0.store(packets, Ordering::Relaxed);
+    }
+
+    fn get(&self, w: usize) -> u64 {
+        self.0[w].0.load(Ordering::Relaxed)
     }
 }
 
@@ -360,5 +420,50 @@ mod tests {
         }
         assert!(answered > total / 4, "peek answered {answered} of {total}");
         assert!(answered_v4 > total / 8, "peek_v4 answered {answered_v4} of {total}");
+    }
+
+    /// An Ethernet/IPv4/UDP packet from `device` to a public server.
+    fn from_device(device: [u8; 4], ts: i64) -> (Vec<u8>, Timestamp) {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(device, [157, 240, 1, 1], 64)
+            .udp(40_000, 443)
+            .write(&mut v, &[0u8; 20])
+            .expect("build");
+        (v, Timestamp(ts))
+    }
+
+    /// A new device goes to the worker thread with the least waiting while that is under the
+    /// backlog, else to worker 0; a device keeps its worker whatever the backlog does after.
+    #[test]
+    fn new_devices_go_where_least_is_waiting() {
+        let done = Arc::new(Done::new(3));
+        let mut r = Router::new(LocalNets::default(), 3, done.clone());
+        let route = |r: &mut Router, dev: [u8; 4]| {
+            let (bytes, ts) = from_device(dev, 0);
+            let pkt = Packet { ts, linktype: LinkType::ETHERNET, data: &bytes, wire_len: 0 };
+            r.route(&pkt).0
+        };
+        let (a, b, c, d) = ([192, 168, 1, 10], [192, 168, 1, 11], [10, 0, 0, 7], [10, 9, 9, 9]);
+        // Nothing waits anywhere: the first worker thread.
+        assert_eq!(route(&mut r, a), 1);
+        for _ in 0..BACKLOG {
+            assert_eq!(route(&mut r, a), 1, "a device keeps its worker");
+        }
+        // Worker 1 has the backlog: worker 2.
+        assert_eq!(route(&mut r, b), 2);
+        for _ in 0..BACKLOG {
+            route(&mut r, b);
+        }
+        // Both have it: the reading thread's worker 0.
+        assert_eq!(route(&mut r, c), 0);
+        assert_eq!(route(&mut r, c), 0);
+        // Worker 2 catches up: the next new device is its; the old ones stay where they were.
+        done.set(2, BACKLOG);
+        assert_eq!(route(&mut r, d), 2);
+        assert_eq!((route(&mut r, a), route(&mut r, b), route(&mut r, c)), (1, 2, 0));
+        // One worker: everything on the reading thread.
+        let mut one = Router::new(LocalNets::default(), 1, Arc::new(Done::new(1)));
+        assert_eq!((route(&mut one, a), route(&mut one, d)), (0, 0));
     }
 }

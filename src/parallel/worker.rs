@@ -89,18 +89,21 @@ pub(super) struct Worker {
     gathered: Arc<Mutex<Gathered>>,
     /// Whether records are collected for the merger (else only the counters go there).
     pub(super) collect: bool,
+    /// Where it reports the packets it has finished, for the router.
+    done: Arc<super::Done>,
+    finished: u64,
 }
 
 impl Worker {
     /// Worker `id` over pipeline `p`. With `collect`, the pipeline's sink becomes a collector
     /// that keys every record; without (`bench`), the pipeline keeps its own sink.
-    pub(super) fn new(id: usize, mut p: Pipeline, collect: bool) -> Self {
+    pub(super) fn new(id: usize, mut p: Pipeline, collect: bool, done: Arc<super::Done>) -> Self {
         let place = Arc::new(Place::default());
         let gathered = Arc::new(Mutex::new(Gathered { last: (u64::MAX, 0), ..Default::default() }));
         if collect {
             p.set_sink(Box::new(Collector { place: place.clone(), gathered: gathered.clone() }));
         }
-        Worker { id, p, place, gathered, collect }
+        Worker { id, p, place, gathered, collect, done, finished: 0 }
     }
 
     fn set(&self, index: u64, phase: u8) {
@@ -158,6 +161,8 @@ impl Worker {
             let data = chunk.data(d);
             let pkt = Packet { ts: d.ts, linktype: d.linktype, data, wire_len: d.wire_len };
             self.packet(chunk.first + u64::from(d.at), &pkt, app);
+            self.finished += 1;
+            self.done.set(self.id, self.finished);
         }
         self.catch_up(chunk, &mut sources, &mut ticks, chunk.len);
     }
