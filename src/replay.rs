@@ -64,6 +64,11 @@ pub struct ReplayOptions {
     /// [`crate::parallel`], with the same output. `--write-pcap` needs each packet's verdict
     /// at once, so it keeps one pipeline.
     pub threads: usize,
+    /// With several threads: packets a worker thread may have waiting before new devices go
+    /// to the reading thread's worker instead ([`crate::parallel::BACKLOG`] by default). Which
+    /// worker gets a device never changes the output; tests set it low to give the reading
+    /// thread devices on small captures.
+    pub thread_backlog: Option<u64>,
 }
 
 impl ReplayOptions {
@@ -87,6 +92,7 @@ impl ReplayOptions {
             write_pcap: None,
             limit: Default::default(),
             threads: 1,
+            thread_backlog: None,
         }
     }
 
@@ -156,7 +162,8 @@ impl ReplayOptions {
             })
             .collect();
         let collect = self.out.is_some();
-        Ok(Engine::Many(Parallel::new(pipelines, local, sink, collect)))
+        let backlog = self.thread_backlog.unwrap_or(crate::parallel::BACKLOG);
+        Ok(Engine::Many(Parallel::new(pipelines, local, sink, collect, backlog)))
     }
 }
 

@@ -31,11 +31,11 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// Replays `inputs` with `threads` workers and every output (JSON Lines, SQLite, CSV, Parquet);
 /// returns every file written.
-fn outputs(inputs: &[PathBuf], threads: usize, anonymize: bool) -> Vec<(PathBuf, Vec<u8>)> {
+fn outputs(inputs: &[PathBuf], run: Run, anonymize: bool) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let mut opts = ReplayOptions::new(inputs.to_vec(), Some(out.clone()));
-    opts.threads = threads;
+    (opts.threads, opts.thread_backlog) = run;
     opts.sqlite = Some(out.join("flows.sqlite"));
     opts.csv = Some(out.join("flows.csv"));
     opts.parquet = Some(out.join("parquet"));
@@ -54,13 +54,24 @@ fn outputs(inputs: &[PathBuf], threads: usize, anonymize: bool) -> Vec<(PathBuf,
     files(&out)
 }
 
-/// Fails, naming the file and the first differing line, unless 2 and 4 threads wrote what one
-/// did. Returns the number of flow records, so callers can see the capture was not empty.
+/// Threads, and the backlog that sends new devices to the reading thread's worker.
+type Run = (usize, Option<u64>);
+
+/// The runs compared with one thread. A small capture never fills a worker thread's backlog,
+/// so with the default every device goes to the worker threads; with a backlog of 1 each
+/// worker thread gets one device (its packets then wait until the chunk is sent) and the rest
+/// go to worker 0, on the reading thread: both ways of running a device are compared.
+const RUNS: [Run; 4] = [(2, None), (4, None), (2, Some(1)), (4, Some(1))];
+
+/// Fails, naming the file and the first differing line, unless every run of [`RUNS`] wrote what
+/// one thread did. Returns the number of flow records, so callers can see the capture was not
+/// empty.
 fn same_across_threads(inputs: &[PathBuf], anonymize: bool) -> usize {
-    let one = outputs(inputs, 1, anonymize);
+    let one = outputs(inputs, (1, None), anonymize);
     assert!(one.iter().any(|(p, _)| p == Path::new("flows.jsonl")), "{inputs:?}: no flows.jsonl");
-    for threads in [2, 4] {
-        let many = outputs(inputs, threads, anonymize);
+    for run in RUNS {
+        let threads = format!("{run:?}");
+        let many = outputs(inputs, run, anonymize);
         let names = |v: &[(PathBuf, Vec<u8>)]| v.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
         assert_eq!(names(&one), names(&many), "{inputs:?}: files written, --threads {threads}");
         for ((name, a), (_, b)) in one.iter().zip(&many) {

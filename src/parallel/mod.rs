@@ -43,7 +43,7 @@ use crate::pipeline::{PacketStats, Pipeline, RunStats};
 use crate::record::RecordSink;
 use crate::record::sink::SinkError;
 
-pub use route::{Done, MAX_WORKERS, Router};
+pub use route::{BACKLOG, Done, MAX_WORKERS, Router};
 
 /// Where a record falls in the order one pipeline writes: (packet number, phase, a, b). Phase 0
 /// is the idle sweep the packet triggers (a, b: idle list and tick), phase 1 what the packet
@@ -155,12 +155,14 @@ pub struct Parallel {
 impl Parallel {
     /// `pipelines.len()` workers (each pipeline's sink is replaced by the worker's collector) in
     /// front of `sink`, the one sink chain. Without `collect` (no output: `bench`) the workers
-    /// keep their pipelines' sinks and send the merger only their counters.
+    /// keep their pipelines' sinks and send the merger only their counters. `backlog`: see
+    /// [`BACKLOG`].
     pub fn new(
         pipelines: Vec<Pipeline>,
         local: LocalNets,
         sink: Box<dyn RecordSink>,
         collect: bool,
+        backlog: u64,
     ) -> Self {
         let n = pipelines.len().max(1);
         // The merger's queue: a few chunks' worth of messages per worker.
@@ -186,7 +188,7 @@ impl Parallel {
             .spawn(move || merge::run(n, out_rx, sink))
             .expect("spawn the merger thread");
         Parallel {
-            router: Router::new(local, n, done),
+            router: Router::new(local, n, done, backlog),
             inline,
             out: Some(out_tx),
             senders,
@@ -365,7 +367,7 @@ fn add(sum: &mut RunStats, w: &RunStats) {
     sum.certs_capped = sum.certs_capped.max(w.certs_capped);
 }
 
-/// A stable hash of an address, to spread devices over workers.
+/// A stable hash of an address, to spread devices over the router's slots.
 fn spread(ip: IpAddr) -> u64 {
     let v = match ip {
         IpAddr::V4(a) => u128::from(u32::from(a)),
