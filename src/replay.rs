@@ -142,6 +142,8 @@ impl ReplayOptions {
         if self.threads <= 1 || self.write_pcap.is_some() {
             return Ok(Engine::One(self.assemble()?));
         }
+        let most = crate::parallel::MAX_WORKERS;
+        anyhow::ensure!(self.threads <= most, "at most {most} threads, not {}", self.threads);
         let (rules, geo, files) = (self.rules()?, self.geo()?, self.files()?);
         let o = self.outputs();
         let sink = crate::assembly::sink_chain(files, &o, &rules, &geo, &self.flow)?;

@@ -91,6 +91,7 @@ pub(super) struct Worker {
     pub(super) collect: bool,
     /// Where it reports the packets it has finished, for the router.
     done: Arc<super::Done>,
+    /// Its packets finished so far.
     finished: u64,
 }
 
