@@ -30,6 +30,7 @@ test: deps
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib
 
 # Debian package (target/debian/leakscope_*.deb; installs cargo-deb and dpkg-dev when missing)
 # and its test (control fields, file list, the unpacked binary on the sample, man pages, completions).

@@ -2,7 +2,7 @@
 //! a [`LiveSource`] hands each frame to a [`PacketSink`] as a borrowed [`Packet`].
 //!
 //! The handle is non-blocking: the source drains what is queued, then waits in `poll` for at
-//! most [`WAIT_MS`], so the owner's stop flag is seen within that time even on a silent link. The BPF filter runs in the kernel (`pcap_setfilter`).
+//! most `WAIT_MS` (20 ms), so the owner's stop flag is seen within that time even on a silent link. The BPF filter runs in the kernel (`pcap_setfilter`).
 
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -256,7 +256,7 @@ impl LiveSource {
     }
 
     /// Pushes packets into `sink` until `stop` is set, calling `pause(sink)` when no packet came
-    /// for [`WAIT_MS`], so a sink that batches can hand its batch on.
+    /// for `WAIT_MS`, so a sink that batches can hand its batch on.
     /// On stop, the kernel's counters are read first and then everything already queued is
     /// drained, so that `delivered >= received - dropped`: each packet pcap counted as received
     /// and not dropped reached the sink. On the loopback device the kernel counts each packet

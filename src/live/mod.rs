@@ -1,5 +1,5 @@
 //! The live capture daemon (`leakscope capture`): a [`LiveSource`] on its own thread feeds the
-//! same [`Pipeline`] as replay; a current-thread tokio runtime owns the signals and the timers.
+//! same [`Pipeline`](crate::pipeline::Pipeline) as replay; a current-thread tokio runtime owns the signals and the timers.
 //! The pipeline and its outputs live in one `Driver` behind a mutex, so they are driven from
 //! one place at a time: packets on one side, the 1 s tick, stats and SIGHUP on the other.
 //!

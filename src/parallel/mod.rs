@@ -2,7 +2,7 @@
 //! pipeline.
 //!
 //! - The reading thread ([`Parallel`]) routes each packet where its bytes were just read
-//!   ([`route`]): to the worker of its device ([`LocalNets::device_side`]), so every flow, and
+//!   (`route`): to the worker of its device ([`LocalNets::device_side`]), so every flow, and
 //!   everything the classifier learns from a device's flows, stays in one worker; and it runs
 //!   the packet clock: at a packet where one flow table would sweep idle flows, every worker
 //!   sweeps.
@@ -10,15 +10,15 @@
 //!   routed: the bytes are in this core's cache, no thread waits for them, and `--threads 2`
 //!   is two busy threads, not three. A device gets its worker at its first packet: the worker
 //!   thread with the fewest packets waiting, or worker 0 when every queue holds enough
-//!   ([`route`]), so the reading thread neither waits for a worker nor leaves one idle.
-//! - The other workers ([`worker`]) each get the same runs of packets ([`Chunk`]) with a lane
+//!   (`route`), so the reading thread neither waits for a worker nor leaves one idle.
+//! - The other workers (`worker`) each get the same runs of packets (`Chunk`) with a lane
 //!   of their own: where each of their packets lies in the buffers the file reader lends (a
 //!   mapped window of the file, [`crate::capture::mapped`], or a read buffer; a copy only for
 //!   inputs that cannot lend, pcapng), and the places of the sweeps. A worker reads only its
 //!   lane, never another's packets or entries.
 //! - Every worker tags each record with where one pipeline would have written it: the packet's
 //!   number, then the sweep order or the order within the packet ([`Key`]).
-//! - The merger ([`merge`]) puts the records back in that order and hands them to the one sink
+//! - The merger (`merge`) puts the records back in that order and hands them to the one sink
 //!   chain (exposure map, anonymisation, files), which therefore sees exactly the records, in
 //!   exactly the order, of `--threads 1`.
 //!

@@ -15,7 +15,7 @@
 use super::{GquicHello, MAX_CRYPTO_LEN, MAX_DATAGRAMS, QuicFailure, QuicProgress, chlo_sni};
 use crate::dissect::bytes::ByteReader;
 
-/// "Q050": gQUIC crypto (CHLO), Initial protected with [`SALT_Q050`].
+/// "Q050": gQUIC crypto (CHLO), Initial protected with `SALT_Q050`.
 pub const Q050: u32 = 0x5130_3530;
 /// "T050": TLS 1.3 handshake over gQUIC frames.
 pub const T050: u32 = 0x5430_3530;
