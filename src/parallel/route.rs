@@ -25,7 +25,8 @@ const MAX_FRAGS: usize = 1 << 16;
 /// byte: the table fits the first-level cache (with 64 Ki slots of two bytes, the slot's load
 /// was routing's costliest instruction in perf, though wall times did not tell the two apart),
 /// and a capture's devices rarely share a slot, so each new device is placed on its own.
-const SLOTS: usize = 1 << 14;
+const SLOT_BITS: u32 = 14;
+const SLOTS: usize = 1 << SLOT_BITS;
 /// A slot no packet has reached yet; also the bound on workers.
 const FREE: u8 = u8::MAX;
 /// Workers a router can address.
@@ -173,7 +174,7 @@ impl Router {
 
     #[inline]
     fn of(&mut self, device: IpAddr) -> usize {
-        let slot = (super::spread(device) >> 50) as usize % SLOTS;
+        let slot = (super::spread(device) >> (64 - SLOT_BITS)) as usize;
         let w = match self.slots[slot] {
             FREE => {
                 let w = self.least_waiting();
