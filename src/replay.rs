@@ -331,6 +331,13 @@ pub fn replay(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         None => None,
     };
     let mut assembly = opts.engine()?;
+    if let Engine::Many(p) = &mut assembly {
+        // Every input's size known: the workers' queues run down as the input does.
+        let sizes: Option<u64> = files.iter().map(crate::capture::file::plain_size).sum();
+        if let Some(bytes) = sizes {
+            p.expect_input(bytes);
+        }
+    }
     let bar = if opts.progress {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
     } else {

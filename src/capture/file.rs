@@ -306,6 +306,19 @@ pub fn read_file<S: PacketSink>(
     read_input(&Input { path: path.to_owned(), named: true }, filter, sink)
 }
 
+/// The size of `input` in bytes if it is a regular file that is not gzip-compressed (its
+/// records' bytes, give or take the headers); `None` otherwise, or if it cannot be read.
+pub fn plain_size(input: &Input) -> Option<u64> {
+    if input.path.as_os_str() == "-" {
+        return None;
+    }
+    // A pipe is never opened here: that would take bytes from the reader.
+    let meta = std::fs::metadata(&input.path).ok().filter(std::fs::Metadata::is_file)?;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(&input.path).ok()?.read_exact(&mut magic).ok()?;
+    (magic != GZIP_MAGIC).then_some(meta.len())
+}
+
 /// Like [`read_file`], for an input from [`super::paths::expand`].
 pub fn read_input<S: PacketSink>(
     input: &Input,
@@ -739,6 +752,27 @@ fn ng_timestamp(units: u64, iface: Interface) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size hint of `replay --threads`: regular files that are not gzip; never a pipe,
+    /// which is not opened (that would take its bytes, or wait for a writer).
+    #[test]
+    fn plain_sizes_are_of_regular_uncompressed_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).expect("write");
+            Input { path, named: true }
+        };
+        assert_eq!(plain_size(&at("a.pcap", &[0xd4, 0xc3, 0xb2, 0xa1, 0, 0])), Some(6));
+        assert_eq!(plain_size(&at("b.pcap.gz", &[0x1f, 0x8b, 8, 0])), None);
+        assert_eq!(plain_size(&at("c.pcap", &[])), None);
+        assert_eq!(plain_size(&Input { path: "-".into(), named: true }), None);
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            assert_eq!(plain_size(&Input { path: fifo, named: true }), None);
+        }
+    }
 
     #[test]
     fn pcapng_resolutions_are_exact() {

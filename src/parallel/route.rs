@@ -39,6 +39,13 @@ pub const MAX_WORKERS: usize = FREE as usize;
 /// soon waits for it (8 192: the reader 16–108 ms).
 pub const BACKLOG: u64 = super::CHUNK as u64;
 
+/// Bytes of a pcap record's header (pcapng's are larger: its estimate of the packets left
+/// errs high, and the backlog shrinks a little later).
+const RECORD_HEADER: u64 = 16;
+/// Near the end, a new device goes to a worker thread only while fewer than this share of the
+/// packets left wait for it.
+const END_SHARE: u64 = 4;
+
 /// Routes packets to workers.
 pub struct Router {
     local: LocalNets,
@@ -51,6 +58,14 @@ pub struct Router {
     done: Arc<Done>,
     /// [`BACKLOG`], or what the caller asked for.
     backlog: u64,
+    /// Packets at which the reader sends a chunk, now (it ramps up at the start and down at the
+    /// end): the backlog scales with it, or a worker's queue would fill before its backlog does.
+    chunk: u64,
+    /// Input bytes not yet routed, when the input's size is known ([`Router::expect`]);
+    /// else `u64::MAX`.
+    left: u64,
+    /// The input's size in bytes, when known.
+    input: u64,
     now: Timestamp,
     next_sweep: Timestamp,
     /// (source, destination, protocol, IP id) of a fragmented packet whose device depends on
@@ -71,16 +86,43 @@ impl Router {
             routed: vec![0; w],
             done,
             backlog,
+            chunk: super::CHUNK as u64,
+            left: u64::MAX,
+            input: 0,
             now: Timestamp::default(),
             next_sweep: Timestamp(i64::MIN),
             frags: HashMap::default(),
         }
     }
 
+    /// The input holds about `bytes` bytes of capture files: near its end, new devices stay on
+    /// the reading thread, so that the worker threads' queues run down as the input does.
+    pub fn expect(&mut self, bytes: u64) {
+        (self.input, self.left) = (bytes, bytes);
+    }
+
+    /// The reader now sends a chunk every `packets` packets.
+    pub fn set_chunk(&mut self, packets: u32) {
+        self.chunk = u64::from(packets);
+    }
+
+    /// Packets of input still to come, estimated from its size and the packets so far (`None`:
+    /// size unknown).
+    pub fn packets_left(&self) -> Option<u64> {
+        if self.left == u64::MAX {
+            return None;
+        }
+        let routed: u64 = self.routed.iter().sum();
+        let per_packet = (self.input - self.left) / routed.max(1);
+        Some(self.left / per_packet.max(1))
+    }
+
     /// The packet's worker, and whether one flow table would sweep idle flows at this packet
     /// (the same rule as [`crate::flow::FlowTable::advance`], on the same packets: those that
     /// decode, IP or not).
     pub fn route(&mut self, pkt: &Packet<'_>) -> (usize, bool) {
+        // A record's bytes: its header's and the packet's.
+        self.left = self.left.saturating_sub(RECORD_HEADER + pkt.data.len() as u64);
         let (worker, clocked) = match peek_v4(pkt) {
             // Nearly every packet: in plain numbers, without building addresses.
             Some(((src, sp), (dst, dp))) => {
@@ -193,9 +235,20 @@ impl Router {
     /// the packet counts of devices differ by orders of magnitude, and a fixed hash leaves one
     /// thread idle while the other has the busy devices of the moment. Which worker a device
     /// gets changes nothing in the output, only who computes it.
+    ///
+    /// Near the end of the input the backlog shrinks with what is left to read: the reading
+    /// thread finishes when the input does, a worker thread when its queue does, and a queue
+    /// filled to the last packet would leave the reading thread waiting for it, idle.
     #[cold]
     fn least_waiting(&self) -> usize {
-        let mut best = (self.backlog, 0);
+        // Rounded up: a backlog of 1 (tests: every new device to a worker thread with nothing
+        // waiting) stays 1.
+        let backlog = (self.backlog * self.chunk).div_ceil(super::CHUNK as u64);
+        let backlog = match self.packets_left() {
+            Some(left) => backlog.min(left / END_SHARE),
+            None => backlog,
+        };
+        let mut best = (backlog, 0);
         for w in 1..self.workers {
             let waiting = self.routed[w].saturating_sub(self.done.get(w));
             if waiting < best.0 {
@@ -471,5 +524,50 @@ mod tests {
         // One worker: everything on the reading thread.
         let mut one = Router::new(LocalNets::default(), 1, Arc::new(Done::new(1)), BACKLOG);
         assert_eq!((route(&mut one, a), route(&mut one, d)), (0, 0));
+    }
+
+    /// The backlog follows the chunk size, and shrinks with the input left: near the end new
+    /// devices stay on the reading thread, whose work ends with the input.
+    #[test]
+    fn the_backlog_shrinks_with_the_chunks_and_near_the_end() {
+        let route = |r: &mut Router, dev: [u8; 4]| {
+            let (bytes, ts) = from_device(dev, 0);
+            let pkt = Packet { ts, linktype: LinkType::ETHERNET, data: &bytes, wire_len: 0 };
+            r.route(&pkt).0
+        };
+        let (a, b, c, d) = ([192, 168, 1, 10], [192, 168, 1, 11], [10, 0, 0, 7], [10, 9, 9, 9]);
+        // Chunks of a quarter: a quarter of the backlog.
+        let quarter = super::super::CHUNK as u32 / 4;
+        let mut r = Router::new(LocalNets::default(), 2, Arc::new(Done::new(2)), BACKLOG);
+        r.set_chunk(quarter);
+        assert_eq!(r.packets_left(), None, "no size, no estimate");
+        for _ in 0..quarter {
+            assert_eq!(route(&mut r, a), 1);
+        }
+        assert_eq!(route(&mut r, b), 0);
+        // An input of 10 000 records, worker 1 always 1 000 packets behind: a new device goes
+        // to it while a quarter of the records left is more than that.
+        let total = 10_000u64;
+        let record = RECORD_HEADER + from_device(a, 0).0.len() as u64;
+        let done = Arc::new(Done::new(2));
+        let mut r = Router::new(LocalNets::default(), 2, done.clone(), BACKLOG);
+        r.expect(total * record);
+        for i in 0..total {
+            done.set(1, r.routed[1].saturating_sub(1_000));
+            let left = total - i - 1;
+            let dev = match left {
+                5_000 => b,
+                4_004 => c,
+                4_003 => d,
+                _ => a,
+            };
+            let w = route(&mut r, dev);
+            assert_eq!(r.packets_left(), Some(left));
+            match left {
+                5_000 | 4_004 => assert_eq!(w, 1, "{left} left"),
+                4_003 => assert_eq!(w, 0, "{left} left"),
+                _ => {}
+            }
+        }
     }
 }
