@@ -58,8 +58,8 @@ pub struct Router {
     done: Arc<Done>,
     /// [`BACKLOG`], or what the caller asked for.
     backlog: u64,
-    /// Packets at which the reader sends a chunk, now (it ramps up at the start and down at the
-    /// end): the backlog scales with it, or a worker's queue would fill before its backlog does.
+    /// Packets at which the reader sends a chunk, now (it ramps up at the start): the backlog
+    /// scales with it, or a worker's queue would fill before its backlog does.
     chunk: u64,
     /// Input bytes not yet routed, when the input's size is known ([`Router::expect`]);
     /// else `u64::MAX`.
