@@ -61,10 +61,9 @@ pub struct Router {
     /// Packets at which the reader sends a chunk, now (it ramps up at the start): the backlog
     /// scales with it, or a worker's queue would fill before its backlog does.
     chunk: u64,
-    /// Input bytes not yet routed, when the input's size is known ([`Router::expect`]);
-    /// else `u64::MAX`.
+    /// Input bytes not yet routed (counted down by each packet, known size or not).
     left: u64,
-    /// The input's size in bytes, when known.
+    /// The input's size in bytes ([`Router::expect`]), or `u64::MAX`: unknown.
     input: u64,
     now: Timestamp,
     next_sweep: Timestamp,
@@ -88,7 +87,7 @@ impl Router {
             backlog,
             chunk: super::CHUNK as u64,
             left: u64::MAX,
-            input: 0,
+            input: u64::MAX,
             now: Timestamp::default(),
             next_sweep: Timestamp(i64::MIN),
             frags: HashMap::default(),
@@ -109,7 +108,7 @@ impl Router {
     /// Packets of input still to come, estimated from its size and the packets so far (`None`:
     /// size unknown).
     pub fn packets_left(&self) -> Option<u64> {
-        if self.left == u64::MAX {
+        if self.input == u64::MAX {
             return None;
         }
         let routed: u64 = self.routed.iter().sum();
