@@ -151,8 +151,6 @@ pub struct Parallel {
     /// Threads of workers 1 and up.
     senders: Vec<SyncSender<Arc<Chunk>>>,
     chunk: Chunk,
-    /// Packets of the chunk being filled at which it is sent (see [`FIRST_CHUNK`]).
-    limit: u32,
     index: u64,
     stats: PacketStats,
     workers: Vec<JoinHandle<()>>,
@@ -202,7 +200,6 @@ impl Parallel {
             out: Some(out_tx),
             senders,
             chunk: Chunk::new(0, n),
-            limit: FIRST_CHUNK,
             index: 0,
             stats: PacketStats::default(),
             workers,
@@ -237,8 +234,7 @@ impl Parallel {
 
     /// Sends every worker the chunk so far, and the merger worker 0's records.
     fn send(&mut self) {
-        self.limit = (self.limit * 2).min(CHUNK as u32);
-        self.router.set_chunk(self.limit);
+        self.router.set_chunk((self.router.chunk() * 2).min(CHUNK as u32));
         let next = Chunk::new(self.index, self.senders.len() + 1);
         let full = Arc::new(std::mem::replace(&mut self.chunk, next));
         for tx in &self.senders {
@@ -315,7 +311,7 @@ impl Parallel {
         }
         if worker == 0 && self.inline.is_some() {
             // Taken already; the other workers need only its place in the order.
-            if c.len >= self.limit {
+            if c.len >= self.router.chunk() {
                 self.send();
             }
             return;
@@ -352,7 +348,7 @@ impl Parallel {
             end: end as u32,
             buffer,
         });
-        if c.len >= self.limit || c.bytes.len() + c.lent_bytes >= CHUNK_BYTES {
+        if c.len >= self.router.chunk() || c.bytes.len() + c.lent_bytes >= CHUNK_BYTES {
             self.send();
         }
     }

@@ -60,7 +60,7 @@ pub struct Router {
     backlog: u64,
     /// Packets at which the reader sends a chunk, now (it ramps up at the start): the backlog
     /// scales with it, or a worker's queue would fill before its backlog does.
-    chunk: u64,
+    chunk: u32,
     /// Input bytes not yet routed (counted down by each packet, known size or not).
     left: u64,
     /// The input's size in bytes ([`Router::expect`]), or `u64::MAX`: unknown.
@@ -85,7 +85,7 @@ impl Router {
             routed: vec![0; w],
             done,
             backlog,
-            chunk: super::CHUNK as u64,
+            chunk: super::CHUNK as u32,
             left: u64::MAX,
             input: u64::MAX,
             now: Timestamp::default(),
@@ -102,7 +102,13 @@ impl Router {
 
     /// The reader now sends a chunk every `packets` packets.
     pub fn set_chunk(&mut self, packets: u32) {
-        self.chunk = u64::from(packets);
+        self.chunk = packets;
+    }
+
+    /// Packets at which the reader sends a chunk.
+    #[inline]
+    pub fn chunk(&self) -> u32 {
+        self.chunk
     }
 
     /// Packets of input still to come, estimated from its size and the packets so far (`None`:
@@ -242,7 +248,7 @@ impl Router {
     fn least_waiting(&self) -> usize {
         // Rounded up: a backlog of 1 (tests: every new device to a worker thread with nothing
         // waiting) stays 1.
-        let backlog = (self.backlog * self.chunk).div_ceil(super::CHUNK as u64);
+        let backlog = (self.backlog * u64::from(self.chunk)).div_ceil(super::CHUNK as u64);
         let backlog = match self.packets_left() {
             Some(left) => backlog.min(left / END_SHARE),
             None => backlog,
