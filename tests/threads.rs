@@ -57,8 +57,9 @@ fn outputs(inputs: &[PathBuf], run: Run, anonymize: bool) -> Vec<(PathBuf, Vec<u
 /// Threads, and the backlog that sends new devices to the reading thread's worker.
 type Run = (usize, Option<u64>);
 
-/// The runs compared with one thread. A small capture never fills a worker thread's backlog,
-/// so with the default every device goes to the worker threads; with a backlog of 1 each
+/// The runs compared with one thread. A small capture seldom fills a worker thread's backlog,
+/// so with the default most devices go to the worker threads (only near the input's end, where
+/// the backlog shrinks, do new ones stay on the reading thread); with a backlog of 1 each
 /// worker thread gets one device (its packets then wait until the chunk is sent) and the rest
 /// go to worker 0, on the reading thread: both ways of running a device are compared.
 const RUNS: [Run; 4] = [(2, None), (4, None), (2, Some(1)), (4, Some(1))];
