@@ -63,6 +63,8 @@ pub struct Router {
     chunk: u32,
     /// Input bytes not yet routed (counted down by each packet, known size or not).
     left: u64,
+    /// Packets routed so far, every one (`routed` counts only those routed by device).
+    seen: u64,
     /// The input's size in bytes ([`Router::expect`]), or `u64::MAX`: unknown.
     input: u64,
     now: Timestamp,
@@ -87,6 +89,7 @@ impl Router {
             backlog,
             chunk: super::CHUNK as u32,
             left: u64::MAX,
+            seen: 0,
             input: u64::MAX,
             now: Timestamp::default(),
             next_sweep: Timestamp(i64::MIN),
@@ -117,8 +120,7 @@ impl Router {
         if self.input == u64::MAX {
             return None;
         }
-        let routed: u64 = self.routed.iter().sum();
-        let per_packet = (self.input - self.left) / routed.max(1);
+        let per_packet = (self.input - self.left) / self.seen.max(1);
         Some(self.left / per_packet.max(1))
     }
 
@@ -128,6 +130,7 @@ impl Router {
     pub fn route(&mut self, pkt: &Packet<'_>) -> (usize, bool) {
         // A record's bytes: its header's and the packet's.
         self.left = self.left.saturating_sub(RECORD_HEADER + pkt.data.len() as u64);
+        self.seen += 1;
         let (worker, clocked) = match peek_v4(pkt) {
             // Nearly every packet: in plain numbers, without building addresses.
             Some(((src, sp), (dst, dp))) => {
