@@ -299,6 +299,10 @@ impl<E: Drive> PacketSink for Progress<'_, E> {
     fn done(&self) -> bool {
         self.limit.reached() || stop_requested().is_some()
     }
+
+    fn threaded(&self) -> bool {
+        self.inner.threaded()
+    }
 }
 
 impl<E: Drive> Progress<'_, E> {

@@ -334,9 +334,10 @@ pub fn read_input<S: PacketSink>(
             let legacy = PCAP_MAGICS.iter().any(|m| ctx.head.starts_with(m));
             // Legacy pcap in a regular file: mapped; else read into a buffer. Either way the
             // sink may hold the bytes instead of copying them.
+            let threaded = sink.threaded();
             let mapped = regular
                 .filter(|_| legacy && !compressed)
-                .and_then(|f| super::mapped::MappedReader::new(f, INITIAL_BUFFER).ok());
+                .and_then(|f| super::mapped::MappedReader::new(f, INITIAL_BUFFER, threaded).ok());
             let opened = if let Some(mut r) = mapped {
                 Ok(ctx.run(&mut r, sink, |r| Some(Lent::Mapped(r.window().clone()))).err())
             } else if legacy {

@@ -158,4 +158,9 @@ pub trait PacketSink {
     fn done(&self) -> bool {
         false
     }
+    /// Whether the sink runs threads of its own beside the reader's (`replay --threads`): a
+    /// file reader then maps larger windows ([`mapped::MappedReader::new`]).
+    fn threaded(&self) -> bool {
+        false
+    }
 }

@@ -281,6 +281,10 @@ impl PacketSink for Parallel {
     fn lent_packet(&mut self, pkt: &Packet<'_>, buffer: &Lent) {
         self.push(pkt, None, Some(buffer));
     }
+
+    fn threaded(&self) -> bool {
+        !self.senders.is_empty()
+    }
 }
 
 impl Parallel {
