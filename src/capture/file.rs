@@ -775,6 +775,44 @@ mod tests {
         }
     }
 
+    /// A sink that runs threads of its own gets larger mapped windows (each unmapping
+    /// interrupts the cores those threads run on); the packets are the same either way.
+    #[test]
+    fn threaded_sinks_get_larger_windows() {
+        struct Windows {
+            threaded: bool,
+            largest: usize,
+            packets: usize,
+        }
+        impl PacketSink for Windows {
+            fn packet(&mut self, _: &Packet<'_>) {
+                self.packets += 1;
+            }
+            fn lent_packet(&mut self, _: &Packet<'_>, buffer: &Lent) {
+                self.packets += 1;
+                self.largest = self.largest.max(buffer.bytes().len());
+            }
+            fn threaded(&self) -> bool {
+                self.threaded
+            }
+        }
+        let bytes = crate::testing::legacy_pcap(40_000);
+        assert!(bytes.len() > 6 << 20, "more than one 4 MiB window: {}", bytes.len());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.pcap");
+        std::fs::write(&path, &bytes).expect("write");
+        let read = |threaded| {
+            let mut sink = Windows { threaded, largest: 0, packets: 0 };
+            let (_, err) = read_file(&path, None, &mut sink);
+            assert!(err.is_none(), "{err:?}");
+            sink
+        };
+        let (one, many) = (read(false), read(true));
+        assert_eq!((one.packets, many.packets), (40_000, 40_000));
+        assert_eq!(one.largest, 4 << 20, "one thread: 4 MiB windows");
+        assert_eq!(many.largest, bytes.len(), "worker threads: the whole file in one window");
+    }
+
     #[test]
     fn pcapng_resolutions_are_exact() {
         let us =
