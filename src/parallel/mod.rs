@@ -31,7 +31,6 @@ mod merge;
 mod route;
 mod worker;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -112,16 +111,6 @@ impl Chunk {
         let lanes =
             (0..workers).map(|i| Vec::with_capacity(if i == 0 { 0 } else { CHUNK })).collect();
         Chunk { first, lanes, ..Default::default() }
-    }
-
-    /// The bytes of a packet.
-    #[inline]
-    fn data(&self, d: &Desc) -> &[u8] {
-        let range = d.start as usize..d.end as usize;
-        match d.buffer {
-            COPIED => &self.bytes[range],
-            i => &self.lent[i as usize].bytes()[range],
-        }
     }
 }
 
@@ -383,16 +372,4 @@ fn add(sum: &mut RunStats, w: &RunStats) {
     sum.carried_evicted += w.carried_evicted;
     // A process-wide count: every worker read the same counter.
     sum.certs_capped = sum.certs_capped.max(w.certs_capped);
-}
-
-/// A stable hash of an address, to spread devices over the router's slots.
-fn spread(ip: IpAddr) -> u64 {
-    let v = match ip {
-        IpAddr::V4(a) => u128::from(u32::from(a)),
-        IpAddr::V6(a) => u128::from(a),
-    };
-    let mut z = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

@@ -50,10 +50,11 @@ const END_SHARE: u64 = 4;
 pub struct Router {
     local: LocalNets,
     workers: usize,
-    /// The worker of each slot of device hashes, or [`FREE`].
-    slots: Box<[u8]>,
-    /// Packets routed to each worker so far.
-    routed: Vec<u64>,
+    /// The worker of each slot of device hashes, or [`FREE`] (fixed sizes: indexing them needs
+    /// no bounds check on the reading thread's per-packet path).
+    slots: Box<[u8; SLOTS]>,
+    /// Packets routed to each worker so far (by a slot's byte: every index is in bounds).
+    routed: Box<[u64; 256]>,
     /// Packets each worker has finished (written by the worker threads).
     done: Arc<Done>,
     /// [`BACKLOG`], or what the caller asked for.
@@ -83,8 +84,8 @@ impl Router {
         Router {
             local,
             workers: w,
-            slots: vec![FREE; SLOTS].into_boxed_slice(),
-            routed: vec![0; w],
+            slots: Box::new([FREE; SLOTS]),
+            routed: Box::new([0; 256]),
             done,
             backlog,
             chunk: super::CHUNK as u32,
@@ -132,13 +133,14 @@ impl Router {
         self.left = self.left.saturating_sub(RECORD_HEADER + pkt.data.len() as u64);
         self.seen += 1;
         let (worker, clocked) = match peek_v4(pkt) {
-            // Nearly every packet: in plain numbers, without building addresses.
+            // Nearly every packet: in plain numbers, without building addresses (the order of
+            // IPv4 addresses is their numbers').
             Some(((src, sp), (dst, dp))) => {
                 let side = device_side(
-                    ((src, sp), self.local.contains_v4(src)),
-                    ((dst, dp), self.local.contains_v4(dst)),
+                    ((u32::from(src), sp), self.local.contains_v4(src)),
+                    ((u32::from(dst), dp), self.local.contains_v4(dst)),
                 );
-                (self.of(IpAddr::V4(side)), true)
+                (self.of_slot(slot_v4(side)), true)
             }
             None => self.route_any(pkt),
         };
@@ -153,7 +155,9 @@ impl Router {
         (worker, tick)
     }
 
-    /// The worker of a packet [`peek_v4`] leaves alone, and whether it moves the clock.
+    /// The worker of a packet [`peek_v4`] leaves alone, and whether it moves the clock. Out of
+    /// line: the IPv4 path stays small.
+    #[inline(never)]
     fn route_any(&mut self, pkt: &Packet<'_>) -> (usize, bool) {
         match peek(pkt) {
             Some(((src, sp), (dst, dp))) => {
@@ -222,19 +226,21 @@ impl Router {
         w
     }
 
-    #[inline]
     fn of(&mut self, device: IpAddr) -> usize {
-        let slot = (super::spread(device) >> (64 - SLOT_BITS)) as usize;
-        let w = match self.slots[slot] {
-            FREE => {
-                let w = self.least_waiting();
-                self.slots[slot] = w as u8;
-                w
-            }
-            w => usize::from(w),
-        };
-        self.routed[w] += 1;
-        w
+        self.of_slot(slot(device))
+    }
+
+    /// The worker of a device's slot (a new device's: [`Router::least_waiting`]).
+    #[inline]
+    fn of_slot(&mut self, slot: usize) -> usize {
+        let slot = slot % SLOTS;
+        let mut w = self.slots[slot];
+        if w == FREE {
+            w = self.least_waiting() as u8;
+            self.slots[slot] = w;
+        }
+        self.routed[usize::from(w)] += 1;
+        usize::from(w)
     }
 
     /// The worker for a new device: the worker thread with the fewest packets waiting, while
@@ -264,6 +270,27 @@ impl Router {
             }
         }
         best.1
+    }
+}
+
+/// The slot of an IPv4 device, from its number: Fibonacci hashing (one multiply; consecutive
+/// addresses land far apart), as the router hashes every packet's device on the reading thread.
+#[inline]
+fn slot_v4(ip: u32) -> usize {
+    (u64::from(ip).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOT_BITS)) as usize
+}
+
+/// The slot of a device: [`slot_v4`], or for IPv6 a stable mix of all its bits.
+fn slot(ip: IpAddr) -> usize {
+    match ip {
+        IpAddr::V4(a) => slot_v4(u32::from(a)),
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            let mut z = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> (64 - SLOT_BITS)) as usize
+        }
     }
 }
 

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use super::{Chunk, Key, Out, Rec};
+use super::{COPIED, Chunk, Desc, Key, Out, Rec};
 use crate::capture::prefetch::prefetch;
-use crate::capture::{Packet, PacketSink};
+use crate::capture::{Lent, Packet, PacketSink};
 use crate::pipeline::Pipeline;
 use crate::record::sink::{FlowOrder, SinkError};
 use crate::record::{Event, FlowRecord, RecordSink};
@@ -145,22 +145,41 @@ impl Worker {
         }
     }
 
-    /// A chunk from the reader: every sweep, and this worker's packets.
+    /// A chunk from the reader: every sweep, and this worker's packets. The per-packet part is
+    /// this design's own cost (one thread has none of it), so it is kept to a few loads: the
+    /// lent buffers are looked up once a chunk, and sweeps, file starts and apps, which few
+    /// packets have before them, are looked at only when one is due.
     fn chunk(&mut self, chunk: &Chunk) {
         let lane = &chunk.lanes[self.id];
+        let buffers: Vec<&[u8]> = chunk.lent.iter().map(Lent::bytes).collect();
+        let bytes = |d: &Desc| -> &[u8] {
+            let buffer = match d.buffer {
+                COPIED => &chunk.bytes[..],
+                i => buffers[i as usize],
+            };
+            &buffer[d.start as usize..d.end as usize]
+        };
         let mut ticks = chunk.ticks.iter().peekable();
         let mut sources = chunk.sources.iter().peekable();
         let mut apps = chunk.apps.iter().peekable();
+        let mut due = next_due(&mut sources, &mut ticks);
         for (k, d) in lane.iter().enumerate() {
             // The reader's core touched these bytes last: ask for them a few packets early.
             if let Some(next) = lane.get(k + AHEAD) {
-                prefetch(chunk.data(next));
+                prefetch(bytes(next));
             }
-            self.catch_up(chunk, &mut sources, &mut ticks, d.at);
-            while apps.next_if(|(at, _)| *at < d.at).is_some() {}
-            let app = apps.next_if(|(at, _)| *at == d.at).map(|(_, a)| a);
-            let data = chunk.data(d);
-            let pkt = Packet { ts: d.ts, linktype: d.linktype, data, wire_len: d.wire_len };
+            if d.at >= due {
+                self.catch_up(chunk, &mut sources, &mut ticks, d.at);
+                due = next_due(&mut sources, &mut ticks);
+            }
+            let app = if chunk.apps.is_empty() {
+                None
+            } else {
+                while apps.next_if(|(at, _)| *at < d.at).is_some() {}
+                apps.next_if(|(at, _)| *at == d.at).map(|(_, a)| a)
+            };
+            let pkt =
+                Packet { ts: d.ts, linktype: d.linktype, data: bytes(d), wire_len: d.wire_len };
             self.packet(chunk.first + u64::from(d.at), &pkt, app);
             self.finished += 1;
             self.done.set(self.id, self.finished);
@@ -205,6 +224,16 @@ impl Worker {
         let stats = self.p.finish();
         Out { worker: self.id, items, upto: u64::MAX, done: Some(stats) }
     }
+}
+
+/// The place of the next file start or sweep in a chunk ([`u32::MAX`]: none left).
+fn next_due(
+    sources: &mut Peekable<Iter<'_, (u32, Arc<str>)>>,
+    ticks: &mut Peekable<Iter<'_, (u32, crate::capture::Timestamp)>>,
+) -> u32 {
+    let s = sources.peek().map_or(u32::MAX, |(at, _)| *at);
+    let t = ticks.peek().map_or(u32::MAX, |(at, _)| *at);
+    s.min(t)
 }
 
 /// A worker thread's loop: chunks in, keyed records out, until the reader hangs up; then the
