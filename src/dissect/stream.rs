@@ -6,8 +6,14 @@
 //! would hold `max_flows` × (16 KiB + held segments). A process-wide [budget](set_budget) caps
 //! the bytes all streams hold together; a segment that would pass it is refused (counted in
 //! [`refused`]) and that flow's dissection goes on without it.
+//!
+//! Each thread takes the budget in blocks (`BLOCK`) and charges its streams against its own
+//! share: with `replay --threads`, one count changed by every thread at every segment moved its
+//! cache line between the cores thousands of times a second.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Most bytes kept from the start of the client's stream.
 pub const MAX_STREAM: usize = 16 * 1024;
@@ -17,9 +23,113 @@ const MAX_PENDING: usize = 4;
 /// 16 KiB start at once, far above what real traffic needs at one moment.
 pub const DEFAULT_BUDGET: usize = 256 << 20;
 
+/// Bytes a thread takes from the budget at a time; it gives back what it holds unused beyond
+/// two of them. So the threads' unused shares, at most two blocks each, are all a refusal can
+/// come early by; with one thread a refusal is exact (the thread's share is used first).
+const BLOCK: usize = 64 << 10;
+
 static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_BUDGET);
-static HELD: AtomicUsize = AtomicUsize::new(0);
+/// Bytes the threads have taken from the budget: what their streams hold and their unused
+/// shares.
+static TAKEN: AtomicUsize = AtomicUsize::new(0);
 static REFUSED: AtomicU64 = AtomicU64::new(0);
+/// What each live thread's streams hold (a thread writes only its own), for [`held`].
+static THREADS: Mutex<Vec<Arc<Count>>> = Mutex::new(Vec::new());
+/// What the streams of ended threads hold (signed: a stream may end on another thread).
+static ENDED: AtomicIsize = AtomicIsize::new(0);
+
+/// A count on a cache line of its own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Count(AtomicIsize);
+
+impl Count {
+    /// Adds `n`; only the count's own thread writes it.
+    fn add(&self, n: isize) {
+        self.0.store(self.0.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+}
+
+/// A thread's share of the budget.
+struct Share {
+    held: Arc<Count>,
+    /// Taken from the budget, not yet charged.
+    spare: Cell<usize>,
+}
+
+impl Share {
+    fn new() -> Self {
+        let held = Arc::new(Count::default());
+        THREADS.lock().unwrap_or_else(|e| e.into_inner()).push(held.clone());
+        Share { held, spare: Cell::new(0) }
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        TAKEN.fetch_sub(self.spare.get(), Ordering::Relaxed);
+        ENDED.fetch_add(self.held.0.load(Ordering::Relaxed), Ordering::Relaxed);
+        THREADS.lock().unwrap_or_else(|e| e.into_inner()).retain(|c| !Arc::ptr_eq(c, &self.held));
+    }
+}
+
+thread_local! {
+    static SHARE: Share = Share::new();
+}
+
+/// Takes `n` more bytes from the budget, if it has them.
+fn take(n: usize) -> bool {
+    let budget = BUDGET.load(Ordering::Relaxed);
+    let grab = |k: usize| {
+        TAKEN
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                t.checked_add(k).filter(|&t| t <= budget)
+            })
+            .is_ok()
+    };
+    let charged = SHARE.try_with(|s| {
+        let spare = s.spare.get();
+        if spare < n {
+            let (need, block) = (n - spare, (n - spare).max(BLOCK));
+            if grab(block) {
+                s.spare.set(spare + block);
+            } else if grab(need) {
+                s.spare.set(spare + need);
+            } else {
+                return false;
+            }
+        }
+        s.spare.set(s.spare.get() - n);
+        s.held.add(n as isize);
+        true
+    });
+    // A thread that is ending charges the shared counts directly.
+    charged.unwrap_or_else(|_| {
+        let ok = grab(n);
+        if ok {
+            ENDED.fetch_add(n as isize, Ordering::Relaxed);
+        }
+        ok
+    })
+}
+
+/// Gives `n` bytes back to the budget.
+fn give(n: usize) {
+    let given = SHARE.try_with(|s| {
+        s.held.add(-(n as isize));
+        let spare = s.spare.get() + n;
+        if spare > 2 * BLOCK {
+            TAKEN.fetch_sub(spare - BLOCK, Ordering::Relaxed);
+            s.spare.set(BLOCK);
+        } else {
+            s.spare.set(spare);
+        }
+    });
+    if given.is_err() {
+        TAKEN.fetch_sub(n, Ordering::Relaxed);
+        ENDED.fetch_sub(n as isize, Ordering::Relaxed);
+    }
+}
 
 /// Sets the process-wide budget for bytes held by all client streams.
 pub fn set_budget(bytes: usize) {
@@ -28,7 +138,13 @@ pub fn set_budget(bytes: usize) {
 
 /// Bytes all client streams hold now.
 pub fn held() -> usize {
-    HELD.load(Ordering::Relaxed)
+    let live: isize = THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|c| c.0.load(Ordering::Relaxed))
+        .sum();
+    (live + ENDED.load(Ordering::Relaxed)).max(0) as usize
 }
 
 /// Segments refused so far because the budget was spent.
@@ -48,7 +164,9 @@ pub struct ClientStream {
 
 impl Drop for ClientStream {
     fn drop(&mut self) {
-        HELD.fetch_sub(self.charged, Ordering::Relaxed);
+        if self.charged > 0 {
+            give(self.charged);
+        }
     }
 }
 
@@ -116,12 +234,7 @@ impl ClientStream {
 
     /// Takes `n` bytes from the process-wide budget; `false` (and counted) when it is spent.
     fn charge(&mut self, n: usize) -> bool {
-        let budget = BUDGET.load(Ordering::Relaxed);
-        let ok = HELD
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
-                h.checked_add(n).filter(|&t| t <= budget)
-            })
-            .is_ok();
+        let ok = take(n);
         if ok {
             self.charged += n;
         } else {
@@ -133,7 +246,7 @@ impl ClientStream {
     fn release(&mut self, n: usize) {
         let n = n.min(self.charged);
         self.charged -= n;
-        HELD.fetch_sub(n, Ordering::Relaxed);
+        give(n);
     }
 
     fn drain_pending(&mut self) {
@@ -181,6 +294,38 @@ mod tests {
         assert!(a.segment(1001, &[3u8; 3999])); // fills the gap; the held segment moves over
         assert_eq!((a.bytes().len(), a.charged), (5499, 5499));
         assert!(a.buf.capacity() <= MAX_STREAM);
+    }
+
+    /// A thread charges its own share, taken a block at a time, and its count leaves the
+    /// registry when it ends.
+    #[test]
+    fn a_thread_charges_its_own_share() {
+        let count = std::thread::spawn(|| {
+            let mut a = ClientStream::default();
+            assert!(a.segment(1, &[1u8; 1000]));
+            let (held, spare) = SHARE.with(|s| (s.held.0.load(Ordering::Relaxed), s.spare.get()));
+            assert_eq!((held, spare), (1000, BLOCK - 1000));
+            // Four whole streams pass the block: the fourth takes another.
+            let mut streams = vec![a];
+            for _ in 0..4 {
+                let mut s = ClientStream::default();
+                assert!(s.segment(1, &[2u8; MAX_STREAM]));
+                streams.push(s);
+            }
+            let (held, spare) = SHARE.with(|s| (s.held.0.load(Ordering::Relaxed), s.spare.get()));
+            assert_eq!(
+                (held, spare),
+                (1000 + 4 * MAX_STREAM as isize, 2 * BLOCK - 1000 - 4 * MAX_STREAM)
+            );
+            drop(streams);
+            // Given back: all of it held unused, less one block kept.
+            let (held, spare) = SHARE.with(|s| (s.held.0.load(Ordering::Relaxed), s.spare.get()));
+            assert_eq!((held, spare), (0, 2 * BLOCK));
+            SHARE.with(|s| s.held.clone())
+        })
+        .join()
+        .unwrap();
+        assert!(!THREADS.lock().unwrap().iter().any(|c| Arc::ptr_eq(c, &count)));
     }
 
     #[test]
