@@ -23,11 +23,10 @@ impl LocalNets {
         let builtin = match ip {
             IpAddr::V4(v4) => return self.contains_v4(v4),
             IpAddr::V6(v6) => {
-                let s = v6.segments()[0];
-                (s & 0xfe00) == 0xfc00
-                    || (s & 0xffc0) == 0xfe80
-                    || v6.is_loopback()
-                    || v6.is_unspecified()
+                // In one number: ULA, link-local, and `::`/`::1` (unspecified, loopback).
+                let v = u128::from(v6);
+                let s = (v >> 112) as u16;
+                (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80 || v <= 1
             }
         };
         builtin || self.extra.iter().any(|n| n.contains(&ip))

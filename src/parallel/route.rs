@@ -321,13 +321,31 @@ impl Done {
 
 const ETH_IPV4: [u8; 2] = [0x08, 0x00];
 const ETH_IPV6: [u8; 2] = [0x86, 0xdd];
+/// One 802.1Q tag (common on captures from switch mirror ports); deeper stacks, QinQ and PPPoE
+/// go to the decoder.
+const ETH_VLAN: [u8; 2] = [0x81, 0x00];
+
+/// The EtherType and the bytes after the link header of an Ethernet frame with at most one
+/// 802.1Q tag; `None` for a PCAPdroid fake header (both MACs zero: its trailer must come off
+/// first) or a frame too short.
+#[inline]
+fn ethernet(d: &[u8]) -> Option<([u8; 2], &[u8])> {
+    let ethertype = [*d.get(12)?, *d.get(13)?];
+    if d[..12] == [0u8; 12] {
+        return None;
+    }
+    if ethertype == ETH_VLAN {
+        return Some(([*d.get(16)?, *d.get(17)?], &d[18..]));
+    }
+    Some((ethertype, &d[14..]))
+}
 const TCP: u8 = 6;
 const UDP: u8 = 17;
 /// UDP ports whose datagrams may carry a tunnel (VXLAN, GTP-U): left to the decoder.
 const TUNNEL_PORTS: [u16; 2] = [crate::decode::VXLAN_PORT, 2152];
 
-/// The addresses and ports of the plain packets that are nearly all of a capture (Ethernet or
-/// raw IP; IPv4 without options' oddities or IPv6 without extension headers; a whole TCP or UDP
+/// The addresses and ports of the plain packets that are nearly all of a capture (Ethernet, with
+/// at most one 802.1Q tag, or raw IP; IPv4 without options' oddities or IPv6 without extension headers; a whole TCP or UDP
 /// header; no fragment, tunnel or PCAPdroid trailer), read straight from the bytes; `None` for
 /// anything else, which the decoder routes. The reading thread's share of the work is serial,
 /// and the full decoder's result is large and costly to move around for four numbers. Where this
@@ -337,14 +355,10 @@ const TUNNEL_PORTS: [u16; 2] = [crate::decode::VXLAN_PORT, 2152];
 pub fn peek(pkt: &Packet<'_>) -> Option<((IpAddr, u16), (IpAddr, u16))> {
     let d = pkt.data;
     let ip = match pkt.linktype {
-        crate::capture::LinkType::ETHERNET => {
-            let ethertype = [*d.get(12)?, *d.get(13)?];
-            // PCAPdroid's fake header has both MACs zero: its trailer must come off first.
-            if (ethertype != ETH_IPV4 && ethertype != ETH_IPV6) || d[..12] == [0u8; 12] {
-                return None;
-            }
-            &d[14..]
-        }
+        crate::capture::LinkType::ETHERNET => match ethernet(d)? {
+            (ETH_IPV4 | ETH_IPV6, ip) => ip,
+            _ => return None,
+        },
         crate::capture::LinkType::RAW => d,
         _ => return None,
     };
@@ -392,14 +406,12 @@ pub fn peek(pkt: &Packet<'_>) -> Option<((IpAddr, u16), (IpAddr, u16))> {
 /// as plain IPv4 addresses.
 #[inline]
 pub fn peek_v4(pkt: &Packet<'_>) -> Option<((Ipv4Addr, u16), (Ipv4Addr, u16))> {
-    let d = pkt.data;
-    if pkt.linktype != crate::capture::LinkType::ETHERNET
-        || d.get(12..14)? != ETH_IPV4
-        || d[..12] == [0u8; 12]
-    {
+    if pkt.linktype != crate::capture::LinkType::ETHERNET {
         return None;
     }
-    let ip = &d[14..];
+    let (ETH_IPV4, ip) = ethernet(pkt.data)? else {
+        return None;
+    };
     let (vihl, proto) = (*ip.first()?, *ip.get(9)?);
     let ihl = usize::from(vihl & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
@@ -470,6 +482,9 @@ mod tests {
                         b.write(&mut v, &payload).expect("build");
                     }
                     if eth {
+                        // The same with an 802.1Q tag (VLAN 100).
+                        let tagged = [&v[..12], &[0x81, 0x00, 0x00, 0x64], &v[12..]].concat();
+                        out.push((LinkType::ETHERNET, tagged));
                         out.push((LinkType::ETHERNET, v));
                     } else {
                         out.push((LinkType::RAW, v[14..].to_vec()));
