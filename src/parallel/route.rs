@@ -324,6 +324,10 @@ const ETH_IPV6: [u8; 2] = [0x86, 0xdd];
 /// One 802.1Q tag (common on captures from switch mirror ports); deeper stacks, QinQ and PPPoE
 /// go to the decoder.
 const ETH_VLAN: [u8; 2] = [0x81, 0x00];
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+/// UDP ports whose datagrams may carry a tunnel (VXLAN, GTP-U): left to the decoder.
+const TUNNEL_PORTS: [u16; 2] = [crate::decode::VXLAN_PORT, 2152];
 
 /// The EtherType and the bytes after the link header of an Ethernet frame with at most one
 /// 802.1Q tag; `None` for a PCAPdroid fake header (both MACs zero: its trailer must come off
@@ -339,18 +343,14 @@ fn ethernet(d: &[u8]) -> Option<([u8; 2], &[u8])> {
     }
     Some((ethertype, &d[14..]))
 }
-const TCP: u8 = 6;
-const UDP: u8 = 17;
-/// UDP ports whose datagrams may carry a tunnel (VXLAN, GTP-U): left to the decoder.
-const TUNNEL_PORTS: [u16; 2] = [crate::decode::VXLAN_PORT, 2152];
 
 /// The addresses and ports of the plain packets that are nearly all of a capture (Ethernet, with
-/// at most one 802.1Q tag, or raw IP; IPv4 without options' oddities or IPv6 without extension headers; a whole TCP or UDP
-/// header; no fragment, tunnel or PCAPdroid trailer), read straight from the bytes; `None` for
-/// anything else, which the decoder routes. The reading thread's share of the work is serial,
-/// and the full decoder's result is large and costly to move around for four numbers. Where this
-/// answers, the decoder decodes the packet with the same addresses and ports (a test holds it
-/// to that on every capture and on mutated packets).
+/// at most one 802.1Q tag, or raw IP; IPv4 without options' oddities or IPv6 without extension
+/// headers; a whole TCP or UDP header; no fragment, tunnel or PCAPdroid trailer), read straight
+/// from the bytes; `None` for anything else, which the decoder routes. The reading thread's
+/// share of the work is serial, and the full decoder's result is large and costly to move around
+/// for four numbers. Where this answers, the decoder decodes the packet with the same addresses
+/// and ports (a test holds it to that on every capture and on mutated packets).
 #[inline]
 pub fn peek(pkt: &Packet<'_>) -> Option<((IpAddr, u16), (IpAddr, u16))> {
     let d = pkt.data;

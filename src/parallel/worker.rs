@@ -147,8 +147,8 @@ impl Worker {
 
     /// A chunk from the reader: every sweep, and this worker's packets. The per-packet part is
     /// this design's own cost (one thread has none of it), so it is kept to a few loads: the
-    /// lent buffers are looked up once a chunk, and sweeps, file starts and apps, which few
-    /// packets have before them, are looked at only when one is due.
+    /// lent buffers are looked up once a chunk, sweeps and file starts (few packets have one
+    /// before them) only when one is due, and apps only in chunks that have any.
     fn chunk(&mut self, chunk: &Chunk) {
         let lane = &chunk.lanes[self.id];
         let buffers: Vec<&[u8]> = chunk.lent.iter().map(Lent::bytes).collect();
