@@ -305,9 +305,9 @@ mod tests {
             assert!(a.segment(1, &[1u8; 1000]));
             let (held, spare) = SHARE.with(|s| (s.held.0.load(Ordering::Relaxed), s.spare.get()));
             assert_eq!((held, spare), (1000, BLOCK - 1000));
-            // Four whole streams pass the block: the fourth takes another.
+            // Eight whole streams: the fourth and the eighth each take another block.
             let mut streams = vec![a];
-            for _ in 0..4 {
+            for _ in 0..8 {
                 let mut s = ClientStream::default();
                 assert!(s.segment(1, &[2u8; MAX_STREAM]));
                 streams.push(s);
@@ -315,12 +315,13 @@ mod tests {
             let (held, spare) = SHARE.with(|s| (s.held.0.load(Ordering::Relaxed), s.spare.get()));
             assert_eq!(
                 (held, spare),
-                (1000 + 4 * MAX_STREAM as isize, 2 * BLOCK - 1000 - 4 * MAX_STREAM)
+                (1000 + 8 * MAX_STREAM as isize, 3 * BLOCK - 1000 - 8 * MAX_STREAM)
             );
+            // Given back in order: when the unused share passes two blocks (at the fifth whole
+            // stream) all but one block goes back; three more streams' bytes are kept after it.
             drop(streams);
-            // Given back: all of it held unused, less one block kept.
             let (held, spare) = SHARE.with(|s| (s.held.0.load(Ordering::Relaxed), s.spare.get()));
-            assert_eq!((held, spare), (0, 2 * BLOCK));
+            assert_eq!((held, spare), (0, BLOCK + 3 * MAX_STREAM));
             SHARE.with(|s| s.held.clone())
         })
         .join()
