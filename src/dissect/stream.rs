@@ -23,9 +23,9 @@ const MAX_PENDING: usize = 4;
 /// 16 KiB start at once, far above what real traffic needs at one moment.
 pub const DEFAULT_BUDGET: usize = 256 << 20;
 
-/// Bytes a thread takes from the budget at a time; it gives back what it holds unused beyond
-/// two of them. So the threads' unused shares, at most two blocks each, are all a refusal can
-/// come early by; with one thread a refusal is exact (the thread's share is used first).
+/// Bytes a thread takes from the budget at a time; when its unused share passes two of them, it
+/// gives back all but one. So the threads' unused shares, at most two blocks each, are all a
+/// refusal can come early by; with one thread a refusal is exact (its share is used first).
 const BLOCK: usize = 64 << 10;
 
 static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_BUDGET);
@@ -79,8 +79,9 @@ thread_local! {
 
 /// Takes `n` more bytes from the budget, if it has them.
 fn take(n: usize) -> bool {
-    let budget = BUDGET.load(Ordering::Relaxed);
+    // The budget is read only when the shared count is: most charges come out of the share.
     let grab = |k: usize| {
+        let budget = BUDGET.load(Ordering::Relaxed);
         TAKEN
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
                 t.checked_add(k).filter(|&t| t <= budget)
