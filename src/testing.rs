@@ -27,3 +27,24 @@ pub fn legacy_pcap(n: usize) -> Vec<u8> {
     }
     f
 }
+
+/// [`legacy_pcap`]'s file written big-endian with nanosecond timestamps (each record's
+/// fraction the microseconds times 1 000, plus 999): the other byte order and resolution.
+pub fn legacy_pcap_be_nanos(n: usize) -> Vec<u8> {
+    let le = legacy_pcap(n);
+    let word = |at: usize| u32::from_le_bytes(le[at..at + 4].try_into().expect("4 bytes"));
+    let mut f = vec![0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+    f.extend(word(16).to_be_bytes());
+    f.extend(word(20).to_be_bytes());
+    let mut at = 24;
+    while at < le.len() {
+        let caplen = word(at + 8) as usize;
+        f.extend(word(at).to_be_bytes());
+        f.extend((word(at + 4) * 1000 + 999).to_be_bytes());
+        f.extend(word(at + 8).to_be_bytes());
+        f.extend(word(at + 12).to_be_bytes());
+        f.extend_from_slice(&le[at + 16..at + 16 + caplen]);
+        at += 16 + caplen;
+    }
+    f
+}

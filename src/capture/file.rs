@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{PcapBlockOwned, PcapError};
+use pcap_parser::{LegacyPcapBlock, PcapBlockOwned, PcapError};
 
 use super::filter::Filter;
+use super::mapped::MappedReader;
 use super::paths::Input;
+use super::shared::SharedReader;
 use super::{Lent, LinkType, Packet, PacketSink, Timestamp};
 
 /// Initial reader buffer; grown for larger records up to [`MAX_BUFFER`].
@@ -337,16 +339,18 @@ pub fn read_input<S: PacketSink>(
             let threaded = sink.threaded();
             let mapped = regular
                 .filter(|_| legacy && !compressed)
-                .and_then(|f| super::mapped::MappedReader::new(f, INITIAL_BUFFER, threaded).ok());
+                .and_then(|f| MappedReader::new(f, INITIAL_BUFFER, threaded).ok());
             let opened = if let Some(mut r) = mapped {
-                Ok(ctx.run(&mut r, sink, |r| Some(Lent::Mapped(r.window().clone()))).err())
+                let lend = |r: &MappedReader| Some(Lent::Mapped(r.window().clone()));
+                Ok(ctx.run(&mut r, sink, lend, MappedReader::next_whole).err())
             } else if legacy {
-                super::shared::SharedReader::new(INITIAL_BUFFER, stream).map(|mut r| {
-                    ctx.run(&mut r, sink, |r| Some(Lent::Read(r.buffer().clone()))).err()
+                SharedReader::new(INITIAL_BUFFER, stream).map(|mut r| {
+                    let lend = |r: &SharedReader<_>| Some(Lent::Read(r.buffer().clone()));
+                    ctx.run(&mut r, sink, lend, SharedReader::next_whole).err()
                 })
             } else {
                 pcap_parser::create_reader(INITIAL_BUFFER, stream)
-                    .map(|mut r| ctx.run(&mut *r, sink, |_| None).err())
+                    .map(|mut r| ctx.run(&mut *r, sink, |_| None, no_whole).err())
             };
             let err = match opened {
                 Ok(err) => err,
@@ -377,6 +381,11 @@ pub fn read_input<S: PacketSink>(
         Err(e) => Some(e),
     };
     (summary, err)
+}
+
+/// The `whole` of [`FileReader::run`] for readers without one (pcapng).
+fn no_whole<R: ?Sized>(_: &mut R) -> Option<(LegacyPcapBlock<'_>, usize)> {
+    None
 }
 
 struct FileReader<'p> {
@@ -417,11 +426,14 @@ impl Fault {
 impl FileReader<'_> {
     /// Delivers every block of `reader` to `sink`.
     /// `lend`: the buffer the reader's packets live in, when it can be lent to the sink.
+    /// `whole`: the reader's next record of a legacy file when it lies whole in its buffer (the
+    /// common case, without `next`'s block enum), else `None` and `next` takes over.
     fn run<R, S>(
         &mut self,
         reader: &mut R,
         sink: &mut S,
         lend: impl Fn(&R) -> Option<Lent>,
+        whole: impl Fn(&mut R) -> Option<(LegacyPcapBlock<'_>, usize)>,
     ) -> Result<(), CaptureError>
     where
         R: PcapReaderIterator + ?Sized,
@@ -441,6 +453,13 @@ impl FileReader<'_> {
                 return Ok(());
             }
             let offset = reader.consumed() as u64;
+            if let Some(format) = legacy
+                && let Some((b, len)) = whole(reader)
+            {
+                last_ts = self.legacy_record(sink, offset, format, &b, &lent)?;
+                reader.consume_noshift(len);
+                continue;
+            }
             let fault = match reader.next() {
                 Ok((len, block)) => {
                     match block {
@@ -457,25 +476,8 @@ impl FileReader<'_> {
                             legacy = Some((lt, h.is_nanosecond_precision()));
                         }
                         PcapBlockOwned::Legacy(b) => {
-                            let (lt, nanos) = legacy.unwrap_or((LinkType::ETHERNET, false));
-                            let (limit, unit) = if nanos {
-                                (1_000_000_000, "nanoseconds")
-                            } else {
-                                (1_000_000, "microseconds")
-                            };
-                            if b.ts_usec >= limit {
-                                return Err(self.malformed(
-                                    offset,
-                                    format!(
-                                        "the {unit} field of the timestamp is {}, not below {limit}",
-                                        b.ts_usec
-                                    ),
-                                ));
-                            }
-                            let frac =
-                                if nanos { b.ts_usec as i64 } else { b.ts_usec as i64 * 1000 };
-                            last_ts = Timestamp::from_secs_nanos(b.ts_sec as i64, frac);
-                            self.deliver(sink, last_ts, lt, b.data, b.origlen, &lent)?;
+                            let format = legacy.unwrap_or((LinkType::ETHERNET, false));
+                            last_ts = self.legacy_record(sink, offset, format, &b, &lent)?;
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
                             big_endian = shb.big_endian();
@@ -663,6 +665,31 @@ impl FileReader<'_> {
         true
     }
 
+    /// A legacy pcap record (at byte `offset` of a file of `format`: link type, nanosecond
+    /// timestamps) to the sink; returns its time. Inlined: the per-packet path of a replay.
+    #[inline(always)]
+    fn legacy_record<S: PacketSink>(
+        &mut self,
+        sink: &mut S,
+        offset: u64,
+        (lt, nanos): (LinkType, bool),
+        b: &LegacyPcapBlock<'_>,
+        lent: &Option<Lent>,
+    ) -> Result<Timestamp, CaptureError> {
+        let (limit, unit) =
+            if nanos { (1_000_000_000, "nanoseconds") } else { (1_000_000, "microseconds") };
+        if b.ts_usec >= limit {
+            return Err(self.malformed(
+                offset,
+                format!("the {unit} field of the timestamp is {}, not below {limit}", b.ts_usec),
+            ));
+        }
+        let frac = if nanos { b.ts_usec as i64 } else { b.ts_usec as i64 * 1000 };
+        let ts = Timestamp::from_secs_nanos(b.ts_sec as i64, frac);
+        self.deliver(sink, ts, lt, b.data, b.origlen, lent)?;
+        Ok(ts)
+    }
+
     /// A packet to the sink, if the filter passes it; `lent`: the buffer `data` lies in, when
     /// the sink may hold it instead of copying.
     #[inline]
@@ -811,6 +838,50 @@ mod tests {
         assert_eq!((one.packets, many.packets), (40_000, 40_000));
         assert_eq!(one.largest, 4 << 20, "one thread: 4 MiB windows");
         assert_eq!(many.largest, bytes.len(), "worker threads: the whole file in one window");
+    }
+
+    /// Both legacy readers, mapped (a plain file) and copying (gzip), in both byte orders and
+    /// resolutions, deliver what `pcap-parser`'s own reader reads: the per-packet path that
+    /// reads record headers itself changes nothing.
+    #[test]
+    fn legacy_files_read_as_pcap_parser_reads_them() {
+        use std::io::Write;
+        struct Packets(Vec<(i64, Vec<u8>, u32)>);
+        impl PacketSink for Packets {
+            fn packet(&mut self, p: &Packet<'_>) {
+                self.0.push((p.ts.0, p.data.to_vec(), p.wire_len));
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files =
+            [crate::testing::legacy_pcap(3_000), crate::testing::legacy_pcap_be_nanos(3_000)];
+        for (n, bytes) in files.iter().enumerate() {
+            let mut want = Vec::new();
+            let mut theirs = pcap_parser::LegacyPcapReader::new(1 << 20, &bytes[..]).expect("pcap");
+            let nanos = bytes[2] == 0x3c;
+            while let Ok((len, block)) = theirs.next() {
+                if let PcapBlockOwned::Legacy(b) = block {
+                    let frac = if nanos { b.ts_usec } else { b.ts_usec * 1000 };
+                    let ts = i64::from(b.ts_sec) * 1_000_000_000 + i64::from(frac);
+                    want.push((ts, b.data.to_vec(), b.origlen));
+                }
+                theirs.consume(len);
+            }
+            assert_eq!(want.len(), 3_000);
+            let plain = dir.path().join(format!("{n}.pcap"));
+            std::fs::write(&plain, bytes).expect("write");
+            let gz = dir.path().join(format!("{n}.pcap.gz"));
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(bytes).expect("gzip");
+            std::fs::write(&gz, z.finish().expect("gzip")).expect("write");
+            for path in [plain, gz] {
+                let mut got = Packets(Vec::new());
+                let (summary, err) = read_file(&path, None, &mut got);
+                assert!(err.is_none(), "{}: {err:?}", path.display());
+                assert_eq!(summary.packets, 3_000);
+                assert!(got.0 == want, "{}: packets differ", path.display());
+            }
+        }
     }
 
     #[test]

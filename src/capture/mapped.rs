@@ -21,10 +21,10 @@ use std::sync::Arc;
 use memmap2::{Advice, Mmap, MmapOptions};
 use pcap_parser::nom::{self, Needed, Offset};
 use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{PcapBlockOwned, PcapError, PcapHeader};
+use pcap_parser::{LegacyPcapBlock, PcapBlockOwned, PcapError, PcapHeader};
 
 use super::prefetch::prefetch;
-use super::shared::{ParseFn, read_header};
+use super::shared::{ParseFn, read_header, record_order, whole_record};
 
 /// Bytes mapped at a time (more for a larger record).
 const WINDOW: usize = 4 << 20;
@@ -56,6 +56,8 @@ pub struct MappedReader {
     size: u64,
     header: PcapHeader,
     parse: ParseFn,
+    /// [`record_order`] of the file.
+    order: Option<bool>,
     /// Bytes `base..base + window.len()` of the file; unread from `start`.
     window: Arc<Window>,
     base: u64,
@@ -101,6 +103,7 @@ impl MappedReader {
         Ok(MappedReader {
             file,
             size,
+            order: record_order(&header),
             header,
             parse,
             window,
@@ -143,22 +146,42 @@ fn map(file: &File, offset: u64, size: u64, want: usize) -> std::io::Result<Arc<
     Ok(Arc::new(Window(Some(m))))
 }
 
-impl PcapReaderIterator for MappedReader {
-    fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&'_ [u8]>> {
+impl MappedReader {
+    /// The next record when it lies whole in the window, after the file header: what
+    /// [`PcapReaderIterator::next`] would return for it ([`whole_record`]); the caller consumes
+    /// it. `None`: call `next`.
+    #[inline]
+    pub fn next_whole(&mut self) -> Option<(LegacyPcapBlock<'_>, usize)> {
         if self.consumed == 0 {
-            return Ok((self.header.size(), PcapBlockOwned::from(self.header.clone())));
+            return None;
         }
-        let data = &(*self.window).as_ref()[self.start..];
-        if data.is_empty() && self.at_end() {
-            return Err(PcapError::Eof);
-        }
-        // Ask for the next few records' bytes while this one is parsed.
+        let order = self.order?;
+        self.prefetch_ahead();
+        whole_record(&(*self.window).as_ref()[self.start..], order)
+    }
+
+    /// Asks for the next few records' bytes while this one is parsed.
+    #[inline]
+    fn prefetch_ahead(&mut self) {
         let window = (*self.window).as_ref();
         let target = (self.start + AHEAD).min(window.len());
         while self.ahead < target {
             prefetch(&window[self.ahead..]);
             self.ahead += LINE;
         }
+    }
+}
+
+impl PcapReaderIterator for MappedReader {
+    fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&'_ [u8]>> {
+        if self.consumed == 0 {
+            return Ok((self.header.size(), PcapBlockOwned::from(self.header.clone())));
+        }
+        if self.start == (*self.window).as_ref().len() && self.at_end() {
+            return Err(PcapError::Eof);
+        }
+        self.prefetch_ahead();
+        let data = &(*self.window).as_ref()[self.start..];
         match (self.parse)(data) {
             Ok((rem, b)) => Ok((data.offset(rem), PcapBlockOwned::from(b))),
             Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => Err(e),

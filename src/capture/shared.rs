@@ -38,6 +38,36 @@ pub(super) fn read_header(data: &[u8]) -> Result<(PcapHeader, ParseFn), PcapErro
     Ok((header, parse))
 }
 
+/// The byte order of a file's records when they have 16-byte headers (`Some(true)`: big
+/// endian), which [`whole_record`] reads; `None` for the modified format's 24-byte headers.
+pub(super) fn record_order(header: &PcapHeader) -> Option<bool> {
+    (!header.is_modified_format()).then(|| header.is_bigendian())
+}
+
+/// The record at the start of `data` when it lies whole there: the block `pcap-parser`'s
+/// `parse_pcap_frame` (or `_be`) returns for it, and its length. A replay's per-packet path:
+/// no [`PcapBlockOwned`], no call through [`ParseFn`]. `None`: the reader's `next` says what
+/// else is there (a short buffer, the end, a record too large).
+#[inline]
+pub(super) fn whole_record(data: &[u8], big_endian: bool) -> Option<(LegacyPcapBlock<'_>, usize)> {
+    let header: &[u8; 16] = data.get(..16)?.try_into().ok()?;
+    let word = |at: usize| {
+        let b = [header[at], header[at + 1], header[at + 2], header[at + 3]];
+        if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+    };
+    let caplen = word(8);
+    let end = 16usize.checked_add(caplen as usize)?;
+    let bytes = data.get(16..end)?;
+    let block = LegacyPcapBlock {
+        ts_sec: word(0),
+        ts_usec: word(4),
+        caplen,
+        origlen: word(12),
+        data: bytes,
+    };
+    Some((block, end))
+}
+
 /// The record parser for a file with this header.
 pub(super) fn parse_fn(header: &PcapHeader) -> ParseFn {
     match (header.is_modified_format(), header.is_bigendian()) {
@@ -58,6 +88,8 @@ pub struct SharedReader<R> {
     consumed: usize,
     exhausted: bool,
     parse: ParseFn,
+    /// [`record_order`] of the file.
+    order: Option<bool>,
     /// Buffers given up while lent; reused once their last holder drops them.
     spare: Vec<Arc<Vec<u8>>>,
 }
@@ -73,6 +105,7 @@ impl<R: Read> SharedReader<R> {
         }
         let (header, parse) = read_header(&buf[..sz])?;
         Ok(SharedReader {
+            order: record_order(&header),
             header,
             reader,
             buf: Arc::new(buf),
@@ -83,6 +116,17 @@ impl<R: Read> SharedReader<R> {
             parse,
             spare: Vec::new(),
         })
+    }
+
+    /// The next record when it lies whole in the buffer, after the file header: what
+    /// [`PcapReaderIterator::next`] would return for it ([`whole_record`]); the caller consumes
+    /// it. `None`: call `next`.
+    #[inline]
+    pub fn next_whole(&mut self) -> Option<(LegacyPcapBlock<'_>, usize)> {
+        if self.consumed == 0 {
+            return None;
+        }
+        whole_record(&self.buf[self.start..self.end], self.order?)
     }
 
     /// The buffer the packets [`PcapReaderIterator::next`] returns live in. A holder keeps it
@@ -256,6 +300,47 @@ mod tests {
                 assert!(got == want, "cut {cut} hold {hold}: {} vs {}", got.1, want.1);
             }
         }
+    }
+
+    /// The per-packet path reads record headers itself: at every cut of the records, in both
+    /// byte orders, it finds what `pcap-parser` parses, or leaves the cut to `next`.
+    #[test]
+    fn whole_records_are_what_pcap_parser_reads() {
+        let files = [crate::testing::legacy_pcap(40), crate::testing::legacy_pcap_be_nanos(40)];
+        for file in &files {
+            let (header, parse) = read_header(file).expect("header");
+            let be = record_order(&header).expect("16-byte record headers");
+            assert_eq!(be, file[0] == 0xa1);
+            // From each record's start (and from inside some), every length up to 600 bytes.
+            let mut starts = vec![24, 25, 24 + 16 + 3];
+            let mut at = 24;
+            while let Some((_, len)) = whole_record(&file[at..], be) {
+                at += len;
+                starts.push(at);
+            }
+            assert_eq!(at, file.len(), "every record read");
+            for start in starts {
+                for end in start..(start + 600).min(file.len()) {
+                    let data = &file[start..end];
+                    let ours = whole_record(data, be);
+                    match parse(data) {
+                        Ok((rem, b)) => {
+                            let (o, len) = ours.expect("a whole record");
+                            assert_eq!(len, data.len() - rem.len());
+                            let fields = |b: &LegacyPcapBlock<'_>| {
+                                (b.ts_sec, b.ts_usec, b.caplen, b.origlen, b.data.as_ptr())
+                            };
+                            assert_eq!(fields(&o), fields(&b), "at {start}..{end}");
+                            assert_eq!(o.data.len(), b.data.len());
+                        }
+                        Err(_) => assert!(ours.is_none(), "at {start}..{end}"),
+                    }
+                }
+            }
+        }
+        // The modified format's 24-byte record headers are left to `parse_pcap_frame_modified`.
+        let modified = PcapHeader { magic_number: 0xa1b2_cd34, ..PcapHeader::new() };
+        assert_eq!(record_order(&modified), None);
     }
 
     #[test]
