@@ -148,8 +148,8 @@ fn map(file: &File, offset: u64, size: u64, want: usize) -> std::io::Result<Arc<
 
 impl MappedReader {
     /// The next record when it lies whole in the window, after the file header: what
-    /// [`PcapReaderIterator::next`] would return for it ([`whole_record`]); the caller consumes
-    /// it. `None`: call `next`.
+    /// [`PcapReaderIterator::next`] would return for it, read in place (no block enum); the
+    /// caller consumes it. `None`: call `next`.
     #[inline]
     pub fn next_whole(&mut self) -> Option<(LegacyPcapBlock<'_>, usize)> {
         if self.consumed == 0 {

@@ -119,8 +119,8 @@ impl<R: Read> SharedReader<R> {
     }
 
     /// The next record when it lies whole in the buffer, after the file header: what
-    /// [`PcapReaderIterator::next`] would return for it ([`whole_record`]); the caller consumes
-    /// it. `None`: call `next`.
+    /// [`PcapReaderIterator::next`] would return for it, read in place (no block enum); the
+    /// caller consumes it. `None`: call `next`.
     #[inline]
     pub fn next_whole(&mut self) -> Option<(LegacyPcapBlock<'_>, usize)> {
         if self.consumed == 0 {
