@@ -1,40 +1,95 @@
 //! Which addresses are on the local side: private (RFC 1918), CGNAT (RFC 6598), link-local, ULA,
 //! loopback, plus any `--local-net` the user gives (a hotspot on public addresses).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
 /// The local address ranges.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LocalNets {
     extra: Vec<IpNet>,
+    /// [`NEVER`], [`ALWAYS`] or [`ASK`] for each first octet of an IPv4 address: most addresses
+    /// in a capture are public, and one load answers for them (the reading thread of `replay
+    /// --threads` asks for both sides of every packet).
+    first_v4: [u8; 256],
+}
+
+/// No local range starts with this octet.
+const NEVER: u8 = 0;
+/// The whole /8 is local.
+const ALWAYS: u8 = 1;
+/// Part of the /8 is local: the ranges decide.
+const ASK: u8 = 2;
+
+/// [`LocalNets::first_v4`] of the built-in ranges: 10/8 and 127/8 whole; 172.16/12,
+/// 192.168/16, 169.254/16, 100.64/10 and 0.0.0.0 in part.
+const BUILTIN_FIRST_V4: [u8; 256] = {
+    let mut t = [NEVER; 256];
+    t[10] = ALWAYS;
+    t[127] = ALWAYS;
+    t[0] = ASK;
+    t[100] = ASK;
+    t[169] = ASK;
+    t[172] = ASK;
+    t[192] = ASK;
+    t
+};
+
+impl Default for LocalNets {
+    fn default() -> Self {
+        LocalNets::new(Vec::new())
+    }
 }
 
 impl LocalNets {
     /// The built-in ranges plus `extra`.
     pub fn new(extra: Vec<IpNet>) -> Self {
-        LocalNets { extra }
+        let mut first_v4 = BUILTIN_FIRST_V4;
+        for net in &extra {
+            if let IpNet::V4(n) = net {
+                // The first octets the network spans (all of them for a prefix under 8 bits).
+                let (lo, hi) = (n.network().octets()[0], n.broadcast().octets()[0]);
+                for o in lo..=hi {
+                    if first_v4[usize::from(o)] == NEVER {
+                        first_v4[usize::from(o)] = ASK;
+                    }
+                }
+            }
+        }
+        LocalNets { extra, first_v4 }
     }
 
     /// Whether `ip` is on the local side.
     #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let builtin = match ip {
-            IpAddr::V4(v4) => return self.contains_v4(v4),
-            IpAddr::V6(v6) => {
-                // In one number: ULA, link-local, and `::`/`::1` (unspecified, loopback).
-                let v = u128::from(v6);
-                let s = (v >> 112) as u16;
-                (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80 || v <= 1
-            }
-        };
-        builtin || self.extra.iter().any(|n| n.contains(&ip))
+        match ip {
+            IpAddr::V4(v4) => self.contains_v4(v4),
+            IpAddr::V6(v6) => self.contains_v6(u128::from(v6)),
+        }
+    }
+
+    /// [`LocalNets::contains`] for an IPv6 address, as its number.
+    #[inline]
+    pub fn contains_v6(&self, v: u128) -> bool {
+        // In one number: ULA, link-local, and `::`/`::1` (unspecified, loopback).
+        let s = (v >> 112) as u16;
+        let builtin = (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80 || v <= 1;
+        builtin || self.extra.iter().any(|n| n.contains(&IpAddr::V6(Ipv6Addr::from(v))))
     }
 
     /// [`LocalNets::contains`] for an IPv4 address.
     #[inline]
     pub fn contains_v4(&self, v4: Ipv4Addr) -> bool {
+        match self.first_v4[usize::from(v4.octets()[0])] {
+            NEVER => false,
+            ALWAYS => true,
+            _ => self.ranges_v4(v4),
+        }
+    }
+
+    /// Whether an IPv4 address is in a local range, range by range.
+    fn ranges_v4(&self, v4: Ipv4Addr) -> bool {
         let o = v4.octets();
         let builtin = v4.is_private()
             || v4.is_link_local()
@@ -123,6 +178,31 @@ mod tests {
         for (a, b, want) in cases {
             assert_eq!(l.device_side(a, b), want, "{a:?} {b:?}");
             assert_eq!(l.device_side(b, a), want, "{b:?} {a:?} (the other way)");
+        }
+    }
+
+    /// The first-octet table answers as the ranges do, for every /16 and both ends of it,
+    /// with and without extra networks (a /24, a /4 spanning sixteen first octets, one host).
+    #[test]
+    fn the_first_octet_table_answers_as_the_ranges_do() {
+        let extras = [
+            vec![],
+            vec!["198.51.100.0/24".parse().unwrap()],
+            vec!["32.0.0.0/4".parse().unwrap(), "203.0.113.9/32".parse().unwrap()],
+        ];
+        for extra in extras {
+            let l = LocalNets::new(extra);
+            for a in 0..=u16::MAX {
+                for low in [0u16, 1, 0x8000, u16::MAX] {
+                    let v4 = Ipv4Addr::from((u32::from(a) << 16) | u32::from(low));
+                    assert_eq!(l.contains_v4(v4), l.ranges_v4(v4), "{v4} with {:?}", l.extra);
+                }
+            }
+            for (a, local) in
+                [("203.0.113.9", l.extra.len() == 2), ("40.1.2.3", l.extra.len() == 2)]
+            {
+                assert_eq!(l.contains(a.parse().unwrap()), local, "{a} with {:?}", l.extra);
+            }
         }
     }
 

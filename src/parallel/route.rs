@@ -159,6 +159,14 @@ impl Router {
     /// line: the IPv4 path stays small.
     #[inline(never)]
     fn route_any(&mut self, pkt: &Packet<'_>) -> (usize, bool) {
+        // IPv6, in plain numbers too (its addresses' order is theirs).
+        if let Some(((src, sp), (dst, dp))) = peek_v6(pkt) {
+            let side = device_side(
+                ((src, sp), self.local.contains_v6(src)),
+                ((dst, dp), self.local.contains_v6(dst)),
+            );
+            return (self.of_slot(slot_v6(side)), true);
+        }
         match peek(pkt) {
             Some(((src, sp), (dst, dp))) => {
                 let side = device_side(
@@ -280,17 +288,20 @@ fn slot_v4(ip: u32) -> usize {
     (u64::from(ip).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOT_BITS)) as usize
 }
 
-/// The slot of a device: [`slot_v4`], or for IPv6 a stable mix of all its bits.
+/// The slot of an IPv6 device, from its number: a stable mix of all its bits.
+#[inline]
+fn slot_v6(v: u128) -> usize {
+    let mut z = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) >> (64 - SLOT_BITS)) as usize
+}
+
+/// The slot of a device: [`slot_v4`] or [`slot_v6`].
 fn slot(ip: IpAddr) -> usize {
     match ip {
         IpAddr::V4(a) => slot_v4(u32::from(a)),
-        IpAddr::V6(a) => {
-            let v = u128::from(a);
-            let mut z = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) >> (64 - SLOT_BITS)) as usize
-        }
+        IpAddr::V6(a) => slot_v6(u128::from(a)),
     }
 }
 
@@ -434,6 +445,37 @@ pub fn peek_v4(pkt: &Packet<'_>) -> Option<((Ipv4Addr, u16), (Ipv4Addr, u16))> {
     whole.then_some(((src, sp), (dst, dp)))
 }
 
+/// [`peek`] for IPv6 over Ethernet: the same answer, where it answers, as plain numbers.
+#[inline]
+pub fn peek_v6(pkt: &Packet<'_>) -> Option<((u128, u16), (u128, u16))> {
+    if pkt.linktype != crate::capture::LinkType::ETHERNET {
+        return None;
+    }
+    let (ETH_IPV6, ip) = ethernet(pkt.data)? else {
+        return None;
+    };
+    if ip.len() < 40 || ip[0] >> 4 != 6 {
+        return None;
+    }
+    let payload = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    if payload == 0 {
+        return None;
+    }
+    let src = u128::from_be_bytes(ip[8..24].try_into().ok()?);
+    let dst = u128::from_be_bytes(ip[24..40].try_into().ok()?);
+    let l4 = &ip[40..(40 + payload).min(ip.len())];
+    let (sp, dp) = (
+        u16::from_be_bytes([*l4.first()?, *l4.get(1)?]),
+        u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?]),
+    );
+    let whole = match ip[6] {
+        TCP => l4.len() >= 20 && l4[12] >> 4 >= 5,
+        UDP => l4.len() >= 8 && !TUNNEL_PORTS.contains(&sp) && !TUNNEL_PORTS.contains(&dp),
+        _ => false,
+    };
+    whole.then_some(((src, sp), (dst, dp)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,7 +542,7 @@ mod tests {
     #[test]
     fn peek_agrees_with_the_decoder() {
         let mut rand = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
-        let (mut answered, mut answered_v4, mut total) = (0, 0, 0);
+        let (mut answered, mut answered_v4, mut answered_v6, mut total) = (0, 0, 0, 0);
         for (lt, t) in templates() {
             let pkt = Packet { ts: Timestamp(0), linktype: lt, data: &t, wire_len: t.len() as u32 };
             assert!(peek(&pkt).is_some(), "a plain packet is peeked");
@@ -521,6 +563,11 @@ mod tests {
                     assert_eq!(v4, peek(&pkt), "peek_v4 and peek differ on {m:02x?}");
                     answered_v4 += 1;
                 }
+                if let Some(((s, sp), (d, dp))) = peek_v6(&pkt) {
+                    let v6 = Some(((IpAddr::V6(s.into()), sp), (IpAddr::V6(d.into()), dp)));
+                    assert_eq!(v6, peek(&pkt), "peek_v6 and peek differ on {m:02x?}");
+                    answered_v6 += 1;
+                }
                 if let Some(p) = peek(&pkt) {
                     answered += 1;
                     assert_eq!(Some(p), decoded(&pkt), "peek and decoder differ on {m:02x?}");
@@ -529,6 +576,7 @@ mod tests {
         }
         assert!(answered > total / 4, "peek answered {answered} of {total}");
         assert!(answered_v4 > total / 8, "peek_v4 answered {answered_v4} of {total}");
+        assert!(answered_v6 > total / 8, "peek_v6 answered {answered_v6} of {total}");
     }
 
     /// An Ethernet/IPv4/UDP packet from `device` to a public server.
