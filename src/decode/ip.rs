@@ -74,11 +74,18 @@ struct IpParts<'a> {
 
 /// Decodes an IP packet and its transport header.
 pub fn decode_ip(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    decode_ip_below(LinkInfo::default(), data)
+}
+
+/// [`decode_ip`] of the IP packet inside a link layer already read (`link`): the result is built
+/// once, where the caller wants it, not moved through each layer.
+#[inline]
+pub(super) fn decode_ip_below(link: LinkInfo, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let ip = match plain(data) {
         Some(ip) => ip,
         None => lax(data)?,
     };
-    Ok(transport(data, ip))
+    Ok(transport(link, data, ip))
 }
 
 /// The IP layer of a plain packet, read in place ([`plain_v4`], [`plain_v6`]).
@@ -187,7 +194,7 @@ fn lax(data: &[u8]) -> Result<IpParts<'_>, DecodeError> {
 
 /// The transport header (and a tunnel it carries) of an IP packet whose IP layer is `ip`.
 #[inline]
-fn transport<'a>(data: &'a [u8], ip: IpParts<'a>) -> Decoded<'a> {
+fn transport<'a>(link: LinkInfo, data: &'a [u8], ip: IpParts<'a>) -> Decoded<'a> {
     let IpParts { src, dst, ip_len, proto, fragment, payload } = ip;
     // Bytes of transport header + payload as the IP header declares them.
     let l4_offset = (payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u32;
@@ -216,7 +223,7 @@ fn transport<'a>(data: &'a [u8], ip: IpParts<'a>) -> Decoded<'a> {
             _ => Transport::Other,
         }
     };
-    Decoded { link: LinkInfo::default(), src, dst, ip_len, proto, fragment, transport, tunnel }
+    Decoded { link, src, dst, ip_len, proto, fragment, transport, tunnel }
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -380,7 +387,10 @@ mod tests {
                 let offset = |p: &IpParts<'_>| p.payload.as_ptr() as usize - m.as_ptr() as usize;
                 assert_eq!(offset(&fast), offset(&slow), "payload offset of {m:02x?}");
                 assert_eq!(fast.payload.len(), slow.payload.len(), "payload of {m:02x?}");
-                let (fast, slow) = (transport(&m, fast), transport(&m, slow));
+                let (fast, slow) = (
+                    transport(LinkInfo::default(), &m, fast),
+                    transport(LinkInfo::default(), &m, slow),
+                );
                 assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "decoding {m:02x?}");
             }
         }

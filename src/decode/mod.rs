@@ -161,9 +161,7 @@ impl DecodeError {
 /// Decodes a captured frame down to its transport layer.
 pub fn decode<'a>(pkt: &Packet<'a>) -> Result<Decoded<'a>, DecodeError> {
     let (link, ip) = decode_link(pkt.linktype, pkt.data)?;
-    let mut d = decode_ip(ip)?;
-    d.link = link;
-    Ok(d)
+    ip::decode_ip_below(link, ip)
 }
 
 /// Decodes the inner packet of a tunnel; `Ethernet` for VXLAN, IP otherwise.
@@ -172,9 +170,7 @@ pub fn decode_inner<'a>(tunnel: &Tunnel<'a>) -> Result<Decoded<'a>, DecodeError>
         TunnelKind::IpInIp | TunnelKind::Gtp => decode_ip(tunnel.inner),
         TunnelKind::Vxlan => {
             let (link, ip) = decode_link(LinkType::ETHERNET, tunnel.inner)?;
-            let mut d = decode_ip(ip)?;
-            d.link = link;
-            Ok(d)
+            ip::decode_ip_below(link, ip)
         }
     }
 }
