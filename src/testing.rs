@@ -11,6 +11,20 @@ pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
+/// `packet` with one to three random bytes changed among its first `head`, and one time in four
+/// cut short at a random length: how the parsers' differential tests make packets that lie.
+pub fn mutate(rand: &mut impl FnMut() -> u64, packet: &[u8], head: usize) -> Vec<u8> {
+    let mut m = packet.to_vec();
+    for _ in 0..(rand() % 3 + 1) {
+        let at = (rand() % head as u64) as usize % m.len();
+        m[at] = rand() as u8;
+    }
+    if rand().is_multiple_of(4) {
+        m.truncate((rand() as usize) % (m.len() + 1));
+    }
+    m
+}
+
 /// A legacy pcap file (µs, little-endian, Ethernet) of `n` records of varied sizes, now and
 /// then one (10 000 bytes) larger than a small reader buffer or mapped window.
 pub fn legacy_pcap(n: usize) -> Vec<u8> {

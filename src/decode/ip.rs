@@ -371,15 +371,8 @@ mod tests {
             let ext = t[0] >> 4 == 6 && t[6] == 0;
             assert!(plain(&t).is_some() || t[9] == 51 || ext, "a plain packet is read in place");
             for _ in 0..100_000 {
-                let mut m = t.clone();
-                for _ in 0..(rand() % 3 + 1) {
-                    // Mostly the IP header, where the decisions are.
-                    let at = (rand() % 40) as usize % m.len();
-                    m[at] = rand() as u8;
-                }
-                if rand().is_multiple_of(4) {
-                    m.truncate((rand() as usize) % (m.len() + 1));
-                }
+                // Mostly the IP header, where the decisions are.
+                let m = crate::testing::mutate(&mut rand, &t, 40);
                 total += 1;
                 let Some(fast) = plain(&m) else { continue };
                 answered += 1;
