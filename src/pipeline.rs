@@ -608,7 +608,7 @@ impl Pipeline {
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
         // Matched by reference: the decoded packet stays where the decoder built it (moving it
-        // out cost a copy of its 150 bytes a packet, read back wider than it was written).
+        // out cost a copy of its 144 bytes a packet, read back wider than it was written).
         match &decode::decode(pkt) {
             Ok(d) => {
                 // The clock moves first, for every packet decoded (IP or not), so idle flows are

@@ -36,9 +36,12 @@ const BUILTIN_FIRST_V4: [u8; 256] = {
     t
 };
 
+/// The built-in ranges alone.
+static BUILTIN: LocalNets = LocalNets { extra: Vec::new(), first_v4: BUILTIN_FIRST_V4 };
+
 impl Default for LocalNets {
     fn default() -> Self {
-        LocalNets::new(Vec::new())
+        BUILTIN.clone()
     }
 }
 
@@ -143,7 +146,7 @@ pub fn not_a_host(ip: IpAddr) -> bool {
 /// Whether a geolocation database may be asked about `ip`: a globally routed unicast address,
 /// not a local, documentation (RFC 5737, RFC 3849), benchmarking (RFC 2544) or reserved one.
 pub fn geolocatable(ip: IpAddr) -> bool {
-    if LocalNets::default().contains(ip) || not_a_host(ip) {
+    if BUILTIN.contains(ip) || not_a_host(ip) {
         return false;
     }
     match ip {
