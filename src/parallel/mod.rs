@@ -140,8 +140,6 @@ pub struct Parallel {
     /// Threads of workers 1 and up.
     senders: Vec<SyncSender<Arc<Chunk>>>,
     chunk: Chunk,
-    index: u64,
-    stats: PacketStats,
     workers: Vec<JoinHandle<()>>,
     merger: Option<JoinHandle<Result<RunStats, SinkError>>>,
 }
@@ -189,8 +187,6 @@ impl Parallel {
             out: Some(out_tx),
             senders,
             chunk: Chunk::new(0, n),
-            index: 0,
-            stats: PacketStats::default(),
             workers,
             merger: Some(merger),
         }
@@ -203,7 +199,11 @@ impl Parallel {
 
     /// Packets and bytes handed out so far (for the progress line).
     pub fn stats(&self) -> PacketStats {
-        self.stats
+        PacketStats {
+            packets: self.router.packets(),
+            bytes: self.router.bytes(),
+            ..PacketStats::default()
+        }
     }
 
     /// Replay: the input holds about `bytes` bytes of capture files, read from here on (a
@@ -217,14 +217,14 @@ impl Parallel {
         let at = self.chunk.len;
         self.chunk.sources.push((at, name.into()));
         if let Some(w) = self.inline.as_mut() {
-            w.begin_source(name, self.index);
+            w.begin_source(name, self.router.packets());
         }
     }
 
     /// Sends every worker the chunk so far, and the merger worker 0's records.
     fn send(&mut self) {
         self.router.set_chunk((self.router.chunk() * 2).min(CHUNK as u32));
-        let next = Chunk::new(self.index, self.senders.len() + 1);
+        let next = Chunk::new(self.router.packets(), self.senders.len() + 1);
         let full = Arc::new(std::mem::replace(&mut self.chunk, next));
         for tx in &self.senders {
             // A worker gone means it panicked; its join reports it.
@@ -233,7 +233,12 @@ impl Parallel {
         if let (Some(w), Some(out)) = (&self.inline, &self.out)
             && w.collect
         {
-            let _ = out.send(Out { worker: 0, items: w.take(), upto: self.index, done: None });
+            let _ = out.send(Out {
+                worker: 0,
+                items: w.take(),
+                upto: self.router.packets(),
+                done: None,
+            });
         }
     }
 
@@ -281,10 +286,8 @@ impl Parallel {
     /// it, else a copy.
     #[inline]
     fn push(&mut self, pkt: &Packet<'_>, app: Option<&Arc<AndroidApp>>, lent: Option<&Lent>) {
-        let index = self.index;
-        self.index += 1;
-        self.stats.packets += 1;
-        self.stats.bytes += pkt.data.len() as u64;
+        // The packet's number; the router counts it (and its bytes, for the progress line).
+        let index = self.router.packets();
         // Routed here, where the packet's bytes were just read into the cache: worker 0 takes
         // its packets now, the others touch only their own.
         let (worker, tick) = self.router.route(pkt);

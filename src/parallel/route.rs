@@ -62,12 +62,15 @@ pub struct Router {
     /// Packets at which the reader sends a chunk, now (it ramps up at the start): the backlog
     /// scales with it, or a worker's queue would fill before its backlog does.
     chunk: u32,
-    /// Input bytes not yet routed (counted down by each packet, known size or not).
-    left: u64,
-    /// Packets routed so far, every one (`routed` counts only those routed by device).
-    seen: u64,
+    /// Packets routed so far, every one (`routed` counts only those routed by device): the
+    /// next packet's number.
+    packets: u64,
+    /// Their bytes (captured).
+    bytes: u64,
     /// The input's size in bytes ([`Router::expect`]), or `u64::MAX`: unknown.
     input: u64,
+    /// Record bytes routed before the input's size was given.
+    before: u64,
     now: Timestamp,
     next_sweep: Timestamp,
     /// (source, destination, protocol, IP id) of a fragmented packet whose device depends on
@@ -89,9 +92,10 @@ impl Router {
             done,
             backlog,
             chunk: super::CHUNK as u32,
-            left: u64::MAX,
-            seen: 0,
+            packets: 0,
+            bytes: 0,
             input: u64::MAX,
+            before: 0,
             now: Timestamp::default(),
             next_sweep: Timestamp(i64::MIN),
             frags: HashMap::default(),
@@ -101,7 +105,24 @@ impl Router {
     /// The input holds about `bytes` bytes of capture files: near its end, new devices stay on
     /// the reading thread, so that the worker threads' queues run down as the input does.
     pub fn expect(&mut self, bytes: u64) {
-        (self.input, self.left) = (bytes, bytes);
+        (self.input, self.before) = (bytes, self.record_bytes());
+    }
+
+    /// Packets routed so far: the next packet's number.
+    #[inline]
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Captured bytes of the packets routed so far.
+    #[inline]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Bytes of the records routed so far, headers included.
+    fn record_bytes(&self) -> u64 {
+        self.bytes + RECORD_HEADER * self.packets
     }
 
     /// The reader now sends a chunk every `packets` packets.
@@ -121,17 +142,20 @@ impl Router {
         if self.input == u64::MAX {
             return None;
         }
-        let per_packet = (self.input - self.left) / self.seen.max(1);
-        Some(self.left / per_packet.max(1))
+        // Counted from the packets, not down per packet: the reading thread's per-packet path
+        // keeps two counters it needs anyway.
+        let read = self.record_bytes() - self.before;
+        let left = self.input.saturating_sub(read);
+        let per_packet = (self.input - left) / self.packets.max(1);
+        Some(left / per_packet.max(1))
     }
 
     /// The packet's worker, and whether one flow table would sweep idle flows at this packet
     /// (the same rule as [`crate::flow::FlowTable::advance`], on the same packets: those that
     /// decode, IP or not).
     pub fn route(&mut self, pkt: &Packet<'_>) -> (usize, bool) {
-        // A record's bytes: its header's and the packet's.
-        self.left = self.left.saturating_sub(RECORD_HEADER + pkt.data.len() as u64);
-        self.seen += 1;
+        self.packets += 1;
+        self.bytes += pkt.data.len() as u64;
         let (worker, clocked) = match peek_v4(pkt) {
             // Nearly every packet: in plain numbers, without building addresses (the order of
             // IPv4 addresses is their numbers').
