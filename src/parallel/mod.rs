@@ -206,8 +206,8 @@ impl Parallel {
         }
     }
 
-    /// Replay: the input holds about `bytes` bytes of capture files, read from here on (a
-    /// hint: who computes what near the end, never the output, depends on it).
+    /// Replay: the input holds about `bytes` bytes of capture files, given before its first
+    /// packet (a hint: who computes what near the end, never the output, depends on it).
     pub fn expect_input(&mut self, bytes: u64) {
         self.router.expect(bytes);
     }

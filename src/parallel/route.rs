@@ -69,8 +69,6 @@ pub struct Router {
     bytes: u64,
     /// The input's size in bytes ([`Router::expect`]), or `u64::MAX`: unknown.
     input: u64,
-    /// Record bytes routed before the input's size was given.
-    before: u64,
     now: Timestamp,
     next_sweep: Timestamp,
     /// (source, destination, protocol, IP id) of a fragmented packet whose device depends on
@@ -95,17 +93,17 @@ impl Router {
             packets: 0,
             bytes: 0,
             input: u64::MAX,
-            before: 0,
             now: Timestamp::default(),
             next_sweep: Timestamp(i64::MIN),
             frags: HashMap::default(),
         }
     }
 
-    /// The input holds about `bytes` bytes of capture files: near its end, new devices stay on
-    /// the reading thread, so that the worker threads' queues run down as the input does.
+    /// The input holds about `bytes` bytes of capture files (given before its first packet):
+    /// near its end, new devices stay on the reading thread, so that the worker threads' queues
+    /// run down as the input does.
     pub fn expect(&mut self, bytes: u64) {
-        (self.input, self.before) = (bytes, self.record_bytes());
+        self.input = bytes;
     }
 
     /// Packets routed so far: the next packet's number.
@@ -118,11 +116,6 @@ impl Router {
     #[inline]
     pub fn bytes(&self) -> u64 {
         self.bytes
-    }
-
-    /// Bytes of the records routed so far, headers included.
-    fn record_bytes(&self) -> u64 {
-        self.bytes + RECORD_HEADER * self.packets
     }
 
     /// The reader now sends a chunk every `packets` packets.
@@ -144,7 +137,7 @@ impl Router {
         }
         // Counted from the packets, not down per packet: the reading thread's per-packet path
         // keeps two counters it needs anyway.
-        let read = self.record_bytes() - self.before;
+        let read = self.bytes + RECORD_HEADER * self.packets;
         let left = self.input.saturating_sub(read);
         let per_packet = (self.input - left) / self.packets.max(1);
         Some(left / per_packet.max(1))
