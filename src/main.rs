@@ -505,6 +505,11 @@ struct BenchArgs {
     classify: ClassifyArgs,
     #[command(flatten)]
     threads: ThreadsArgs,
+    /// Alternates the runs with runs on this many threads (one pair per run: A B A B …) and
+    /// prints the throughput ratio pair by pair, as a machine's drift moves both alike.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=leakscope::parallel::MAX_WORKERS as i64))]
+    against: Option<u16>,
 }
 
 fn init_tracing(verbose: u8, format: LogFormat) {
@@ -702,23 +707,33 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         threads: a.threads.threads(),
         ..a.classify.options(a.paths.clone(), None, &a.flow, a.flows_only)
     };
+    let against = a.against.map(|n| ReplayOptions { threads: usize::from(n), ..opts.clone() });
     let mut rates = Vec::new();
+    let mut other = Vec::new();
     let mut last = None;
     for run in 0..=a.runs.max(1) {
         let o = replay(&opts)?;
         let secs = o.elapsed.as_secs_f64().max(1e-9);
         let (p, b) = (o.stats.packets.packets as f64, o.stats.packets.bytes as f64);
+        // The pair's other run, right after this one.
+        let vs = against.as_ref().map(|b| replay(b).map(|o| o.elapsed.as_secs_f64().max(1e-9)));
+        let vs = vs.transpose()?;
         if run > 0 {
             leakscope::term::say(&format!(
-                "run {run}: {:.3} s, {:.0} packets/s, {:.1} MB/s",
+                "run {run}: {:.4} s, {:.0} packets/s, {:.1} MB/s{}",
                 secs,
                 p / secs,
-                b / secs / 1e6
+                b / secs / 1e6,
+                vs.map(|v| format!("; on {} thread(s): {v:.4} s", a.against.unwrap_or(1)))
+                    .unwrap_or_default()
             ));
             rates.push((secs, p / secs, b / secs / 1e6));
+            other.extend(vs);
         }
         last = Some(o);
     }
+    // The ratios pair by pair, before the sorting below loses the pairs.
+    let mut ratios: Vec<f64> = other.iter().zip(&rates).map(|(v, r)| v / r.0).collect();
     rates.sort_by(|x, y| x.0.total_cmp(&y.0));
     let (secs, pps, mbps) = rates[rates.len() / 2];
     let o = last.expect("at least one run");
@@ -735,6 +750,22 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         o.stats.records,
         o.stats.meta_records
     );
+    if !ratios.is_empty() {
+        other.sort_by(f64::total_cmp);
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "median of {} runs on {} thread(s): {:.3} s; throughput of {} thread(s) against {}, median of the {} pairs: {:.3}x (from {:.3} to {:.3})",
+            other.len(),
+            a.against.unwrap_or(1),
+            other[other.len() / 2],
+            opts.threads,
+            a.against.unwrap_or(1),
+            ratios.len(),
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1]
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

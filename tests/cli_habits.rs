@@ -677,3 +677,34 @@ fn watch_is_capture_live() {
     assert!(screen.contains("DEVICE") && screen.contains("META ENDPOINT"), "{screen}");
     assert!(tmp.path().join("out/flows.jsonl").exists());
 }
+
+/// `bench --against N` alternates its runs with runs on N threads and prints both medians and
+/// the throughput ratio pair by pair; the runs count, packets and ratio are the real ones.
+#[test]
+fn bench_against_pairs_its_runs() {
+    let sample = root().join("captures/sample-hotspot.pcap");
+    let o = leakscope()
+        .args(["bench", "-r", "3", "--threads", "2", "--against", "1"])
+        .arg(&sample)
+        .output()
+        .expect("run leakscope");
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(out.contains("median of 3 runs (dissection and classification, 2 thread(s))"), "{out}");
+    let line = out.lines().find(|l| l.starts_with("median of 3 runs on 1 thread(s)")).expect(&out);
+    let ratio: f64 = line
+        .split("pairs: ")
+        .nth(1)
+        .and_then(|r| r.split('x').next())
+        .and_then(|r| r.parse().ok())
+        .expect(line);
+    assert!(ratio > 0.0 && ratio.is_finite(), "{line}");
+    // One line per pair, each with both runs.
+    let pairs = err.lines().filter(|l| l.starts_with("run ") && l.contains("; on 1 thread(s): "));
+    assert_eq!(pairs.count(), 3, "{err}");
+    // Without it: no pairs, no ratio.
+    let o = leakscope().args(["bench", "-r", "1"]).arg(&sample).output().expect("run leakscope");
+    ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("pairs"));
+}
