@@ -728,13 +728,14 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
             _ => before,
         };
         if run > 0 {
+            let pair = match (vs, a.against) {
+                (Some(v), Some(n)) => format!("; on {n} thread(s): {v:.6} s"),
+                _ => String::new(),
+            };
             leakscope::term::say(&format!(
-                "run {run}: {:.4} s, {:.0} packets/s, {:.1} MB/s{}",
-                secs,
+                "run {run}: {secs:.6} s, {:.0} packets/s, {:.1} MB/s{pair}",
                 p / secs,
-                b / secs / 1e6,
-                vs.map(|v| format!("; on {} thread(s): {v:.4} s", a.against.unwrap_or(1)))
-                    .unwrap_or_default()
+                b / secs / 1e6
             ));
             rates.push((secs, p / secs, b / secs / 1e6));
             other.extend(vs);
@@ -759,18 +760,17 @@ fn run_bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         o.stats.records,
         o.stats.meta_records
     );
-    if !ratios.is_empty() {
+    if let Some(n) = a.against {
         other.sort_by(f64::total_cmp);
         ratios.sort_by(f64::total_cmp);
+        let median = |v: &[f64]| v[v.len() / 2];
         println!(
-            "median of {} runs on {} thread(s): {:.3} s; throughput of {} thread(s) against {}, median of the {} pairs: {:.3}x (from {:.3} to {:.3})",
+            "median of {} runs on {n} thread(s): {:.3} s; throughput of {} thread(s) against {n}, median of the {} pairs: {:.3}x (from {:.3} to {:.3})",
             other.len(),
-            a.against.unwrap_or(1),
-            other[other.len() / 2],
+            median(&other),
             opts.threads,
-            a.against.unwrap_or(1),
             ratios.len(),
-            ratios[ratios.len() / 2],
+            median(&ratios),
             ratios[0],
             ratios[ratios.len() - 1]
         );

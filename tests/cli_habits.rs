@@ -699,10 +699,20 @@ fn bench_against_pairs_its_runs() {
         .and_then(|r| r.split('x').next())
         .and_then(|r| r.parse().ok())
         .expect(line);
-    assert!(ratio > 0.0 && ratio.is_finite(), "{line}");
-    // One line per pair, each with both runs.
-    let pairs = err.lines().filter(|l| l.starts_with("run ") && l.contains("; on 1 thread(s): "));
-    assert_eq!(pairs.count(), 3, "{err}");
+    // One line per pair, each with both runs' times; the ratio is their pairs' median.
+    let secs = |s: &str| -> f64 { s.trim_end_matches(" s").parse().expect(s) };
+    let mut pairs: Vec<f64> = err
+        .lines()
+        .filter(|l| l.starts_with("run "))
+        .map(|l| {
+            let (two, one) = l.split_once("; on 1 thread(s): ").expect(l);
+            let two = two.split(": ").nth(1).and_then(|t| t.split(',').next()).expect(l);
+            secs(one) / secs(two)
+        })
+        .collect();
+    assert_eq!(pairs.len(), 3, "{err}");
+    pairs.sort_by(f64::total_cmp);
+    assert!((ratio / pairs[1] - 1.0).abs() < 0.01, "{ratio} against the pairs' {pairs:?}");
     // Without it: no pairs, no ratio.
     let o = leakscope().args(["bench", "-r", "1"]).arg(&sample).output().expect("run leakscope");
     ok(&o);
