@@ -679,7 +679,8 @@ fn watch_is_capture_live() {
 }
 
 /// `bench --against N` alternates its runs with runs on N threads and prints both medians and
-/// the throughput ratio pair by pair; the runs count, packets and ratio are the real ones.
+/// the throughput ratio pair by pair: one run line per pair, and the printed ratio the median of
+/// those lines' own ratios.
 #[test]
 fn bench_against_pairs_its_runs() {
     let sample = root().join("captures/sample-hotspot.pcap");
