@@ -24,9 +24,10 @@ fn main() {
     probe::pin(cpus[0]);
     let cases = ["memory", "own cache", "another core read them", "another core wrote them"];
     let mut ns: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
-    // The other core's jobs: 1 walk, 2 rewrite, 3 leave. Both threads spin while the other
-    // works, as replay's threads are both busy: a core that sleeps can have its virtual CPU's
-    // place taken by the other one's, and the lines it left in its cache then look local.
+    // The other core's jobs: 1 walk, 2 rewrite, 3 leave. Both threads stay busy throughout,
+    // spinning while the other works, as replay's threads are: on a virtual machine, where the
+    // host runs a virtual CPU that was idle is the host's choice, and probes that started or
+    // woke a thread for each step gave numbers that depended on how it was done.
     let job = AtomicU8::new(0);
     std::thread::scope(|s| {
         s.spawn(|| {
