@@ -94,7 +94,8 @@ mod probe {
     #[repr(C, align(64))]
     struct Line(UnsafeCell<u64>, [u64; 7]);
 
-    // Each thread touches the lines only while the other waits for it (scoped, joined).
+    // Each thread touches the lines only while the other spins waiting for it (the job
+    // handshake in `main`).
     unsafe impl Sync for Line {}
 
     pub struct Lines(Vec<Line>);
